@@ -1,0 +1,66 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "EventLog",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "EventLog", targets: ["EventLog"]),
+        .library(name: "StreamJet", targets: ["StreamJet"]),
+        .library(name: "Simulator", targets: ["Simulator"]),
+        .executable(name: "eventlog", targets: ["Tools"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]),
+        .systemLibrary(
+            name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        // Hand-written C for the one hot path Swift cannot reach: the SSE4.2 / ARMv8 CRC-32C instructions.
+        .target(name: "CEventLogSupport"),
+        .target(
+            name: "EventLog",
+            dependencies: [
+                "CLZ4", "CZstd", "CEventLogSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: upcoming),
+        .target(name: "StreamJet", dependencies: ["EventLog"], swiftSettings: upcoming),
+        .target(name: "Simulator", dependencies: ["EventLog"], swiftSettings: upcoming),
+        .executableTarget(
+            name: "Tools",
+            dependencies: [
+                "EventLog", "StreamJet", "Simulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "EventLogTests",
+            dependencies: ["EventLog", "CEventLogSupport"],
+            swiftSettings: upcoming),
+    ]
+)
+
+// package-benchmark suites: `ENABLE_BENCHMARKS=1 swift package benchmark`. Gated so ordinary builds stay light.
+if Context.environment["ENABLE_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "EventLogBenchmarks",
+            dependencies: ["EventLog", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/EventLogBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+}

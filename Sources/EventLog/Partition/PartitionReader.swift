@@ -1,0 +1,198 @@
+import Synchronization
+
+/// Reads one partition forward from an offset, in batches, verifying every batch's CRC before any of its
+/// records is handed out.
+///
+/// A reader owns reusable buffers, so reading costs no allocation per record (and none per batch once
+/// the buffers have grown). It remembers its file position between calls and needs the index only after a
+/// ``seek(to:)``. It sees records up to the partition's log end at the time of each call; a batch that is
+/// still being written is never visible.
+///
+/// ```swift
+/// let reader = try log.reader(topic: "orders", partition: 0, from: .earliest)
+/// while try reader.read({ record in handle(record) }) > 0 {}
+/// ```
+///
+/// A reader is not thread-safe; use one per thread.
+public final class PartitionReader {
+    let partition: Partition
+    /// The offset of the next record this reader returns.
+    public private(set) var nextOffset: Int64
+    private var cursor: (segment: Segment, position: Int64)?
+    private let buffer = ByteStorage(capacity: 1 << 20)
+    private let scratch = ByteStorage(capacity: 1 << 16)
+    private let codecs = Codecs()
+
+    init(partition: Partition, from offset: Int64) {
+        self.partition = partition
+        self.nextOffset = offset
+    }
+
+    /// Moves the reader so the next record it returns is the first at or after `offset`.
+    public func seek(to offset: Int64) {
+        nextOffset = offset
+        cursor = nil
+    }
+
+    /// The partition's log end offset: the offset the next appended record will get.
+    public var endOffset: Int64 { partition.offsets.end }
+
+    /// Reads the next records, up to about `maxBytes` of batches, calling `body` for each.
+    ///
+    /// - Parameters:
+    ///   - maxBytes: A soft limit on bytes read from disk; at least one whole batch is read.
+    ///   - body: Receives each record; the view is valid only during the call.
+    /// - Returns: The number of records delivered; 0 means the reader is at the log end.
+    /// - Throws: `.offsetOutOfRange` when `nextOffset` is below the log start (retention deleted it) or past
+    ///   the end; `.corruptData` (with file, position and offset) when a batch fails its CRC.
+    @discardableResult
+    public func read(maxBytes: Int = 1 << 20, _ body: (RecordView) throws -> Void) throws -> Int {
+        while true {
+            let (segments, start, end) = partition.state.withLock { ($0.segments, $0.logStartOffset, $0.logEndOffset) }
+            if nextOffset >= end {
+                if nextOffset > end {
+                    throw partition.error(.offsetOutOfRange,
+                        "offset \(nextOffset) is past the log end \(end)", offset: nextOffset)
+                }
+                return 0
+            }
+            if cursor == nil {
+                if nextOffset < start {
+                    throw partition.error(.offsetOutOfRange,
+                        "offset \(nextOffset) is below the log start \(start) (deleted by retention)", offset: nextOffset)
+                }
+                guard let index = segments.lastIndex(where: { $0.baseOffset <= nextOffset }) else {
+                    throw partition.error(.offsetOutOfRange, "no segment holds offset \(nextOffset)", offset: nextOffset)
+                }
+                cursor = (segments[index], segments[index].position(forOffset: nextOffset))
+            }
+            let (segment, position) = cursor!
+            let size = segment.size
+            if position >= size {
+                // This segment is exhausted: continue in the next one, if there is one.
+                guard let next = segments.first(where: { $0.baseOffset > segment.baseOffset }) else { return 0 }
+                if nextOffset < next.baseOffset { nextOffset = next.baseOffset }
+                cursor = (next, 0)
+                continue
+            }
+            let delivered = try readChunk(segment: segment, position: position, size: size, maxBytes: maxBytes,
+                                          end: end, body)
+            if delivered > 0 { return delivered }
+        }
+    }
+
+    /// Reads whole batches from `position` and delivers their records at or past `nextOffset`.
+    private func readChunk(
+        segment: Segment, position: Int64, size: Int64, maxBytes: Int, end: Int64, _ body: (RecordView) throws -> Void
+    ) throws -> Int {
+        var want = Int(min(Int64(max(maxBytes, RecordBatchHeader.size)), size - position))
+        var got = try segment.read(at: position, count: want, into: buffer)
+        var consumed = 0
+        var delivered = 0
+        while consumed + RecordBatchHeader.logOverhead <= got {
+            let p = UnsafeRawPointer(buffer.base + consumed)
+            let total = Int(p.loadBigEndian(at: RecordBatchHeader.lengthOffset, as: Int32.self)) + RecordBatchHeader.logOverhead
+            let batchPosition = position + Int64(consumed)
+            if total < RecordBatchHeader.size || batchPosition + Int64(total) > size {
+                throw corruption(segment, batchPosition, "invalid batch length \(total - RecordBatchHeader.logOverhead)")
+            }
+            if consumed + total > got {
+                if consumed > 0 { break }
+                // One batch larger than the chunk: read exactly that batch.
+                want = total
+                got = try segment.read(at: position, count: want, into: buffer)
+                guard got == total else { throw corruption(segment, batchPosition, "batch is truncated") }
+                continue
+            }
+            if let problem = RecordBatchHeader.validate(p, available: total, maxBatchSize: total) {
+                throw corruption(segment, batchPosition, "\(problem)")
+            }
+            let batch = RecordBatchView(UnsafeRawBufferPointer(start: p, count: total))
+            consumed += total
+            if batch.header.lastOffset >= nextOffset && batch.header.baseOffset < end {
+                let minimum = nextOffset
+                do {
+                    let (visited, _) = try batch.forEachRecord(from: minimum, codecs: codecs, scratch: scratch) { record in
+                        try body(record)
+                        return true
+                    }
+                    delivered += visited
+                } catch let error as EventLogError {
+                    var error = error.with(topic: partition.topic, partition: partition.index)
+                    error.path = segment.logPath
+                    error.filePosition = batchPosition
+                    throw error
+                }
+                nextOffset = batch.header.lastOffset + 1
+            }
+            cursor = (segment, position + Int64(consumed))
+            if delivered > 0 && consumed >= maxBytes { break }
+        }
+        cursor = (segment, position + Int64(consumed))
+        return delivered
+    }
+
+    private func corruption(_ segment: Segment, _ position: Int64, _ what: String) -> EventLogError {
+        EventLogError(.corruptData, "corrupt batch: \(what)", path: segment.logPath, topic: partition.topic,
+                      partition: partition.index, offset: nextOffset, filePosition: position)
+    }
+
+    /// Reads up to `maxRecords` records as owned values.
+    public func poll(maxRecords: Int = 500) throws -> [Record] {
+        var records: [Record] = []
+        while records.count < maxRecords {
+            let before = records.count
+            let limit = maxRecords
+            // Deliver at most `limit` records: stop copying once full (the reader position follows the
+            // last copied record because we seek back below).
+            var lastTaken: Int64? = nil
+            _ = try read { view in
+                if records.count < limit {
+                    records.append(view.record)
+                    lastTaken = view.offset
+                }
+            }
+            if let lastTaken, records.count == limit { seek(to: lastTaken + 1) }
+            if records.count == before { break }
+        }
+        return records
+    }
+}
+
+/// Where a reader starts.
+public enum StartPosition: Sendable, Hashable {
+    /// The oldest record still in the log.
+    case earliest
+    /// The log end: only records appended from now on.
+    case latest
+    /// A given offset.
+    case offset(Int64)
+    /// The first record whose timestamp is at or after the given milliseconds.
+    case timestamp(Int64)
+}
+
+extension Partition {
+    /// The offset of the first record with timestamp ≥ `timestamp`, or the log end if there is none.
+    func offset(forTimestamp timestamp: Int64) throws -> Int64 {
+        let segments = self.segments
+        guard let segment = segments.first(where: { $0.maxTimestamp >= timestamp }) else { return offsets.end }
+        let reader = PartitionReader(partition: self, from: max(segment.offsetToScan(forTimestamp: timestamp), offsets.start))
+        var found: Int64? = nil
+        while found == nil {
+            let n = try reader.read(maxBytes: 64 * 1024) { record in
+                if found == nil && record.timestamp >= timestamp { found = record.offset }
+            }
+            if n == 0 { break }
+        }
+        return found ?? offsets.end
+    }
+
+    func resolve(_ start: StartPosition) throws -> Int64 {
+        switch start {
+        case .earliest: return offsets.start
+        case .latest: return offsets.end
+        case .offset(let offset): return offset
+        case .timestamp(let timestamp): return try offset(forTimestamp: timestamp)
+        }
+    }
+}
