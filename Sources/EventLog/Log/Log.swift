@@ -67,6 +67,7 @@ public final class Log: Sendable {
     let configuration: Configuration
     let io: SystemIO
     let state = Mutex(State())
+    let producerIdLock = Mutex<Void>(())
     private let lockFile: Int32?
     private let flusher = Mutex<BackgroundThread?>(nil)
     private let maintainer = Mutex<BackgroundThread?>(nil)
@@ -180,7 +181,7 @@ public final class Log: Sendable {
 
     static func topicConfigPath(_ dir: String, _ name: String) -> String { "\(dir)/\(topicsDirectory)/\(name).json" }
 
-    private static func readTopicConfigurations(_ dir: String, io: SystemIO) throws(EventLogError) -> [(String, TopicConfiguration)] {
+    static func readTopicConfigurations(_ dir: String, io: SystemIO) throws(EventLogError) -> [(String, TopicConfiguration)] {
         let topicsDir = dir + "/" + topicsDirectory
         guard io.isDirectory(topicsDir) else { return [] }
         let names = try io.check(io.listDirectory(topicsDir), "list topics", path: topicsDir)
@@ -336,4 +337,27 @@ public final class Log: Sendable {
 final class UnownedBox<T: AnyObject & Sendable>: Sendable {
     nonisolated(unsafe) weak var value: T?
     init(_ value: T) { self.value = value }
+}
+
+extension Log {
+    /// In a read-only log: picks up topics the writer created and batches it committed. Readers call
+    /// this by themselves when they reach the end, so most code never needs it.
+    public func refresh() throws(EventLogError) {
+        guard !isWritable else { return }
+        let existing = state.withLock { $0.topics }
+        for (name, configuration) in try Self.readTopicConfigurations(directory, io: io) where existing[name] == nil {
+            var partitions: [Partition] = []
+            for index in 0..<configuration.partitions {
+                partitions.append(try Partition(
+                    topic: name, index: index, logDirectory: directory, configuration: configuration, io: io,
+                    clock: self.configuration.clock, logger: self.configuration.logger, writable: false,
+                    cleanShutdown: true, recoveryPoint: 0))
+            }
+            let created = partitions
+            state.withLock { $0.topics[name] = Topic(configuration: configuration, partitions: created) }
+        }
+        for topic in state.withLock({ $0.topics.values }) {
+            for partition in topic.partitions { try partition.followWriter() }
+        }
+    }
 }

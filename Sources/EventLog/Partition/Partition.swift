@@ -271,3 +271,36 @@ public struct PartitionStatistics: Sendable, Hashable {
     var lastIntervalFlush: Int64 = 0
     var cleanedUpTo: Int64 = 0
 }
+
+extension Partition {
+    /// In a read-only partition: takes in the segments and batches the writing process has committed
+    /// since, and forgets segments it deleted. Only whole batches with a valid CRC become visible.
+    func followWriter() throws(EventLogError) {
+        guard !writable else { return }
+        let interval = config.indexIntervalBytes
+        let names: [String]
+        switch io.listDirectory(directory) {
+        case .success(let list): names = list
+        case .failure: return  // the topic may be being deleted
+        }
+        let onDisk = Set(names.compactMap { Segment.baseOffset(fromFileName: $0) })
+        var segments = self.segments.filter { onDisk.contains($0.baseOffset) }
+        let known = Set(segments.map(\.baseOffset))
+        for base in onDisk.sorted() where !known.contains(base) && base >= (segments.last?.baseOffset ?? 0) {
+            guard let segment = try? Segment.open(directory: directory, baseOffset: base, io: io, writable: false,
+                                                  now: clock.milliseconds())
+            else { continue }
+            segments.append(segment)
+        }
+        // Sealed segments are complete; the last may still grow.
+        for segment in segments { try segment.followAppends(indexInterval: interval) }
+        let start = segments.first?.baseOffset ?? 0
+        let end = segments.last.map { max($0.nextOffset, $0.baseOffset) } ?? 0
+        let updated = segments
+        state.withLock { state in
+            state.segments = updated
+            state.logStartOffset = start
+            state.logEndOffset = end
+        }
+    }
+}

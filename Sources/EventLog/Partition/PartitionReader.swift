@@ -48,7 +48,11 @@ public final class PartitionReader {
     @discardableResult
     public func read(maxBytes: Int = 1 << 20, _ body: (RecordView) throws -> Void) throws -> Int {
         while true {
-            let (segments, start, end) = partition.state.withLock { ($0.segments, $0.logStartOffset, $0.logEndOffset) }
+            var (segments, start, end) = partition.state.withLock { ($0.segments, $0.logStartOffset, $0.logEndOffset) }
+            if nextOffset >= end && !partition.writable {
+                try partition.followWriter()
+                (segments, start, end) = partition.state.withLock { ($0.segments, $0.logStartOffset, $0.logEndOffset) }
+            }
             if nextOffset >= end {
                 if nextOffset > end {
                     throw partition.error(.offsetOutOfRange,

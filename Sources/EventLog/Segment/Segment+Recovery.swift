@@ -24,14 +24,38 @@ extension Segment {
     func scanAndRebuild(
         firstOffset: Int64, indexInterval: Int, now: Int64, onBatch: (RecordBatchHeader, Int64) -> Void = { _, _ in }
     ) throws(EventLogError) -> ScanOutcome {
-        let fileSize = try io.check(io.fileSize(file.fd), "stat", path: logPath)
         var rebuilt = State(nextOffset: baseOffset, createdAt: now)
-        var outcome = ScanOutcome(validSize: 0, fileSize: fileSize)
-        let chunkSize = 8 << 20
+        let outcome = try scan(into: &rebuilt, expected: max(firstOffset, baseOffset), indexInterval: indexInterval,
+                               onBatch: onBatch)
+        if let firstMax = rebuilt.firstBatchMaxTimestamp { rebuilt.createdAt = firstMax }
+        state.withLock { $0 = rebuilt }
+        return outcome
+    }
+
+    /// Validates and takes in the batches another process appended past the known size (read-only
+    /// followers). A torn or in-progress tail simply stays invisible. Returns the new size.
+    @discardableResult
+    func followAppends(indexInterval: Int) throws(EventLogError) -> Int64 {
+        var current = state.withLock { $0 }
+        guard case .success(let fileSize) = io.fileSize(file.fd), fileSize > current.size else { return current.size }
+        _ = try scan(into: &current, expected: current.nextOffset, indexInterval: indexInterval)
+        let updated = current
+        state.withLock { $0 = updated }
+        return updated.size
+    }
+
+    /// Scans from `state.size` to the end of the file, accounting each valid batch into `state`.
+    private func scan(
+        into rebuilt: inout State, expected first: Int64, indexInterval: Int,
+        onBatch: (RecordBatchHeader, Int64) -> Void = { _, _ in }
+    ) throws(EventLogError) -> ScanOutcome {
+        let fileSize = try io.check(io.fileSize(file.fd), "stat", path: logPath)
+        var outcome = ScanOutcome(validSize: rebuilt.size, fileSize: fileSize)
+        let chunkSize = Int(min(Int64(8 << 20), max(fileSize - rebuilt.size, 4096)))
         let buffer = ByteStorage(capacity: chunkSize)
-        var chunkStart: Int64 = 0
-        var position: Int64 = 0
-        var expected = max(firstOffset, baseOffset)
+        var position: Int64 = rebuilt.size
+        var chunkStart: Int64 = position
+        var expected = first
         while position < fileSize {
             var available = Int(chunkStart + Int64(buffer.count) - position)
             if available < RecordBatchHeader.logOverhead || position < chunkStart {
@@ -79,8 +103,6 @@ extension Segment {
             position += total
         }
         outcome.validSize = position
-        if let firstMax = rebuilt.firstBatchMaxTimestamp { rebuilt.createdAt = firstMax }
-        state.withLock { $0 = rebuilt }
         return outcome
     }
 }
