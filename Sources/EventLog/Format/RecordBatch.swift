@@ -91,7 +91,7 @@ enum BatchProblem: Equatable, CustomStringConvertible {
     case badMagic(Int)
     case crcMismatch(stored: UInt32, computed: UInt32)
     case invalidCounts(lastOffsetDelta: Int, records: Int)
-    case offsetNotIncreasing(expectedAtLeast: Int64, found: Int64)
+    case unexpectedOffset(expected: Int64, found: Int64, exact: Bool)
 
     var description: String {
         switch self {
@@ -101,7 +101,8 @@ enum BatchProblem: Equatable, CustomStringConvertible {
         case .crcMismatch(let stored, let computed):
             "CRC-32C mismatch: stored \(hex(stored)), computed \(hex(computed))"
         case .invalidCounts(let delta, let records): "inconsistent lastOffsetDelta \(delta) for \(records) records"
-        case .offsetNotIncreasing(let expected, let found): "base offset \(found) is below the expected \(expected)"
+        case .unexpectedOffset(let expected, let found, let exact):
+            "base offset \(found) does not follow the previous batch (expected \(exact ? "" : "at least ")\(expected))"
         }
     }
 

@@ -176,7 +176,8 @@ extension Partition {
         let replacement = try Segment.open(directory: directory, baseOffset: segment.baseOffset, io: io, writable: true,
                                            now: clock.milliseconds())
         let outcome = try replacement.scanAndRebuild(
-            firstOffset: segment.baseOffset, indexInterval: config.indexIntervalBytes, now: clock.milliseconds())
+            firstOffset: segment.baseOffset, indexInterval: config.indexIntervalBytes, now: clock.milliseconds(),
+            contiguous: false)
         if let problem = outcome.problem {
             throw EventLogError(.corruptData, "compacted segment failed validation: \(problem)", path: logPath,
                                 topic: topic, partition: index, filePosition: outcome.validSize)
@@ -189,7 +190,7 @@ extension Partition {
 }
 
 /// Where a test may make compaction kill its own process, to prove each step is crash-safe.
-package enum CompactionCrashPoint: Sendable {
+package enum CompactionCrashPoint: Sendable, Codable {
     case afterCleanedWritten, afterSwapRenamed, afterSwapped
 }
 

@@ -149,7 +149,10 @@ final class Partition: Sendable {
                 index += 1
                 continue
             }
-            let outcome = try segment.scanAndRebuild(firstOffset: expected, indexInterval: interval, now: now) { header, _ in
+            let outcome = try segment.scanAndRebuild(
+                firstOffset: expected, indexInterval: interval, now: now,
+                contiguous: !configuration.cleanupPolicy.contains(.compact)
+            ) { header, _ in
                 if header.baseOffset >= snapshotOffset { producers.record(header) }
             }
             report.scannedSegments += 1
@@ -293,7 +296,8 @@ extension Partition {
             segments.append(segment)
         }
         // Sealed segments are complete; the last may still grow.
-        for segment in segments { try segment.followAppends(indexInterval: interval) }
+        let contiguous = !config.cleanupPolicy.contains(.compact)
+        for segment in segments { try segment.followAppends(indexInterval: interval, contiguous: contiguous) }
         let start = segments.first?.baseOffset ?? 0
         let end = segments.last.map { max($0.nextOffset, $0.baseOffset) } ?? 0
         let updated = segments

@@ -75,6 +75,12 @@ public final class PartitionReader {
             if position >= size {
                 // This segment is exhausted: continue in the next one, if there is one.
                 guard let next = segments.first(where: { $0.baseOffset > segment.baseOffset }) else { return 0 }
+                if nextOffset < start {
+                    cursor = nil
+                    throw partition.error(.offsetOutOfRange,
+                        "offset \(nextOffset) is below the log start \(start) (deleted by retention)", offset: nextOffset)
+                }
+                // Offsets between segments can only be missing through compaction: skip the gap.
                 if nextOffset < next.baseOffset { nextOffset = next.baseOffset }
                 cursor = (next, 0)
                 continue

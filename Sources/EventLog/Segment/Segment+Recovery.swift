@@ -21,12 +21,16 @@ extension Segment {
     /// - Parameters:
     ///   - firstOffset: The smallest base offset the first batch may have (the end of the previous segment).
     ///   - onBatch: Called for each valid batch (producer-state replay).
+    ///   - contiguous: each batch must start right after the previous one and the first at `baseOffset`
+    ///     (true unless the topic is compacted, where batches may have been removed). This catches damage
+    ///     to the base offset, which lies outside the CRC.
     func scanAndRebuild(
-        firstOffset: Int64, indexInterval: Int, now: Int64, onBatch: (RecordBatchHeader, Int64) -> Void = { _, _ in }
+        firstOffset: Int64, indexInterval: Int, now: Int64, contiguous: Bool,
+        onBatch: (RecordBatchHeader, Int64) -> Void = { _, _ in }
     ) throws(EventLogError) -> ScanOutcome {
         var rebuilt = State(nextOffset: baseOffset, createdAt: now)
-        let outcome = try scan(into: &rebuilt, expected: max(firstOffset, baseOffset), indexInterval: indexInterval,
-                               onBatch: onBatch)
+        let outcome = try scan(into: &rebuilt, expected: contiguous ? baseOffset : max(firstOffset, baseOffset),
+                               contiguous: contiguous, indexInterval: indexInterval, onBatch: onBatch)
         if let firstMax = rebuilt.firstBatchMaxTimestamp { rebuilt.createdAt = firstMax }
         state.withLock { $0 = rebuilt }
         return outcome
@@ -35,10 +39,10 @@ extension Segment {
     /// Validates and takes in the batches another process appended past the known size (read-only
     /// followers). A torn or in-progress tail simply stays invisible. Returns the new size.
     @discardableResult
-    func followAppends(indexInterval: Int) throws(EventLogError) -> Int64 {
+    func followAppends(indexInterval: Int, contiguous: Bool) throws(EventLogError) -> Int64 {
         var current = state.withLock { $0 }
         guard case .success(let fileSize) = io.fileSize(file.fd), fileSize > current.size else { return current.size }
-        _ = try scan(into: &current, expected: current.nextOffset, indexInterval: indexInterval)
+        _ = try scan(into: &current, expected: current.nextOffset, contiguous: contiguous, indexInterval: indexInterval)
         let updated = current
         state.withLock { $0 = updated }
         return updated.size
@@ -46,7 +50,7 @@ extension Segment {
 
     /// Scans from `state.size` to the end of the file, accounting each valid batch into `state`.
     private func scan(
-        into rebuilt: inout State, expected first: Int64, indexInterval: Int,
+        into rebuilt: inout State, expected first: Int64, contiguous: Bool, indexInterval: Int,
         onBatch: (RecordBatchHeader, Int64) -> Void = { _, _ in }
     ) throws(EventLogError) -> ScanOutcome {
         let fileSize = try io.check(io.fileSize(file.fd), "stat", path: logPath)
@@ -87,8 +91,8 @@ extension Segment {
                 break
             }
             let header = RecordBatchHeader(p)
-            if header.baseOffset < expected {
-                outcome.problem = .offsetNotIncreasing(expectedAtLeast: expected, found: header.baseOffset)
+            if header.baseOffset < expected || (contiguous && header.baseOffset != expected) {
+                outcome.problem = .unexpectedOffset(expected: expected, found: header.baseOffset, exact: contiguous)
                 break
             }
             if header.lastOffset - baseOffset > Int64(UInt32.max) || position + total > Int64(UInt32.max) {

@@ -1,0 +1,152 @@
+import Foundation
+import Testing
+@testable import EventLog
+
+@Suite("Retention and compaction")
+struct MaintenanceTests {
+    func smallSegments(_ policy: CleanupPolicy) -> TopicConfiguration {
+        var config = TopicConfiguration()
+        config.segmentBytes = 2048
+        config.cleanupPolicy = policy
+        return config
+    }
+
+    @Test("time retention deletes whole old segments, never the active one; readers holding them keep reading")
+    func timeRetention() throws {
+        let dir = TemporaryDirectory()
+        let clock = ManualClock(milliseconds: 1_000_000_000)
+        let log = try Log(directory: dir.path, configuration: .init(clock: clock))
+        var config = smallSegments(.delete)
+        config.retentionMilliseconds = 60_000
+        try log.createTopic("t", configuration: config)
+        for i in 0..<200 {
+            try log.append(ProducerRecord(key: "k", value: "v\(i)-" + String(repeating: "x", count: 30), timestamp: clock.milliseconds()), to: "t")
+            clock.advance(by: 1000)
+        }
+        let before = try log.describeTopic("t").partitions[0]
+        let holder = try log.reader(topic: "t", partition: 0, from: .earliest)
+        var held: [Int64] = []
+        try holder.read(maxBytes: 100) { held.append($0.offset) }
+        let report = try log.runMaintenance()
+        let after = try log.describeTopic("t").partitions[0]
+        #expect(report.segmentsDeleted > 0)
+        #expect(after.segments == before.segments - report.segmentsDeleted)
+        #expect(after.logStartOffset > 0)
+        // Every remaining segment has a record younger than the retention, or is the active one.
+        let oldestKept = try log.read(topic: "t", partition: 0, from: after.logStartOffset, maxRecords: 1)[0]
+        #expect(oldestKept.offset == after.logStartOffset)
+        #expect(clock.milliseconds() - 60_000 - oldestKept.timestamp < 2048 / 40 * 1000)
+        // The reader that held the first segment finishes it from the unlinked file.
+        // Past it, the deleted range is reported, not skipped silently.
+        let skipped = #expect(throws: EventLogError.self) { while try holder.read({ held.append($0.offset) }) > 0 {} }
+        #expect(skipped?.code == .offsetOutOfRange)
+        #expect(held.count > 1)
+        #expect(held == Array(0..<Int64(held.count)))
+        let gone = #expect(throws: EventLogError.self) { try log.read(topic: "t", partition: 0, from: 0) }
+        #expect(gone?.code == .offsetOutOfRange)
+        // Everything old: all but the active segment go.
+        clock.advance(by: 10_000_000)
+        try log.runMaintenance()
+        #expect(try log.describeTopic("t").partitions[0].segments == 1)
+        #expect(try log.offsets(topic: "t", partition: 0).end == 200)
+    }
+
+    @Test("size retention keeps the partition under retentionBytes plus one segment")
+    func sizeRetention() throws {
+        let dir = TemporaryDirectory()
+        let log = try Log(directory: dir.path)
+        var config = smallSegments(.delete)
+        config.retentionBytes = 8192
+        try log.createTopic("t", configuration: config)
+        for i in 0..<500 { try log.append(ProducerRecord(key: "k", value: "value-\(i)-" + String(repeating: "y", count: 30)), to: "t") }
+        try log.runMaintenance()
+        let partition = try log.describeTopic("t").partitions[0]
+        #expect(partition.bytes <= 8192 + 2048)
+        #expect(partition.bytes >= 8192 - 2048)
+        #expect(try log.all("t").last?.offset == 499)
+    }
+
+    @Test("compaction keeps the last record per key, drops expired tombstones, keeps offsets (randomized)")
+    func compaction() throws {
+        let seed = testSeed("compaction")
+        var generator = SeededGenerator(seed: seed)
+        let dir = TemporaryDirectory()
+        let clock = ManualClock()
+        let log = try Log(directory: dir.path, configuration: .init(clock: clock))
+        var config = smallSegments(.compact)
+        config.deleteRetentionMilliseconds = 1000
+        try log.createTopic("t", configuration: config)
+        var written: [(key: String, value: String?)] = []
+        for i in 0..<600 {
+            let key = "key-\(Int.random(in: 0..<40, using: &generator))"
+            let value: String? = Int.random(in: 0..<8, using: &generator) == 0 ? nil : "v\(i)"
+            try log.append(ProducerRecord(key: key, value: value), to: "t")
+            written.append((key, value))
+        }
+        let before = try log.all("t")
+        let segments = try log.describeTopic("t").partitions[0].segments
+        #expect(segments > 3)
+        let activeBase = try log.partition("t", 0).segments.last!.baseOffset
+        // Tombstones younger than deleteRetention stay.
+        let removed = try log.runMaintenance(forceCompaction: true).recordsCompacted
+        #expect(removed > 0)
+        let after = try log.all("t")
+        func expected(dropTombstones: Bool) -> [Record] {
+            var last: [String: Int64] = [:]
+            for record in before where record.offset < activeBase { last[record.keyString!] = record.offset }
+            return before.filter { record in
+                record.offset >= activeBase
+                    || (last[record.keyString!] == record.offset && !(dropTombstones && record.value == nil))
+            }
+        }
+        #expect(after == expected(dropTombstones: false))
+        // Later, tombstones past their retention go too.
+        clock.advance(by: 5000)
+        try log.runMaintenance(forceCompaction: true)
+        #expect(try log.all("t") == expected(dropTombstones: true))
+        // Offsets are unchanged, and reading a compacted-away offset reads from the next one.
+        let survivors = try log.all("t")
+        if let gap = (0..<activeBase).first(where: { offset in !survivors.contains { $0.offset == offset } }) {
+            let next = survivors.first { $0.offset > gap }
+            #expect(try log.read(topic: "t", partition: 0, from: gap, maxRecords: 1).first == next)
+        }
+        #expect(log.invariantViolation() == nil)
+        try log.close()
+        #expect(try Log(directory: dir.path).all("t") == expected(dropTombstones: true))
+    }
+
+    @Test("a kill at any step of the compaction swap leaves a valid log with the same latest value per key",
+          arguments: [CompactionCrashPoint.afterCleanedWritten, .afterSwapRenamed, .afterSwapped])
+    func killDuringCompaction(step: CompactionCrashPoint) async throws {
+        let dir = TemporaryDirectory()
+        var before: [Record] = []
+        do {
+            let log = try Log(directory: dir.path)
+            try log.createTopic("t", configuration: smallSegments(.compact))
+            for i in 0..<300 { try log.append(ProducerRecord(key: "key-\(i % 25)", value: "v\(i)"), to: "t") }
+            before = try log.all("t")
+            try log.close()
+        }
+        let path = dir.path
+        await #expect(processExitsWith: .signal(SIGKILL)) { [path = path as String, step = step as CompactionCrashPoint] in
+            let log = try! Log(directory: path)
+            _ = try! log.compactForTesting(topic: "t", partition: 0, crashAfter: step)
+        }
+        let log = try Log(directory: dir.path)
+        let after = try log.all("t")
+        #expect(log.invariantViolation() == nil)
+        // Survivors are a subset of the original records, in order, and every key's last value is intact.
+        #expect(after.allSatisfy { record in before.contains(record) })
+        #expect(after.map(\.offset) == after.map(\.offset).sorted())
+        var latestBefore: [String: String] = [:]
+        for record in before { latestBefore[record.keyString!] = record.valueString }
+        var latestAfter: [String: String] = [:]
+        for record in after { latestAfter[record.keyString!] = record.valueString }
+        #expect(latestAfter == latestBefore)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/t-0").filter { $0.hasSuffix(".cleaned") || $0.hasSuffix(".swap") }
+        #expect(leftovers.isEmpty)
+        // And compaction can run to completion afterwards.
+        try log.runMaintenance(forceCompaction: true)
+        #expect(try log.all("t").count <= after.count)
+    }
+}
