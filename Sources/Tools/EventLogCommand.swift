@@ -4,6 +4,16 @@ import ArgumentParser
 struct EventLogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eventlog",
-        abstract: "A durable Kafka-format event log in a directory.",
-        subcommands: [])
+        abstract: "A durable, Kafka-format event log in a directory.",
+        discussion: """
+            Every subcommand works on a log directory: --data-dir, else $EVENTLOG_DIR, else ./eventlog-data.
+
+            Examples:
+              eventlog topics create orders --partitions 4 --compression lz4
+              printf 'k1\\tv1\\n' | eventlog produce orders --separator tab
+              eventlog consume orders --from earliest --max 10
+              eventlog verify
+              eventlog bench W1 --input /tmp/w1.jsonl
+            """,
+        subcommands: [Topics.self, Produce.self, Consume.self, Dump.self, Verify.self, Bench.self])
 }

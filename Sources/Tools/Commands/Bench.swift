@@ -1,0 +1,143 @@
+import ArgumentParser
+import EventLog
+import Foundation
+
+/// `eventlog bench`: the shared workloads of `shared/bench-peers`, one JSON line per workload.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a benchmark workload and print one JSON line (bench-peers format).",
+        discussion: """
+            Workloads (on the W1 dataset, one JSON order event per line, key = orderId at bytes 12..<28):
+              W1   append every record in batches of --batch, no fsync
+              W1s  append the first 100,000 records with fsync before each batch is acknowledged
+              W2   read every record back in order, CRC-checked (the log is written first, untimed)
+
+            Example: eventlog bench W1 --input /tmp/w1.jsonl --compression lz4
+            """)
+
+    @Argument(help: "Workload: W1, W1s or W2.")
+    var workload: String
+
+    @Option(help: "The W1 dataset (python3 shared/bench-peers/gen_w1.py writes /tmp/w1.jsonl).")
+    var input: String = "/tmp/w1.jsonl"
+
+    @Option(help: "Records to use (default: all; 100,000 for W1s).")
+    var records: Int?
+
+    @Option(help: "Records per batch.")
+    var batch: Int = 1000
+
+    @Option(help: "Compression: none, lz4, zstd or zstd:LEVEL.")
+    var compression: Compression = .none
+
+    @Option(help: "Scratch directory for the log (default: a fresh one under /tmp, removed afterwards).")
+    var scratch: String?
+
+    func validate() throws {
+        guard ["W1", "W1s", "W2"].contains(workload) else {
+            throw ValidationError("unknown workload '\(workload)'; expected W1, W1s or W2")
+        }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    }
+
+    func run() throws {
+        let data = try Dataset(path: input, limit: records ?? (workload == "W1s" ? 100_000 : nil))
+        let directory = scratch ?? "/tmp/eventlog-bench-\(getpid())"
+        try? FileManager.default.removeItem(atPath: directory)
+        defer { if scratch == nil { try? FileManager.default.removeItem(atPath: directory) } }
+        let log = try Log(directory: directory)
+        var config = TopicConfiguration()
+        config.compression = compression
+        config.durability = workload == "W1s" ? .sync : .none
+        config.maxRecordBytes = 64 << 20
+        try log.createTopic("w1", configuration: config)
+
+        let builder = RecordBatchBuilder(compression: compression)
+        let appendStart = DispatchTime.now().uptimeNanoseconds
+        data.forEachBatch(size: batch) { range in
+            builder.reset()
+            for i in range { data.append(record: i, to: builder) }
+            try! log.append(builder, to: "w1", partition: 0)
+        }
+        let appendSeconds = Double(DispatchTime.now().uptimeNanoseconds - appendStart) / 1e9
+        let note = "batch \(batch), compression \(compression), \(workload == "W1s" ? "fdatasync per batch (group commit)" : "no fsync")"
+        if workload != "W2" {
+            report(workload, records: data.count, bytes: data.payloadBytes, seconds: appendSeconds, notes: note)
+            try log.close()
+            return
+        }
+        let reader = try log.reader(topic: "w1", partition: 0, from: .earliest)
+        var count = 0
+        var bytes = 0
+        let readStart = DispatchTime.now().uptimeNanoseconds
+        while true {
+            let n = try reader.read(maxBytes: 4 << 20) { record in
+                count += 1
+                bytes += (record.key?.count ?? 0) + (record.value?.count ?? 0)
+            }
+            if n == 0 { break }
+        }
+        let readSeconds = Double(DispatchTime.now().uptimeNanoseconds - readStart) / 1e9
+        guard count == data.count, bytes == data.payloadBytes else {
+            throw ValidationError("W2 read \(count) records / \(bytes) bytes; expected \(data.count) / \(data.payloadBytes)")
+        }
+        report("W2", records: count, bytes: bytes, seconds: readSeconds,
+               notes: "read in order from page cache, CRC-32C verified per batch, compression \(compression)")
+        try log.close()
+    }
+
+    private func report(_ workload: String, records: Int, bytes: Int, seconds: Double, notes: String) {
+        let line: [String: Any] = [
+            "peer": "eventlog", "workload": workload, "records": records, "seconds": seconds,
+            "records_per_s": Double(records) / seconds, "mb_per_s": Double(bytes) / 1e6 / seconds, "notes": notes,
+        ]
+        let json = try! JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+}
+
+/// The W1 file in memory with its line boundaries (loading is not timed).
+final class Dataset {
+    let bytes: UnsafeMutableRawBufferPointer
+    var starts: [Int] = []
+    var lengths: [Int] = []
+    var count: Int { starts.count }
+    private(set) var payloadBytes = 0
+
+    init(path: String, limit: Int?) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read '\(path)'; generate it with: python3 shared/bench-peers/gen_w1.py --out \(path)")
+        }
+        bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(data.count, 1), alignment: 16)
+        data.copyBytes(to: bytes.bindMemory(to: UInt8.self), count: data.count)
+        var start = 0
+        for i in 0..<data.count where bytes[i] == UInt8(ascii: "\n") {
+            if i > start {
+                guard i - start >= 28 else { throw ValidationError("line \(starts.count + 1) of '\(path)' is too short for a W1 record") }
+                starts.append(start)
+                lengths.append(i - start)
+                payloadBytes += 16 + (i - start)
+                if let limit, starts.count == limit { break }
+            }
+            start = i + 1
+        }
+    }
+
+    deinit { bytes.deallocate() }
+
+    func forEachBatch(size: Int, _ body: (Range<Int>) -> Void) {
+        var start = 0
+        while start < count {
+            body(start..<min(count, start + size))
+            start += size
+        }
+    }
+
+    @inline(__always)
+    func append(record i: Int, to builder: RecordBatchBuilder) {
+        let base = UnsafeRawPointer(bytes.baseAddress!) + starts[i]
+        builder.append(key: UnsafeRawBufferPointer(start: base + 12, count: 16),
+                       value: UnsafeRawBufferPointer(start: base, count: lengths[i]),
+                       timestamp: 1_704_067_200_000 + Int64(i))
+    }
+}

@@ -1,0 +1,74 @@
+public import ArgumentParser
+public import EventLog
+import Foundation
+public import Logging
+
+/// Options every subcommand shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "The log directory (default: $EVENTLOG_DIR, else ./eventlog-data).")
+    var dataDir: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .warning
+
+    var directory: String {
+        dataDir ?? ProcessInfo.processInfo.environment["EVENTLOG_DIR"] ?? "./eventlog-data"
+    }
+
+    func logger() -> Logger {
+        LoggingBootstrap.once(level: logLevel)
+        var logger = Logger(label: "eventlog")
+        logger.logLevel = logLevel
+        return logger
+    }
+
+    /// Opens the log for writing; errors explain themselves.
+    func openLog() throws -> Log {
+        try Log(directory: directory, configuration: .init(logger: logger()))
+    }
+
+    /// Opens the log for reading, failing clearly if the directory is missing.
+    func openLogForReading() throws -> Log {
+        guard FileManager.default.fileExists(atPath: directory) else {
+            throw ValidationError("no event log at '\(directory)' (use --data-dir or $EVENTLOG_DIR)")
+        }
+        // A writer elsewhere holds the lock: follow the directory read-only instead.
+        let result: Result<Log, EventLogError> = Result { () throws(EventLogError) in
+            try Log(directory: directory, configuration: .init(logger: logger()))
+        }
+        switch result {
+        case .success(let log): return log
+        case .failure(let error) where error.code == .directoryLocked:
+            return try Log.openReadOnly(directory: directory, configuration: .init(logger: logger()))
+        case .failure(let error): throw error
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+enum LoggingBootstrap {
+    nonisolated(unsafe) private static var done = false
+    static func once(level: Logger.Level) {
+        guard !done else { return }
+        done = true
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
+
+extension Compression: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+extension DurabilityPolicy: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
+/// Writes a line to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
