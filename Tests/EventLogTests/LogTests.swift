@@ -198,3 +198,34 @@ struct LogTests {
 func randomBytes(_ range: ClosedRange<Int>, _ generator: inout SeededGenerator) -> [UInt8] {
     (0..<Int.random(in: range, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
 }
+
+@Suite("Typed topics")
+struct TypedTopicTests {
+    struct OrderEvent: Codable, Sendable, Equatable {
+        var orderId: String
+        var status: String
+        var lat: Double
+    }
+
+    @Test("Codable values round-trip, keyed and partitioned by their key; bad JSON names its offset")
+    func roundTrip() throws {
+        let dir = TemporaryDirectory()
+        let log = try Log(directory: dir.path)
+        try log.createTopic("orders", configuration: TopicConfiguration(partitions: 3))
+        let orders = TypedTopic<OrderEvent>(log: log, topic: "orders", key: \.orderId)
+        let events = (0..<30).map { OrderEvent(orderId: "order-\($0 % 5)", status: "S\($0)", lat: Double($0) / 3) }
+        let positions = try orders.append(events)
+        var read: [OrderEvent] = []
+        for p in 0..<3 {
+            let got = try orders.read(partition: p)
+            #expect(got.allSatisfy { Partitioner.partition(forKey: Array($0.key!.utf8), partitionCount: 3) == p })
+            read += got.map(\.value)
+        }
+        #expect(Set(read.map(\.status)) == Set(events.map(\.status)))
+        #expect(positions.count == 30)
+        try log.append(ProducerRecord(key: "order-0", value: "not json"), to: "orders", partition: 0)
+        let bad = #expect(throws: EventLogError.self) { _ = try orders.read(partition: 0) }
+        #expect(bad?.code == .serialization)
+        #expect(bad?.offset != nil)
+    }
+}

@@ -30,7 +30,7 @@ func truncateFile(_ path: String, to length: Int64) {
 func modifyFile(_ path: String, _ body: (inout [UInt8]) -> Void) {
     var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
     body(&bytes)
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    #expect(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
 }
 
 @Suite("Recovery after an unclean shutdown")
@@ -44,7 +44,7 @@ struct RecoveryTests {
         let pristine = FileManager.default.contents(atPath: path)!
         let lastStart = ends[ends.count - 2]
         for cut in lastStart..<ends[ends.count - 1] {
-            FileManager.default.createFile(atPath: path, contents: pristine.prefix(Int(cut)))
+            #expect(FileManager.default.createFile(atPath: path, contents: pristine.prefix(Int(cut))))
             try? FileManager.default.removeItem(atPath: dir.path + "/" + Log.cleanShutdownFile)
             let log = try Log(directory: dir.path)
             #expect(try log.all("t") == Array(records.prefix(records.count - 3)), "cut at \(cut)")
@@ -110,7 +110,7 @@ struct RecoveryTests {
         let dir = TemporaryDirectory()
         let (_, ends) = try prepareUncleanLog(dir.path)
         // Clean shutdown: no recovery scan, so the damage is only found when read.
-        FileManager.default.createFile(atPath: dir.path + "/" + Log.cleanShutdownFile, contents: Data())
+        #expect(FileManager.default.createFile(atPath: dir.path + "/" + Log.cleanShutdownFile, contents: Data()))
         modifyFile(segmentPath(dir.path, "t", 0)) { $0[Int(ends[1]) + 70] ^= 0x01 }
         let log = try Log(directory: dir.path)
         let reader = try log.reader(topic: "t", partition: 0, from: .earliest)

@@ -38,11 +38,15 @@ struct Produce: ParsableCommand {
             pending.removeAll(keepingCapacity: true)
         }
         var reader = LineReader(fd: 0, maxLineBytes: maxLineBytes)
-        while let line = try reader.next() {
-            lineNumber += 1
-            guard let line else {
-                throw ValidationError("line \(lineNumber) of standard input is longer than --max-line-bytes \(maxLineBytes)")
+        lines: while true {
+            let line: [UInt8]
+            switch try reader.next() {
+            case .end: break lines
+            case .tooLong:
+                throw ValidationError("line \(lineNumber + 1) of standard input is longer than --max-line-bytes \(maxLineBytes)")
+            case .line(let bytes): line = bytes
             }
+            lineNumber += 1
             if let sep {
                 guard let cut = line.firstIndex(of: sep) else {
                     throw ValidationError("line \(lineNumber): no separator '\(separator!)' between key and value")
@@ -72,20 +76,26 @@ struct LineReader {
         self.maxLineBytes = maxLineBytes
     }
 
-    /// The next line (without its newline); `.some(nil)` for a line over the limit; `nil` at the end.
-    mutating func next() throws -> [UInt8]?? {
+    enum Line {
+        case line([UInt8])
+        case tooLong
+        case end
+    }
+
+    /// The next line without its newline; `.tooLong` for a line over the limit (which is not buffered).
+    mutating func next() throws -> Line {
         var line: [UInt8] = []
         while true {
             if let newline = buffer[start..<end].firstIndex(of: UInt8(ascii: "\n")) {
                 line += buffer[start..<newline]
                 start = newline + 1
-                return line.count > maxLineBytes ? .some(nil) : line
+                return line.count > maxLineBytes ? .tooLong : .line(line)
             }
             line += buffer[start..<end]
             start = 0
             end = 0
-            if line.count > maxLineBytes { return .some(nil) }
-            if eof { return line.isEmpty ? nil : line }
+            if line.count > maxLineBytes { return .tooLong }
+            if eof { return line.isEmpty ? .end : .line(line) }
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 { throw ValidationError("reading standard input failed: errno \(errno)") }
             if n == 0 { eof = true } else { end = n }

@@ -1,0 +1,120 @@
+import Foundation
+import Testing
+@testable import EventLog
+
+/// The `eventlog` binary built next to the test bundle (`swift build --build-tests` builds it).
+let eventlogBinary: String? = {
+    let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [here, here.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("eventlog").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return nil
+}()
+
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+func runEventlog(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: try #require(eventlogBinary, "build the eventlog binary first: swift build --build-tests"))
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input
+    try process.run()
+    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+    try input.fileHandleForWriting.close()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+@Suite("eventlog command line", .serialized)
+struct CommandLineTests {
+    @Test("topics, produce, consume, verify and dump work end to end; damage makes verify exit 1")
+    func endToEnd() throws {
+        let dir = TemporaryDirectory()
+        let d = ["--data-dir", dir.path]
+        #expect(try runEventlog(["topics", "create", "orders", "--partitions", "2", "--compression", "lz4"] + d).status == 0)
+        let produced = try runEventlog(["produce", "orders", "--separator", "tab"] + d,
+                                       stdin: (0..<50).map { "order-\($0)\t{\"n\":\($0)}" }.joined(separator: "\n") + "\n")
+        #expect(produced.status == 0, "\(produced.stderr)")
+        let consumed = try runEventlog(["consume", "orders", "--json"] + d)
+        #expect(consumed.status == 0)
+        let lines = consumed.stdout.split(separator: "\n")
+        #expect(lines.count == 50)
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        #expect((first["key"] as? String)?.hasPrefix("order-") == true)
+        let listed = try runEventlog(["topics", "list"] + d)
+        #expect(listed.stdout == "orders\n")
+        let described = try runEventlog(["topics", "describe", "orders"] + d)
+        #expect(described.stdout.contains("2 partitions"))
+        let verified = try runEventlog(["verify"] + d)
+        #expect(verified.status == 0)
+        #expect(verified.stdout.contains("no damage"))
+        let segment = segmentPath(dir.path, "orders", 0)
+        #expect(try runEventlog(["dump", segment]).stdout.contains("codec lz4"))
+        modifyFile(segment) { $0[40] ^= 0xff }
+        let damaged = try runEventlog(["verify"] + d)
+        #expect(damaged.status == 1)
+        #expect(damaged.stdout.contains("DAMAGED"))
+        #expect(damaged.stdout.contains("CRC"))
+    }
+
+    @Test("bad input gets a clear message and a non-zero exit")
+    func badInput() throws {
+        let dir = TemporaryDirectory()
+        let d = ["--data-dir", dir.path]
+        let missing = try runEventlog(["consume", "nope", "--data-dir", dir.path + "/absent"])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("no event log"))
+        #expect(try runEventlog(["topics", "create", "t"] + d).status == 0)
+        let unknown = try runEventlog(["consume", "nosuch"] + d)
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("topic 'nosuch' does not exist"))
+        let badName = try runEventlog(["topics", "create", "../escape"] + d)
+        #expect(badName.stderr.contains("invalid topic name"))
+        let noSeparator = try runEventlog(["produce", "t", "--separator", ","] + d, stdin: "a,b\nno-separator-here\n")
+        #expect(noSeparator.status != 0)
+        #expect(noSeparator.stderr.contains("line 2"))
+        let longLine = try runEventlog(["produce", "t", "--max-line-bytes", "100"] + d, stdin: String(repeating: "x", count: 1000) + "\n")
+        #expect(longLine.status != 0)
+        #expect(longLine.stderr.contains("longer than"))
+        let badWorkload = try runEventlog(["bench", "W9"])
+        #expect(badWorkload.stderr.contains("unknown workload"))
+    }
+
+    @Test("every subcommand has --help")
+    func help() throws {
+        for command in [[], ["topics"], ["topics", "create"], ["topics", "alter"], ["produce"], ["consume"], ["dump"], ["verify"], ["bench"]] {
+            let result = try runEventlog(command + ["--help"])
+            #expect(result.status == 0, "\(command)")
+            #expect(result.stdout.contains("USAGE"), "\(command)")
+        }
+    }
+
+    @Test("bench prints one bench-peers JSON line per workload", arguments: ["W1", "W1s", "W2"])
+    func bench(workload: String) throws {
+        let dir = TemporaryDirectory()
+        let input = dir.path + "/w1.jsonl"
+        // A small file in the W1 shape: the key (orderId) sits at bytes 12..<28.
+        let lines = (0..<3000).map { i in
+            "{\"orderId\":\"order-\(String(format: "%010d", i % 500))\",\"restaurantId\":\"rest-\(i % 7)\",\"lastModified\":\(1_704_067_200_000 + i)}"
+        }
+        #expect(FileManager.default.createFile(atPath: input, contents: Data((lines.joined(separator: "\n") + "\n").utf8)))
+        let result = try runEventlog(["bench", workload, "--input", input, "--records", "3000", "--scratch", dir.path + "/log"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        #expect(json["peer"] as? String == "eventlog")
+        #expect(json["workload"] as? String == workload)
+        #expect(json["records"] as? Int == 3000)
+        for key in ["seconds", "records_per_s", "mb_per_s"] { #expect((json[key] as? Double ?? 0) > 0, "\(key)") }
+    }
+}
