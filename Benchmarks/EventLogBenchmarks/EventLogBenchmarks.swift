@@ -12,20 +12,24 @@ let benchmarks: @Sendable () -> Void = {
         metrics: [.wallClock, .throughput, .mallocCountTotal], maxDuration: .seconds(3), maxIterations: 100_000)
 
     let values: [[UInt8]] = (0..<1000).map { i in
-        Array(#"{"orderId":"order-\#(String(format: "%010d", i))","restaurantId":"rest-0434","accountId":"acct-0037352","status":"CREATED","lat":37.678402,"lon":-122.526794,"restaurantLat":37.678365,"restaurantLon":-122.526967,"lastModified":1704067200633}"#.utf8)
+        Array(
+            #"{"orderId":"order-\#(String(format: "%010d", i))","restaurantId":"rest-0434","accountId":"acct-0037352","status":"CREATED","lat":37.678402,"lon":-122.526794,"restaurantLat":37.678365,"restaurantLon":-122.526967,"lastModified":1704067200633}"#
+                .utf8)
     }
 
     func fill(_ builder: RecordBatchBuilder) {
         builder.reset()
         for value in values {
             value.withUnsafeBytes { raw in
-                builder.append(key: UnsafeRawBufferPointer(rebasing: raw[12..<28]), value: raw, timestamp: 1_704_067_200_000)
+                builder.append(
+                    key: UnsafeRawBufferPointer(rebasing: raw[12..<28]), value: raw, timestamp: 1_704_067_200_000)
             }
         }
     }
 
     for compression in [Compression.none, .lz4, .zstd(level: 1)] {
-        Benchmark("append 1,000-record batch (\(compression))", configuration: .init(scalingFactor: .kilo)) { benchmark in
+        Benchmark("append 1,000-record batch (\(compression))", configuration: .init(scalingFactor: .kilo)) {
+            benchmark in
             let directory = NSTemporaryDirectory() + "eventlog-bench-\(UUID().uuidString)"
             let log = try Log(directory: directory)
             var config = TopicConfiguration()

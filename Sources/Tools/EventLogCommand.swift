@@ -12,8 +12,14 @@ struct EventLogCommand: AsyncParsableCommand {
               eventlog topics create orders --partitions 4 --compression lz4
               printf 'k1\\tv1\\n' | eventlog produce orders --separator tab
               eventlog consume orders --from earliest --max 10
+              eventlog tail orders -n 5                 (then follows, like tail -f)
+              eventlog consume orders --group billing   (resumes from the group's commits)
+              eventlog groups describe billing
               eventlog verify
               eventlog bench W1 --input /tmp/w1.jsonl
             """,
-        subcommands: [Topics.self, Produce.self, Consume.self, Dump.self, Verify.self, Bench.self])
+        subcommands: [
+            Topics.self, Produce.self, Consume.self, Tail.self, Groups.self, Stats.self, Dump.self, Verify.self,
+            Bench.self, BenchLatency.self,
+        ])
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EventLog
 
 /// The `eventlog` binary built next to the test bundle (`swift build --build-tests` builds it).
@@ -20,7 +21,8 @@ struct CommandResult {
 
 func runEventlog(_ arguments: [String], stdin: String? = nil) throws -> CommandResult {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: try #require(eventlogBinary, "build the eventlog binary first: swift build --build-tests"))
+    process.executableURL = URL(
+        fileURLWithPath: try #require(eventlogBinary, "build the eventlog binary first: swift build --build-tests"))
     process.arguments = arguments
     let out = Pipe(), err = Pipe(), input = Pipe()
     process.standardOutput = out
@@ -32,8 +34,9 @@ func runEventlog(_ arguments: [String], stdin: String? = nil) throws -> CommandR
     let stdout = out.fileHandleForReading.readDataToEndOfFile()
     let stderr = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: stderr, as: UTF8.self))
+    return CommandResult(
+        status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+        stderr: String(decoding: stderr, as: UTF8.self))
 }
 
 @Suite("eventlog command line", .serialized)
@@ -42,9 +45,12 @@ struct CommandLineTests {
     func endToEnd() throws {
         let dir = TemporaryDirectory()
         let d = ["--data-dir", dir.path]
-        #expect(try runEventlog(["topics", "create", "orders", "--partitions", "2", "--compression", "lz4"] + d).status == 0)
-        let produced = try runEventlog(["produce", "orders", "--separator", "tab"] + d,
-                                       stdin: (0..<50).map { "order-\($0)\t{\"n\":\($0)}" }.joined(separator: "\n") + "\n")
+        #expect(
+            try runEventlog(["topics", "create", "orders", "--partitions", "2", "--compression", "lz4"] + d).status == 0
+        )
+        let produced = try runEventlog(
+            ["produce", "orders", "--separator", "tab"] + d,
+            stdin: (0..<50).map { "order-\($0)\t{\"n\":\($0)}" }.joined(separator: "\n") + "\n")
         #expect(produced.status == 0, "\(produced.stderr)")
         let consumed = try runEventlog(["consume", "orders", "--json"] + d)
         #expect(consumed.status == 0)
@@ -84,16 +90,27 @@ struct CommandLineTests {
         let noSeparator = try runEventlog(["produce", "t", "--separator", ","] + d, stdin: "a,b\nno-separator-here\n")
         #expect(noSeparator.status != 0)
         #expect(noSeparator.stderr.contains("line 2"))
-        let longLine = try runEventlog(["produce", "t", "--max-line-bytes", "100"] + d, stdin: String(repeating: "x", count: 1000) + "\n")
+        let longLine = try runEventlog(
+            ["produce", "t", "--max-line-bytes", "100"] + d, stdin: String(repeating: "x", count: 1000) + "\n")
         #expect(longLine.status != 0)
         #expect(longLine.stderr.contains("longer than"))
+        // A writer here holds the directory: a writing command in another process names this pid.
+        let writer = try Log(directory: dir.path)
+        let locked = try runEventlog(["topics", "create", "other"] + d)
+        #expect(locked.status != 0)
+        #expect(locked.stderr.contains("already open for writing by process \(getpid())"))
+        #expect(try runEventlog(["topics", "list"] + d).stdout == "t\n")  // readers still work
+        try writer.close()
         let badWorkload = try runEventlog(["bench", "W9"])
         #expect(badWorkload.stderr.contains("unknown workload"))
     }
 
     @Test("every subcommand has --help")
     func help() throws {
-        for command in [[], ["topics"], ["topics", "create"], ["topics", "alter"], ["produce"], ["consume"], ["dump"], ["verify"], ["bench"]] {
+        for command in [
+            [], ["topics"], ["topics", "create"], ["topics", "alter"], ["produce"], ["consume"], ["dump"], ["verify"],
+            ["bench"],
+        ] {
             let result = try runEventlog(command + ["--help"])
             #expect(result.status == 0, "\(command)")
             #expect(result.stdout.contains("USAGE"), "\(command)")
@@ -108,13 +125,80 @@ struct CommandLineTests {
         let lines = (0..<3000).map { i in
             "{\"orderId\":\"order-\(String(format: "%010d", i % 500))\",\"restaurantId\":\"rest-\(i % 7)\",\"lastModified\":\(1_704_067_200_000 + i)}"
         }
-        #expect(FileManager.default.createFile(atPath: input, contents: Data((lines.joined(separator: "\n") + "\n").utf8)))
-        let result = try runEventlog(["bench", workload, "--input", input, "--records", "3000", "--scratch", dir.path + "/log"])
+        #expect(
+            FileManager.default.createFile(atPath: input, contents: Data((lines.joined(separator: "\n") + "\n").utf8)))
+        let result = try runEventlog([
+            "bench", workload, "--input", input, "--records", "3000", "--scratch", dir.path + "/log",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
         #expect(json["peer"] as? String == "eventlog")
         #expect(json["workload"] as? String == workload)
         #expect(json["records"] as? Int == 3000)
         for key in ["seconds", "records_per_s", "mb_per_s"] { #expect((json[key] as? Double ?? 0) > 0, "\(key)") }
+    }
+
+    @Test("tail -f in another process sees everything this process appends, in order")
+    func tailFollows() throws {
+        let dir = TemporaryDirectory()
+        let log = try Log(directory: dir.path)
+        try log.createTopic("t")
+        try log.append((0..<5).map { ProducerRecord(key: "k", value: "old-\($0)") }, to: "t")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(eventlogBinary))
+        process.arguments = ["tail", "t", "-n", "2", "--data-dir", dir.path]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        // This process holds the writer lock, so tail follows read-only; append while it runs.
+        let expected = ["old-3", "old-4"] + (0..<300).map { "new-\($0)" }
+        let appender = Thread {
+            for b in 0..<30 {
+                _ = try? log.append((0..<10).map { ProducerRecord(key: "k", value: "new-\(b * 10 + $0)") }, to: "t")
+                usleep(1000)
+            }
+        }
+        var received: [String] = []
+        var pending = Data()
+        let handle = out.fileHandleForReading
+        while received.count < expected.count {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }  // tail exited
+            pending.append(chunk)
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: pending[pending.startIndex..<newline], as: UTF8.self)
+                pending.removeSubrange(pending.startIndex...newline)
+                received.append(String(line.split(separator: "\t").last ?? ""))
+                // Append only once tail has shown the history, so "the last 2" is well defined.
+                if received.count == 2 { appender.start() }
+            }
+        }
+        #expect(received == expected)
+    }
+
+    @Test("consume --group resumes from its commits; groups describe shows lag; reset-offsets rewinds")
+    func groupsFromTheCommandLine() throws {
+        let dir = TemporaryDirectory()
+        let d = ["--data-dir", dir.path]
+        #expect(try runEventlog(["topics", "create", "t"] + d).status == 0)
+        #expect(
+            try runEventlog(["produce", "t"] + d, stdin: (0..<20).map { "v\($0)" }.joined(separator: "\n") + "\n")
+                .status == 0)
+        let first = try runEventlog(["consume", "t", "--group", "g", "--max", "5"] + d)
+        #expect(
+            first.stdout.split(separator: "\n").map { String($0.split(separator: "\t").last!) }
+                == (0..<5).map { "v\($0)" })
+        let described = try runEventlog(["groups", "describe", "g", "--json"] + d)
+        let rows = try JSONSerialization.jsonObject(with: Data(described.stdout.utf8)) as! [[String: Any]]
+        #expect(rows.first?["lag"] as? Int == 15)
+        let rest = try runEventlog(["consume", "t", "--group", "g"] + d)
+        #expect(rest.stdout.split(separator: "\n").count == 15)
+        #expect(try runEventlog(["groups", "list"] + d).stdout == "g\n")
+        #expect(try runEventlog(["groups", "reset-offsets", "g", "--topic", "t", "--to", "earliest"] + d).status == 0)
+        #expect(try runEventlog(["consume", "t", "--group", "g"] + d).stdout.split(separator: "\n").count == 20)
+        let unknown = try runEventlog(["groups", "describe", "nobody"] + d)
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no committed offsets"))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EventLog
 
 /// The value every crash-test record at `offset` carries, so recovery can tell invented records from real ones.
@@ -9,8 +10,9 @@ func crashValue(_ offset: Int64) -> String { "record-\(offset)-" + String(repeat
 /// each reopen that no acknowledged record is missing, none is invented, and offsets stay dense.
 @Suite("kill -9 while appending", .serialized)
 struct CrashTests {
-    @Test("acknowledged appends survive SIGKILL under every durability policy",
-          arguments: ["none", "interval:5", "sync"])
+    @Test(
+        "acknowledged appends survive SIGKILL under every durability policy",
+        arguments: ["none", "interval:5", "sync"])
     func killWhileAppending(policy: String) async throws {
         let seed = testSeed("killWhileAppending-\(policy)")
         var generator = SeededGenerator(seed: seed)
@@ -23,8 +25,10 @@ struct CrashTests {
             let batchSeed = generator.next()
             let path = dir.path
             await #expect(processExitsWith: .signal(SIGKILL)) {
-                [path = path as String, acks = acks as String, policy = policy as String, delay = delay as Int,
-                 batchSeed = batchSeed as UInt64] in
+                [
+                    path = path as String, acks = acks as String, policy = policy as String, delay = delay as Int,
+                    batchSeed = batchSeed as UInt64
+                ] in
                 var generator = SeededGenerator(seed: batchSeed)
                 let log = try! Log(directory: path)
                 var config = TopicConfiguration()
@@ -51,22 +55,28 @@ struct CrashTests {
                     _ = line.withUnsafeBytes { write(ackFile, $0.baseAddress, $0.count) }
                 }
             }
-            let acknowledged = (try? String(contentsOfFile: acks, encoding: .utf8))?
+            let acknowledged =
+                (try? String(contentsOfFile: acks, encoding: .utf8))?
                 .split(separator: "\n").compactMap { Int64($0) }.max() ?? -1
             let log = try Log(directory: dir.path)
             #expect(!log.openedCleanly)
             let records = try log.all("t")
             #expect(records.map(\.offset) == Array(0..<Int64(records.count)), "round \(round): offsets not dense")
-            #expect(Int64(records.count) > acknowledged, "round \(round): acknowledged offset \(acknowledged) lost; have \(records.count)")
+            #expect(
+                Int64(records.count) > acknowledged,
+                "round \(round): acknowledged offset \(acknowledged) lost; have \(records.count)")
             #expect(Int64(records.count) >= lastSeenEnd, "round \(round): records that were there before vanished")
-            for record in records where record.valueString != crashValue(record.offset) || record.keyString != "k\(record.offset)" {
+            for record in records
+            where record.valueString != crashValue(record.offset) || record.keyString != "k\(record.offset)" {
                 Issue.record("round \(round): invented or damaged record at \(record.offset)")
                 break
             }
             #expect(log.invariantViolation() == nil)
             lastSeenEnd = Int64(records.count)
             // Leave it unclean half the time (the next child recovers again), clean otherwise.
-            if round % 2 == 0 { try log.close() } else {
+            if round % 2 == 0 {
+                try log.close()
+            } else {
                 try log.close()
                 try? FileManager.default.removeItem(atPath: dir.path + "/" + Log.cleanShutdownFile)
             }

@@ -1,6 +1,7 @@
 import Foundation
 import SystemPackage
 import Testing
+
 @testable import EventLog
 
 @Suite("Injected I/O faults")
@@ -21,7 +22,9 @@ struct FaultInjectionTests {
         try log.append(ProducerRecord(key: "a", value: "1"), to: "t")
         let size = fileSize(segmentPath(dir.path, "t", 0))
         faults.fail(.write, with: .noSpace)
-        let error = #expect(throws: EventLogError.self) { try log.append(ProducerRecord(key: "b", value: "2"), to: "t") }
+        let error = #expect(throws: EventLogError.self) {
+            try log.append(ProducerRecord(key: "b", value: "2"), to: "t")
+        }
         #expect(error?.code == .io)
         #expect(error?.errno == .noSpace)
         #expect(error?.topic == "t")
@@ -63,7 +66,9 @@ struct FaultInjectionTests {
         let log = try open(dir.path, faults, durability: .sync)
         try log.append(ProducerRecord(key: "a", value: "1"), to: "t")
         faults.fail(.fsync, with: .ioError)
-        let error = #expect(throws: EventLogError.self) { try log.append(ProducerRecord(key: "b", value: "2"), to: "t") }
+        let error = #expect(throws: EventLogError.self) {
+            try log.append(ProducerRecord(key: "b", value: "2"), to: "t")
+        }
         #expect(error?.errno == .ioError)
         #expect(error?.message.contains("not acknowledged") == true)
         let before = try log.statistics(topic: "t", partition: 0).syncs
@@ -88,8 +93,9 @@ struct FaultInjectionTests {
 
 @Suite("Idempotent producers")
 struct IdempotenceTests {
-    @Test("a retried batch gets its original offsets; a gap is an error; state survives clean and unclean reopen",
-          arguments: [true, false])
+    @Test(
+        "a retried batch gets its original offsets; a gap is an error; state survives clean and unclean reopen",
+        arguments: [true, false])
     func retries(clean: Bool) throws {
         let dir = TemporaryDirectory()
         let identity: ProducerIdentity
@@ -103,16 +109,21 @@ struct IdempotenceTests {
             batch.append(key: "k", value: "2", timestamp: 2)
             let first = try producer.send(batch, to: "t", partition: 0)
             let again = try producer.retry(batch, to: "t", partition: 0)
-            #expect(again == AppendResult(baseOffset: first.baseOffset, lastOffset: first.lastOffset, isDuplicate: true))
+            #expect(
+                again == AppendResult(baseOffset: first.baseOffset, lastOffset: first.lastOffset, isDuplicate: true))
             #expect(try log.all("t").count == 2)
             batch.reset()
             batch.append(key: "k", value: "3", timestamp: 3)
-            let gap = #expect(throws: EventLogError.self) { try producer.send(batch, sequence: 5, to: "t", partition: 0) }
+            let gap = #expect(throws: EventLogError.self) {
+                try producer.send(batch, sequence: 5, to: "t", partition: 0)
+            }
             #expect(gap?.code == .outOfOrderSequence)
             #expect(gap?.message.contains("expected 2") == true)
             try producer.send(batch, to: "t", partition: 0)
             #expect(try log.makeIdempotentProducer().identity.id != identity.id)
-            if clean { try log.close() } else {
+            if clean {
+                try log.close()
+            } else {
                 try log.flush()
                 try log.close()
                 try FileManager.default.removeItem(atPath: dir.path + "/" + Log.cleanShutdownFile)
@@ -126,7 +137,8 @@ struct IdempotenceTests {
         #expect(retried.isDuplicate)
         #expect(retried.baseOffset == 2)
         let fenced = #expect(throws: EventLogError.self) {
-            try log.idempotentProducer(ProducerIdentity(id: identity.id, epoch: 1)).send(batch, sequence: 0, to: "t", partition: 0)
+            try log.idempotentProducer(ProducerIdentity(id: identity.id, epoch: 1)).send(
+                batch, sequence: 0, to: "t", partition: 0)
             try producer.send(batch, sequence: 3, to: "t", partition: 0)
         }
         #expect(fenced?.code == .producerFenced)

@@ -1,26 +1,31 @@
 import CEventLogSupport
 import Testing
+
 @testable import EventLog
 
 /// Kafka's golden batches from reference/log-format.md.
 enum Golden {
     static let timestamp: Int64 = 1_700_000_000_000
-    static let a = hexBytes("""
+    static let a = hexBytes(
+        """
         0000000000000000 0000003a 00000000 02 bbcc4115 0000 00000000
         0000018bcfe56800 0000018bcfe56800 ffffffffffffffff ffff ffffffff 00000001
         10 00 00 00 01 04 6869 00
         """)
-    static let b = hexBytes("""
+    static let b = hexBytes(
+        """
         0000000000000000 00000045 00000000 02 c6ba3d88 0000 00000001
         0000018bcfe56800 0000018bcfe56805 ffffffffffffffff ffff ffffffff 00000002
         18 00 00 00 02 6b 02 76 02 02 68 02 31
         0c 00 0a 02 01 01 00
         """)
-    static let c = hexBytes("""
+    static let c = hexBytes(
+        """
         00000000000000000000006b000000000249b50ac30003000000020000018bcfe568000000018bcfe56802ffffffffffffffffffffffffffff00000003
         04224d18 68 40 4701000000000000 72 23000000 9fd60100000001c801610100506f00d6010002026d00582f04046d005050616161610000 00000000
         """)
-    static let d = hexBytes("""
+    static let d = hexBytes(
+        """
         0000000000000000000000570000000002c797bd250004000000020000018bcfe568000000018bcfe56802ffffffffffffffffffffffffffff00000003
         28b52ffd604700e5000088d60100000001c8016100d601000202040403042a0530824301e008
         """)
@@ -62,8 +67,11 @@ struct FormatTests {
     @Test("zig-zag varints encode as Kafka's")
     func varints() {
         let storage = ByteStorage()
-        for (value, expected) in [(Int64(0), [UInt8(0)]), (-1, [1]), (1, [2]), (2, [4]), (-64, [0x7f]), (64, [0x80, 0x01]),
-                                  (Int64.max, [0xfe] + [UInt8](repeating: 0xff, count: 8) + [1]), (Int64.min, [UInt8](repeating: 0xff, count: 9) + [1])] {
+        for (value, expected) in [
+            (Int64(0), [UInt8(0)]), (-1, [1]), (1, [2]), (2, [4]), (-64, [0x7f]), (64, [0x80, 0x01]),
+            (Int64.max, [0xfe] + [UInt8](repeating: 0xff, count: 8) + [1]),
+            (Int64.min, [UInt8](repeating: 0xff, count: 9) + [1]),
+        ] {
             storage.count = 0
             storage.appendVarint(value)
             #expect(Array(storage.bytes) == expected, "\(value)")
@@ -88,20 +96,24 @@ struct FormatTests {
     @Test("golden batch B (key, header, null key and value) decodes and re-encodes bit for bit")
     func goldenB() throws {
         let records = try decode(Golden.b)
-        #expect(records == [
-            Record(offset: 0, timestamp: Golden.timestamp, key: Array("k".utf8), value: Array("v".utf8),
-                   headers: [Header(key: "h", string: "1")]),
-            Record(offset: 1, timestamp: Golden.timestamp + 5, key: nil, value: nil),
-        ])
+        #expect(
+            records == [
+                Record(
+                    offset: 0, timestamp: Golden.timestamp, key: Array("k".utf8), value: Array("v".utf8),
+                    headers: [Header(key: "h", string: "1")]),
+                Record(offset: 1, timestamp: Golden.timestamp + 5, key: nil, value: nil),
+            ])
         let builder = RecordBatchBuilder()
         builder.append(key: "k", value: "v", timestamp: Golden.timestamp, headers: [Header(key: "h", string: "1")])
         builder.append(key: nil as String?, value: nil, timestamp: Golden.timestamp + 5)
         #expect(Array(try builder.seal()) == Golden.b)
     }
 
-    @Test("golden lz4 (C) and zstd (D) batches decode and re-encode bit for bit", arguments: [
-        (Compression.lz4, Golden.c), (Compression.zstd, Golden.d),
-    ])
+    @Test(
+        "golden lz4 (C) and zstd (D) batches decode and re-encode bit for bit",
+        arguments: [
+            (Compression.lz4, Golden.c), (Compression.zstd, Golden.d),
+        ])
     func goldenCompressed(compression: Compression, golden: [UInt8]) throws {
         let records = try decode(golden)
         let value = [UInt8](repeating: UInt8(ascii: "a"), count: 100)
@@ -112,7 +124,8 @@ struct FormatTests {
         for i in 0..<3 { builder.append(key: nil as [UInt8]?, value: value, timestamp: Golden.timestamp + Int64(i)) }
         // The reference's hex for C carries one byte past the batch (it says 119 bytes; batchLength 0x6b
         // agrees): compare the batch as its own length field delimits it.
-        let batch = Array(golden.prefix(Int(golden.withUnsafeBytes { $0.baseAddress!.loadBigEndian(at: 8, as: Int32.self) }) + 12))
+        let batch = Array(
+            golden.prefix(Int(golden.withUnsafeBytes { $0.baseAddress!.loadBigEndian(at: 8, as: Int32.self) }) + 12))
         #expect(batch.count == (compression == .lz4 ? 119 : 99))
         #expect(Array(try builder.seal()) == batch)
     }
@@ -123,7 +136,8 @@ struct FormatTests {
             var bytes = Golden.b
             bytes[index] ^= 0x10
             bytes.withUnsafeBytes { raw in
-                let problem = RecordBatchHeader.validate(raw.baseAddress!, available: raw.count, maxBatchSize: raw.count)
+                let problem = RecordBatchHeader.validate(
+                    raw.baseAddress!, available: raw.count, maxBatchSize: raw.count)
                 #expect(problem != nil, "flip at \(index) went unnoticed")
             }
         }
@@ -139,7 +153,9 @@ struct FormatTests {
         for (key, expected) in cases {
             Array(key.utf8).withUnsafeBytes { #expect(Partitioner.murmur2($0) == expected, "\(key)") }
         }
-        #expect(Partitioner.partition(forKey: Array("foobar".utf8), partitionCount: 7) == Int((UInt32(bitPattern: -790_332_482) & 0x7fff_ffff) % 7))
+        #expect(
+            Partitioner.partition(forKey: Array("foobar".utf8), partitionCount: 7)
+                == Int((UInt32(bitPattern: -790_332_482) & 0x7fff_ffff) % 7))
     }
 
     @Test("topic names follow Kafka's rules")

@@ -1,11 +1,13 @@
 import Foundation
 import Testing
+
 @testable import EventLog
 
 @Suite("Log: topics, appends and reads")
 struct LogTests {
-    @Test("appends return dense offsets and read back exactly, across codecs, sizes and reopen",
-          arguments: [Compression.none, .lz4, .zstd(level: 1)])
+    @Test(
+        "appends return dense offsets and read back exactly, across codecs, sizes and reopen",
+        arguments: [Compression.none, .lz4, .zstd(level: 1)])
     func roundTrip(compression: Compression) throws {
         let dir = TemporaryDirectory()
         let seed = testSeed("roundTrip-\(compression)")
@@ -23,9 +25,11 @@ struct LogTests {
                 var batch: [Record] = []
                 for _ in 0..<count {
                     let key: [UInt8]? = Bool.random(using: &generator) ? nil : randomBytes(0...20, &generator)
-                    let value: [UInt8]? = Int.random(in: 0..<10, using: &generator) == 0 ? nil : randomBytes(0...3000, &generator)
+                    let value: [UInt8]? =
+                        Int.random(in: 0..<10, using: &generator) == 0 ? nil : randomBytes(0...3000, &generator)
                     let headers = (0..<Int.random(in: 0...2, using: &generator)).map { i in
-                        Header(key: "h\(i)", value: Bool.random(using: &generator) ? nil : randomBytes(0...5, &generator))
+                        Header(
+                            key: "h\(i)", value: Bool.random(using: &generator) ? nil : randomBytes(0...5, &generator))
                     }
                     let ts = Int64.random(in: 1_600_000_000_000...1_700_000_000_000, using: &generator)
                     builder.append(key: key, value: value, timestamp: ts, headers: headers)
@@ -88,7 +92,9 @@ struct LogTests {
         config.indexIntervalBytes = 256
         try log.createTopic("t", configuration: config)
         for i in 0..<500 {
-            try log.append(ProducerRecord(key: "k", value: String(repeating: "x", count: 50), timestamp: 1_000 + Int64(i) * 10), to: "t")
+            try log.append(
+                ProducerRecord(key: "k", value: String(repeating: "x", count: 50), timestamp: 1_000 + Int64(i) * 10),
+                to: "t")
         }
         #expect(try log.offset(topic: "t", partition: 0, forTimestamp: 0) == 0)
         #expect(try log.offset(topic: "t", partition: 0, forTimestamp: 1_000) == 0)
@@ -112,9 +118,13 @@ struct LogTests {
         #expect(duplicate?.code == .topicAlreadyExists)
         let escape = #expect(throws: EventLogError.self) { try log.createTopic("../../etc") }
         #expect(escape?.code == .invalidTopicName)
-        let zero = #expect(throws: EventLogError.self) { try log.createTopic("z", configuration: TopicConfiguration(partitions: 0)) }
+        let zero = #expect(throws: EventLogError.self) {
+            try log.createTopic("z", configuration: TopicConfiguration(partitions: 0))
+        }
         #expect(zero?.code == .invalidConfiguration)
-        try log.alterTopic("a") { $0.retentionMilliseconds = 1000; $0.compression = .lz4 }
+        try log.alterTopic("a") {
+            $0.retentionMilliseconds = 1000; $0.compression = .lz4
+        }
         #expect(try log.describeTopic("a").configuration.compression == .lz4)
         let grow = #expect(throws: EventLogError.self) { try log.alterTopic("a") { $0.partitions = 5 } }
         #expect(grow?.code == .invalidConfiguration)
@@ -124,7 +134,9 @@ struct LogTests {
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/b-0"))
         let unknown = #expect(throws: EventLogError.self) { try log.append(ProducerRecord(value: "v"), to: "b") }
         #expect(unknown?.code == .unknownTopic)
-        let badPartition = #expect(throws: EventLogError.self) { try log.append(ProducerRecord(value: "v"), to: "a", partition: 3) }
+        let badPartition = #expect(throws: EventLogError.self) {
+            try log.append(ProducerRecord(value: "v"), to: "a", partition: 3)
+        }
         #expect(badPartition?.code == .unknownPartition)
         try log.close()
         let reopened = try Log(directory: dir.path)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EventLog
 
 @Suite("Retention and compaction")
@@ -20,7 +21,10 @@ struct MaintenanceTests {
         config.retentionMilliseconds = 60_000
         try log.createTopic("t", configuration: config)
         for i in 0..<200 {
-            try log.append(ProducerRecord(key: "k", value: "v\(i)-" + String(repeating: "x", count: 30), timestamp: clock.milliseconds()), to: "t")
+            try log.append(
+                ProducerRecord(
+                    key: "k", value: "v\(i)-" + String(repeating: "x", count: 30), timestamp: clock.milliseconds()),
+                to: "t")
             clock.advance(by: 1000)
         }
         let before = try log.describeTopic("t").partitions[0]
@@ -58,7 +62,9 @@ struct MaintenanceTests {
         var config = smallSegments(.delete)
         config.retentionBytes = 8192
         try log.createTopic("t", configuration: config)
-        for i in 0..<500 { try log.append(ProducerRecord(key: "k", value: "value-\(i)-" + String(repeating: "y", count: 30)), to: "t") }
+        for i in 0..<500 {
+            try log.append(ProducerRecord(key: "k", value: "value-\(i)-" + String(repeating: "y", count: 30)), to: "t")
+        }
         try log.runMaintenance()
         let partition = try log.describeTopic("t").partitions[0]
         #expect(partition.bytes <= 8192 + 2048)
@@ -115,8 +121,9 @@ struct MaintenanceTests {
         #expect(try Log(directory: dir.path).all("t") == expected(dropTombstones: true))
     }
 
-    @Test("a kill at any step of the compaction swap leaves a valid log with the same latest value per key",
-          arguments: [CompactionCrashPoint.afterCleanedWritten, .afterSwapRenamed, .afterSwapped])
+    @Test(
+        "a kill at any step of the compaction swap leaves a valid log with the same latest value per key",
+        arguments: [CompactionCrashPoint.afterCleanedWritten, .afterSwapRenamed, .afterSwapped])
     func killDuringCompaction(step: CompactionCrashPoint) async throws {
         let dir = TemporaryDirectory()
         var before: [Record] = []
@@ -128,7 +135,8 @@ struct MaintenanceTests {
             try log.close()
         }
         let path = dir.path
-        await #expect(processExitsWith: .signal(SIGKILL)) { [path = path as String, step = step as CompactionCrashPoint] in
+        await #expect(processExitsWith: .signal(SIGKILL)) {
+            [path = path as String, step = step as CompactionCrashPoint] in
             let log = try! Log(directory: path)
             _ = try! log.compactForTesting(topic: "t", partition: 0, crashAfter: step)
         }
@@ -143,7 +151,9 @@ struct MaintenanceTests {
         var latestAfter: [String: String] = [:]
         for record in after { latestAfter[record.keyString!] = record.valueString }
         #expect(latestAfter == latestBefore)
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/t-0").filter { $0.hasSuffix(".cleaned") || $0.hasSuffix(".swap") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/t-0").filter {
+            $0.hasSuffix(".cleaned") || $0.hasSuffix(".swap")
+        }
         #expect(leftovers.isEmpty)
         // And compaction can run to completion afterwards.
         try log.runMaintenance(forceCompaction: true)

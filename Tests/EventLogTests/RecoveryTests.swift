@@ -1,18 +1,22 @@
 import Foundation
 import Testing
+
 @testable import EventLog
 
 /// Writes `batches` batches of 3 records to topic "t", closes cleanly, then removes the clean-shutdown
 /// marker so the next open runs recovery as after a crash. Returns the records and each batch's end position.
-func prepareUncleanLog(_ dir: String, batches: Int = 5, compression: Compression = .none) throws -> (records: [Record], ends: [Int64]) {
+func prepareUncleanLog(_ dir: String, batches: Int = 5, compression: Compression = .none) throws -> (
+    records: [Record], ends: [Int64]
+) {
     let log = try Log(directory: dir)
     var config = TopicConfiguration()
     config.compression = compression
     try log.createTopic("t", configuration: config)
     var ends: [Int64] = []
     for b in 0..<batches {
-        try log.append((0..<3).map { ProducerRecord(key: "k\(b)-\($0)", value: "value-\(b)-\($0)") },
-                       to: "t", partition: 0)
+        try log.append(
+            (0..<3).map { ProducerRecord(key: "k\(b)-\($0)", value: "value-\(b)-\($0)") },
+            to: "t", partition: 0)
         ends.append(fileSize(segmentPath(dir, "t", 0)))
     }
     let records = try log.all("t")
@@ -35,8 +39,9 @@ func modifyFile(_ path: String, _ body: (inout [UInt8]) -> Void) {
 
 @Suite("Recovery after an unclean shutdown")
 struct RecoveryTests {
-    @Test("a tail torn at every byte position of the last batch is cut back to the valid prefix",
-          arguments: [Compression.none, .lz4])
+    @Test(
+        "a tail torn at every byte position of the last batch is cut back to the valid prefix",
+        arguments: [Compression.none, .lz4])
     func tornTail(compression: Compression) throws {
         let dir = TemporaryDirectory()
         let (records, ends) = try prepareUncleanLog(dir.path, compression: compression)
@@ -149,13 +154,18 @@ struct RecoveryTests {
             var config = TopicConfiguration()
             config.segmentBytes = 1024
             try log.createTopic("t", configuration: config)
-            for i in 0..<100 { try log.append(ProducerRecord(key: "k", value: "value-\(i)-" + String(repeating: "x", count: 40)), to: "t") }
+            for i in 0..<100 {
+                try log.append(
+                    ProducerRecord(key: "k", value: "value-\(i)-" + String(repeating: "x", count: 40)), to: "t")
+            }
             try log.close()
         }
         try FileManager.default.removeItem(atPath: dir.path + "/" + Log.cleanShutdownFile)
         // Recovery point 0 makes every segment count.
         try FileManager.default.removeItem(atPath: dir.path + "/" + Log.checkpointFile)
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/t-0").filter { $0.hasSuffix(".log") }.sorted()
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/t-0").filter {
+            $0.hasSuffix(".log")
+        }.sorted()
         #expect(names.count > 3)
         let second = Segment.baseOffset(fromFileName: names[1])!
         modifyFile(dir.path + "/t-0/" + names[1]) { $0[30] ^= 0xff }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import EventLog
 
 /// A fresh temporary directory per test, removed afterwards.
@@ -39,7 +40,9 @@ struct SeededGenerator: RandomNumberGenerator {
 }
 
 func testSeed(_ name: String) -> UInt64 {
-    let seed = ProcessInfo.processInfo.environment["EVENTLOG_TEST_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 1...1_000_000)
+    let seed =
+        ProcessInfo.processInfo.environment["EVENTLOG_TEST_SEED"].flatMap(UInt64.init)
+        ?? UInt64.random(in: 1...1_000_000)
     print("[\(name)] seed \(seed) (rerun with EVENTLOG_TEST_SEED=\(seed))")
     return seed
 }

@@ -50,6 +50,8 @@ public struct EventLogError: Error, Sendable, CustomStringConvertible {
         public static let readOnly = Code("readOnly")
         /// The log has been closed.
         public static let closed = Code("closed")
+        /// An event-stream append found the stream at another version than expected.
+        public static let wrongExpectedVersion = Code("wrongExpectedVersion")
         /// A value could not be encoded or decoded by a typed topic.
         public static let serialization = Code("serialization")
     }

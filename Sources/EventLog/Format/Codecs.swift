@@ -37,7 +37,8 @@ final class Codecs {
             let written = ZSTD_compressCCtx(
                 zstdCompress, output.base + output.count, bound, source.baseAddress, source.count, level)
             if ZSTD_isError(written) != 0 {
-                throw EventLogError(.compression, "zstd compression failed: \(String(cString: ZSTD_getErrorName(written)))")
+                throw EventLogError(
+                    .compression, "zstd compression failed: \(String(cString: ZSTD_getErrorName(written)))")
             }
             output.count += written
         }
@@ -137,7 +138,9 @@ final class Codecs {
             if ZSTD_isError(code) != 0 { throw zstdError(code) }
             output.count = out.pos
             if code == 0 { return }
-            if input.pos == input.size && out.pos < out.size { throw EventLogError(.corruptData, "zstd frame is truncated") }
+            if input.pos == input.size && out.pos < out.size {
+                throw EventLogError(.corruptData, "zstd frame is truncated")
+            }
             if output.count == output.capacity { output.ensureCapacity(output.capacity * 2) }
         }
     }

@@ -41,8 +41,9 @@ public struct ProducerRecord: Sendable, Hashable {
 
     /// Creates a record from UTF-8 strings.
     public init(key: String? = nil, value: String?, timestamp: Int64? = nil, headers: [Header] = []) {
-        self.init(key: key.map { Array($0.utf8) }, value: value.map { Array($0.utf8) }, timestamp: timestamp,
-                  headers: headers)
+        self.init(
+            key: key.map { Array($0.utf8) }, value: value.map { Array($0.utf8) }, timestamp: timestamp,
+            headers: headers)
     }
 }
 
@@ -101,8 +102,9 @@ public struct RecordView {
             guard let keyLength = Varint.read(base, &position, end: end), keyLength >= 0,
                 position + Int(keyLength) <= end
             else { break }
-            let key = String(decoding: UnsafeRawBufferPointer(start: base + position, count: Int(keyLength)),
-                             as: UTF8.self)
+            let key = String(
+                decoding: UnsafeRawBufferPointer(start: base + position, count: Int(keyLength)),
+                as: UTF8.self)
             position += Int(keyLength)
             guard let valueLength = Varint.read(base, &position, end: end) else { break }
             var value: [UInt8]? = nil
@@ -118,7 +120,8 @@ public struct RecordView {
 
     /// A copy that owns its bytes.
     public var record: Record {
-        Record(offset: offset, timestamp: timestamp, key: key.map { Array($0) }, value: value.map { Array($0) },
-               headers: headers)
+        Record(
+            offset: offset, timestamp: timestamp, key: key.map { Array($0) }, value: value.map { Array($0) },
+            headers: headers)
     }
 }

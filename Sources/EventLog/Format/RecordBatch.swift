@@ -41,7 +41,8 @@ struct RecordBatchHeader: Equatable {
     var codec: Int { Int(attributes & 0x7) }
     var isControl: Bool { attributes & 0x20 != 0 }
     var lastSequence: Int32 {
-        baseSequence == -1 ? -1 : Int32(truncatingIfNeeded: (Int64(baseSequence) + Int64(lastOffsetDelta)) & 0x7fff_ffff)
+        baseSequence == -1
+            ? -1 : Int32(truncatingIfNeeded: (Int64(baseSequence) + Int64(lastOffsetDelta)) & 0x7fff_ffff)
     }
 
     /// Reads the fixed header; the caller guarantees 61 readable bytes.

@@ -129,8 +129,9 @@ public final class RecordBatchBuilder {
 
     /// Appends a ``ProducerRecord``; a missing timestamp becomes `defaultTimestamp`.
     public func append(_ record: ProducerRecord, defaultTimestamp: Int64) {
-        append(key: record.key, value: record.value, timestamp: record.timestamp ?? defaultTimestamp,
-               headers: record.headers)
+        append(
+            key: record.key, value: record.value, timestamp: record.timestamp ?? defaultTimestamp,
+            headers: record.headers)
     }
 
     /// Finishes the batch: fills the header, compresses, computes the CRC.
@@ -147,8 +148,9 @@ public final class RecordBatchBuilder {
             sealed.reserve(RecordBatchHeader.size)
             sealed.count = RecordBatchHeader.size
             try codecs.compress(
-                UnsafeRawBufferPointer(start: records.base + RecordBatchHeader.size,
-                                       count: records.count - RecordBatchHeader.size),
+                UnsafeRawBufferPointer(
+                    start: records.base + RecordBatchHeader.size,
+                    count: records.count - RecordBatchHeader.size),
                 with: compression, into: sealed)
             output = sealed
         }

@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A dedicated thread that runs `tick` every `intervalMilliseconds` until stopped. Used for the interval
 /// flusher: blocking fdatasync calls must not occupy Swift concurrency's cooperative threads.
@@ -24,15 +25,21 @@ final class BackgroundThread: Sendable {
         box = Box(tick: tick, interval: intervalMilliseconds)
         var handle = pthread_t()
         let context = Unmanaged.passRetained(box).toOpaque()
-        let created = pthread_create(&handle, nil, { raw in
-            let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-            while !box.stopping.load(ordering: .acquiring) {
-                box.wake.withLock { if !box.stopping.load(ordering: .acquiring) { box.wake.wait(nanoseconds: box.interval * 1_000_000) } }
-                if box.stopping.load(ordering: .acquiring) { break }
-                box.tick()
-            }
-            return nil
-        }, context)
+        let created = pthread_create(
+            &handle, nil,
+            { raw in
+                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+                while !box.stopping.load(ordering: .acquiring) {
+                    box.wake.withLock {
+                        if !box.stopping.load(ordering: .acquiring) {
+                            box.wake.wait(nanoseconds: box.interval * 1_000_000)
+                        }
+                    }
+                    if box.stopping.load(ordering: .acquiring) { break }
+                    box.tick()
+                }
+                return nil
+            }, context)
         thread = Mutex(created == 0 ? handle : nil)
         if created != 0 { Unmanaged<Box>.fromOpaque(context).release() }
     }

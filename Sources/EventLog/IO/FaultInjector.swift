@@ -1,5 +1,5 @@
-public import SystemPackage
 import Synchronization
+public import SystemPackage
 
 /// Makes chosen system calls of one `Log` fail, so tests can prove what happens on a full disk or a
 /// failing device.

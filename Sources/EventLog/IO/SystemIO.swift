@@ -1,11 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import Synchronization
 import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// The one layer through which the log makes system calls.
 ///
@@ -80,9 +82,9 @@ struct SystemIO: Sendable {
     func fdatasync(_ fd: Int32) -> Result<Void, Errno> {
         if let error = injected(.fsync) { return .failure(error) }
         #if canImport(Darwin)
-        return Self.retrying { Darwin.fsync(fd) }.map { _ in () }
+            return Self.retrying { Darwin.fsync(fd) }.map { _ in () }
         #else
-        return Self.retrying { Glibc.fdatasync(fd) }.map { _ in () }
+            return Self.retrying { Glibc.fdatasync(fd) }.map { _ in () }
         #endif
     }
 
@@ -152,9 +154,20 @@ struct SystemIO: Sendable {
         return .success(names)
     }
 
-    /// Takes a non-blocking exclusive `flock` on `fd`.
+    /// Takes a non-blocking exclusive POSIX record lock on the whole file.
+    ///
+    /// POSIX (`fcntl`) locks belong to the process and are not inherited by `fork`, unlike `flock`, whose
+    /// lock a child shares until it calls `exec` — so a lock released here is free at once even while
+    /// other threads spawn processes. They do not exclude other descriptors of the same process; callers
+    /// add an in-process check (``ProcessLocks``). Closing *any* descriptor of the file releases the lock,
+    /// so the locked files are never opened a second time while held.
     func tryLockExclusive(_ fd: Int32) -> Result<Void, Errno> {
-        Self.retrying { flock(fd, LOCK_EX | LOCK_NB) }.map { _ in () }
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        lock.l_start = 0
+        lock.l_len = 0
+        return Self.retrying { fcntl(fd, F_SETLK, &lock) }.map { _ in () }
     }
 
     // MARK: Conveniences that throw EventLogError with the path
@@ -217,4 +230,20 @@ final class FileDescriptor: Sendable {
         self.path = path
     }
     deinit { _ = Glibc.close(fd) }
+}
+
+/// Paths this process holds an exclusive lock on (POSIX locks do not exclude the process itself).
+enum ProcessLocks {
+    private static let held = Mutex<Set<String>>([])
+
+    /// Registers `path`; returns false if this process already holds it.
+    static func claim(_ path: String) -> Bool { held.withLock { $0.insert(canonical(path)).inserted } }
+
+    static func release(_ path: String) { _ = held.withLock { $0.remove(canonical(path)) } }
+
+    static func canonical(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
 }

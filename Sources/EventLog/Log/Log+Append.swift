@@ -12,13 +12,18 @@ extension Log {
     ///   is gone).
     /// - Complexity: One `pwrite` per batch; with the `.sync` policy, one shared `fdatasync` per group.
     @discardableResult
-    public func append(_ batch: RecordBatchBuilder, to topic: String, partition: Int) throws(EventLogError) -> AppendResult {
+    public func append(_ batch: RecordBatchBuilder, to topic: String, partition: Int) throws(EventLogError)
+        -> AppendResult
+    {
         try requireWritable()
         guard !batch.isEmpty else {
-            throw EventLogError(.invalidConfiguration, "cannot append an empty batch", topic: topic, partition: partition)
+            throw EventLogError(
+                .invalidConfiguration, "cannot append an empty batch", topic: topic, partition: partition)
         }
         let target = try self.partition(topic, partition)
-        do throws(EventLogError) { return try target.append(batch) } catch { throw error.with(topic: topic, partition: partition) }
+        do throws(EventLogError) { return try target.append(batch) } catch {
+            throw error.with(topic: topic, partition: partition)
+        }
     }
 
     /// Appends records, choosing each keyed record's partition with Kafka's default partitioner (murmur2)
@@ -36,7 +41,8 @@ extension Log {
         guard let found else { throw EventLogError(.unknownTopic, "topic '\(topic)' does not exist", topic: topic) }
         let count = found.partitions.count
         if let partition, partition < 0 || partition >= count {
-            throw EventLogError(.unknownPartition,
+            throw EventLogError(
+                .unknownPartition,
                 "partition \(partition) does not exist; topic '\(topic)' has partitions 0...\(count - 1)",
                 topic: topic, partition: partition)
         }
@@ -76,7 +82,9 @@ extension Log {
 
     /// Appends one record; see ``append(_:to:partition:)-(ProducerRecord…)``.
     @discardableResult
-    public func append(_ record: ProducerRecord, to topic: String, partition: Int? = nil) throws(EventLogError) -> RecordPosition {
+    public func append(_ record: ProducerRecord, to topic: String, partition: Int? = nil) throws(EventLogError)
+        -> RecordPosition
+    {
         try append([record], to: topic, partition: partition)[0]
     }
 

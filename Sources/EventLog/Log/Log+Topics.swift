@@ -30,7 +30,9 @@ extension Log {
     ///
     /// - Throws: `.invalidTopicName` (Kafka's rules: `[a-zA-Z0-9._-]{1,249}`, not `.`/`..`),
     ///   `.topicAlreadyExists`, `.invalidConfiguration`, `.io`.
-    public func createTopic(_ name: String, configuration: TopicConfiguration = TopicConfiguration()) throws(EventLogError) {
+    public func createTopic(_ name: String, configuration: TopicConfiguration = TopicConfiguration())
+        throws(EventLogError)
+    {
         try requireWritable()
         try TopicName.validate(name)
         try configuration.validate(topic: name)
@@ -40,10 +42,11 @@ extension Log {
         try writeTopicConfiguration(name, configuration)
         var partitions: [Partition] = []
         for index in 0..<configuration.partitions {
-            partitions.append(try Partition(
-                topic: name, index: index, logDirectory: directory, configuration: configuration, io: io,
-                clock: self.configuration.clock, logger: self.configuration.logger, writable: true,
-                cleanShutdown: true, recoveryPoint: 0))
+            partitions.append(
+                try Partition(
+                    topic: name, index: index, logDirectory: directory, configuration: configuration, io: io,
+                    clock: self.configuration.clock, logger: self.configuration.logger, writable: true,
+                    cleanShutdown: true, recoveryPoint: 0))
         }
         try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
         let created = partitions
@@ -63,7 +66,7 @@ extension Log {
         do throws(EventLogError) {
             try createTopic(name, configuration: configuration)
             return true
-        } catch where error.code == .topicAlreadyExists {
+        } catch  where error.code == .topicAlreadyExists {
             return false
         }
     }
@@ -107,7 +110,8 @@ extension Log {
         update(&configuration)
         try configuration.validate(topic: name)
         guard configuration.partitions == topic.configuration.partitions else {
-            throw EventLogError(.invalidConfiguration,
+            throw EventLogError(
+                .invalidConfiguration,
                 "the partition count of '\(name)' cannot change (\(topic.configuration.partitions) → \(configuration.partitions))",
                 topic: name)
         }
@@ -128,7 +132,9 @@ extension Log {
             let target = partition.directory + ".deleted"
             if case .success = io.rename(partition.directory, target) { renamed.append(target) }
         }
-        try io.check(io.unlink(Self.topicConfigPath(directory, name)), "delete topic configuration", path: Self.topicConfigPath(directory, name))
+        try io.check(
+            io.unlink(Self.topicConfigPath(directory, name)), "delete topic configuration",
+            path: Self.topicConfigPath(directory, name))
         try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
         for path in renamed { Self.removeTree(path, io: io) }
     }

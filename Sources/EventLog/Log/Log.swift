@@ -1,9 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
 public import Logging
 import Synchronization
-import Foundation
+import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A durable, Kafka-format event log in one directory: topics, partitions, segments, retention and
 /// compaction, opened by exactly one writing process at a time.
@@ -39,7 +41,8 @@ public final class Log: Sendable {
 
         /// Creates a configuration.
         public init(
-            clock: any LogClock = SystemClock(), logger: Logger = Logger(label: "eventlog", factory: { _ in SwiftLogNoOpLogHandler() }),
+            clock: any LogClock = SystemClock(),
+            logger: Logger = Logger(label: "eventlog", factory: { _ in SwiftLogNoOpLogHandler() }),
             faults: FaultInjector? = nil, maintenanceIntervalMilliseconds: Int64? = nil
         ) {
             self.clock = clock
@@ -68,9 +71,13 @@ public final class Log: Sendable {
     let io: SystemIO
     let state = Mutex(State())
     let producerIdLock = Mutex<Void>(())
+    let committed = Mutex(CommittedCache())
+    let groups = Mutex<[String: GroupRegistration]>([:])
     private let lockFile: Int32?
     private let flusher = Mutex<BackgroundThread?>(nil)
     private let maintainer = Mutex<BackgroundThread?>(nil)
+    /// In a read-only log: inotify on the partition directories, so followers learn of new batches.
+    let watcher = Mutex<DirectoryWatcher?>(nil)
     /// What recovery did for each partition when the log was opened.
     public let recoveryReports: [RecoveryReport]
     /// Whether the previous writer closed the log cleanly (no recovery scan was needed).
@@ -91,7 +98,9 @@ public final class Log: Sendable {
     ///
     /// No recovery is done and nothing is written; a torn tail is simply not visible. Call
     /// ``refresh()`` to see batches and topics the writer added since.
-    public static func openReadOnly(directory: String, configuration: Configuration = Configuration()) throws(EventLogError) -> Log {
+    public static func openReadOnly(directory: String, configuration: Configuration = Configuration())
+        throws(EventLogError) -> Log
+    {
         try Log(directory: directory, configuration: configuration, writable: false)
     }
 
@@ -139,8 +148,20 @@ public final class Log: Sendable {
             recoveryReports = reports
             state.withLock { $0.topics = topics }
         } catch {
-            if let lockFile { io.close(lockFile) }
+            if let lockFile {
+                io.close(lockFile)
+                ProcessLocks.release(dir + "/.lock")
+            }
             throw error
+        }
+        if !writable {
+            let log = UnownedBox(self)
+            let watcher = DirectoryWatcher { directory in log.value?.directoryChanged(directory) }
+            self.watcher.withLock { $0 = watcher }
+            watcher?.watch(dir + "/" + Self.topicsDirectory)
+            for topic in state.withLock({ $0.topics.values }) {
+                for partition in topic.partitions { watcher?.watch(partition.directory) }
+            }
         }
         if writable {
             let log = UnownedBox(self)
@@ -156,20 +177,33 @@ public final class Log: Sendable {
     }
 
     deinit {
-        if isWritable && !state.withLock({ $0.closed }) { try? close() }
+        if !state.withLock({ $0.closed }) { try? close() }
     }
 
     private static func takeLock(_ dir: String, io: SystemIO) throws(EventLogError) -> Int32 {
         let path = dir + "/.lock"
-        let fd = try io.check(io.open(path, flags: O_RDWR | O_CREAT | O_CLOEXEC), "open lock file", path: path)
-        if case .failure(let errno) = io.tryLockExclusive(fd) {
-            let holder = (try? io.readFile(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            io.close(fd)
-            let pid = holder.trimmingCharacters(in: .whitespacesAndNewlines)
-            throw EventLogError(
+        func locked(by pid: String, errno: Errno?) -> EventLogError {
+            EventLogError(
                 .directoryLocked,
                 "the log directory is already open for writing by process \(pid.isEmpty ? "(unknown)" : pid); only one writer per directory is allowed (open it read-only to follow it)",
                 errno: errno, path: dir)
+        }
+        // Another Log of this process: POSIX locks would not stop it, and opening the lock file again
+        // would release this process's lock, so check first.
+        guard ProcessLocks.claim(path) else { throw locked(by: "\(getpid()) (this process)", errno: nil) }
+        let fd: Int32
+        do throws(EventLogError) {
+            fd = try io.check(io.open(path, flags: O_RDWR | O_CREAT | O_CLOEXEC), "open lock file", path: path)
+        } catch {
+            ProcessLocks.release(path)
+            throw error
+        }
+        if case .failure(let errno) = io.tryLockExclusive(fd) {
+            io.close(fd)
+            let holder = (try? io.readFile(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            ProcessLocks.release(path)
+            let pid = holder.trimmingCharacters(in: .whitespacesAndNewlines)
+            throw locked(by: pid, errno: errno)
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = io.ftruncate(fd, 0)
@@ -181,7 +215,9 @@ public final class Log: Sendable {
 
     static func topicConfigPath(_ dir: String, _ name: String) -> String { "\(dir)/\(topicsDirectory)/\(name).json" }
 
-    static func readTopicConfigurations(_ dir: String, io: SystemIO) throws(EventLogError) -> [(String, TopicConfiguration)] {
+    static func readTopicConfigurations(_ dir: String, io: SystemIO) throws(EventLogError) -> [(
+        String, TopicConfiguration
+    )] {
         let topicsDir = dir + "/" + topicsDirectory
         guard io.isDirectory(topicsDir) else { return [] }
         let names = try io.check(io.listDirectory(topicsDir), "list topics", path: topicsDir)
@@ -196,7 +232,8 @@ public final class Log: Sendable {
                 try configuration.validate(topic: name)
                 result.append((name, configuration))
             } catch {
-                throw EventLogError(.invalidConfiguration, "cannot read topic configuration: \(error)", path: path, topic: name)
+                throw EventLogError(
+                    .invalidConfiguration, "cannot read topic configuration: \(error)", path: path, topic: name)
             }
         }
         return result
@@ -248,7 +285,8 @@ public final class Log: Sendable {
             throw EventLogError(.unknownTopic, "topic '\(topic)' does not exist", topic: topic)
         }
         guard index >= 0 && index < found.partitions.count else {
-            throw EventLogError(.unknownPartition,
+            throw EventLogError(
+                .unknownPartition,
                 "partition \(index) does not exist; topic '\(topic)' has partitions 0...\(found.partitions.count - 1)",
                 topic: topic, partition: index)
         }
@@ -256,12 +294,16 @@ public final class Log: Sendable {
     }
 
     func checkOpen() throws(EventLogError) {
-        if state.withLock({ $0.closed }) { throw EventLogError(.closed, "the log at '\(directory)' is closed", path: directory) }
+        if state.withLock({ $0.closed }) {
+            throw EventLogError(.closed, "the log at '\(directory)' is closed", path: directory)
+        }
     }
 
     func requireWritable() throws(EventLogError) {
         try checkOpen()
-        guard isWritable else { throw EventLogError(.readOnly, "the log at '\(directory)' was opened read-only", path: directory) }
+        guard isWritable else {
+            throw EventLogError(.readOnly, "the log at '\(directory)' was opened read-only", path: directory)
+        }
     }
 
     // MARK: Flushing and closing
@@ -314,8 +356,12 @@ public final class Log: Sendable {
         if wasClosed { return }
         flusher.withLock { $0 }?.stop()
         maintainer.withLock { $0 }?.stop()
+        watcher.withLock { $0 }?.stop()
         guard isWritable, let lockFile else { return }
-        defer { io.close(lockFile) }
+        defer {
+            io.close(lockFile)
+            ProcessLocks.release(directory + "/.lock")
+        }
         let topics = state.withLock { $0.topics }
         for topic in topics.values {
             for partition in topic.partitions {
@@ -326,7 +372,8 @@ public final class Log: Sendable {
         }
         try writeCheckpoint()
         let marker = directory + "/" + Self.cleanShutdownFile
-        let fd = try io.check(io.open(marker, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC), "create marker", path: marker)
+        let fd = try io.check(
+            io.open(marker, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC), "create marker", path: marker)
         _ = io.fsync(fd)
         io.close(fd)
         try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
@@ -348,16 +395,32 @@ extension Log {
         for (name, configuration) in try Self.readTopicConfigurations(directory, io: io) where existing[name] == nil {
             var partitions: [Partition] = []
             for index in 0..<configuration.partitions {
-                partitions.append(try Partition(
-                    topic: name, index: index, logDirectory: directory, configuration: configuration, io: io,
-                    clock: self.configuration.clock, logger: self.configuration.logger, writable: false,
-                    cleanShutdown: true, recoveryPoint: 0))
+                partitions.append(
+                    try Partition(
+                        topic: name, index: index, logDirectory: directory, configuration: configuration, io: io,
+                        clock: self.configuration.clock, logger: self.configuration.logger, writable: false,
+                        cleanShutdown: true, recoveryPoint: 0))
             }
             let created = partitions
             state.withLock { $0.topics[name] = Topic(configuration: configuration, partitions: created) }
+            for partition in created { watcher.withLock { $0 }?.watch(partition.directory) }
         }
         for topic in state.withLock({ $0.topics.values }) {
             for partition in topic.partitions { try partition.followWriter() }
         }
+    }
+}
+
+extension Log {
+    /// The watcher saw a change in `directory` (a partition directory or the topics directory).
+    func directoryChanged(_ directory: String) {
+        if directory.hasSuffix("/" + Self.topicsDirectory) {
+            try? refresh()
+            return
+        }
+        let partition = state.withLock { state in
+            state.topics.values.lazy.flatMap(\.partitions).first { $0.directory == directory }
+        }
+        try? partition?.followWriter()
     }
 }

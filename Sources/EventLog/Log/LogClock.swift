@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Where the log gets "now" from: retention, segment age and default timestamps all read it, so tests
 /// and simulations can drive time deterministically.

@@ -95,7 +95,9 @@ public struct TopicConfiguration: Sendable, Hashable, Codable {
         func bad(_ what: String) -> EventLogError {
             EventLogError(.invalidConfiguration, "\(what) for topic '\(topic)'", topic: topic)
         }
-        guard partitions >= 1 && partitions <= 10_000 else { throw bad("partitions must be 1...10000, got \(partitions)") }
+        guard partitions >= 1 && partitions <= 10_000 else {
+            throw bad("partitions must be 1...10000, got \(partitions)")
+        }
         guard !cleanupPolicy.isEmpty else { throw bad("cleanup policy must be delete, compact or both") }
         guard segmentBytes >= 1024 && segmentBytes <= Int64(Int32.max) else {
             throw bad("segmentBytes must be 1024...\(Int32.max), got \(segmentBytes)")
@@ -116,7 +118,8 @@ extension Compression: Codable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let value = Compression(text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad compression '\(text)'"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "bad compression '\(text)'"))
         }
         self = value
     }
@@ -138,7 +141,8 @@ public enum TopicName {
         if name == "." || name == ".." { throw bad("'.' and '..' are not allowed") }
         if name.utf8.count > 249 { throw bad("it is \(name.utf8.count) characters long; at most 249 are allowed") }
         for (index, byte) in name.utf8.enumerated() {
-            let ok = (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x30 && byte <= 0x39)
+            let ok =
+                (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x30 && byte <= 0x39)
                 || byte == 0x2e || byte == 0x5f || byte == 0x2d
             if !ok {
                 throw bad("character \(index + 1) is not one of a-z, A-Z, 0-9, '.', '_', '-'")

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The offsets an append was given.
 public struct AppendResult: Sendable, Hashable {
@@ -30,7 +31,8 @@ extension Partition {
         let sealed = try builder.seal()
         let batch = UnsafeMutableRawBufferPointer(mutating: sealed)
         if batch.count > config.maxRecordBytes {
-            throw error(.recordTooLarge,
+            throw error(
+                .recordTooLarge,
                 "a batch of \(batch.count) bytes exceeds the topic's maxRecordBytes of \(config.maxRecordBytes)")
         }
         let result = try writer.withLock { (writer) throws(EventLogError) -> AppendResult in
@@ -61,7 +63,9 @@ extension Partition {
             writer.pendingTruncate = nil
         }
         let now = clock.milliseconds()
-        if try shouldRoll(active, adding: batch.count, lastOffset: end + Int64(header.lastOffsetDelta), config: config, now: now) {
+        if try shouldRoll(
+            active, adding: batch.count, lastOffset: end + Int64(header.lastOffsetDelta), config: config, now: now)
+        {
             active = try roll(from: active, at: end, config: config, now: now)
         }
         // Stamp the offset; bytes 0–11 are outside the CRC.
@@ -73,8 +77,9 @@ extension Partition {
         case .failure(let errno):
             // Cut whatever part of the batch reached the file so the next append starts clean.
             if case .failure = io.ftruncate(active.file.fd, position) { writer.pendingTruncate = position }
-            throw EventLogError(.io, "append failed: \(errno)", errno: errno, path: active.logPath, topic: topic,
-                                partition: index, offset: end, filePosition: position)
+            throw EventLogError(
+                .io, "append failed: \(errno)", errno: errno, path: active.logPath, topic: topic,
+                partition: index, offset: end, filePosition: position)
         }
         active.didAppend(header, at: position, indexInterval: config.indexIntervalBytes)
         writer.producers.record(header)
@@ -86,7 +91,9 @@ extension Partition {
         return AppendResult(baseOffset: end, lastOffset: header.lastOffset, isDuplicate: false)
     }
 
-    private func shouldRoll(_ active: Segment, adding bytes: Int, lastOffset: Int64, config: TopicConfiguration, now: Int64)
+    private func shouldRoll(
+        _ active: Segment, adding bytes: Int, lastOffset: Int64, config: TopicConfiguration, now: Int64
+    )
         throws(EventLogError) -> Bool
     {
         let (size, created) = active.state.withLock { ($0.size, $0.createdAt) }
@@ -139,8 +146,9 @@ extension Partition {
                 syncState.syncedOffset = max(syncState.syncedOffset, goal)
                 statistics.withLock { $0.syncs += 1 }
             case .failure(let errno):
-                throw EventLogError(.io, "fdatasync failed; the append is not acknowledged: \(errno)", errno: errno,
-                                    path: segment.logPath, topic: topic, partition: index)
+                throw EventLogError(
+                    .io, "fdatasync failed; the append is not acknowledged: \(errno)", errno: errno,
+                    path: segment.logPath, topic: topic, partition: index)
             }
         }
     }
@@ -155,8 +163,7 @@ extension Partition {
     var syncedOffset: Int64 { syncLock.withLock { syncState.syncedOffset } }
 
     func notifyAppend(_ end: Int64) {
-        let observers = appendObservers.withLock { $0 }
-        for observer in observers { observer(end) }
+        appendSignal.signal()
     }
 
     /// Writes the producer-state snapshot covering everything below the current log end.

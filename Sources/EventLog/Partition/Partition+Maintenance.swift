@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Retention and compaction.
 ///
@@ -43,7 +44,9 @@ extension Partition {
                     if excess - segment.size >= 0 {
                         excess -= segment.size
                         bySize += 1
-                    } else { break }
+                    } else {
+                        break
+                    }
                 }
                 deleteCount = max(deleteCount, bySize)
             }
@@ -120,8 +123,9 @@ extension Partition {
                     builder.reset()
                     builder.compression = Compression(codecBits: header.codec)
                     for record in kept {
-                        builder.append(key: record.key, value: record.value, timestamp: record.timestamp,
-                                       headers: record.headers, offsetDelta: record.offset - header.baseOffset)
+                        builder.append(
+                            key: record.key, value: record.value, timestamp: record.timestamp,
+                            headers: record.headers, offsetDelta: record.offset - header.baseOffset)
                     }
                     builder.lastOffsetDeltaOverride = header.lastOffsetDelta
                     builder.producerId = header.producerId
@@ -152,7 +156,8 @@ extension Partition {
         let logPath = segment.logPath
         let cleaned = logPath + ".cleaned"
         let swapPath = logPath + ".swap"
-        let fd = try io.check(io.open(cleaned, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC), "create", path: cleaned)
+        let fd = try io.check(
+            io.open(cleaned, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC), "create", path: cleaned)
         do throws(EventLogError) {
             if contents.count > 0 {
                 try io.check(io.pwrite(fd, contents.base, count: contents.count, offset: 0), "write", path: cleaned)
@@ -173,14 +178,16 @@ extension Partition {
         try io.check(io.rename(swapPath, logPath), "rename", path: logPath)
         try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
         if step == .afterSwapped { crashForTesting() }
-        let replacement = try Segment.open(directory: directory, baseOffset: segment.baseOffset, io: io, writable: true,
-                                           now: clock.milliseconds())
+        let replacement = try Segment.open(
+            directory: directory, baseOffset: segment.baseOffset, io: io, writable: true,
+            now: clock.milliseconds())
         let outcome = try replacement.scanAndRebuild(
             firstOffset: segment.baseOffset, indexInterval: config.indexIntervalBytes, now: clock.milliseconds(),
             contiguous: false)
         if let problem = outcome.problem {
-            throw EventLogError(.corruptData, "compacted segment failed validation: \(problem)", path: logPath,
-                                topic: topic, partition: index, filePosition: outcome.validSize)
+            throw EventLogError(
+                .corruptData, "compacted segment failed validation: \(problem)", path: logPath,
+                topic: topic, partition: index, filePosition: outcome.validSize)
         }
         try replacement.writeIndexFiles(sync: false)
         state.withLock { state in
@@ -222,7 +229,9 @@ final class SegmentScanner {
     let scratch = ByteStorage(capacity: 1 << 16)
     let codecs = Codecs()
 
-    func forEachBatch(in segment: Segment, partition: Partition, _ body: (RecordBatchView) throws(EventLogError) -> Void)
+    func forEachBatch(
+        in segment: Segment, partition: Partition, _ body: (RecordBatchView) throws(EventLogError) -> Void
+    )
         throws(EventLogError)
     {
         let size = segment.size
@@ -232,18 +241,25 @@ final class SegmentScanner {
             var consumed = 0
             while consumed + RecordBatchHeader.logOverhead <= got {
                 let p = UnsafeRawPointer(buffer.base + consumed)
-                let total = Int(p.loadBigEndian(at: RecordBatchHeader.lengthOffset, as: Int32.self)) + RecordBatchHeader.logOverhead
+                let total =
+                    Int(p.loadBigEndian(at: RecordBatchHeader.lengthOffset, as: Int32.self))
+                    + RecordBatchHeader.logOverhead
                 if total < RecordBatchHeader.size || position + Int64(consumed + total) > size {
-                    throw EventLogError(.corruptData, "invalid batch length", path: segment.logPath, topic: partition.topic,
-                                        partition: partition.index, filePosition: position + Int64(consumed))
+                    throw EventLogError(
+                        .corruptData, "invalid batch length", path: segment.logPath, topic: partition.topic,
+                        partition: partition.index, filePosition: position + Int64(consumed))
                 }
                 if consumed + total > got {
-                    if consumed == 0 { buffer.ensureCapacity(total); _ = try segment.read(at: position, count: total, into: buffer); continue }
+                    if consumed == 0 {
+                        buffer.ensureCapacity(total); _ = try segment.read(at: position, count: total, into: buffer);
+                        continue
+                    }
                     break
                 }
                 if let problem = RecordBatchHeader.validate(p, available: total, maxBatchSize: total) {
-                    throw EventLogError(.corruptData, "corrupt batch: \(problem)", path: segment.logPath, topic: partition.topic,
-                                        partition: partition.index, filePosition: position + Int64(consumed))
+                    throw EventLogError(
+                        .corruptData, "corrupt batch: \(problem)", path: segment.logPath, topic: partition.topic,
+                        partition: partition.index, filePosition: position + Int64(consumed))
                 }
                 try body(RecordBatchView(UnsafeRawBufferPointer(start: p, count: total)))
                 consumed += total

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One partition of a topic: an ordered list of segments, the last of which takes appends.
 ///
@@ -54,8 +55,8 @@ final class Partition: Sendable {
     let syncLock = ConditionLock()
     nonisolated(unsafe) var syncState: SyncState  // guarded by syncLock
     let statistics = Mutex<PartitionStatistics>(PartitionStatistics())
-    /// Called (outside every lock) after each append with the new log end offset.
-    let appendObservers = Mutex<[@Sendable (Int64) -> Void]>([])
+    /// Signalled after each batch becomes visible (appended here, or seen from the writing process).
+    let appendSignal = AppendSignal()
 
     static func directoryName(topic: String, partition: Int) -> String { "\(topic)-\(partition)" }
 
@@ -120,7 +121,8 @@ final class Partition: Sendable {
         let bases = names.compactMap { Segment.baseOffset(fromFileName: $0) }.sorted()
         var segments: [Segment] = []
         for base in bases {
-            segments.append(try Segment.open(directory: directory, baseOffset: base, io: io, writable: writable, now: now))
+            segments.append(
+                try Segment.open(directory: directory, baseOffset: base, io: io, writable: writable, now: now))
         }
         var report = RecoveryReport(topic: topic, partition: partition)
         let interval = configuration.indexIntervalBytes
@@ -144,7 +146,9 @@ final class Partition: Sendable {
         while index < segments.count {
             let segment = segments[index]
             let lastSegment = index == segments.count - 1
-            if index < firstScanned && segment.loadIndexFiles(indexInterval: interval) && (!lastSegment || cleanShutdown || !writable) {
+            if index < firstScanned && segment.loadIndexFiles(indexInterval: interval)
+                && (!lastSegment || cleanShutdown || !writable)
+            {
                 expected = segment.nextOffset
                 index += 1
                 continue
@@ -163,12 +167,15 @@ final class Partition: Sendable {
                 report.problems.append("\(segment.logPath) at position \(outcome.validSize): \(problem)")
                 logger.warning(
                     "recovery truncated a damaged tail",
-                    metadata: ["eventlog.file": "\(segment.logPath)", "eventlog.position": "\(outcome.validSize)",
-                               "eventlog.dropped_bytes": "\(dropped)", "eventlog.problem": "\(problem)"])
+                    metadata: [
+                        "eventlog.file": "\(segment.logPath)", "eventlog.position": "\(outcome.validSize)",
+                        "eventlog.dropped_bytes": "\(dropped)", "eventlog.problem": "\(problem)",
+                    ])
                 try segment.truncate(to: outcome.validSize)
                 // Everything after the first invalid byte goes, including later segments.
                 for later in segments[(index + 1)...] {
-                    report.truncatedBytes += (try? io.check(io.fileSize(later.file.fd), "stat", path: later.logPath)) ?? 0
+                    report.truncatedBytes +=
+                        (try? io.check(io.fileSize(later.file.fd), "stat", path: later.logPath)) ?? 0
                     report.droppedSegments += 1
                     later.deleteFiles()
                 }
@@ -188,8 +195,9 @@ final class Partition: Sendable {
         if report.truncatedBytes > 0 || report.scannedSegments > 0 {
             logger.debug("partition recovered", metadata: ["eventlog.report": "\(report)"])
         }
-        return Loaded(state: State(segments: segments, logStartOffset: start, logEndOffset: end), producers: producers,
-                      report: report)
+        return Loaded(
+            state: State(segments: segments, logStartOffset: start, logEndOffset: end), producers: producers,
+            report: report)
     }
 
     /// Finishes or rolls back a compaction that a crash interrupted (see `Partition+Compaction.swift`):
@@ -225,8 +233,12 @@ final class Partition: Sendable {
             }
             previous = segment
         }
-        if let first = segments.first, first.baseOffset != start { return "logStartOffset \(start) ≠ first base \(first.baseOffset)" }
-        if let last = segments.last, max(last.nextOffset, last.baseOffset) != end { return "logEndOffset \(end) ≠ \(last.nextOffset)" }
+        if let first = segments.first, first.baseOffset != start {
+            return "logStartOffset \(start) ≠ first base \(first.baseOffset)"
+        }
+        if let last = segments.last, max(last.nextOffset, last.baseOffset) != end {
+            return "logEndOffset \(end) ≠ \(last.nextOffset)"
+        }
         return nil
     }
 }
@@ -249,7 +261,8 @@ public struct RecoveryReport: Sendable, Hashable, CustomStringConvertible {
     public var problems: [String] = []
 
     public var description: String {
-        "\(topic)-\(partition): scanned \(scannedSegments) segments, \(validatedBatches) batches; truncated \(truncatedBytes) bytes, dropped \(droppedSegments) segments" + (problems.isEmpty ? "" : "; " + problems.joined(separator: "; "))
+        "\(topic)-\(partition): scanned \(scannedSegments) segments, \(validatedBatches) batches; truncated \(truncatedBytes) bytes, dropped \(droppedSegments) segments"
+            + (problems.isEmpty ? "" : "; " + problems.joined(separator: "; "))
     }
 }
 
@@ -280,6 +293,11 @@ extension Partition {
     /// since, and forgets segments it deleted. Only whole batches with a valid CRC become visible.
     func followWriter() throws(EventLogError) {
         guard !writable else { return }
+        // The watcher thread and readers may both call this; one at a time keeps the end from moving back.
+        try maintenance.withLock { (_) throws(EventLogError) in try followWriterLocked() }
+    }
+
+    private func followWriterLocked() throws(EventLogError) {
         let interval = config.indexIntervalBytes
         let names: [String]
         switch io.listDirectory(directory) {
@@ -290,8 +308,10 @@ extension Partition {
         var segments = self.segments.filter { onDisk.contains($0.baseOffset) }
         let known = Set(segments.map(\.baseOffset))
         for base in onDisk.sorted() where !known.contains(base) && base >= (segments.last?.baseOffset ?? 0) {
-            guard let segment = try? Segment.open(directory: directory, baseOffset: base, io: io, writable: false,
-                                                  now: clock.milliseconds())
+            guard
+                let segment = try? Segment.open(
+                    directory: directory, baseOffset: base, io: io, writable: false,
+                    now: clock.milliseconds())
             else { continue }
             segments.append(segment)
         }
@@ -301,10 +321,13 @@ extension Partition {
         let start = segments.first?.baseOffset ?? 0
         let end = segments.last.map { max($0.nextOffset, $0.baseOffset) } ?? 0
         let updated = segments
-        state.withLock { state in
+        let moved = state.withLock { state -> Bool in
+            let moved = state.logEndOffset != end
             state.segments = updated
             state.logStartOffset = start
             state.logEndOffset = end
+            return moved
         }
+        if moved { appendSignal.signal() }
     }
 }

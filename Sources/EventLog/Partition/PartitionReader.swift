@@ -55,18 +55,22 @@ public final class PartitionReader {
             }
             if nextOffset >= end {
                 if nextOffset > end {
-                    throw partition.error(.offsetOutOfRange,
+                    throw partition.error(
+                        .offsetOutOfRange,
                         "offset \(nextOffset) is past the log end \(end)", offset: nextOffset)
                 }
                 return 0
             }
             if cursor == nil {
                 if nextOffset < start {
-                    throw partition.error(.offsetOutOfRange,
-                        "offset \(nextOffset) is below the log start \(start) (deleted by retention)", offset: nextOffset)
+                    throw partition.error(
+                        .offsetOutOfRange,
+                        "offset \(nextOffset) is below the log start \(start) (deleted by retention)",
+                        offset: nextOffset)
                 }
                 guard let index = segments.lastIndex(where: { $0.baseOffset <= nextOffset }) else {
-                    throw partition.error(.offsetOutOfRange, "no segment holds offset \(nextOffset)", offset: nextOffset)
+                    throw partition.error(
+                        .offsetOutOfRange, "no segment holds offset \(nextOffset)", offset: nextOffset)
                 }
                 cursor = (segments[index], segments[index].position(forOffset: nextOffset))
             }
@@ -77,16 +81,19 @@ public final class PartitionReader {
                 guard let next = segments.first(where: { $0.baseOffset > segment.baseOffset }) else { return 0 }
                 if nextOffset < start {
                     cursor = nil
-                    throw partition.error(.offsetOutOfRange,
-                        "offset \(nextOffset) is below the log start \(start) (deleted by retention)", offset: nextOffset)
+                    throw partition.error(
+                        .offsetOutOfRange,
+                        "offset \(nextOffset) is below the log start \(start) (deleted by retention)",
+                        offset: nextOffset)
                 }
                 // Offsets between segments can only be missing through compaction: skip the gap.
                 if nextOffset < next.baseOffset { nextOffset = next.baseOffset }
                 cursor = (next, 0)
                 continue
             }
-            let delivered = try readChunk(segment: segment, position: position, size: size, maxBytes: maxBytes,
-                                          end: end, body)
+            let delivered = try readChunk(
+                segment: segment, position: position, size: size, maxBytes: maxBytes,
+                end: end, body)
             if delivered > 0 { return delivered }
         }
     }
@@ -101,10 +108,12 @@ public final class PartitionReader {
         var delivered = 0
         while consumed + RecordBatchHeader.logOverhead <= got {
             let p = UnsafeRawPointer(buffer.base + consumed)
-            let total = Int(p.loadBigEndian(at: RecordBatchHeader.lengthOffset, as: Int32.self)) + RecordBatchHeader.logOverhead
+            let total =
+                Int(p.loadBigEndian(at: RecordBatchHeader.lengthOffset, as: Int32.self)) + RecordBatchHeader.logOverhead
             let batchPosition = position + Int64(consumed)
             if total < RecordBatchHeader.size || batchPosition + Int64(total) > size {
-                throw corruption(segment, batchPosition, "invalid batch length \(total - RecordBatchHeader.logOverhead)")
+                throw corruption(
+                    segment, batchPosition, "invalid batch length \(total - RecordBatchHeader.logOverhead)")
             }
             if consumed + total > got {
                 if consumed > 0 { break }
@@ -122,7 +131,8 @@ public final class PartitionReader {
             if batch.header.lastOffset >= nextOffset && batch.header.baseOffset < end {
                 let minimum = nextOffset
                 do {
-                    let (visited, _) = try batch.forEachRecord(from: minimum, codecs: codecs, scratch: scratch) { record in
+                    let (visited, _) = try batch.forEachRecord(from: minimum, codecs: codecs, scratch: scratch) {
+                        record in
                         try body(record)
                         return true
                     }
@@ -143,8 +153,9 @@ public final class PartitionReader {
     }
 
     private func corruption(_ segment: Segment, _ position: Int64, _ what: String) -> EventLogError {
-        EventLogError(.corruptData, "corrupt batch: \(what)", path: segment.logPath, topic: partition.topic,
-                      partition: partition.index, offset: nextOffset, filePosition: position)
+        EventLogError(
+            .corruptData, "corrupt batch: \(what)", path: segment.logPath, topic: partition.topic,
+            partition: partition.index, offset: nextOffset, filePosition: position)
     }
 
     /// Reads up to `maxRecords` records as owned values.
@@ -186,7 +197,8 @@ extension Partition {
     func offset(forTimestamp timestamp: Int64) throws -> Int64 {
         let segments = self.segments
         guard let segment = segments.first(where: { $0.maxTimestamp >= timestamp }) else { return offsets.end }
-        let reader = PartitionReader(partition: self, from: max(segment.offsetToScan(forTimestamp: timestamp), offsets.start))
+        let reader = PartitionReader(
+            partition: self, from: max(segment.offsetToScan(forTimestamp: timestamp), offsets.start))
         var found: Int64? = nil
         while found == nil {
             let n = try reader.read(maxBytes: 64 * 1024) { record in

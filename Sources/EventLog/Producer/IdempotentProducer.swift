@@ -27,7 +27,9 @@ public final class IdempotentProducer: Sendable {
 
     /// Appends `batch` with the next sequence number of that partition.
     @discardableResult
-    public func send(_ batch: RecordBatchBuilder, to topic: String, partition: Int) throws(EventLogError) -> AppendResult {
+    public func send(_ batch: RecordBatchBuilder, to topic: String, partition: Int) throws(EventLogError)
+        -> AppendResult
+    {
         let key = "\(topic)\u{0}\(partition)"
         let sequence = sequences.withLock { $0[key] ?? 0 }
         let result = try append(batch, sequence: sequence, topic: topic, partition: partition)
@@ -38,7 +40,9 @@ public final class IdempotentProducer: Sendable {
     /// Appends `batch` again with the sequence number it was last sent with (after an append whose outcome
     /// is unknown). Returns the original offsets if the first attempt was stored.
     @discardableResult
-    public func retry(_ batch: RecordBatchBuilder, to topic: String, partition: Int) throws(EventLogError) -> AppendResult {
+    public func retry(_ batch: RecordBatchBuilder, to topic: String, partition: Int) throws(EventLogError)
+        -> AppendResult
+    {
         let key = "\(topic)\u{0}\(partition)"
         let next = sequences.withLock { $0[key] ?? 0 }
         let sequence = batch.baseSequence >= 0 ? batch.baseSequence : next
@@ -49,11 +53,15 @@ public final class IdempotentProducer: Sendable {
 
     /// Appends with an explicit sequence number (for tests and for callers that track sequences themselves).
     @discardableResult
-    public func send(_ batch: RecordBatchBuilder, sequence: Int32, to topic: String, partition: Int) throws(EventLogError) -> AppendResult {
+    public func send(_ batch: RecordBatchBuilder, sequence: Int32, to topic: String, partition: Int)
+        throws(EventLogError) -> AppendResult
+    {
         try append(batch, sequence: sequence, topic: topic, partition: partition)
     }
 
-    private func append(_ batch: RecordBatchBuilder, sequence: Int32, topic: String, partition: Int) throws(EventLogError) -> AppendResult {
+    private func append(_ batch: RecordBatchBuilder, sequence: Int32, topic: String, partition: Int)
+        throws(EventLogError) -> AppendResult
+    {
         batch.producerId = identity.id
         batch.producerEpoch = identity.epoch
         batch.baseSequence = sequence
@@ -71,7 +79,10 @@ extension Log {
         try requireWritable()
         let path = directory + "/producer-ids"
         let id: Int64 = try producerIdLock.withLock { (_) throws(EventLogError) -> Int64 in
-            let current = (try? io.readFile(path)).flatMap { Int64(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) } ?? 0
+            let current =
+                (try? io.readFile(path)).flatMap {
+                    Int64(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+                } ?? 0
             try io.writeFileAtomically(path, Array("\(current + 1)\n".utf8))
             return current
         }

@@ -43,32 +43,40 @@ struct ProducerStateTable: Equatable {
         case duplicate(baseOffset: Int64, lastOffset: Int64)
     }
 
-    func check(producerId: Int64, epoch: Int16, firstSequence: Int32, lastSequence: Int32) throws(EventLogError) -> Verdict {
+    func check(producerId: Int64, epoch: Int16, firstSequence: Int32, lastSequence: Int32) throws(EventLogError)
+        -> Verdict
+    {
         guard producerId >= 0 else { return .append }
         guard let entry = producers[producerId] else {
             guard firstSequence == 0 else {
-                throw EventLogError(.outOfOrderSequence,
+                throw EventLogError(
+                    .outOfOrderSequence,
                     "producer \(producerId) is unknown here, so its first sequence must be 0, got \(firstSequence)")
             }
             return .append
         }
         if epoch < entry.epoch {
-            throw EventLogError(.producerFenced,
+            throw EventLogError(
+                .producerFenced,
                 "producer \(producerId) epoch \(epoch) is fenced by epoch \(entry.epoch)")
         }
         if epoch > entry.epoch {
             guard firstSequence == 0 else {
-                throw EventLogError(.outOfOrderSequence,
+                throw EventLogError(
+                    .outOfOrderSequence,
                     "producer \(producerId) started epoch \(epoch) with sequence \(firstSequence); expected 0")
             }
             return .append
         }
-        if let same = entry.batches.first(where: { $0.firstSequence == firstSequence && $0.lastSequence == lastSequence }) {
+        if let same = entry.batches.first(where: {
+            $0.firstSequence == firstSequence && $0.lastSequence == lastSequence
+        }) {
             return .duplicate(baseOffset: same.baseOffset, lastOffset: same.lastOffset)
         }
         let expected = entry.batches.last.map { $0.lastSequence == Int32.max ? 0 : $0.lastSequence + 1 } ?? 0
         guard firstSequence == expected else {
-            throw EventLogError(.outOfOrderSequence,
+            throw EventLogError(
+                .outOfOrderSequence,
                 "producer \(producerId) sent sequence \(firstSequence); expected \(expected)")
         }
         return .append
@@ -101,7 +109,8 @@ struct ProducerStateTable: Equatable {
         var text = "v1 \(offset)\n"
         for (id, entry) in producers.sorted(by: { $0.key < $1.key }) {
             for batch in entry.batches where batch.lastOffset < offset {
-                text += "\(id) \(entry.epoch) \(batch.firstSequence) \(batch.lastSequence) \(batch.baseOffset) \(batch.lastOffset)\n"
+                text +=
+                    "\(id) \(entry.epoch) \(batch.firstSequence) \(batch.lastSequence) \(batch.baseOffset) \(batch.lastOffset)\n"
             }
         }
         return Array(text.utf8)
@@ -110,11 +119,14 @@ struct ProducerStateTable: Equatable {
     /// Parses a snapshot; returns the table and the offset it covers, or nil if it is malformed.
     static func parse(_ bytes: [UInt8]) -> (ProducerStateTable, Int64)? {
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
-        guard let first = lines.first, first.hasPrefix("v1 "), let offset = Int64(first.dropFirst(3)) else { return nil }
+        guard let first = lines.first, first.hasPrefix("v1 "), let offset = Int64(first.dropFirst(3)) else {
+            return nil
+        }
         var table = ProducerStateTable()
         for line in lines.dropFirst() {
             let f = line.split(separator: " ")
-            guard f.count == 6, let id = Int64(f[0]), let epoch = Int16(f[1]), let fs = Int32(f[2]), let ls = Int32(f[3]),
+            guard f.count == 6, let id = Int64(f[0]), let epoch = Int16(f[1]), let fs = Int32(f[2]),
+                let ls = Int32(f[3]),
                 let bo = Int64(f[4]), let lo = Int64(f[5])
             else { return nil }
             var entry = table.producers[id] ?? Entry(epoch: epoch, batches: [])

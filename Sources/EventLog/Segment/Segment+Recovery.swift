@@ -29,8 +29,9 @@ extension Segment {
         onBatch: (RecordBatchHeader, Int64) -> Void = { _, _ in }
     ) throws(EventLogError) -> ScanOutcome {
         var rebuilt = State(nextOffset: baseOffset, createdAt: now)
-        let outcome = try scan(into: &rebuilt, expected: contiguous ? baseOffset : max(firstOffset, baseOffset),
-                               contiguous: contiguous, indexInterval: indexInterval, onBatch: onBatch)
+        let outcome = try scan(
+            into: &rebuilt, expected: contiguous ? baseOffset : max(firstOffset, baseOffset),
+            contiguous: contiguous, indexInterval: indexInterval, onBatch: onBatch)
         if let firstMax = rebuilt.firstBatchMaxTimestamp { rebuilt.createdAt = firstMax }
         state.withLock { $0 = rebuilt }
         return outcome
@@ -99,7 +100,8 @@ extension Segment {
                 outcome.problem = .invalidLength(Int(length))
                 break
             }
-            Self.account(&rebuilt, header: header, position: position, baseOffset: baseOffset, indexInterval: indexInterval)
+            Self.account(
+                &rebuilt, header: header, position: position, baseOffset: baseOffset, indexInterval: indexInterval)
             onBatch(header, position)
             outcome.batches += 1
             outcome.records += Int64(header.recordsCount)

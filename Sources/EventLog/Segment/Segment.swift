@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One segment of a partition: a `.log` file of whole RecordBatch v2 batches plus its sparse indexes.
 ///
@@ -82,7 +83,8 @@ final class Segment: Sendable {
     }
 
     /// Creates a new, empty segment file (failing if it exists).
-    static func create(directory: String, baseOffset: Int64, io: SystemIO, now: Int64) throws(EventLogError) -> Segment {
+    static func create(directory: String, baseOffset: Int64, io: SystemIO, now: Int64) throws(EventLogError) -> Segment
+    {
         let path = Self.path(directory, baseOffset, "log")
         // A leftover empty file from a crash right after creation is fine to reuse.
         let fd = try io.check(io.open(path, flags: O_RDWR | O_CREAT | O_CLOEXEC), "create segment", path: path)
@@ -92,8 +94,9 @@ final class Segment: Sendable {
             throw EventLogError(.io, "segment file already exists and is not empty", path: path)
         }
         try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
-        return Segment(baseOffset: baseOffset, directory: directory, file: file, io: io,
-                       state: State(nextOffset: baseOffset, createdAt: now))
+        return Segment(
+            baseOffset: baseOffset, directory: directory, file: file, io: io,
+            state: State(nextOffset: baseOffset, createdAt: now))
     }
 
     /// Opens an existing segment file. Its size and indexes are not trusted yet: the caller either loads
@@ -102,9 +105,11 @@ final class Segment: Sendable {
         throws(EventLogError) -> Segment
     {
         let path = Self.path(directory, baseOffset, "log")
-        let fd = try io.check(io.open(path, flags: (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC), "open segment", path: path)
-        return Segment(baseOffset: baseOffset, directory: directory, file: FileDescriptor(fd, path: path), io: io,
-                       state: State(nextOffset: baseOffset, createdAt: now))
+        let fd = try io.check(
+            io.open(path, flags: (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC), "open segment", path: path)
+        return Segment(
+            baseOffset: baseOffset, directory: directory, file: FileDescriptor(fd, path: path), io: io,
+            state: State(nextOffset: baseOffset, createdAt: now))
     }
 
     var size: Int64 { state.withLock { $0.size } }
@@ -115,7 +120,8 @@ final class Segment: Sendable {
     /// Records a batch that now lies, whole, at `position`.
     func didAppend(_ header: RecordBatchHeader, at position: Int64, indexInterval: Int) {
         state.withLock { state in
-            Self.account(&state, header: header, position: position, baseOffset: baseOffset, indexInterval: indexInterval)
+            Self.account(
+                &state, header: header, position: position, baseOffset: baseOffset, indexInterval: indexInterval)
         }
     }
 
@@ -168,7 +174,8 @@ final class Segment: Sendable {
     /// Reads up to `count` bytes at `position` into `buffer` (replacing its contents).
     func read(at position: Int64, count: Int, into buffer: ByteStorage) throws(EventLogError) -> Int {
         buffer.ensureCapacity(count)
-        let n = try io.check(io.pread(file.fd, into: buffer.base, count: count, offset: position), "read", path: logPath)
+        let n = try io.check(
+            io.pread(file.fd, into: buffer.base, count: count, offset: position), "read", path: logPath)
         buffer.count = n
         return n
     }
@@ -191,7 +198,8 @@ final class Segment: Sendable {
     }
 
     private func writeWhole(_ path: String, _ bytes: ByteStorage, sync: Bool) throws(EventLogError) {
-        let fd = try io.check(io.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC), "create index", path: path)
+        let fd = try io.check(
+            io.open(path, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC), "create index", path: path)
         defer { io.close(fd) }
         if bytes.count > 0 {
             try io.check(io.pwrite(fd, bytes.base, count: bytes.count, offset: 0), "write index", path: path)
@@ -217,7 +225,8 @@ final class Segment: Sendable {
             let p = raw.baseAddress!
             for i in stride(from: 0, to: raw.count, by: 8) {
                 let entry = IndexEntry(relativeOffset: p.loadBigEndian(at: i), position: p.loadBigEndian(at: i + 4))
-                if let last = index.last, entry.relativeOffset <= last.relativeOffset || entry.position <= last.position {
+                if let last = index.last, entry.relativeOffset <= last.relativeOffset || entry.position <= last.position
+                {
                     return false
                 }
                 if Int64(entry.position) >= size { return false }
@@ -229,7 +238,8 @@ final class Segment: Sendable {
         timeBytes.withUnsafeBytes { raw in
             let p = raw.baseAddress
             for i in stride(from: 0, to: raw.count, by: 12) {
-                timeIndex.append(TimeEntry(timestamp: p!.loadBigEndian(at: i), relativeOffset: p!.loadBigEndian(at: i + 8)))
+                timeIndex.append(
+                    TimeEntry(timestamp: p!.loadBigEndian(at: i), relativeOffset: p!.loadBigEndian(at: i + 8)))
             }
         }
         // The last batch's header gives nextOffset and lets us check the file ends on a batch boundary.

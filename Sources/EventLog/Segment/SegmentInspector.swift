@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Reads a segment file on its own — no `Log`, no lock — and describes every batch in it, checking each
@@ -84,15 +84,18 @@ public enum SegmentInspector {
             }
             let h = RecordBatchHeader(buffer.base)
             if h.baseOffset < expected {
-                report.problem = BatchProblem.unexpectedOffset(expected: expected, found: h.baseOffset, exact: false).description
+                report.problem =
+                    BatchProblem.unexpectedOffset(expected: expected, found: h.baseOffset, exact: false).description
                 break
             }
             expected = h.lastOffset + 1
-            body(Batch(
-                position: position, size: Int(total), baseOffset: h.baseOffset, lastOffset: h.lastOffset,
-                recordCount: Int(h.recordsCount), codec: h.codec < codecNames.count ? codecNames[h.codec] : "codec \(h.codec)",
-                baseTimestamp: h.baseTimestamp, maxTimestamp: h.maxTimestamp, producerId: h.producerId,
-                baseSequence: h.baseSequence, crc: h.crc))
+            body(
+                Batch(
+                    position: position, size: Int(total), baseOffset: h.baseOffset, lastOffset: h.lastOffset,
+                    recordCount: Int(h.recordsCount),
+                    codec: h.codec < codecNames.count ? codecNames[h.codec] : "codec \(h.codec)",
+                    baseTimestamp: h.baseTimestamp, maxTimestamp: h.maxTimestamp, producerId: h.producerId,
+                    baseSequence: h.baseSequence, crc: h.crc))
             report.batches += 1
             report.records += Int64(h.recordsCount)
             position += total
@@ -106,7 +109,8 @@ public enum SegmentInspector {
         let io = SystemIO()
         var result: [(String, String)] = []
         let names = try io.check(io.listDirectory(directory), "list", path: directory)
-        for name in names.sorted() where io.isDirectory(directory + "/" + name) && name != "topics" && !name.hasSuffix(".deleted") {
+        for name in names.sorted()
+        where io.isDirectory(directory + "/" + name) && name != "topics" && !name.hasSuffix(".deleted") {
             let partitionDir = directory + "/" + name
             let files = try io.check(io.listDirectory(partitionDir), "list", path: partitionDir)
             for file in files.sorted() where Segment.baseOffset(fromFileName: file) != nil {

@@ -58,9 +58,11 @@ public struct TypedTopic<Value: Codable & Sendable>: Sendable {
         for value in values {
             let data: Data
             do { data = try encoder.encode(value) } catch {
-                throw EventLogError(.serialization, "cannot encode \(Value.self) for topic '\(topic)': \(error)", topic: topic)
+                throw EventLogError(
+                    .serialization, "cannot encode \(Value.self) for topic '\(topic)': \(error)", topic: topic)
             }
-            records.append(ProducerRecord(key: key.map { Array($0(value).utf8) }, value: Array(data), timestamp: timestamp))
+            records.append(
+                ProducerRecord(key: key.map { Array($0(value).utf8) }, value: Array(data), timestamp: timestamp))
         }
         return try log.append(records, to: topic)
     }
@@ -82,11 +84,14 @@ public struct TypedTopic<Value: Codable & Sendable>: Sendable {
             guard let bytes = record.value else { continue }  // tombstones carry no value
             do {
                 let value = try decoder.decode(Value.self, from: Data(bytes))
-                events.append(Event(partition: partition, offset: record.offset, timestamp: record.timestamp,
-                                    key: record.keyString, value: value))
+                events.append(
+                    Event(
+                        partition: partition, offset: record.offset, timestamp: record.timestamp,
+                        key: record.keyString, value: value))
             } catch {
-                throw EventLogError(.serialization, "record does not decode as \(Value.self): \(error)", topic: topic,
-                                    partition: partition, offset: record.offset)
+                throw EventLogError(
+                    .serialization, "record does not decode as \(Value.self): \(error)", topic: topic,
+                    partition: partition, offset: record.offset)
             }
         }
         return events

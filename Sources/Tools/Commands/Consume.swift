@@ -2,16 +2,25 @@ import ArgumentParser
 import EventLog
 import Foundation
 
-/// `eventlog consume`: print records of a topic.
-struct Consume: ParsableCommand {
+/// `eventlog consume`: print records of a topic, alone or as a member of a consumer group.
+struct Consume: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print records of a topic.",
-        discussion: "Example: eventlog consume orders --from earliest --max 10 --json")
+        abstract: "Print records of a topic; with --group, resume from and commit the group's offsets.",
+        discussion: """
+            Examples:
+              eventlog consume orders --from earliest --max 10 --json
+              eventlog consume orders --group billing            (exits at the end; commits what it printed)
+              eventlog consume orders --from latest --follow     (waits for new records)
+            """)
     @OptionGroup var options: GlobalOptions
     @Argument(help: "Topic name.") var topic: String
     @Option(help: "Only this partition (default: all).") var partition: Int?
-    @Option(help: "Where to start: earliest, latest, an offset, or ts:MILLISECONDS.") var from: String = "earliest"
+    @Option(help: "Where to start: earliest, latest, an offset, or ts:MILLISECONDS (without --group).")
+    var from: String = "earliest"
+    @Option(help: "Consume as a member of this group: start at its committed offsets and commit progress.")
+    var group: String?
     @Option(help: "Stop after this many records.") var max: Int?
+    @Flag(help: "Keep waiting for new records instead of exiting at the end.") var follow = false
     @Flag(help: "Print one JSON object per record.") var json = false
 
     func start() throws -> StartPosition {
@@ -25,37 +34,42 @@ struct Consume: ParsableCommand {
         }
     }
 
-    func run() throws {
-        let log = try options.openLogForReading()
-        let partitions = try partition.map { [$0] } ?? Array(0..<log.partitionCount(topic))
-        var printed = 0
-        for p in partitions {
-            let reader = try log.reader(topic: topic, partition: p, from: try start())
-            var done = false
-            while !done, try reader.read({ record in
-                guard !done else { return }
-                printRecord(record, partition: p)
-                printed += 1
-                if let max, printed >= max { done = true }
-            }) > 0 {}
-            if done { break }
-        }
+    func validate() throws {
+        _ = try start()
+        if group != nil && partition != nil { throw ValidationError("--partition cannot be combined with --group") }
+        if let max, max < 1 { throw ValidationError("--max must be at least 1") }
     }
 
-    func printRecord(_ record: RecordView, partition: Int) {
-        let key = record.key.map { String(decoding: $0, as: UTF8.self) }
-        let value = record.value.map { String(decoding: $0, as: UTF8.self) }
-        if json {
-            var object: [String: Any] = ["partition": partition, "offset": record.offset, "timestamp": record.timestamp]
-            object["key"] = key ?? NSNull()
-            object["value"] = value ?? NSNull()
-            if record.headerCount > 0 {
-                object["headers"] = Dictionary(record.headers.map { ($0.key, $0.value.map { String(decoding: $0, as: UTF8.self) } ?? "") },
-                                               uniquingKeysWith: { $1 })
+    func run() async throws {
+        let log = try options.openLogForReading()
+        let printer = RecordPrinter(json: json)
+        var printed = 0
+        if let group {
+            var config = GroupConsumer.Configuration()
+            config.resetTo = try start()
+            config.autoCommitIntervalMilliseconds = 1000
+            let member = try log.groupConsumer(group: group, topics: [topic], configuration: config)
+            defer { try? member.close() }
+            for try await event in member.events {
+                guard case .record(let record) = event else {
+                    if follow { continue } else { break }
+                }
+                printer.print(record)
+                printed += 1
+                if let max, printed >= max { break }
             }
-            printJSON(object)
-        } else {
-            print("\(partition):\(record.offset)\t\(key ?? "(null)")\t\(value ?? "(null)")")
+            try member.commit()
+            return
+        }
+        let partitions = try partition.map { [$0] } ?? Array(0..<log.partitionCount(topic))
+        let consumer = try log.consumer(partitions: partitions.map { TopicPartition(topic, $0) }, from: try start())
+        for try await event in consumer.events {
+            guard case .record(let record) = event else {
+                if follow { continue } else { break }
+            }
+            printer.print(record)
+            printed += 1
+            if let max, printed >= max { break }
         }
     }
 }

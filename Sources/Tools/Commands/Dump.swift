@@ -15,11 +15,16 @@ struct Dump: ParsableCommand {
         for file in files {
             let report = try SegmentInspector.inspect(path: file) { b in
                 if json {
-                    printJSON(["position": b.position, "size": b.size, "baseOffset": b.baseOffset, "lastOffset": b.lastOffset,
-                               "records": b.recordCount, "codec": b.codec, "baseTimestamp": b.baseTimestamp,
-                               "maxTimestamp": b.maxTimestamp, "producerId": b.producerId, "crc": String(b.crc, radix: 16), "crcValid": true])
+                    printJSON([
+                        "position": b.position, "size": b.size, "baseOffset": b.baseOffset, "lastOffset": b.lastOffset,
+                        "records": b.recordCount, "codec": b.codec, "baseTimestamp": b.baseTimestamp,
+                        "maxTimestamp": b.maxTimestamp, "producerId": b.producerId, "crc": String(b.crc, radix: 16),
+                        "crcValid": true,
+                    ])
                 } else {
-                    print("position \(b.position) size \(b.size) offsets \(b.baseOffset)...\(b.lastOffset) records \(b.recordCount) codec \(b.codec) maxTimestamp \(b.maxTimestamp) crc \(String(b.crc, radix: 16)) ok")
+                    print(
+                        "position \(b.position) size \(b.size) offsets \(b.baseOffset)...\(b.lastOffset) records \(b.recordCount) codec \(b.codec) maxTimestamp \(b.maxTimestamp) crc \(String(b.crc, radix: 16)) ok"
+                    )
                 }
             }
             if let problem = report.problem {

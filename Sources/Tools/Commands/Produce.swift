@@ -43,7 +43,8 @@ struct Produce: ParsableCommand {
             switch try reader.next() {
             case .end: break lines
             case .tooLong:
-                throw ValidationError("line \(lineNumber + 1) of standard input is longer than --max-line-bytes \(maxLineBytes)")
+                throw ValidationError(
+                    "line \(lineNumber + 1) of standard input is longer than --max-line-bytes \(maxLineBytes)")
             case .line(let bytes): line = bytes
             }
             lineNumber += 1

@@ -54,7 +54,8 @@ struct Topics: ParsableCommand {
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a topic.", discussion: "Example: eventlog topics create orders --partitions 4 --compression lz4")
+            abstract: "Create a topic.",
+            discussion: "Example: eventlog topics create orders --partitions 4 --compression lz4")
         @OptionGroup var options: GlobalOptions
         @Argument(help: "Topic name ([a-zA-Z0-9._-], at most 249 characters).") var name: String
         @Option(help: "Number of partitions.") var partitions: Int = 1
@@ -79,22 +80,33 @@ struct Topics: ParsableCommand {
             let d = try log.describeTopic(name)
             let c = d.configuration
             if json {
-                printJSON([
-                    "name": d.name, "partitions": d.partitions.map {
-                        ["partition": $0.partition, "logStartOffset": $0.logStartOffset, "logEndOffset": $0.logEndOffset,
-                         "segments": $0.segments, "bytes": $0.bytes]
-                    },
-                    "cleanupPolicy": policyName(c.cleanupPolicy), "compression": c.compression.description,
-                    "durability": c.durability.description, "retentionMs": c.retentionMilliseconds ?? -1,
-                    "retentionBytes": c.retentionBytes ?? -1, "segmentBytes": c.segmentBytes,
-                ] as [String: Any])
+                printJSON(
+                    [
+                        "name": d.name,
+                        "partitions": d.partitions.map {
+                            [
+                                "partition": $0.partition, "logStartOffset": $0.logStartOffset,
+                                "logEndOffset": $0.logEndOffset,
+                                "segments": $0.segments, "bytes": $0.bytes,
+                            ]
+                        },
+                        "cleanupPolicy": policyName(c.cleanupPolicy), "compression": c.compression.description,
+                        "durability": c.durability.description, "retentionMs": c.retentionMilliseconds ?? -1,
+                        "retentionBytes": c.retentionBytes ?? -1, "segmentBytes": c.segmentBytes,
+                    ] as [String: Any])
                 return
             }
-            print("topic \(d.name): \(d.partitions.count) partitions, cleanup \(policyName(c.cleanupPolicy)), compression \(c.compression), durability \(c.durability)")
-            print("  retention \(c.retentionMilliseconds.map { "\($0) ms" } ?? "forever"), \(c.retentionBytes.map { "\($0) bytes" } ?? "unlimited"); segments roll at \(c.segmentBytes) bytes / \(c.segmentMilliseconds) ms")
+            print(
+                "topic \(d.name): \(d.partitions.count) partitions, cleanup \(policyName(c.cleanupPolicy)), compression \(c.compression), durability \(c.durability)"
+            )
+            print(
+                "  retention \(c.retentionMilliseconds.map { "\($0) ms" } ?? "forever"), \(c.retentionBytes.map { "\($0) bytes" } ?? "unlimited"); segments roll at \(c.segmentBytes) bytes / \(c.segmentMilliseconds) ms"
+            )
             print("  partition  start-offset  end-offset  segments  bytes")
             for p in d.partitions {
-                print("  \(pad(p.partition, 9))  \(pad(p.logStartOffset, 12))  \(pad(p.logEndOffset, 10))  \(pad(p.segments, 8))  \(p.bytes)")
+                print(
+                    "  \(pad(p.partition, 9))  \(pad(p.logStartOffset, 12))  \(pad(p.logEndOffset, 10))  \(pad(p.segments, 8))  \(p.bytes)"
+                )
             }
         }
     }
@@ -130,7 +142,8 @@ struct Topics: ParsableCommand {
 }
 
 func policyName(_ policy: CleanupPolicy) -> String {
-    [policy.contains(.delete) ? "delete" : nil, policy.contains(.compact) ? "compact" : nil].compactMap { $0 }.joined(separator: ",")
+    [policy.contains(.delete) ? "delete" : nil, policy.contains(.compact) ? "compact" : nil].compactMap { $0 }.joined(
+        separator: ",")
 }
 
 func pad(_ value: some CustomStringConvertible, _ width: Int) -> String {

@@ -22,16 +22,20 @@ struct Verify: ParsableCommand {
             batches += report.batches
             records += report.records
             if json {
-                printJSON(["partition": partition, "file": path, "batches": report.batches, "records": report.records,
-                           "valid": report.isValid, "problem": report.problem ?? NSNull(), "validBytes": report.validBytes,
-                           "fileSize": report.fileSize])
+                printJSON([
+                    "partition": partition, "file": path, "batches": report.batches, "records": report.records,
+                    "valid": report.isValid, "problem": report.problem ?? NSNull(), "validBytes": report.validBytes,
+                    "fileSize": report.fileSize,
+                ])
             } else if let problem = report.problem {
                 print("DAMAGED \(path) at position \(report.validBytes) of \(report.fileSize): \(problem)")
             }
             if !report.isValid { damaged += 1 }
         }
         if !json {
-            print("\(files.count) segments, \(batches) batches, \(records) records checked; \(damaged == 0 ? "no damage" : "\(damaged) damaged")")
+            print(
+                "\(files.count) segments, \(batches) batches, \(records) records checked; \(damaged == 0 ? "no damage" : "\(damaged) damaged")"
+            )
         }
         if damaged > 0 { throw ExitCode(1) }
     }

@@ -1,0 +1,269 @@
+import Synchronization
+
+/// Event-sourcing streams on a topic, in the style of EventStoreDB: one stream per aggregate id, appends
+/// guarded by an expected version, reads of one stream without scanning the topic, idempotent appends by
+/// event id, and one global order over all streams.
+///
+/// Storage: each event is a record of the topic keyed by its stream id, with headers `eventId` and
+/// `eventType` and the event data as value. The topic has one partition, so its offsets *are* the global
+/// order (the "position"). An in-memory index (stream → offsets, event id → position) is rebuilt from the
+/// topic when the streams are opened (at the log's read speed) and kept current as events are appended;
+/// in a read-only log it catches up with the writer before every call.
+///
+/// ```swift
+/// let streams = try EventStreams(log: log, topic: "orders-es")
+/// try streams.append(to: "order-42", events: [EventData(type: "OrderCreated", data: json)], expecting: .noStream)
+/// let history = try streams.read("order-42")
+/// ```
+public final class EventStreams: Sendable {
+    /// The version a stream must have for an append to proceed.
+    public enum ExpectedVersion: Sendable, Hashable {
+        /// No check.
+        case any
+        /// The stream must not exist yet.
+        case noStream
+        /// The stream must have at least one event.
+        case streamExists
+        /// The stream's last event must have this version (versions start at 0).
+        case exactly(Int64)
+    }
+
+    /// An event to append.
+    public struct EventData: Sendable, Hashable {
+        /// A unique id: appending an event whose id the stream already holds is a no-op that returns the
+        /// original result.
+        public var id: String
+        /// The event type.
+        public var type: String
+        /// The payload.
+        public var data: [UInt8]
+
+        /// Creates an event; `id` defaults to a random UUID-like string.
+        public init(id: String? = nil, type: String, data: [UInt8]) {
+            self.id = id ?? Self.randomID()
+            self.type = type
+            self.data = data
+        }
+
+        /// Creates an event with a UTF-8 payload.
+        public init(id: String? = nil, type: String, string: String) {
+            self.init(id: id, type: type, data: Array(string.utf8))
+        }
+
+        static func randomID() -> String {
+            (0..<4).map { _ in String(UInt32.random(in: 0...UInt32.max), radix: 16) }.joined(separator: "-")
+        }
+    }
+
+    /// An event read back.
+    public struct RecordedEvent: Sendable, Hashable {
+        /// Its stream.
+        public var stream: String
+        /// Its version within the stream (0-based).
+        public var version: Int64
+        /// Its global position (the topic offset).
+        public var position: Int64
+        /// Its id.
+        public var id: String
+        /// Its type.
+        public var type: String
+        /// Its payload.
+        public var data: [UInt8]
+        /// When it was appended (milliseconds).
+        public var timestamp: Int64
+    }
+
+    /// The outcome of an append.
+    public struct AppendOutcome: Sendable, Hashable {
+        /// The stream's version after the append (the last event's version).
+        public var version: Int64
+        /// Global positions of the appended events.
+        public var positions: [Int64]
+        /// True when every event id was already in the stream: nothing was written.
+        public var wasDuplicate: Bool
+    }
+
+    struct Index {
+        var streams: [String: [Int64]] = [:]
+        var eventIDs: [String: (stream: String, version: Int64)] = [:]
+        var indexedUpTo: Int64 = 0
+    }
+
+    /// The log.
+    public let log: Log
+    /// The topic holding the streams.
+    public let topic: String
+    private let index = Mutex(Index())
+    private let appendLock = Mutex<Void>(())
+
+    /// Opens the streams of `topic`, creating it (one partition, no retention) in a writable log.
+    ///
+    /// - Throws: `.invalidConfiguration` if the topic exists with more than one partition.
+    public init(log: Log, topic: String) throws {
+        self.log = log
+        self.topic = topic
+        if log.isWritable {
+            var config = TopicConfiguration(partitions: 1)
+            config.retentionMilliseconds = nil
+            try log.createTopicIfNeeded(topic, configuration: config)
+        }
+        guard try log.partitionCount(topic) == 1 else {
+            throw EventLogError(
+                .invalidConfiguration, "event streams need a topic with one partition; '\(topic)' has more",
+                topic: topic)
+        }
+        try catchUp()
+    }
+
+    /// Indexes records appended since the last call (by this or another process).
+    private func catchUp() throws {
+        let from = index.withLock { $0.indexedUpTo }
+        let reader = try log.reader(topic: topic, partition: 0, from: .offset(from))
+        var additions: [(String, String?, Int64)] = []
+        while try reader.read({ record in
+            guard let key = record.key else { return }
+            additions.append((String(decoding: key, as: UTF8.self), Self.header("eventId", record), record.offset))
+        }) > 0 {}
+        let end = reader.nextOffset
+        index.withLock { index in
+            guard index.indexedUpTo == from else { return }  // someone else caught up meanwhile
+            for (stream, id, offset) in additions {
+                var offsets = index.streams[stream] ?? []
+                offsets.append(offset)
+                if let id { index.eventIDs[id] = (stream, Int64(offsets.count - 1)) }
+                index.streams[stream] = offsets
+            }
+            index.indexedUpTo = max(index.indexedUpTo, end)
+        }
+    }
+
+    private static func header(_ name: String, _ record: RecordView) -> String? {
+        guard record.headerCount > 0 else { return nil }
+        return record.headers.first { $0.key == name }?.value.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The version of `stream`'s last event, or `nil` if it has none.
+    public func version(of stream: String) throws -> Int64? {
+        try catchUp()
+        return index.withLock { $0.streams[stream].map { Int64($0.count - 1) } }
+    }
+
+    /// Appends `events` to `stream` if its version matches `expected`.
+    ///
+    /// - Throws: ``EventLogError/Code/wrongExpectedVersion`` with the actual version in the message;
+    ///   `.invalidConfiguration` if only some of the event ids are already in the stream.
+    @discardableResult
+    public func append(to stream: String, events: [EventData], expecting expected: ExpectedVersion = .any) throws
+        -> AppendOutcome
+    {
+        guard !events.isEmpty else { throw EventLogError(.invalidConfiguration, "no events to append", topic: topic) }
+        guard !stream.isEmpty else {
+            throw EventLogError(.invalidConfiguration, "a stream id cannot be empty", topic: topic)
+        }
+        return try appendLock.withLock { _ in
+            try catchUp()
+            let (current, known) = index.withLock { index -> (Int64?, [(String, Int64)?]) in
+                (
+                    index.streams[stream].map { Int64($0.count - 1) },
+                    events.map { index.eventIDs[$0.id].map { ($0.stream, $0.version) } }
+                )
+            }
+            if known.allSatisfy({ $0 != nil }) {
+                let versions = known.map { $0! }
+                guard versions.allSatisfy({ $0.0 == stream }) else {
+                    throw EventLogError(
+                        .invalidConfiguration, "event ids already belong to another stream", topic: topic)
+                }
+                let positions = index.withLock { index in versions.map { index.streams[stream]![Int($0.1)] } }
+                return AppendOutcome(version: versions.last!.1, positions: positions, wasDuplicate: true)
+            }
+            if known.contains(where: { $0 != nil }) {
+                throw EventLogError(
+                    .invalidConfiguration,
+                    "some of these event ids are already in stream '\(stream)' and some are not", topic: topic)
+            }
+            let ok: Bool
+            switch expected {
+            case .any: ok = true
+            case .noStream: ok = current == nil
+            case .streamExists: ok = current != nil
+            case .exactly(let v): ok = current == v
+            }
+            guard ok else {
+                throw EventLogError(
+                    .wrongExpectedVersion,
+                    "wrong expected version for stream '\(stream)': expected \(expected), actual \(current.map(String.init) ?? "no stream")",
+                    topic: topic)
+            }
+            let builder = RecordBatchBuilder()
+            let now = log.configuration.clock.milliseconds()
+            for event in events {
+                builder.append(
+                    key: Array(stream.utf8), value: event.data, timestamp: now,
+                    headers: [Header(key: "eventId", string: event.id), Header(key: "eventType", string: event.type)])
+            }
+            let result = try log.append(builder, to: topic, partition: 0)
+            try catchUp()
+            let version = (current ?? -1) + Int64(events.count)
+            return AppendOutcome(
+                version: version, positions: Array(result.baseOffset...result.lastOffset), wasDuplicate: false)
+        }
+    }
+
+    /// Reads `stream` forward from `version`, at most `maxCount` events, without scanning other streams.
+    public func read(_ stream: String, fromVersion version: Int64 = 0, maxCount: Int = .max) throws -> [RecordedEvent] {
+        try catchUp()
+        let offsets = index.withLock { $0.streams[stream] ?? [] }
+        guard version >= 0, version < Int64(offsets.count) else { return [] }
+        let wanted = offsets[Int(version)..<min(offsets.count, Int(version) + max(0, min(maxCount, offsets.count)))]
+        let reader = try log.reader(topic: topic, partition: 0, from: .offset(wanted.first!))
+        var events: [RecordedEvent] = []
+        var next = Int(version)
+        for offset in wanted {
+            if reader.nextOffset != offset { reader.seek(to: offset) }
+            var found: RecordedEvent? = nil
+            while found == nil,
+                try reader.read(
+                    maxBytes: 4096,
+                    { record in
+                        guard found == nil, record.offset == offset else { return }
+                        found = RecordedEvent(
+                            stream: stream, version: Int64(next), position: offset,
+                            id: Self.header("eventId", record) ?? "",
+                            type: Self.header("eventType", record) ?? "", data: record.value.map { Array($0) } ?? [],
+                            timestamp: record.timestamp)
+                    }) > 0
+            {}
+            guard let event = found else {
+                throw EventLogError(
+                    .corruptData, "event \(next) of stream '\(stream)' is missing at offset \(offset)",
+                    topic: topic, partition: 0, offset: offset)
+            }
+            events.append(event)
+            reader.seek(to: offset + 1)
+            next += 1
+        }
+        return events
+    }
+
+    /// Reads every stream's events in global order from `position`.
+    public func readAll(fromPosition position: Int64 = 0, maxCount: Int = 1000) throws -> [RecordedEvent] {
+        try catchUp()
+        let reader = try log.reader(topic: topic, partition: 0, from: .offset(position))
+        var events: [RecordedEvent] = []
+        while events.count < maxCount,
+            try reader.read({ record in
+                guard events.count < maxCount, let key = record.key else { return }
+                let stream = String(decoding: key, as: UTF8.self)
+                let version = index.withLock { index in index.streams[stream]?.firstIndex(of: record.offset) } ?? -1
+                events.append(
+                    RecordedEvent(
+                        stream: stream, version: Int64(version), position: record.offset,
+                        id: Self.header("eventId", record) ?? "",
+                        type: Self.header("eventType", record) ?? "", data: record.value.map { Array($0) } ?? [],
+                        timestamp: record.timestamp))
+            }) > 0
+        {}
+        return events
+    }
+}
