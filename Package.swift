@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/swiftcsv/SwiftCSV", from: "0.10.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -37,7 +39,13 @@ let package = Package(
             ],
             swiftSettings: upcoming),
         .target(name: "StreamJet", dependencies: ["EventLog"], swiftSettings: upcoming),
-        .target(name: "Simulator", dependencies: ["EventLog"], swiftSettings: upcoming),
+        .target(
+            name: "Simulator",
+            dependencies: [
+                "EventLog", .product(name: "SwiftCSV", package: "SwiftCSV"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: upcoming),
         .executableTarget(
             name: "Tools",
             dependencies: [
@@ -49,6 +57,10 @@ let package = Package(
         .testTarget(
             name: "EventLogTests",
             dependencies: ["EventLog", "CEventLogSupport"],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "SimulatorTests",
+            dependencies: ["Simulator", "EventLog"],
             swiftSettings: upcoming),
     ]
 )

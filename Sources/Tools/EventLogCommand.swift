@@ -9,6 +9,7 @@ struct EventLogCommand: AsyncParsableCommand {
             Every subcommand works on a log directory: --data-dir, else $EVENTLOG_DIR, else ./eventlog-data.
 
             Examples:
+              eventlog simulate --duration 2h           (the order-delivery simulator into the log)
               eventlog topics create orders --partitions 4 --compression lz4
               printf 'k1\\tv1\\n' | eventlog produce orders --separator tab
               eventlog consume orders --from earliest --max 10
@@ -19,7 +20,8 @@ struct EventLogCommand: AsyncParsableCommand {
               eventlog bench W1 --input /tmp/w1.jsonl
             """,
         subcommands: [
-            Topics.self, Produce.self, Consume.self, Tail.self, Groups.self, Stats.self, Dump.self, Verify.self,
+            Simulate.self, Topics.self, Produce.self, Consume.self, Tail.self, Groups.self, Stats.self, Dump.self,
+            Verify.self,
             Bench.self, BenchLatency.self,
         ])
 }

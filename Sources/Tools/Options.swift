@@ -72,3 +72,29 @@ extension DurabilityPolicy: ExpressibleByArgument {
 func printError(_ message: String) {
     FileHandle.standardError.write(Data((message + "\n").utf8))
 }
+
+/// A one-line progress display on standard error, for long operations; silent when stderr is not a
+/// terminal (so scripts and tests see only the final message).
+final class Progress {
+    private let label: String
+    private let enabled = isatty(2) == 1
+    private var last = DispatchTime.now().uptimeNanoseconds
+    private var shown = false
+
+    init(label: String) { self.label = label }
+
+    /// Shows `status` at most ten times a second.
+    func update(_ status: String) {
+        guard enabled else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - last > 100_000_000 else { return }
+        last = now
+        shown = true
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(label): \(status)".utf8))
+    }
+
+    /// Clears the progress line.
+    func finish() {
+        if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

@@ -201,4 +201,33 @@ struct CommandLineTests {
         #expect(unknown.status != 0)
         #expect(unknown.stderr.contains("no committed offsets"))
     }
+
+    @Test("produce --json takes key, value, headers, partition and timestamp; bad lines name their number")
+    func produceJSON() throws {
+        let dir = TemporaryDirectory()
+        let d = ["--data-dir", dir.path]
+        #expect(try runEventlog(["topics", "create", "t", "--partitions", "2"] + d).status == 0)
+        let input = """
+            {"key":"a","value":{"status":"CREATED","n":1},"headers":{"source":"test"},"partition":1,"timestamp":1700000000000}
+            {"value":"plain text","partition":0}
+            """
+        let produced = try runEventlog(["produce", "t", "--json", "--header", "batch=7"] + d, stdin: input + "\n")
+        #expect(produced.status == 0, "\(produced.stderr)")
+        let log = try Log.openReadOnly(directory: dir.path)
+        let one = try log.all("t", 1)
+        #expect(one.count == 1)
+        #expect(one[0].keyString == "a")
+        #expect(one[0].valueString == #"{"n":1,"status":"CREATED"}"#)
+        #expect(one[0].timestamp == 1_700_000_000_000)
+        #expect(one[0].headers == [Header(key: "batch", string: "7"), Header(key: "source", string: "test")])
+        #expect(try log.all("t", 0).map(\.valueString) == ["plain text"])
+        let bad = try runEventlog(["produce", "t", "--json"] + d, stdin: "{\"value\":\"ok\"}\n{not json\n")
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("line 2"))
+        let unknownField = try runEventlog(["produce", "t", "--json"] + d, stdin: "{\"value\":\"v\",\"colour\":1}\n")
+        #expect(unknownField.stderr.contains("unknown field 'colour'"))
+        let beyond = try runEventlog(["consume", "t", "--partition", "0", "--from", "999"] + d)
+        #expect(beyond.status != 0)
+        #expect(beyond.stderr.contains("past the log end"))
+    }
 }

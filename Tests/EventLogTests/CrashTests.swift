@@ -116,4 +116,40 @@ struct GroupCommitTests {
         print("[group commit] \(writers * perWriter) durable appends used \(syncs) fdatasyncs")
         #expect(try log.all("t").count == writers * perWriter)
     }
+
+    @Test("while one fdatasync is slow, the appends that arrive meanwhile share the next one")
+    func appendsShareASlowSync() throws {
+        let dir = TemporaryDirectory()
+        let faults = FaultInjector()
+        let log = try Log(directory: dir.path, configuration: .init(faults: faults))
+        var config = TopicConfiguration()
+        config.durability = .sync
+        try log.createTopic("t", configuration: config)
+        try log.append(ProducerRecord(value: "warm-up"), to: "t")
+        let before = try log.statistics(topic: "t", partition: 0).syncs
+        // Every sync takes 200 ms: 16 threads released together append one record each; whoever is not
+        // covered by the first sync queues behind it and shares the next.
+        faults.delay(.fsync, microseconds: 200_000, count: 100)
+        let ready = DispatchSemaphore(value: 0)
+        let go = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for i in 0..<16 {
+            done.enter()
+            Thread {
+                ready.signal()
+                go.wait()
+                _ = try? log.append(ProducerRecord(value: "r\(i)"), to: "t")
+                done.leave()
+            }.start()
+        }
+        for _ in 0..<16 { ready.wait() }
+        for _ in 0..<16 { go.signal() }
+        done.wait()
+        #expect(log.partitionSyncedOffset("t", 0) == 17)
+        let used = try log.statistics(topic: "t", partition: 0).syncs - before
+        print("[group commit] 16 concurrent durable appends used \(used) fdatasyncs")
+        #expect(used >= 1)
+        #expect(used <= 4)  // leader's sync + one for everyone who queued behind it (+ slack for stragglers)
+        #expect(try log.all("t").count == 17)
+    }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 public import SystemPackage
 
@@ -22,7 +23,8 @@ public final class FaultInjector: Sendable {
     struct Rule {
         var operation: Operation
         var errno: Errno?
-        var shortWriteBytes: Int?
+        var shortWriteBytes: Int? = nil
+        var delayMicroseconds: Int? = nil
         var remaining: Int
     }
 
@@ -45,21 +47,36 @@ public final class FaultInjector: Sendable {
         }
     }
 
+    /// Makes the next `count` calls of `operation` take `microseconds` longer (then succeed), as a slow
+    /// device does: how tests show that concurrent durable appends share one fdatasync.
+    public func delay(_ operation: Operation, microseconds: Int, count: Int = 1) {
+        rules.withLock {
+            $0.append(Rule(operation: operation, errno: nil, delayMicroseconds: microseconds, remaining: count))
+        }
+    }
+
     /// Disarms every rule.
     public func clear() { rules.withLock { $0.removeAll() } }
 
     /// How many faults have fired so far.
     public var injectedCount: Int { injected.load(ordering: .relaxed) }
 
+    /// The fault to apply to this call of `operation`, if a rule fires: an error (with a short write
+    /// first), or nothing after a delay.
     func check(_ operation: Operation) -> (errno: Errno, shortWrite: Int?)? {
-        let hit: (Errno, Int?)? = rules.withLock { rules in
+        let hit: Rule? = rules.withLock { rules in
             guard let index = rules.firstIndex(where: { $0.operation == operation }) else { return nil }
             let rule = rules[index]
             rules[index].remaining -= 1
             if rules[index].remaining <= 0 { rules.remove(at: index) }
-            return (rule.errno ?? .ioError, rule.shortWriteBytes)
+            return rule
         }
-        if hit != nil { injected.add(1, ordering: .relaxed) }
-        return hit
+        guard let hit else { return nil }
+        injected.add(1, ordering: .relaxed)
+        if let delay = hit.delayMicroseconds {
+            usleep(UInt32(delay))  // outside the rules lock
+            return nil
+        }
+        return (hit.errno ?? .ioError, hit.shortWriteBytes)
     }
 }

@@ -116,6 +116,11 @@ extension Log {
         try self.partition(topic, partition).statistics.withLock { $0 }
     }
 
+    /// The offset below which a partition's data has been fdatasync'd (tests).
+    package func partitionSyncedOffset(_ topic: String, _ partition: Int) -> Int64 {
+        (try? self.partition(topic, partition).syncedOffset) ?? -1
+    }
+
     /// Checks internal invariants of every partition (used by tests); returns the first violation.
     package func invariantViolation() -> String? {
         let topics = state.withLock { $0.topics }

@@ -17,7 +17,10 @@ struct Verify: ParsableCommand {
         var batches = 0
         var records: Int64 = 0
         let files = try SegmentInspector.segmentFiles(in: options.directory)
-        for (partition, path) in files {
+        let progress = Progress(label: "verify")
+        defer { progress.finish() }
+        for (index, (partition, path)) in files.enumerated() {
+            progress.update("segment \(index + 1) of \(files.count), \(records) records so far")
             let report = try SegmentInspector.inspect(path: path)
             batches += report.batches
             records += report.records

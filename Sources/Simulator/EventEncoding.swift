@@ -1,0 +1,156 @@
+import Foundation
+
+/// Writes the reference's event JSON directly into bytes: the simulator's hot path, so no Codable and no
+/// intermediate dictionaries (fields in a fixed order, so a seed gives identical bytes).
+struct JSONWriter {
+    var bytes: [UInt8] = []
+    private var needsComma = false
+
+    init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+
+    mutating func begin() {
+        bytes.append(UInt8(ascii: "{"))
+        needsComma = false
+    }
+    mutating func end() {
+        bytes.append(UInt8(ascii: "}"))
+        needsComma = true
+    }
+
+    mutating func key(_ name: StaticString) {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        needsComma = true
+    }
+
+    mutating func field(_ name: StaticString, _ value: String?) {
+        key(name)
+        guard let value else { return bytes.append(contentsOf: Array("null".utf8)) }
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0..<0x20: bytes.append(contentsOf: Array(String(format: "\\u%04x", byte).utf8))
+            default: bytes.append(byte)
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func field(_ name: StaticString, _ value: Int64) {
+        key(name)
+        bytes.append(contentsOf: Array(String(value).utf8))
+    }
+
+    /// Coordinates with 6 decimals (≈ 0.1 m), as the public store lists have.
+    mutating func field(_ name: StaticString, degrees value: Double?) {
+        key(name)
+        guard let value else { return bytes.append(contentsOf: Array("null".utf8)) }
+        let micro = Int64((value * 1_000_000).rounded())
+        let sign = micro < 0 ? "-" : ""
+        let magnitude = micro.magnitude
+        let fraction = String(magnitude % 1_000_000)
+        bytes.append(
+            contentsOf: Array(
+                "\(sign)\(magnitude / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count))\(fraction)".utf8))
+    }
+
+    mutating func object(_ name: StaticString, _ body: (inout JSONWriter) -> Void) {
+        key(name)
+        begin()
+        body(&self)
+        end()
+    }
+}
+
+enum EventEncoding {
+    static func restaurantFields(_ w: inout JSONWriter, _ r: Restaurant?) {
+        w.field("restaurantId", r.map { String($0.storeId) })
+        w.field("restaurantName", r?.name)
+        w.field("restaurantCity", r?.city)
+        w.field("restaurantCountry", r?.country)
+        w.field("restaurantLat", degrees: r?.location.latitude)
+        w.field("restaurantLon", degrees: r?.location.longitude)
+    }
+
+    /// The order snapshot carried as `payload`.
+    static func orderSnapshot(_ w: inout JSONWriter, _ o: Order) {
+        w.field("orderId", o.orderId)
+        w.field("status", o.status.rawValue)
+        w.field("lat", degrees: o.location.latitude)
+        w.field("lon", degrees: o.location.longitude)
+        w.field("accountId", o.accountId)
+        w.field("driverId", o.driverId)
+        w.field("deliveryLat", degrees: o.delivery?.latitude)
+        w.field("deliveryLon", degrees: o.delivery?.longitude)
+        if let r = o.restaurant {
+            w.object("restaurant") { w in
+                w.field("storeId", String(r.storeId))
+                w.field("name", r.name)
+                w.field("city", r.city)
+                w.field("country", r.country)
+                w.field("latitude", degrees: r.location.latitude)
+                w.field("longitude", degrees: r.location.longitude)
+            }
+        } else {
+            w.field("restaurant", nil as String?)
+        }
+        w.field("createdAt", o.createdAt)
+        w.field("lastModified", o.lastModified)
+    }
+
+    /// An order event with every field of the reference, the order snapshot as `payload`.
+    static func order(_ o: Order, type: OrderEventType, eventId: String) -> [UInt8] {
+        var w = JSONWriter(capacity: 900)
+        w.begin()
+        w.field("eventId", eventId)
+        w.field("orderId", o.orderId)
+        w.field("type", type.rawValue)
+        w.field("orderStatus", o.status.rawValue)
+        w.field("aggregateId", o.orderId)
+        w.field("aggregateType", "Order")
+        w.field("orderLocationLat", degrees: o.location.latitude)
+        w.field("orderLocationLon", degrees: o.location.longitude)
+        restaurantFields(&w, o.restaurant)
+        w.object("payload") { orderSnapshot(&$0, o) }
+        w.field("createdAt", o.createdAt)
+        w.field("lastModified", o.lastModified)
+        w.end()
+        return w.bytes
+    }
+
+    /// A driver event: ids, the three statuses, location, current order, the snapshot as `payload`.
+    static func driver(_ d: Driver, type: DriverEventType, eventId: String) -> [UInt8] {
+        var w = JSONWriter(capacity: 600)
+        w.begin()
+        w.field("eventId", eventId)
+        w.field("driverId", d.driverId)
+        w.field("eventType", type.rawValue)
+        w.field("aggregateId", d.driverId)
+        w.field("aggregateType", "Driver")
+        w.field("driverStatus", d.status.rawValue)
+        w.field("availabilityStatus", d.availability.rawValue)
+        w.field("activityStatus", d.activity.rawValue)
+        w.field("driverLat", degrees: d.location.latitude)
+        w.field("driverLon", degrees: d.location.longitude)
+        w.field("orderId", d.orderId)
+        w.object("payload") { w in
+            w.field("driverId", d.driverId)
+            w.field("driverStatus", d.status.rawValue)
+            w.field("availabilityStatus", d.availability.rawValue)
+            w.field("activityStatus", d.activity.rawValue)
+            w.field("lat", degrees: d.location.latitude)
+            w.field("lon", degrees: d.location.longitude)
+            w.field("orderId", d.orderId)
+            w.field("createdAt", d.createdAt)
+            w.field("lastModified", d.lastModified)
+        }
+        w.field("createdAt", d.createdAt)
+        w.field("lastModified", d.lastModified)
+        w.end()
+        return w.bytes
+    }
+}

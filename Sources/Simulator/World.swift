@@ -1,0 +1,452 @@
+import Foundation
+import HeapModule
+
+/// Settings of a simulation.
+public struct SimulationConfiguration: Sendable {
+    /// Drivers placed at each restaurant.
+    public var driversPerRestaurant = 1
+    /// Seconds between orders at one restaurant at peak demand: uniform in this range (the reference's 60–95 s).
+    public var orderIntervalSeconds: ClosedRange<Double> = 60...95
+    /// Driving speed in meters per second (default 30 km/h, a realistic city speed).
+    public var speedMetersPerSecond = 8.33
+    /// Seconds between location updates while driving.
+    public var stepSeconds = 5.0
+    /// Simulated start, milliseconds since the epoch (default 2024-01-01T10:00:00Z).
+    public var startMilliseconds: Int64 = 1_704_103_200_000
+    /// The seed: the same seed, restaurants and settings give the same events, byte for byte.
+    public var seed: UInt64 = 42
+    /// Drivers go offline for `shiftBreakMinutes` after `shiftHours` online (when waiting). `nil`: never.
+    public var shiftHours: Double? = nil
+    /// Length of a shift break.
+    public var shiftBreakMinutes = 30.0
+    /// Radius within which a waiting driver takes prepared orders (the dispatch query's 15 km).
+    public var dispatchRadiusMeters = 15_000.0
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Which topic an event belongs to.
+public enum SimulationTopic: String, Sendable { case orders, drivers }
+
+/// Receives the simulation's events in order.
+public protocol SimulationSink: AnyObject {
+    /// One event: topic, key (the aggregate id), JSON value, event time (simulated ms).
+    func emit(_ topic: SimulationTopic, key: String, value: [UInt8], timestamp: Int64) throws
+    /// Called at every simulated-second boundary (a deterministic point to write batches out).
+    func tick(_ now: Int64) throws
+}
+
+/// Counters a progress line shows.
+public struct SimulationStatistics: Sendable {
+    /// Simulated time (ms).
+    public var now: Int64 = 0
+    /// Events emitted.
+    public var events: Int64 = 0
+    /// Orders per status, for orders not yet delivered.
+    public var activeByStatus: [OrderStatus: Int] = [:]
+    /// Orders delivered.
+    public var delivered: Int64 = 0
+    /// Drivers currently delivering.
+    public var busyDrivers = 0
+    /// Drivers in the world.
+    public var drivers = 0
+    /// Longest delivery distance so far (m).
+    public var maxDeliveryDistance = 0.0
+}
+
+/// The order-delivery world as a deterministic discrete-event state machine: a queue of timed actions
+/// on a simulated clock, a seeded random generator, and the Order/Driver aggregates. Each action checks
+/// its aggregate's precondition (an illegal transition is a bug and throws), emits events to the sink,
+/// and schedules what follows.
+///
+/// Lifecycle of an order: arrives at a restaurant (ORDER_CREATED) → assigned a delivery point
+/// (ORDER_ASSIGNED) → preparing → the kitchen works through its backlog (ORDER_PREPARED, now dispatchable)
+/// → a waiting driver within 15 km claims the nearest (DRIVER_ASSIGNED / ACCEPTED_ORDER_REQUEST) → drives
+/// to the restaurant (LOCATION_UPDATED every step) → ORDER_PICKED_UP → drives the order to the delivery
+/// point (ORDER_LOCATION_UPDATED + LOCATION_UPDATED every step) → ORDER_DELIVERED, driver waiting again.
+public final class World {
+    enum Action: Equatable {
+        case orderArrives(restaurant: Int)
+        case advanceOrder(order: Int)
+        case driverLooks(driver: Int)
+        case driverStep(driver: Int)
+        case driverShift(driver: Int)
+    }
+
+    struct Scheduled: Comparable {
+        var time: Int64
+        var sequence: Int64
+        var action: Action
+        static func < (a: Scheduled, b: Scheduled) -> Bool { (a.time, a.sequence) < (b.time, b.sequence) }
+    }
+
+    struct Trip {
+        var order: Int
+        var legStart: GeoPoint
+        var legEnd: GeoPoint
+        var steps: Int
+        var step: Int
+        var delivering: Bool
+    }
+
+    public let configuration: SimulationConfiguration
+    public let restaurants: [Restaurant]
+    private let sink: any SimulationSink
+    private var random: SplitMix64
+    private var queue = Heap<Scheduled>()
+    private var sequence: Int64 = 0
+    private(set) public var now: Int64
+    private var lastTick: Int64
+    private var orders: [Int: Order] = [:]
+    private var nextOrderNumber = 0
+    private var drivers: [Driver] = []
+    private var driverHome: [Int] = []
+    private var trips: [Int: Trip] = [:]
+    private var onlineSince: [Int: Int64] = [:]
+    private var kitchenFreeAt: [Int64]
+    private var orderRestaurant: [Int: Int] = [:]
+    private var dispatch = DispatchIndex()
+    private var eventCounter: Int64 = 0
+    private var storesByCity: [String: [Int]] = [:]
+    /// Counters for progress lines and tests.
+    public private(set) var statistics = SimulationStatistics()
+
+    /// Builds the world: drivers created, activated and online at their restaurants; first orders scheduled.
+    public init(restaurants: [Restaurant], configuration: SimulationConfiguration, sink: any SimulationSink) throws {
+        precondition(!restaurants.isEmpty, "a world needs at least one restaurant")
+        self.configuration = configuration
+        self.restaurants = restaurants
+        self.sink = sink
+        self.random = SplitMix64(seed: configuration.seed)
+        self.now = configuration.startMilliseconds
+        self.lastTick = configuration.startMilliseconds
+        self.kitchenFreeAt = Array(repeating: configuration.startMilliseconds, count: restaurants.count)
+        for (i, r) in restaurants.enumerated() {
+            storesByCity["\(r.country)|\(r.state)|\(r.city)", default: []].append(i)
+        }
+        for (r, restaurant) in restaurants.enumerated() {
+            for k in 0..<configuration.driversPerRestaurant {
+                let index = drivers.count
+                var driver = Driver.create(id: "driver-\(restaurant.storeId)-\(k)", at: restaurant.location, now: now)
+                try emit(driver, .created)
+                try driver.activate(now: now)
+                try emit(driver, .activated)
+                try driver.goOnline(now: now)
+                try emit(driver, .wentOnline)
+                driver.move(to: restaurant.location, now: now)
+                try emit(driver, .locationUpdated)
+                drivers.append(driver)
+                driverHome.append(r)
+                onlineSince[index] = now
+                schedule(.driverLooks(driver: index), after: 5 + random.nextDouble() * 5)
+                if let hours = configuration.shiftHours { schedule(.driverShift(driver: index), after: hours * 3600) }
+            }
+            schedule(
+                .orderArrives(restaurant: r), after: random.nextDouble() * configuration.orderIntervalSeconds.upperBound
+            )
+        }
+        statistics.drivers = drivers.count
+        statistics.now = now
+    }
+
+    // MARK: Running
+
+    /// Runs every action due up to and including `time` (simulated ms).
+    public func run(until time: Int64) throws {
+        while let next = queue.min, next.time <= time {
+            _ = queue.popMin()
+            try advanceClock(to: next.time)
+            try perform(next.action)
+        }
+        try advanceClock(to: time)
+    }
+
+    private func advanceClock(to time: Int64) throws {
+        guard time >= now else { return }
+        now = time
+        while lastTick + 1000 <= now {
+            lastTick += 1000
+            try sink.tick(lastTick)
+        }
+        statistics.now = now
+    }
+
+    private func schedule(_ action: Action, after seconds: Double) {
+        sequence += 1
+        queue.insert(Scheduled(time: now + Int64((seconds * 1000).rounded()), sequence: sequence, action: action))
+    }
+
+    /// Demand relative to peak by hour of day (UTC offset ignored): lunch and dinner peaks, quiet nights.
+    static func demand(atMilliseconds ms: Int64) -> Double {
+        let hour = Double((ms / 1000) % 86_400) / 3600
+        let lunch = exp(-pow((hour - 12.5) / 1.5, 2))
+        let dinner = exp(-pow((hour - 19) / 2, 2))
+        return max(0.15, min(1, 0.35 + 0.65 * max(lunch, dinner)))
+    }
+
+    private func perform(_ action: Action) throws {
+        switch action {
+        case .orderArrives(let r): try orderArrives(r)
+        case .advanceOrder(let o): try advanceOrder(o)
+        case .driverLooks(let d): try driverLooks(d)
+        case .driverStep(let d): try driverStep(d)
+        case .driverShift(let d): try driverShift(d)
+        }
+    }
+
+    // MARK: Orders
+
+    private func nextEventId() -> String {
+        eventCounter += 1
+        return "evt-\(configuration.seed)-\(eventCounter)"
+    }
+
+    private func emit(_ order: Order, _ type: OrderEventType) throws {
+        try sink.emit(
+            .orders, key: order.orderId, value: EventEncoding.order(order, type: type, eventId: nextEventId()),
+            timestamp: now)
+        statistics.events += 1
+    }
+
+    private func emit(_ driver: Driver, _ type: DriverEventType) throws {
+        try sink.emit(
+            .drivers, key: driver.driverId, value: EventEncoding.driver(driver, type: type, eventId: nextEventId()),
+            timestamp: now)
+        statistics.events += 1
+    }
+
+    private func orderArrives(_ r: Int) throws {
+        let number = nextOrderNumber
+        nextOrderNumber += 1
+        let restaurant = restaurants[r]
+        let order = Order.create(
+            id: "order-\(configuration.seed)-\(number)", accountId: "acct-\(Int(random.nextDouble() * 100_000))",
+            at: restaurant.location, now: now)
+        orders[number] = order
+        orderRestaurant[number] = r
+        try emit(order, .created)
+        statistics.activeByStatus[.created, default: 0] += 1
+        schedule(.advanceOrder(order: number), after: 1 + random.nextDouble() * 20)
+        let interval =
+            configuration.orderIntervalSeconds.lowerBound
+            + random.nextDouble()
+            * (configuration.orderIntervalSeconds.upperBound - configuration.orderIntervalSeconds.lowerBound)
+        schedule(.orderArrives(restaurant: r), after: interval / Self.demand(atMilliseconds: now))
+    }
+
+    /// A delivery point: another store of the same city within 15 km, else 2.5–5 km at a random bearing.
+    func deliveryPoint(for r: Int) -> GeoPoint {
+        let restaurant = restaurants[r]
+        let neighbours = (storesByCity["\(restaurant.country)|\(restaurant.state)|\(restaurant.city)"] ?? []).filter {
+            $0 != r && Geo.distance(restaurants[$0].location, restaurant.location) <= 15_000
+        }
+        if !neighbours.isEmpty {
+            return restaurants[neighbours[Int(random.nextDouble() * Double(neighbours.count))]].location
+        }
+        return Geo.destination(
+            from: restaurant.location, meters: 2_500 + random.nextDouble() * 2_500,
+            bearing: random.nextDouble() * 360)
+    }
+
+    private func advanceOrder(_ o: Int) throws {
+        guard var order = orders[o] else { return }
+        let r = orderRestaurant[o]!
+        let before = order.status
+        switch order.status {
+        case .created:
+            let delivery = deliveryPoint(for: r)
+            try order.assign(restaurant: restaurants[r], delivery: delivery, now: now)
+            try emit(order, .assigned)
+            schedule(.advanceOrder(order: o), after: 1 + random.nextDouble() * 20)
+        case .assigned:
+            try order.prepare(now: now)
+            try emit(order, .preparing)
+            // The kitchen works through its backlog: each order adds 1–16 s of work.
+            let start = max(now, kitchenFreeAt[r])
+            kitchenFreeAt[r] = start + Int64((1 + random.nextDouble() * 15) * 1000)
+            sequence += 1
+            queue.insert(
+                Scheduled(
+                    time: kitchenFreeAt[r] + Int64((1 + random.nextDouble() * 20) * 1000), sequence: sequence,
+                    action: .advanceOrder(order: o)))
+        case .preparing:
+            try order.ready(now: now)
+            try emit(order, .prepared)
+            dispatch.insert(o, at: order.location)
+        default:
+            return  // later stages are driven by the driver
+        }
+        orders[o] = order
+        statistics.activeByStatus[before, default: 0] -= 1
+        statistics.activeByStatus[order.status, default: 0] += 1
+    }
+
+    // MARK: Drivers
+
+    private func driverLooks(_ d: Int) throws {
+        guard drivers[d].status == .active, drivers[d].availability == .online, drivers[d].activity == .waiting else {
+            return
+        }
+        guard let o = dispatch.nearest(to: drivers[d].location, within: configuration.dispatchRadiusMeters) else {
+            schedule(.driverLooks(driver: d), after: 5)
+            return
+        }
+        // Re-check the order is still prepared and unclaimed, then claim it.
+        guard var order = orders[o], order.status == .prepared else {
+            return schedule(.driverLooks(driver: d), after: 5)
+        }
+        dispatch.remove(o, at: order.location)
+        try order.assignDriver(drivers[d].driverId, now: now)
+        try drivers[d].accept(order: order.orderId, now: now)
+        orders[o] = order
+        try emit(order, .driverAssigned)
+        try emit(drivers[d], .acceptedOrderRequest)
+        statistics.activeByStatus[.prepared, default: 0] -= 1
+        statistics.activeByStatus[.driverAssigned, default: 0] += 1
+        statistics.busyDrivers += 1
+        startLeg(d, order: o, to: order.restaurant!.location, delivering: false)
+    }
+
+    private func startLeg(_ d: Int, order o: Int, to end: GeoPoint, delivering: Bool) {
+        let start = drivers[d].location
+        let stepMeters = max(1, configuration.speedMetersPerSecond * configuration.stepSeconds)
+        let steps = max(1, Int((Geo.distance(start, end) / stepMeters).rounded(.up)))
+        trips[d] = Trip(order: o, legStart: start, legEnd: end, steps: steps, step: 0, delivering: delivering)
+        schedule(.driverStep(driver: d), after: configuration.stepSeconds)
+    }
+
+    private func driverStep(_ d: Int) throws {
+        guard var trip = trips[d], var order = orders[trip.order] else { return }
+        trip.step += 1
+        let point =
+            trip.step >= trip.steps
+            ? trip.legEnd
+            : Geo.intermediate(trip.legStart, trip.legEnd, fraction: Double(trip.step) / Double(trip.steps))
+        drivers[d].move(to: point, now: now)
+        try emit(drivers[d], .locationUpdated)
+        if trip.delivering {
+            order.move(to: point, now: now)
+            try emit(order, .locationUpdated)
+        }
+        if trip.step < trip.steps {
+            trips[d] = trip
+            orders[trip.order] = order
+            schedule(.driverStep(driver: d), after: configuration.stepSeconds)
+            return
+        }
+        if !trip.delivering {
+            // At the restaurant: pick up, note the order's location, set off.
+            try order.pickedUp(now: now)
+            try drivers[d].confirm("orderPickedUp", order: order.orderId, now: now)
+            try emit(order, .pickedUp)
+            try emit(drivers[d], .orderPickedUp)
+            order.move(to: point, now: now)
+            try emit(order, .locationUpdated)
+            try order.deliver(now: now)
+            try emit(order, .delivering)
+            orders[trip.order] = order
+            statistics.activeByStatus[.driverAssigned, default: 0] -= 1
+            statistics.activeByStatus[.delivering, default: 0] += 1
+            startLeg(d, order: trip.order, to: order.delivery!, delivering: true)
+            return
+        }
+        try order.delivered(now: now)
+        try drivers[d].finish(order: order.orderId, now: now)
+        try emit(order, .delivered)
+        try emit(drivers[d], .orderDelivered)
+        statistics.maxDeliveryDistance = max(
+            statistics.maxDeliveryDistance, Geo.distance(order.restaurant!.location, order.delivery!))
+        statistics.activeByStatus[.delivering, default: 0] -= 1
+        statistics.delivered += 1
+        statistics.busyDrivers -= 1
+        orders[trip.order] = nil  // memory stays bounded by active orders
+        orderRestaurant[trip.order] = nil
+        trips[d] = nil
+        schedule(.driverLooks(driver: d), after: 5)
+    }
+
+    private func driverShift(_ d: Int) throws {
+        guard let hours = configuration.shiftHours else { return }
+        if drivers[d].availability == .online {
+            guard drivers[d].activity == .waiting else { return schedule(.driverShift(driver: d), after: 60) }
+            try drivers[d].goOffline(now: now)
+            try emit(drivers[d], .wentOffline)
+            schedule(.driverShift(driver: d), after: configuration.shiftBreakMinutes * 60)
+        } else {
+            try drivers[d].goOnline(now: now)
+            try emit(drivers[d], .wentOnline)
+            schedule(.driverLooks(driver: d), after: 1)
+            schedule(.driverShift(driver: d), after: hours * 3600)
+        }
+    }
+}
+
+/// Prepared orders on a grid of ~0.05° cells, for "the nearest prepared order within 15 km".
+///
+/// This stands in for the reference's dispatch query over a live geospatial view until StreamJet's views
+/// exist (issue #5): the same question (ORDER_PREPARED, distance < radius, nearest first), answered from
+/// the simulator's own state. Ties go to the lower order number, so runs stay deterministic.
+struct DispatchIndex {
+    static let cell = 0.05
+    private var cells: [Int64: [(order: Int, point: GeoPoint)]] = [:]
+
+    static func key(_ latCell: Int, _ lonCell: Int) -> Int64 {
+        Int64(latCell) << 32 | Int64(UInt32(bitPattern: Int32(lonCell)))
+    }
+    static func cellOf(_ p: GeoPoint) -> (Int, Int) {
+        (Int((p.latitude / cell).rounded(.down)), Int((p.longitude / cell).rounded(.down)))
+    }
+
+    mutating func insert(_ order: Int, at point: GeoPoint) {
+        let (a, b) = Self.cellOf(point)
+        cells[Self.key(a, b), default: []].append((order, point))
+    }
+
+    mutating func remove(_ order: Int, at point: GeoPoint) {
+        let (a, b) = Self.cellOf(point)
+        let key = Self.key(a, b)
+        cells[key]?.removeAll { $0.order == order }
+        if cells[key]?.isEmpty == true { cells[key] = nil }
+    }
+
+    static let lonCells = Int(360 / cell)  // 7,200
+
+    /// The nearest order within `radius` meters, or nil. Searches the cells the radius can reach,
+    /// wrapping at the antimeridian; near a pole (where a small radius spans every longitude) it scans
+    /// every cell.
+    func nearest(to point: GeoPoint, within radius: Double) -> Int? {
+        var best: (distance: Double, order: Int)? = nil
+        func consider(_ entries: [(order: Int, point: GeoPoint)]) {
+            for entry in entries {
+                let d = Geo.distance(point, entry.point)
+                guard d < radius else { continue }
+                if best == nil || (d, entry.order) < (best!.distance, best!.order) { best = (d, entry.order) }
+            }
+        }
+        let latSpan = radius / 110_000 + Self.cell
+        let cosine = cos(min(89.9, abs(point.latitude) + latSpan) * .pi / 180)
+        let lonSpan = radius / (110_000 * cosine) + Self.cell
+        if abs(point.latitude) + latSpan >= 89 || 2 * lonSpan >= 360 {
+            for entries in cells.values { consider(entries) }
+            return best?.order
+        }
+        let (minA, minB) = Self.cellOf(
+            GeoPoint(latitude: point.latitude - latSpan, longitude: point.longitude - lonSpan))
+        let (maxA, maxB) = Self.cellOf(
+            GeoPoint(latitude: point.latitude + latSpan, longitude: point.longitude + lonSpan))
+        let half = Self.lonCells / 2
+        for a in minA...maxA {
+            for b in minB...maxB {
+                let wrapped = ((b + half) % Self.lonCells + Self.lonCells) % Self.lonCells - half
+                consider(cells[Self.key(a, wrapped)] ?? [])
+            }
+        }
+        return best?.order
+    }
+
+    /// Every order within `radius` (tests compare `nearest` against it).
+    func all(within radius: Double, of point: GeoPoint) -> [(order: Int, distance: Double)] {
+        cells.values.flatMap { $0 }.map { ($0.order, Geo.distance(point, $0.point)) }.filter { $0.1 < radius }
+    }
+}

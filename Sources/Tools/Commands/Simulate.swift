@@ -1,0 +1,252 @@
+import ArgumentParser
+import EventLog
+import Foundation
+import Simulator
+import Synchronization
+
+/// `eventlog simulate`: the order-delivery simulator writing into a log directory.
+struct Simulate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Simulate drivers delivering orders from restaurants, writing events into the log.",
+        discussion: """
+            Restaurants: the built-in set (synthetic cafés in 20 US cities, the project's own) or a store
+            list (--stores: Kaggle directory.csv or the Socrata US export), filtered by country, state, city,
+            bounding box and count. Events go to topics 'orders' and 'drivers', keyed by id. The same --seed
+            and inputs give a byte-identical log. Ctrl-C stops cleanly and leaves a valid log.
+
+            Examples:
+              eventlog simulate --duration 2h                       (built-in stores, as fast as possible)
+              eventlog simulate --stores ../shared/data/directory.csv --city Seattle --speed 60
+              eventlog simulate --stores All_Starbucks_Locations_in_the_US.csv --duration 30m
+            """)
+
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "A store list (CSV). Default: the built-in restaurants.") var stores: String?
+    @Option(help: "Built-in restaurants per city.") var storesPerCity: Int = 5
+    @Option(help: "Country code filter ('any' for all).") var country: String = "US"
+    @Option(help: "State filter, e.g. CA.") var state: String?
+    @Option(help: "City filter, e.g. Seattle.") var city: String?
+    @Option(help: "Bounding box: minLat,minLon,maxLat,maxLon.") var bbox: String?
+    @Option(help: "Use at most this many restaurants.") var maxStores: Int?
+    @Option(help: "Drivers per restaurant.") var driversPerStore: Int = 8
+    @Option(help: "Seconds between orders per restaurant at peak, as MIN-MAX.") var orderInterval: String = "60-95"
+    @Option(help: "Simulated duration: e.g. 90s, 45m, 2h.") var duration: String = "1h"
+    @Option(help: "'max' (as fast as possible) or a factor of real time, e.g. 60.") var speed: String = "max"
+    @Option(help: "Driving speed in km/h.") var driveKmh: Double = 30
+    @Option(help: "Seconds between location updates while driving.") var stepSeconds: Double = 5
+    @Option(help: "Drivers take a break after this many hours online.") var shiftHours: Double?
+    @Option(help: "Random seed.") var seed: UInt64 = 42
+    @Option(help: "Partitions of the orders and drivers topics.") var partitions: Int = 4
+    @Option(help: "Compression: none, lz4, zstd or zstd:LEVEL.") var compression: Compression = .lz4
+    @Option(help: "Durability: none, sync or interval:MS.") var durability: DurabilityPolicy = .none
+    @Flag(help: "Do not print the results summary at the end.") var noSummary = false
+
+    static let interrupted = Atomic<Bool>(false)
+
+    func validate() throws {
+        _ = try parseDuration()
+        _ = try parseSpeed()
+        _ = try parseInterval()
+        _ = try parseBox()
+        guard driversPerStore >= 1 else { throw ValidationError("--drivers-per-store must be at least 1") }
+        guard driveKmh > 0, stepSeconds > 0 else {
+            throw ValidationError("--drive-kmh and --step-seconds must be positive")
+        }
+    }
+
+    func parseDuration() throws -> Int64 {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        guard let unit = duration.last, let factor = units[unit], let value = Double(duration.dropLast()), value > 0
+        else {
+            throw ValidationError("--duration must look like 90s, 45m, 2h or 1d; got '\(duration)'")
+        }
+        return Int64(value * factor * 1000)
+    }
+
+    func parseSpeed() throws -> Double? {
+        if speed == "max" { return nil }
+        guard let factor = Double(speed), factor > 0 else {
+            throw ValidationError("--speed must be 'max' or a positive factor; got '\(speed)'")
+        }
+        return factor
+    }
+
+    func parseInterval() throws -> ClosedRange<Double> {
+        let parts = orderInterval.split(separator: "-").compactMap { Double($0) }
+        guard parts.count == 2, parts[0] > 0, parts[0] <= parts[1] else {
+            throw ValidationError("--order-interval must be MIN-MAX seconds, e.g. 60-95; got '\(orderInterval)'")
+        }
+        return parts[0]...parts[1]
+    }
+
+    func parseBox() throws -> (Double, Double, Double, Double)? {
+        guard let bbox else { return nil }
+        let v = bbox.split(separator: ",").compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard v.count == 4, v[0] <= v[2], v[1] <= v[3] else {
+            throw ValidationError("--bbox must be minLat,minLon,maxLat,maxLon; got '\(bbox)'")
+        }
+        return (v[0], v[1], v[2], v[3])
+    }
+
+    func run() throws {
+        var filter = StoreFilter()
+        filter.country = country.lowercased() == "any" ? nil : country
+        filter.state = state
+        filter.city = city
+        filter.limit = maxStores
+        filter.boundingBox = try parseBox().map { ($0.0, $0.1, $0.2, $0.3) }
+        let restaurants: [Restaurant]
+        if let stores {
+            do {
+                let list = try RestaurantCatalog.load(path: stores, filter: filter)
+                restaurants = list.restaurants
+                if list.skippedWithoutCoordinates > 0 {
+                    printError("skipped \(list.skippedWithoutCoordinates) stores of \(stores) that have no coordinates")
+                }
+            } catch let error as StoreListError {
+                throw ValidationError("\(error)")
+            }
+        } else {
+            restaurants = RestaurantCatalog.builtIn(perCity: storesPerCity, filter: filter)
+        }
+        guard !restaurants.isEmpty else { throw ValidationError("no restaurants match the filters") }
+
+        var config = SimulationConfiguration()
+        config.driversPerRestaurant = driversPerStore
+        config.orderIntervalSeconds = try parseInterval()
+        config.speedMetersPerSecond = driveKmh / 3.6
+        config.stepSeconds = stepSeconds
+        config.shiftHours = shiftHours
+        config.seed = seed
+        let log = try options.openLog()
+        let sink = try LogSink(log: log, partitions: partitions, compression: compression, durability: durability)
+        let world = try World(restaurants: restaurants, configuration: config, sink: sink)
+        let start = config.startMilliseconds
+        let end = start + (try parseDuration())
+        let factor = try parseSpeed()
+        signal(SIGINT) { _ in Simulate.interrupted.store(true, ordering: .relaxed) }
+        printError(
+            "simulating \(restaurants.count) restaurants, \(restaurants.count * driversPerStore) drivers, \(duration) of simulated time at speed \(speed) into \(options.directory)"
+        )
+
+        let tty = isatty(2) == 1
+        let wallStart = DispatchTime.now().uptimeNanoseconds
+        var lastReport = wallStart
+        var lastEvents: Int64 = 0
+        func report(final: Bool = false) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            guard final || now - lastReport >= (tty ? 250_000_000 : 5_000_000_000) else { return }
+            let s = world.statistics
+            let rate = Double(s.events - lastEvents) / (Double(now - lastReport) / 1e9)
+            lastReport = now
+            lastEvents = s.events
+            let a = s.activeByStatus
+            let kitchen = (a[.created] ?? 0) + (a[.assigned] ?? 0) + (a[.preparing] ?? 0)
+            let line =
+                "sim \(clock(s.now)) | \(s.events) events (\(Int(rate))/s) | kitchen \(kitchen), ready \(a[.prepared] ?? 0), driving \((a[.driverAssigned] ?? 0) + (a[.delivering] ?? 0)) | delivered \(s.delivered) | drivers busy \(s.busyDrivers)/\(s.drivers)"
+            FileHandle.standardError.write(Data((tty ? "\r\u{1B}[K" + line : line + "\n").utf8))
+        }
+        var simulated = start
+        while simulated < end && !Self.interrupted.load(ordering: .relaxed) {
+            if let factor {
+                let elapsed = Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e6
+                let target = min(end, start + Int64(elapsed * factor))
+                if target > simulated {
+                    simulated = target
+                    try world.run(until: simulated)
+                } else {
+                    usleep(5_000)
+                }
+            } else {
+                simulated = min(end, simulated + 1000)
+                try world.run(until: simulated)
+            }
+            report()
+        }
+        try sink.flush()
+        report(final: true)
+        if tty { FileHandle.standardError.write(Data("\n".utf8)) }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e9
+        printError(
+            "\(Self.interrupted.load(ordering: .relaxed) ? "interrupted; " : "")wrote \(sink.appended) events in \(String(format: "%.2f", seconds)) s (\(Int(Double(sink.appended) / seconds)) events/s); \(world.statistics.delivered) orders delivered; longest delivery \(Int(world.statistics.maxDeliveryDistance)) m"
+        )
+        if !noSummary { try SimulationSummary.print(log: log) }
+        try log.close()
+    }
+
+    func clock(_ ms: Int64) -> String {
+        let seconds = (ms / 1000) % 86_400
+        return String(format: "%02d:%02d:%02d", seconds / 3600, (seconds / 60) % 60, seconds % 60)
+    }
+}
+
+/// What a user wants to see after a run, read back from the log: deliveries in progress by city and the
+/// event rate per simulated minute.
+enum SimulationSummary {
+    static func field(_ name: String, in bytes: UnsafeRawBufferPointer) -> String? {
+        let needle = Array("\"\(name)\":\"".utf8)
+        guard bytes.count > needle.count else { return nil }
+        var i = 0
+        while i + needle.count <= bytes.count {
+            if bytes[i] == needle[0] && zip(needle.indices, needle).allSatisfy({ bytes[i + $0] == $1 }) {
+                let start = i + needle.count
+                var end = start
+                while end < bytes.count && bytes[end] != UInt8(ascii: "\"") { end += 1 }
+                return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    static func print(log: Log) throws {
+        var latest: [String: (status: String, city: String)] = [:]
+        var perMinute: [Int64: Int] = [:]
+        for topic in ["orders", "drivers"] {
+            for p in 0..<(try log.partitionCount(topic)) {
+                let reader = try log.reader(topic: topic, partition: p, from: .earliest)
+                while try reader.read(
+                    maxBytes: 4 << 20,
+                    { record in
+                        perMinute[record.timestamp / 60_000, default: 0] += 1
+                        guard topic == "orders", let key = record.key, let value = record.value else { return }
+                        let id = String(decoding: key, as: UTF8.self)
+                        let status = field("orderStatus", in: value) ?? "?"
+                        let city = field("restaurantCity", in: value) ?? latest[id]?.city ?? "?"
+                        latest[id] = (status, city)
+                    }) > 0
+                {}
+            }
+        }
+        let active = ["DRIVER_ASSIGNED", "ORDER_PICKED_UP", "ORDER_DELIVERING"]
+        var byCity: [String: (delivering: Int, kitchen: Int, delivered: Int)] = [:]
+        for (_, order) in latest {
+            var row = byCity[order.city] ?? (0, 0, 0)
+            if active.contains(order.status) {
+                row.delivering += 1
+            } else if order.status == "ORDER_DELIVERED" {
+                row.delivered += 1
+            } else {
+                row.kitchen += 1
+            }
+            byCity[order.city] = row
+        }
+        Swift.print("\nCurrent deliveries by restaurant city (from the log):")
+        Swift.print("  CITY                  ON THE WAY     WAITING  DELIVERED")
+        for (city, row) in byCity.sorted(by: { ($0.value.delivering, $0.key) > ($1.value.delivering, $1.key) }).prefix(
+            15)
+        {
+            Swift.print(
+                "  \(city.padding(toLength: 20, withPad: " ", startingAt: 0))  \(pad(row.delivering, 10))  \(pad(row.kitchen, 10))  \(pad(row.delivered, 9))"
+            )
+        }
+        Swift.print("\nEvents per simulated minute (last 10 minutes):")
+        for minute in perMinute.keys.sorted().suffix(10) {
+            let seconds = (minute * 60) % 86_400
+            let bar = String(repeating: "#", count: min(60, perMinute[minute]! * 60 / max(1, perMinute.values.max()!)))
+            Swift.print(
+                "  \(String(format: "%02d:%02d", seconds / 3600, (seconds / 60) % 60))  \(pad(perMinute[minute]!, 8))  \(bar)"
+            )
+        }
+    }
+}

@@ -1,0 +1,300 @@
+import EventLog
+import Foundation
+import Testing
+
+@testable import Simulator
+
+/// Collects every event in memory.
+final class MemorySink: SimulationSink {
+    struct Event {
+        var topic: SimulationTopic
+        var key: String
+        var json: [String: Any]
+        var timestamp: Int64
+    }
+    var events: [Event] = []
+    var ticks = 0
+    func emit(_ topic: SimulationTopic, key: String, value: [UInt8], timestamp: Int64) throws {
+        let json = try JSONSerialization.jsonObject(with: Data(value)) as! [String: Any]
+        events.append(Event(topic: topic, key: key, json: json, timestamp: timestamp))
+    }
+    func tick(_ now: Int64) throws { ticks += 1 }
+}
+
+func point(_ json: [String: Any], _ lat: String, _ lon: String) -> GeoPoint {
+    GeoPoint(latitude: json[lat] as! Double, longitude: json[lon] as! Double)
+}
+
+func seed(_ name: String) -> UInt64 {
+    let value =
+        ProcessInfo.processInfo.environment["EVENTLOG_TEST_SEED"].flatMap(UInt64.init)
+        ?? UInt64.random(in: 1...1_000_000)
+    print("[\(name)] seed \(value) (rerun with EVENTLOG_TEST_SEED=\(value))")
+    return value
+}
+
+@Suite("Simulator")
+struct SimulatorTests {
+    static func run(seed: UInt64, hours: Double = 2, stores: Int = 12) throws -> (MemorySink, World) {
+        let sink = MemorySink()
+        var config = SimulationConfiguration()
+        config.seed = seed
+        config.driversPerRestaurant = 2
+        config.shiftHours = 0.75
+        config.shiftBreakMinutes = 10
+        let restaurants = RestaurantCatalog.builtIn(perCity: 3).prefix(stores)
+        let world = try World(restaurants: Array(restaurants), configuration: config, sink: sink)
+        try world.run(until: config.startMilliseconds + Int64(hours * 3_600_000))
+        return (sink, world)
+    }
+
+    @Test(
+        "over a long seeded run every order and driver follows its state machine, routes are traced, deliveries stay within 48 km"
+    )
+    func legality() throws {
+        let (sink, world) = try Self.run(seed: seed("legality"))
+        let orderEvents = Dictionary(grouping: sink.events.filter { $0.topic == .orders }, by: \.key)
+        let driverEvents = Dictionary(grouping: sink.events.filter { $0.topic == .drivers }, by: \.key)
+        let statuses = OrderStatus.allCases.map(\.rawValue)
+        var delivered = 0
+        let stepMeters = world.configuration.speedMetersPerSecond * world.configuration.stepSeconds
+        for (id, events) in orderEvents {
+            #expect(
+                events.allSatisfy { $0.json["aggregateId"] as? String == id && $0.json["orderId"] as? String == id })
+            #expect(events.map(\.timestamp) == events.map(\.timestamp).sorted())
+            let transitions = events.filter { $0.json["type"] as? String != "ORDER_LOCATION_UPDATED" }.map {
+                $0.json["type"] as! String
+            }
+            #expect(transitions == Array(statuses.prefix(transitions.count)), "order \(id): \(transitions)")
+            guard transitions.count == 8 else { continue }
+            delivered += 1
+            let assigned = events.first { $0.json["type"] as? String == "ORDER_ASSIGNED" }!.json
+            let payload = assigned["payload"] as! [String: Any]
+            let restaurant = point(assigned, "restaurantLat", "restaurantLon")
+            let drop = point(payload, "deliveryLat", "deliveryLon")
+            #expect(Geo.distance(restaurant, drop) <= 48_000)
+            // Location updates only between pickup and delivery, each step within one step's distance, ending at the drop.
+            let pickedUp = events.firstIndex { $0.json["type"] as? String == "ORDER_PICKED_UP" }!
+            let done = events.firstIndex { $0.json["type"] as? String == "ORDER_DELIVERED" }!
+            let route = events.enumerated().filter { $0.element.json["type"] as? String == "ORDER_LOCATION_UPDATED" }
+            #expect(route.allSatisfy { $0.offset > pickedUp && $0.offset < done })
+            let points = route.map { point($0.element.json, "orderLocationLat", "orderLocationLon") }
+            #expect(points.first.map { Geo.distance($0, restaurant) < 1 } == true)
+            for (a, b) in zip(points, points.dropFirst()) { #expect(Geo.distance(a, b) <= stepMeters + 1) }
+            #expect(points.last.map { Geo.distance($0, drop) < 1 } == true)
+        }
+        #expect(delivered > 50)
+        #expect(world.statistics.delivered == Int64(delivered))
+        for (id, events) in driverEvents {
+            #expect(
+                events.allSatisfy { $0.json["driverId"] as? String == id && $0.json["aggregateId"] as? String == id })
+            let types = events.map { $0.json["eventType"] as! String }
+            #expect(
+                Array(types.prefix(4)) == [
+                    "DRIVER_CREATED", "ACCOUNT_ACTIVATED", "DRIVER_WENT_ONLINE", "LOCATION_UPDATED",
+                ])
+            // Deliveries alternate strictly: accepted → picked up → delivered, never overlapping.
+            let lifecycle = types.filter {
+                ["ACCEPTED_ORDER_REQUEST", "ORDER_PICKED_UP", "ORDER_DELIVERED"].contains($0)
+            }
+            for (i, type) in lifecycle.enumerated() {
+                #expect(
+                    type == ["ACCEPTED_ORDER_REQUEST", "ORDER_PICKED_UP", "ORDER_DELIVERED"][i % 3], "driver \(id)")
+            }
+            // Offline and online alternate, and a driver never goes offline mid-delivery.
+            var online = false
+            var delivering = false
+            for type in types {
+                switch type {
+                case "DRIVER_WENT_ONLINE": #expect(!online); online = true
+                case "DRIVER_WENT_OFFLINE": #expect(online && !delivering); online = false
+                case "ACCEPTED_ORDER_REQUEST": #expect(online); delivering = true
+                case "ORDER_DELIVERED": delivering = false
+                default: break
+                }
+            }
+        }
+        #expect(sink.events.contains { $0.json["eventType"] as? String == "DRIVER_WENT_OFFLINE" })
+    }
+
+    @Test("dispatch gives a waiting driver the nearest prepared, unclaimed order within 15 km")
+    func nearestDispatch() throws {
+        let (sink, _) = try Self.run(seed: seed("nearestDispatch"), hours: 1.5)
+        var prepared: [String: GeoPoint] = [:]  // prepared and unclaimed, at the restaurant
+        var driverAt: [String: GeoPoint] = [:]
+        var checked = 0
+        for event in sink.events {
+            let json = event.json
+            if event.topic == .drivers {
+                driverAt[event.key] = point(json, "driverLat", "driverLon")
+                continue
+            }
+            switch json["type"] as! String {
+            case "ORDER_PREPARED": prepared[event.key] = point(json, "orderLocationLat", "orderLocationLon")
+            case "DRIVER_ASSIGNED":
+                let payload = json["payload"] as! [String: Any]
+                let driver = payload["driverId"] as! String
+                let from = driverAt[driver]!
+                let chosen = Geo.distance(from, prepared[event.key]!)
+                let best = prepared.values.map { Geo.distance(from, $0) }.min()!
+                #expect(chosen < 15_000)
+                #expect(
+                    abs(chosen - best) < 0.001, "driver \(driver) took an order \(chosen) m away; nearest was \(best) m"
+                )
+                prepared[event.key] = nil
+                checked += 1
+            default: break
+            }
+        }
+        #expect(checked > 50)
+    }
+
+    @Test("the dispatch grid finds exactly the brute-force nearest, near the poles and the antimeridian too")
+    func dispatchIndex() {
+        var random = SplitMix64(seed: seed("dispatchIndex"))
+        for centre in [
+            GeoPoint(latitude: 37.77, longitude: -122.42), GeoPoint(latitude: 89.9, longitude: 10),
+            GeoPoint(latitude: 10, longitude: 179.99),
+        ] {
+            var index = DispatchIndex()
+            for i in 0..<300 {
+                let p = Geo.destination(
+                    from: centre, meters: random.nextDouble() * 30_000, bearing: random.nextDouble() * 360)
+                index.insert(i, at: p)
+            }
+            for _ in 0..<50 {
+                let q = Geo.destination(
+                    from: centre, meters: random.nextDouble() * 20_000, bearing: random.nextDouble() * 360)
+                let brute = index.all(within: 15_000, of: q).min { ($0.distance, $0.order) < ($1.distance, $1.order) }?
+                    .order
+                #expect(index.nearest(to: q, within: 15_000) == brute)
+            }
+        }
+    }
+
+    @Test("the same seed writes a byte-identical log")
+    func determinism() throws {
+        let s = seed("determinism")
+        var files: [[String: Data]] = []
+        for _ in 0..<2 {
+            let dir = NSTemporaryDirectory() + "sim-det-\(UUID().uuidString)"
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            let log = try Log(directory: dir)
+            let sink = try LogSink(log: log, partitions: 3, compression: .lz4)
+            var config = SimulationConfiguration()
+            config.seed = s
+            let world = try World(restaurants: RestaurantCatalog.builtIn(perCity: 2), configuration: config, sink: sink)
+            try world.run(until: config.startMilliseconds + 40 * 60_000)
+            try sink.flush()
+            try log.close()
+            var contents: [String: Data] = [:]
+            for topic in ["orders", "drivers"] {
+                for p in 0..<3 {
+                    let path = "\(dir)/\(topic)-\(p)/00000000000000000000.log"
+                    contents["\(topic)-\(p)"] = FileManager.default.contents(atPath: path)
+                }
+            }
+            files.append(contents)
+        }
+        #expect(files[0].values.allSatisfy { ($0.count) > 1000 })
+        #expect(files[0] == files[1])
+    }
+
+    @Test("aggregates reject commands in the wrong state")
+    func illegalTransitions() throws {
+        let r = RestaurantCatalog.builtIn(perCity: 1)[0]
+        var order = Order.create(id: "o", accountId: "a", at: r.location, now: 0)
+        #expect(throws: IllegalTransition.self) { try order.prepare(now: 1) }
+        try order.assign(restaurant: r, delivery: r.location, now: 1)
+        #expect(throws: IllegalTransition.self) { try order.assign(restaurant: r, delivery: r.location, now: 2) }
+        var driver = Driver.create(id: "d", at: r.location, now: 0)
+        #expect(throws: IllegalTransition.self) { try driver.goOnline(now: 1) }
+        #expect(throws: IllegalTransition.self) { try driver.accept(order: "o", now: 1) }
+        try driver.activate(now: 1)
+        try driver.goOnline(now: 2)
+        try driver.accept(order: "o", now: 3)
+        #expect(throws: IllegalTransition.self) { try driver.goOffline(now: 4) }
+    }
+}
+
+@Suite("Store lists")
+struct StoreListTests {
+    static let kaggle = "../shared/data/directory.csv"
+    static let socrata = "../shared/data/All_Starbucks_Locations_in_the_US.csv"
+
+    @Test(
+        "the Kaggle directory.csv: US rows, numeric ids, filters",
+        .enabled(if: FileManager.default.fileExists(atPath: kaggle)))
+    func kaggleFormat() throws {
+        let list = try RestaurantCatalog.load(path: Self.kaggle)
+        let all = list.restaurants
+        #expect(all.count + list.skippedWithoutCoordinates <= 13_608)
+        #expect(all.count > 13_000)
+        #expect(all.allSatisfy { $0.country == "US" })
+        var filter = StoreFilter()
+        filter.city = "Seattle"
+        let seattle = try RestaurantCatalog.load(path: Self.kaggle, filter: filter).restaurants
+        #expect(!seattle.isEmpty && seattle.allSatisfy { $0.state == "WA" })
+        filter.limit = 3
+        #expect(try RestaurantCatalog.load(path: Self.kaggle, filter: filter).restaurants.count == 3)
+    }
+
+    @Test(
+        "the Socrata US export with its multi-line quoted field",
+        .enabled(if: FileManager.default.fileExists(atPath: socrata)))
+    func socrataFormat() throws {
+        let all = try RestaurantCatalog.load(path: Self.socrata).restaurants
+        #expect(all.count > 10_000 && all.count <= 10_843)
+        let epping = all.first { $0.storeId == 11854 }
+        #expect(epping?.name == "Epping Main St")
+        #expect(epping?.city == "Epping")
+        var filter = StoreFilter()
+        filter.boundingBox = (37.70, -122.52, 37.82, -122.35)
+        let sf = try RestaurantCatalog.load(path: Self.socrata, filter: filter).restaurants
+        #expect(sf.count > 20)
+        #expect(
+            sf.allSatisfy {
+                (37.70...37.82).contains($0.location.latitude) && (-122.52 ... -122.35).contains($0.location.longitude)
+            })
+        #expect(sf.contains { $0.city == "San Francisco" })
+    }
+
+    @Test("small fixtures of both shapes parse, and malformed rows get errors naming the record")
+    func fixtures() throws {
+        let kaggle = """
+            Brand,Store Number,Store Name,Ownership Type,Street Address,City,State/Province,Country,Postcode,Phone Number,Timezone,Longitude,Latitude
+            Starbucks,1-23,"Cafe, One",Licensed,1 Main St,Springfield,IL,US,62701,,GMT-6,-89.65,39.78
+            Starbucks,4-56,Two,Licensed,2 Main St,Paris,75,FR,75001,,GMT+1,2.35,48.85
+            """
+        let parsed = try RestaurantCatalog.parse(kaggle, path: "k.csv")
+        #expect(parsed.map(\.name) == ["Cafe, One"])
+        #expect(parsed[0].storeId == 123)
+        let socrata = """
+            Brand,Store Number,Name,City,State,Zip,Country,Location,Latitude,Longitude
+            Starbucks,77,"Multi","Town",CA,90000,US,"1 Road
+            Town, CA",34.1,-118.2
+            """
+        #expect(try RestaurantCatalog.parse(socrata).map(\.city) == ["Town"])
+        let badLatitude = kaggle + "\nStarbucks,7-8,Bad,Licensed,x,Nowhere,ZZ,US,0,,GMT,-90.0,north\n"
+        let error = #expect(throws: StoreListError.self) { try RestaurantCatalog.parse(badLatitude, path: "bad.csv") }
+        #expect(error?.record == 3)
+        #expect(error?.description.contains("bad.csv, record 3") == true)
+        let outOfRange = kaggle + "\nStarbucks,7-8,Far,Licensed,x,Nowhere,ZZ,US,0,,GMT,-200,40\n"
+        #expect(
+            (#expect(throws: StoreListError.self) { try RestaurantCatalog.parse(outOfRange) })?.message.contains(
+                "out of range") == true)
+        let unknown = "a,b,c\n1,2,3\n"
+        #expect(
+            (#expect(throws: StoreListError.self) { try RestaurantCatalog.parse(unknown) })?.message.contains(
+                "unknown store-list format") == true)
+        // A short row: SwiftCSV pads it, so it lacks its coordinates and is counted as skipped.
+        var any = StoreFilter()
+        any.country = nil
+        #expect(try RestaurantCatalog.parseList(kaggle + "\nStarbucks,9\n", filter: any).skippedWithoutCoordinates == 1)
+        // Rows with no coordinates at all are skipped and counted, not fatal.
+        let empty = kaggle + "\nStarbucks,9-9,Nowhere,Licensed,x,Springfield,IL,US,0,,GMT,,\n"
+        let list = try RestaurantCatalog.parseList(empty)
+        #expect(list.restaurants.count == 1)
+        #expect(list.skippedWithoutCoordinates == 1)
+    }
+}
