@@ -21,41 +21,76 @@ struct JSONWriter {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
         bytes.append(UInt8(ascii: "\""))
         name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
         needsComma = true
+    }
+
+    private mutating func null() {
+        bytes.append(UInt8(ascii: "n"))
+        bytes.append(UInt8(ascii: "u"))
+        bytes.append(UInt8(ascii: "l"))
+        bytes.append(UInt8(ascii: "l"))
     }
 
     mutating func field(_ name: StaticString, _ value: String?) {
         key(name)
-        guard let value else { return bytes.append(contentsOf: Array("null".utf8)) }
+        guard var value else { return null() }
         bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0..<0x20: bytes.append(contentsOf: Array(String(format: "\\u%04x", byte).utf8))
-            default: bytes.append(byte)
+        value.withUTF8 { utf8 in
+            // Fast path: nothing to escape (ids, statuses, city names) — one copy.
+            if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                bytes.append(contentsOf: utf8)
+                return
+            }
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                    bytes.append(UInt8(ascii: "\\"))
+                    bytes.append(byte)
+                case 0..<0x20:
+                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                    bytes.append(contentsOf: [
+                        UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                        hex[Int(byte >> 4)], hex[Int(byte & 15)],
+                    ])
+                default: bytes.append(byte)
+                }
             }
         }
         bytes.append(UInt8(ascii: "\""))
     }
 
+    /// Appends the decimal digits of `value` (no allocation).
+    private mutating func appendDigits(_ value: UInt64, minimumDigits: Int = 1) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, filled from the end
+        var count = 0
+        var v = value
+        withUnsafeMutableBytes(of: &digits) { raw in
+            repeat {
+                raw[23 - count] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                count += 1
+            } while v > 0 || count < minimumDigits
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[(24 - count)...]))
+        }
+    }
+
     mutating func field(_ name: StaticString, _ value: Int64) {
         key(name)
-        bytes.append(contentsOf: Array(String(value).utf8))
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        appendDigits(value.magnitude)
     }
 
     /// Coordinates with 6 decimals (≈ 0.1 m), as the public store lists have.
     mutating func field(_ name: StaticString, degrees value: Double?) {
         key(name)
-        guard let value else { return bytes.append(contentsOf: Array("null".utf8)) }
+        guard let value else { return null() }
         let micro = Int64((value * 1_000_000).rounded())
-        let sign = micro < 0 ? "-" : ""
-        let magnitude = micro.magnitude
-        let fraction = String(magnitude % 1_000_000)
-        bytes.append(
-            contentsOf: Array(
-                "\(sign)\(magnitude / 1_000_000).\(String(repeating: "0", count: 6 - fraction.count))\(fraction)".utf8))
+        if micro < 0 { bytes.append(UInt8(ascii: "-")) }
+        appendDigits(micro.magnitude / 1_000_000)
+        bytes.append(UInt8(ascii: "."))
+        appendDigits(micro.magnitude % 1_000_000, minimumDigits: 6)
     }
 
     mutating func object(_ name: StaticString, _ body: (inout JSONWriter) -> Void) {
