@@ -98,3 +98,15 @@ final class Progress {
         if shown { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }
+
+/// Parses `earliest`, `latest`, an offset, or `ts:MILLISECONDS` (for --from and --to).
+func parseStartPosition(_ text: String, option: String) throws -> StartPosition {
+    switch text {
+    case "earliest": return .earliest
+    case "latest": return .latest
+    default:
+        if text.hasPrefix("ts:"), let ts = Int64(text.dropFirst(3)) { return .timestamp(ts) }
+        if let offset = Int64(text), offset >= 0 { return .offset(offset) }
+        throw ValidationError("\(option) must be earliest, latest, an offset or ts:MILLISECONDS; got '\(text)'")
+    }
+}

@@ -220,7 +220,7 @@ struct GroupTests {
         for i in 0..<400 { try log.append(ProducerRecord(key: "k\(i)", value: "\(i)"), to: "t") }
         var config = GroupConsumer.Configuration()
         config.strategy = .range
-        let revoked = Mutex<[TopicPartition]>([])
+        let revoked = Locked<[TopicPartition]>([])
         config.onRevoked = { tps in revoked.withLock { $0 += tps } }
         let a = try log.groupConsumer(group: "g", topics: ["t"], configuration: config)
         #expect(a.assignment.count == 4)

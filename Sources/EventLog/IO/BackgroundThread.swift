@@ -19,7 +19,7 @@ final class BackgroundThread: Sendable {
     }
 
     private let box: Box
-    private let thread: Mutex<pthread_t?>
+    private let thread: Locked<pthread_t?>
 
     init(intervalMilliseconds: Int64, tick: @escaping @Sendable () -> Void) {
         box = Box(tick: tick, interval: intervalMilliseconds)
@@ -40,7 +40,7 @@ final class BackgroundThread: Sendable {
                 }
                 return nil
             }, context)
-        thread = Mutex(created == 0 ? handle : nil)
+        thread = Locked(created == 0 ? handle : nil)
         if created != 0 { Unmanaged<Box>.fromOpaque(context).release() }
     }
 

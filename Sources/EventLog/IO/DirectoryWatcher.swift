@@ -11,8 +11,12 @@ import Synchronization
 final class DirectoryWatcher: Sendable {
     private let inotify: Int32
     private let wakePipe: (read: Int32, write: Int32)
-    private let watches = Mutex<[Int32: String]>([:])
-    private let thread = Mutex<pthread_t?>(nil)
+    private let watches = Locked<[Int32: String]>([:])
+    private let started = Locked(false)
+    /// Set by the thread as it exits; `stop()` waits for it (the thread is detached, so a process that
+    /// exits without closing its log has no thread left to join).
+    private let finished = ConditionLock()
+    nonisolated(unsafe) private var done = false  // guarded by finished
     private let onChange: @Sendable (String) -> Void
 
     /// - Parameter onChange: receives the watched directory in which something changed.
@@ -51,8 +55,8 @@ final class DirectoryWatcher: Sendable {
     }
 
     private func startIfNeeded() {
-        thread.withLock { handle in
-            guard handle == nil else { return }
+        started.withLock { started in
+            guard !started else { return }
             var created = pthread_t()
             let context = Unmanaged.passRetained(self).toOpaque()
             if pthread_create(
@@ -60,10 +64,15 @@ final class DirectoryWatcher: Sendable {
                 { raw in
                     let watcher = Unmanaged<DirectoryWatcher>.fromOpaque(raw!).takeRetainedValue()
                     watcher.loop()
+                    watcher.finished.withLock {
+                        watcher.done = true
+                        watcher.finished.broadcast()
+                    }
                     return nil
                 }, context) == 0
             {
-                handle = created
+                pthread_detach(created)
+                started = true
             } else {
                 Unmanaged<DirectoryWatcher>.fromOpaque(context).release()
             }
@@ -96,16 +105,11 @@ final class DirectoryWatcher: Sendable {
         #endif
     }
 
-    /// Stops the watching thread and waits for it.
+    /// Stops the watching thread and waits for it to finish.
     func stop() {
         var byte: UInt8 = 1
         _ = write(wakePipe.write, &byte, 1)
-        if let handle = thread.withLock({ h -> pthread_t? in
-            let value = h
-            h = nil
-            return value
-        }) {
-            pthread_join(handle, nil)
-        }
+        guard started.withLock({ $0 }) else { return }
+        finished.withLock { while !done { finished.wait() } }
     }
 }

@@ -28,7 +28,7 @@ public final class FaultInjector: Sendable {
         var remaining: Int
     }
 
-    private let rules = Mutex<[Rule]>([])
+    private let rules = Locked<[Rule]>([])
     private let injected = Atomic<Int>(0)
 
     /// Creates an injector with no rules armed.

@@ -234,7 +234,7 @@ final class FileDescriptor: Sendable {
 
 /// Paths this process holds an exclusive lock on (POSIX locks do not exclude the process itself).
 enum ProcessLocks {
-    private static let held = Mutex<Set<String>>([])
+    private static let held = Locked<Set<String>>([])
 
     /// Registers `path`; returns false if this process already holds it.
     static func claim(_ path: String) -> Bool { held.withLock { $0.insert(canonical(path)).inserted } }

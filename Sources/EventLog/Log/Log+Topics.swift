@@ -40,14 +40,9 @@ extension Log {
             throw EventLogError(.topicAlreadyExists, "topic '\(name)' already exists", topic: name)
         }
         try writeTopicConfiguration(name, configuration)
-        var partitions: [Partition] = []
-        for index in 0..<configuration.partitions {
-            partitions.append(
-                try Partition(
-                    topic: name, index: index, logDirectory: directory, configuration: configuration, io: io,
-                    clock: self.configuration.clock, logger: self.configuration.logger, writable: true,
-                    cleanShutdown: true, recoveryPoint: 0))
-        }
+        let partitions = try Self.openPartitions(
+            topic: name, configuration: configuration, directory: directory, io: io, options: self.configuration,
+            writable: true, cleanShutdown: true)
         try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
         let created = partitions
         let raced = state.withLock { state -> Bool in

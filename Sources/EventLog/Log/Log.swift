@@ -69,15 +69,15 @@ public final class Log: Sendable {
     public let isWritable: Bool
     let configuration: Configuration
     let io: SystemIO
-    let state = Mutex(State())
-    let producerIdLock = Mutex<Void>(())
-    let committed = Mutex(CommittedCache())
-    let groups = Mutex<[String: GroupRegistration]>([:])
+    let state = Locked(State())
+    let producerIdLock = Locked<Void>(())
+    let committed = Locked(CommittedCache())
+    let groups = Locked<[String: GroupRegistration]>([:])
     private let lockFile: Int32?
-    private let flusher = Mutex<BackgroundThread?>(nil)
-    private let maintainer = Mutex<BackgroundThread?>(nil)
+    private let flusher = Locked<BackgroundThread?>(nil)
+    private let maintainer = Locked<BackgroundThread?>(nil)
     /// In a read-only log: inotify on the partition directories, so followers learn of new batches.
-    let watcher = Mutex<DirectoryWatcher?>(nil)
+    let watcher = Locked<DirectoryWatcher?>(nil)
     /// What recovery did for each partition when the log was opened.
     public let recoveryReports: [RecoveryReport]
     /// Whether the previous writer closed the log cleanly (no recovery scan was needed).
@@ -133,15 +133,10 @@ public final class Log: Sendable {
             var topics: [String: Topic] = [:]
             var reports: [RecoveryReport] = []
             for (name, topicConfiguration) in try Self.readTopicConfigurations(dir, io: io) {
-                var partitions: [Partition] = []
-                for index in 0..<topicConfiguration.partitions {
-                    let partition = try Partition(
-                        topic: name, index: index, logDirectory: dir, configuration: topicConfiguration, io: io,
-                        clock: configuration.clock, logger: configuration.logger, writable: writable,
-                        cleanShutdown: clean || !writable, recoveryPoint: recoveryPoints["\(name) \(index)"] ?? 0)
-                    partitions.append(partition)
-                    reports.append(partition.statistics.withLock { $0.recovery })
-                }
+                let partitions = try Self.openPartitions(
+                    topic: name, configuration: topicConfiguration, directory: dir, io: io, options: configuration,
+                    writable: writable, cleanShutdown: clean || !writable, recoveryPoints: recoveryPoints)
+                reports += partitions.map { partition in partition.statistics.withLock { $0.recovery } }
                 topics[name] = Topic(configuration: topicConfiguration, partitions: partitions)
             }
             if writable { Self.removeDeletedTopicDirectories(dir, known: Set(topics.keys), io: io) }
@@ -242,6 +237,22 @@ public final class Log: Sendable {
     private static func removeDeletedTopicDirectories(_ dir: String, known: Set<String>, io: SystemIO) {
         guard case .success(let names) = io.listDirectory(dir) else { return }
         for name in names where name.hasSuffix(".deleted") { removeTree(dir + "/" + name, io: io) }
+    }
+
+    /// Opens (or creates) every partition of a topic.
+    static func openPartitions(
+        topic: String, configuration: TopicConfiguration, directory: String, io: SystemIO, options: Configuration,
+        writable: Bool, cleanShutdown: Bool, recoveryPoints: [String: Int64] = [:]
+    ) throws(EventLogError) -> [Partition] {
+        var partitions: [Partition] = []
+        for index in 0..<configuration.partitions {
+            partitions.append(
+                try Partition(
+                    topic: topic, index: index, logDirectory: directory, configuration: configuration, io: io,
+                    clock: options.clock, logger: options.logger, writable: writable, cleanShutdown: cleanShutdown,
+                    recoveryPoint: recoveryPoints["\(topic) \(index)"] ?? 0))
+        }
+        return partitions
     }
 
     static func removeTree(_ path: String, io: SystemIO) {
@@ -393,15 +404,9 @@ extension Log {
         guard !isWritable else { return }
         let existing = state.withLock { $0.topics }
         for (name, configuration) in try Self.readTopicConfigurations(directory, io: io) where existing[name] == nil {
-            var partitions: [Partition] = []
-            for index in 0..<configuration.partitions {
-                partitions.append(
-                    try Partition(
-                        topic: name, index: index, logDirectory: directory, configuration: configuration, io: io,
-                        clock: self.configuration.clock, logger: self.configuration.logger, writable: false,
-                        cleanShutdown: true, recoveryPoint: 0))
-            }
-            let created = partitions
+            let created = try Self.openPartitions(
+                topic: name, configuration: configuration, directory: directory, io: io, options: self.configuration,
+                writable: false, cleanShutdown: true)
             state.withLock { $0.topics[name] = Topic(configuration: configuration, partitions: created) }
             for partition in created { watcher.withLock { $0 }?.watch(partition.directory) }
         }

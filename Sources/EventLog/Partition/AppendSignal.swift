@@ -18,7 +18,7 @@ final class AppendSignal: Sendable {
         var observers: [UInt64: @Sendable () -> Void] = [:]
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let condition = ConditionLock()
     nonisolated(unsafe) private var conditionVersion: UInt64 = 0  // guarded by condition
 

@@ -48,13 +48,13 @@ final class Partition: Sendable {
     let clock: any LogClock
     let logger: Logger
     let writable: Bool
-    let configuration: Mutex<TopicConfiguration>
-    let state: Mutex<State>
-    let writer: Mutex<WriterState>
-    let maintenance = Mutex<Void>(())
+    let configuration: Locked<TopicConfiguration>
+    let state: Locked<State>
+    let writer: Locked<WriterState>
+    let maintenance = Locked<Void>(())
     let syncLock = ConditionLock()
     nonisolated(unsafe) var syncState: SyncState  // guarded by syncLock
-    let statistics = Mutex<PartitionStatistics>(PartitionStatistics())
+    let statistics = Locked<PartitionStatistics>(PartitionStatistics())
     /// Signalled after each batch becomes visible (appended here, or seen from the writing process).
     let appendSignal = AppendSignal()
 
@@ -79,12 +79,12 @@ final class Partition: Sendable {
         logger[metadataKey: "eventlog.partition"] = "\(index)"
         self.logger = logger
         self.writable = writable
-        self.configuration = Mutex(configuration)
+        self.configuration = Locked(configuration)
         let loaded = try Self.load(
             directory: directory, topic: topic, partition: index, configuration: configuration, io: io, clock: clock,
             logger: logger, writable: writable, cleanShutdown: cleanShutdown, recoveryPoint: recoveryPoint)
-        self.state = Mutex(loaded.state)
-        self.writer = Mutex(WriterState(producers: loaded.producers))
+        self.state = Locked(loaded.state)
+        self.writer = Locked(WriterState(producers: loaded.producers))
         self.syncState = SyncState(syncedOffset: cleanShutdown ? loaded.state.logEndOffset : recoveryPoint)
         statistics.withLock { $0.recovery = loaded.report }
     }

@@ -18,7 +18,7 @@ public final class IdempotentProducer: Sendable {
     /// This producer's identity.
     public let identity: ProducerIdentity
     let log: Log
-    private let sequences = Mutex<[String: Int32]>([:])
+    private let sequences = Locked<[String: Int32]>([:])
 
     init(log: Log, identity: ProducerIdentity) {
         self.log = log

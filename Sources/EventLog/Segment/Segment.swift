@@ -51,7 +51,7 @@ final class Segment: Sendable {
     let directory: String
     let file: FileDescriptor
     let io: SystemIO
-    let state: Mutex<State>
+    let state: Locked<State>
 
     var logPath: String { file.path }
     var indexPath: String { Self.path(directory, baseOffset, "index") }
@@ -79,7 +79,7 @@ final class Segment: Sendable {
         self.directory = directory
         self.file = file
         self.io = io
-        self.state = Mutex(state)
+        self.state = Locked(state)
     }
 
     /// Creates a new, empty segment file (failing if it exists).

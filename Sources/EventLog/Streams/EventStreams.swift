@@ -93,8 +93,8 @@ public final class EventStreams: Sendable {
     public let log: Log
     /// The topic holding the streams.
     public let topic: String
-    private let index = Mutex(Index())
-    private let appendLock = Mutex<Void>(())
+    private let index = Locked(Index())
+    private let appendLock = Locked<Void>(())
 
     /// Opens the streams of `topic`, creating it (one partition, no retention) in a writable log.
     ///

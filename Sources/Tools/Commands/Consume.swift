@@ -23,16 +23,7 @@ struct Consume: AsyncParsableCommand {
     @Flag(help: "Keep waiting for new records instead of exiting at the end.") var follow = false
     @Flag(help: "Print one JSON object per record.") var json = false
 
-    func start() throws -> StartPosition {
-        switch from {
-        case "earliest": return .earliest
-        case "latest": return .latest
-        default:
-            if from.hasPrefix("ts:"), let ts = Int64(from.dropFirst(3)) { return .timestamp(ts) }
-            if let offset = Int64(from), offset >= 0 { return .offset(offset) }
-            throw ValidationError("--from must be earliest, latest, an offset or ts:MILLISECONDS; got '\(from)'")
-        }
-    }
+    func start() throws -> StartPosition { try parseStartPosition(from, option: "--from") }
 
     func validate() throws {
         _ = try start()
@@ -42,28 +33,27 @@ struct Consume: AsyncParsableCommand {
 
     func run() async throws {
         let log = try options.openLogForReading()
-        let printer = RecordPrinter(json: json)
-        var printed = 0
         if let group {
             var config = GroupConsumer.Configuration()
             config.resetTo = try start()
             config.autoCommitIntervalMilliseconds = 1000
             let member = try log.groupConsumer(group: group, topics: [topic], configuration: config)
             defer { try? member.close() }
-            for try await event in member.events {
-                guard case .record(let record) = event else {
-                    if follow { continue } else { break }
-                }
-                printer.print(record)
-                printed += 1
-                if let max, printed >= max { break }
-            }
+            try await printEvents(member.events)
             try member.commit()
-            return
+        } else {
+            let partitions = try partition.map { [$0] } ?? Array(0..<log.partitionCount(topic))
+            let consumer = try log.consumer(partitions: partitions.map { TopicPartition(topic, $0) }, from: try start())
+            try await printEvents(consumer.events)
         }
-        let partitions = try partition.map { [$0] } ?? Array(0..<log.partitionCount(topic))
-        let consumer = try log.consumer(partitions: partitions.map { TopicPartition(topic, $0) }, from: try start())
-        for try await event in consumer.events {
+    }
+
+    /// Prints records until the end (or forever with --follow) or --max.
+    private func printEvents<Events: AsyncSequence>(_ events: Events) async throws
+    where Events.Element == ConsumerEvent {
+        let printer = RecordPrinter(json: json)
+        var printed = 0
+        for try await event in events {
             guard case .record(let record) = event else {
                 if follow { continue } else { break }
             }

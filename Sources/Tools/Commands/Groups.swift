@@ -61,19 +61,7 @@ struct Groups: ParsableCommand {
         @Option(help: "earliest, latest, an offset, or ts:MILLISECONDS.") var to: String
         func run() throws {
             let log = try options.openLogForReading()
-            let position: StartPosition
-            switch to {
-            case "earliest": position = .earliest
-            case "latest": position = .latest
-            default:
-                if to.hasPrefix("ts:"), let ts = Int64(to.dropFirst(3)) {
-                    position = .timestamp(ts)
-                } else if let offset = Int64(to), offset >= 0 {
-                    position = .offset(offset)
-                } else {
-                    throw ValidationError("--to must be earliest, latest, an offset or ts:MILLISECONDS; got '\(to)'")
-                }
-            }
+            let position = try parseStartPosition(to, option: "--to")
             try log.resetOffsets(group: group, topic: topic, to: position)
             print("reset group \(group) on \(topic) to \(to)")
         }
