@@ -2,8 +2,9 @@
     import Glibc
 #endif
 
-/// A pthread mutex with one condition variable, for the few places a thread must *wait* for another
-/// (group commit followers waiting for the leader's fdatasync). `Synchronization.Mutex` has no condition.
+/// A pthread mutex with one condition variable, for the places a thread must *wait* for another (group
+/// commit followers waiting for the leader's fdatasync), and as a plain lock that guards no value
+/// (serializing maintenance, producer-id allocation).
 final class ConditionLock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -34,7 +35,7 @@ final class ConditionLock: @unchecked Sendable {
     }
     func broadcast() { pthread_cond_broadcast(condition) }
 
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock()
         defer { unlock() }
         return try body()

@@ -70,7 +70,7 @@ public final class Log: Sendable {
     let configuration: Configuration
     let io: SystemIO
     let state = Locked(State())
-    let producerIdLock = Locked<Void>(())
+    let producerIdLock = ConditionLock()
     let committed = Locked(CommittedCache())
     let groups = Locked<[String: GroupRegistration]>([:])
     private let lockFile: Int32?

@@ -28,7 +28,7 @@ extension Partition {
         let config = self.config
         guard config.cleanupPolicy.contains(.delete), writable else { return 0 }
         let now = clock.milliseconds()
-        return maintenance.withLock { _ in
+        return maintenance.withLock {
             let segments = self.segments
             guard segments.count > 1 else { return 0 }
             var deleteCount = 0
@@ -69,7 +69,7 @@ extension Partition {
         let config = self.config
         guard config.cleanupPolicy.contains(.compact), writable else { return 0 }
         let now = clock.milliseconds()
-        return try maintenance.withLock { (_) throws(EventLogError) -> Int64 in
+        return try maintenance.withLock { () throws(EventLogError) -> Int64 in
             let segments = self.segments
             let sealed = Array(segments.dropLast())
             guard !sealed.isEmpty else { return 0 }

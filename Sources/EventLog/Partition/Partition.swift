@@ -51,7 +51,7 @@ final class Partition: Sendable {
     let configuration: Locked<TopicConfiguration>
     let state: Locked<State>
     let writer: Locked<WriterState>
-    let maintenance = Locked<Void>(())
+    let maintenance = ConditionLock()
     let syncLock = ConditionLock()
     nonisolated(unsafe) var syncState: SyncState  // guarded by syncLock
     let statistics = Locked<PartitionStatistics>(PartitionStatistics())
@@ -294,7 +294,7 @@ extension Partition {
     func followWriter() throws(EventLogError) {
         guard !writable else { return }
         // The watcher thread and readers may both call this; one at a time keeps the end from moving back.
-        try maintenance.withLock { (_) throws(EventLogError) in try followWriterLocked() }
+        try maintenance.withLock { () throws(EventLogError) in try followWriterLocked() }
     }
 
     private func followWriterLocked() throws(EventLogError) {

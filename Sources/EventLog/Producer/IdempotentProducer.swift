@@ -78,7 +78,7 @@ extension Log {
     public func makeIdempotentProducer() throws(EventLogError) -> IdempotentProducer {
         try requireWritable()
         let path = directory + "/producer-ids"
-        let id: Int64 = try producerIdLock.withLock { (_) throws(EventLogError) -> Int64 in
+        let id: Int64 = try producerIdLock.withLock { () throws(EventLogError) -> Int64 in
             let current =
                 (try? io.readFile(path)).flatMap {
                     Int64(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))

@@ -94,7 +94,7 @@ public final class EventStreams: Sendable {
     /// The topic holding the streams.
     public let topic: String
     private let index = Locked(Index())
-    private let appendLock = Locked<Void>(())
+    private let appendLock = ConditionLock()
 
     /// Opens the streams of `topic`, creating it (one partition, no retention) in a writable log.
     ///
@@ -160,7 +160,7 @@ public final class EventStreams: Sendable {
         guard !stream.isEmpty else {
             throw EventLogError(.invalidConfiguration, "a stream id cannot be empty", topic: topic)
         }
-        return try appendLock.withLock { _ in
+        return try appendLock.withLock {
             try catchUp()
             let (current, known) = index.withLock { index -> (Int64?, [(String, Int64)?]) in
                 (
