@@ -4,7 +4,18 @@ public enum OrderStatus: String, Sendable, CaseIterable, Codable, Comparable {
     case prepared = "ORDER_PREPARED", driverAssigned = "DRIVER_ASSIGNED", pickedUp = "ORDER_PICKED_UP"
     case delivering = "ORDER_DELIVERING", delivered = "ORDER_DELIVERED"
 
-    var rank: Int { Self.allCases.firstIndex(of: self)! }
+    var rank: Int {
+        switch self {
+        case .created: 0
+        case .assigned: 1
+        case .preparing: 2
+        case .prepared: 3
+        case .driverAssigned: 4
+        case .pickedUp: 5
+        case .delivering: 6
+        case .delivered: 7
+        }
+    }
     public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
 }
 

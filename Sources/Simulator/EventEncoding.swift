@@ -8,6 +8,24 @@ struct JSONWriter {
 
     init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
 
+    /// Empties the writer, keeping its buffer (one writer serves every event of a world).
+    mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        needsComma = false
+    }
+
+    /// `"name":"<prefix>-<seed>-<counter>"` without building a String.
+    mutating func idField(_ name: StaticString, prefix: StaticString, _ a: UInt64, _ b: Int64) {
+        key(name)
+        bytes.append(UInt8(ascii: "\""))
+        prefix.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(a)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(b.magnitude)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
     mutating func begin() {
         bytes.append(UInt8(ascii: "{"))
         needsComma = false
@@ -62,7 +80,7 @@ struct JSONWriter {
     }
 
     /// Appends the decimal digits of `value` (no allocation).
-    private mutating func appendDigits(_ value: UInt64, minimumDigits: Int = 1) {
+    mutating func appendDigits(_ value: UInt64, minimumDigits: Int = 1) {
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, filled from the end
         var count = 0
         var v = value
@@ -138,10 +156,12 @@ enum EventEncoding {
     }
 
     /// An order event with every field of the reference, the order snapshot as `payload`.
-    static func order(_ o: Order, type: OrderEventType, eventId: String) -> [UInt8] {
-        var w = JSONWriter(capacity: 900)
+    static func order(
+        _ o: Order, type: OrderEventType, eventId: (seed: UInt64, counter: Int64), into w: inout JSONWriter
+    ) {
+        w.reset()
         w.begin()
-        w.field("eventId", eventId)
+        w.idField("eventId", prefix: "evt", eventId.seed, eventId.counter)
         w.field("orderId", o.orderId)
         w.field("type", type.rawValue)
         w.field("orderStatus", o.status.rawValue)
@@ -154,14 +174,15 @@ enum EventEncoding {
         w.field("createdAt", o.createdAt)
         w.field("lastModified", o.lastModified)
         w.end()
-        return w.bytes
     }
 
     /// A driver event: ids, the three statuses, location, current order, the snapshot as `payload`.
-    static func driver(_ d: Driver, type: DriverEventType, eventId: String) -> [UInt8] {
-        var w = JSONWriter(capacity: 600)
+    static func driver(
+        _ d: Driver, type: DriverEventType, eventId: (seed: UInt64, counter: Int64), into w: inout JSONWriter
+    ) {
+        w.reset()
         w.begin()
-        w.field("eventId", eventId)
+        w.idField("eventId", prefix: "evt", eventId.seed, eventId.counter)
         w.field("driverId", d.driverId)
         w.field("eventType", type.rawValue)
         w.field("aggregateId", d.driverId)
@@ -186,6 +207,5 @@ enum EventEncoding {
         w.field("createdAt", d.createdAt)
         w.field("lastModified", d.lastModified)
         w.end()
-        return w.bytes
     }
 }

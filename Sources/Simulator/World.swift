@@ -31,8 +31,9 @@ public enum SimulationTopic: String, Sendable { case orders, drivers }
 
 /// Receives the simulation's events in order.
 public protocol SimulationSink: AnyObject {
-    /// One event: topic, key (the aggregate id), JSON value, event time (simulated ms).
-    func emit(_ topic: SimulationTopic, key: String, value: [UInt8], timestamp: Int64) throws
+    /// One event: topic, key (the aggregate id), JSON value (valid only during the call), event time
+    /// (simulated ms).
+    func emit(_ topic: SimulationTopic, key: String, value: UnsafeRawBufferPointer, timestamp: Int64) throws
     /// Called at every simulated-second boundary (a deterministic point to write batches out).
     func tick(_ now: Int64) throws
 }
@@ -43,8 +44,12 @@ public struct SimulationStatistics: Sendable {
     public var now: Int64 = 0
     /// Events emitted.
     public var events: Int64 = 0
+    /// Orders per status (indexed by `OrderStatus.allCases` order), for orders not yet delivered.
+    var counts = [Int](repeating: 0, count: OrderStatus.allCases.count)
     /// Orders per status, for orders not yet delivered.
-    public var activeByStatus: [OrderStatus: Int] = [:]
+    public var activeByStatus: [OrderStatus: Int] {
+        Dictionary(uniqueKeysWithValues: OrderStatus.allCases.map { ($0, counts[$0.rank]) })
+    }
     /// Orders delivered.
     public var delivered: Int64 = 0
     /// Drivers currently delivering.
@@ -81,8 +86,10 @@ public final class World {
         static func < (a: Scheduled, b: Scheduled) -> Bool { (a.time, a.sequence) < (b.time, b.sequence) }
     }
 
+    /// A driver's delivery in progress. The order lives here (not in `orders`) from the moment a driver
+    /// claims it: only that driver touches it, and each step needs no dictionary lookup.
     struct Trip {
-        var order: Int
+        var order: Order
         var legStart: GeoPoint
         var legEnd: GeoPoint
         var steps: Int
@@ -98,17 +105,19 @@ public final class World {
     private var sequence: Int64 = 0
     private(set) public var now: Int64
     private var lastTick: Int64
-    private var orders: [Int: Order] = [:]
+    private var orders: [Int: Order] = [:]  // active orders only: memory is bounded by them
     private var nextOrderNumber = 0
     private var drivers: [Driver] = []
     private var driverHome: [Int] = []
-    private var trips: [Int: Trip] = [:]
+    private var trips: [Trip?] = []
     private var onlineSince: [Int: Int64] = [:]
     private var kitchenFreeAt: [Int64]
     private var orderRestaurant: [Int: Int] = [:]
     private var dispatch = DispatchIndex()
     private var eventCounter: Int64 = 0
     private var storesByCity: [String: [Int]] = [:]
+    /// One JSON buffer for every event (no allocation per event once it has grown).
+    private var writer = JSONWriter(capacity: 4096)
     /// Counters for progress lines and tests.
     public private(set) var statistics = SimulationStatistics()
 
@@ -138,6 +147,7 @@ public final class World {
                 try emit(driver, .locationUpdated)
                 drivers.append(driver)
                 driverHome.append(r)
+                trips.append(nil)
                 onlineSince[index] = now
                 schedule(.driverLooks(driver: index), after: 5 + random.nextDouble() * 5)
                 if let hours = configuration.shiftHours { schedule(.driverShift(driver: index), after: hours * 3600) }
@@ -197,22 +207,20 @@ public final class World {
 
     // MARK: Orders
 
-    private func nextEventId() -> String {
+    private func nextEventId() -> (seed: UInt64, counter: Int64) {
         eventCounter += 1
-        return "evt-\(configuration.seed)-\(eventCounter)"
+        return (configuration.seed, eventCounter)
     }
 
     private func emit(_ order: Order, _ type: OrderEventType) throws {
-        try sink.emit(
-            .orders, key: order.orderId, value: EventEncoding.order(order, type: type, eventId: nextEventId()),
-            timestamp: now)
+        EventEncoding.order(order, type: type, eventId: nextEventId(), into: &writer)
+        try writer.bytes.withUnsafeBytes { try sink.emit(.orders, key: order.orderId, value: $0, timestamp: now) }
         statistics.events += 1
     }
 
     private func emit(_ driver: Driver, _ type: DriverEventType) throws {
-        try sink.emit(
-            .drivers, key: driver.driverId, value: EventEncoding.driver(driver, type: type, eventId: nextEventId()),
-            timestamp: now)
+        EventEncoding.driver(driver, type: type, eventId: nextEventId(), into: &writer)
+        try writer.bytes.withUnsafeBytes { try sink.emit(.drivers, key: driver.driverId, value: $0, timestamp: now) }
         statistics.events += 1
     }
 
@@ -226,7 +234,7 @@ public final class World {
         orders[number] = order
         orderRestaurant[number] = r
         try emit(order, .created)
-        statistics.activeByStatus[.created, default: 0] += 1
+        statistics.counts[OrderStatus.created.rank] += 1
         schedule(.advanceOrder(order: number), after: 1 + random.nextDouble() * 20)
         let interval =
             configuration.orderIntervalSeconds.lowerBound
@@ -278,8 +286,8 @@ public final class World {
             return  // later stages are driven by the driver
         }
         orders[o] = order
-        statistics.activeByStatus[before, default: 0] -= 1
-        statistics.activeByStatus[order.status, default: 0] += 1
+        statistics.counts[before.rank] -= 1
+        statistics.counts[order.status.rank] += 1
     }
 
     // MARK: Drivers
@@ -299,25 +307,26 @@ public final class World {
         dispatch.remove(o, at: order.location)
         try order.assignDriver(drivers[d].driverId, now: now)
         try drivers[d].accept(order: order.orderId, now: now)
-        orders[o] = order
+        orders[o] = nil
+        orderRestaurant[o] = nil
         try emit(order, .driverAssigned)
         try emit(drivers[d], .acceptedOrderRequest)
-        statistics.activeByStatus[.prepared, default: 0] -= 1
-        statistics.activeByStatus[.driverAssigned, default: 0] += 1
+        statistics.counts[OrderStatus.prepared.rank] -= 1
+        statistics.counts[OrderStatus.driverAssigned.rank] += 1
         statistics.busyDrivers += 1
-        startLeg(d, order: o, to: order.restaurant!.location, delivering: false)
+        startLeg(d, order: order, to: order.restaurant!.location, delivering: false)
     }
 
-    private func startLeg(_ d: Int, order o: Int, to end: GeoPoint, delivering: Bool) {
+    private func startLeg(_ d: Int, order: Order, to end: GeoPoint, delivering: Bool) {
         let start = drivers[d].location
         let stepMeters = max(1, configuration.speedMetersPerSecond * configuration.stepSeconds)
         let steps = max(1, Int((Geo.distance(start, end) / stepMeters).rounded(.up)))
-        trips[d] = Trip(order: o, legStart: start, legEnd: end, steps: steps, step: 0, delivering: delivering)
+        trips[d] = Trip(order: order, legStart: start, legEnd: end, steps: steps, step: 0, delivering: delivering)
         schedule(.driverStep(driver: d), after: configuration.stepSeconds)
     }
 
     private func driverStep(_ d: Int) throws {
-        guard var trip = trips[d], var order = orders[trip.order] else { return }
+        guard var trip = trips[d] else { return }
         trip.step += 1
         let point =
             trip.step >= trip.steps
@@ -326,15 +335,15 @@ public final class World {
         drivers[d].move(to: point, now: now)
         try emit(drivers[d], .locationUpdated)
         if trip.delivering {
-            order.move(to: point, now: now)
-            try emit(order, .locationUpdated)
+            trip.order.move(to: point, now: now)
+            try emit(trip.order, .locationUpdated)
         }
         if trip.step < trip.steps {
             trips[d] = trip
-            orders[trip.order] = order
             schedule(.driverStep(driver: d), after: configuration.stepSeconds)
             return
         }
+        var order = trip.order
         if !trip.delivering {
             // At the restaurant: pick up, note the order's location, set off.
             try order.pickedUp(now: now)
@@ -345,10 +354,9 @@ public final class World {
             try emit(order, .locationUpdated)
             try order.deliver(now: now)
             try emit(order, .delivering)
-            orders[trip.order] = order
-            statistics.activeByStatus[.driverAssigned, default: 0] -= 1
-            statistics.activeByStatus[.delivering, default: 0] += 1
-            startLeg(d, order: trip.order, to: order.delivery!, delivering: true)
+            statistics.counts[OrderStatus.driverAssigned.rank] -= 1
+            statistics.counts[OrderStatus.delivering.rank] += 1
+            startLeg(d, order: order, to: order.delivery!, delivering: true)
             return
         }
         try order.delivered(now: now)
@@ -357,12 +365,10 @@ public final class World {
         try emit(drivers[d], .orderDelivered)
         statistics.maxDeliveryDistance = max(
             statistics.maxDeliveryDistance, Geo.distance(order.restaurant!.location, order.delivery!))
-        statistics.activeByStatus[.delivering, default: 0] -= 1
+        statistics.counts[OrderStatus.delivering.rank] -= 1
         statistics.delivered += 1
         statistics.busyDrivers -= 1
-        orders[trip.order] = nil  // memory stays bounded by active orders
-        orderRestaurant[trip.order] = nil
-        trips[d] = nil
+        trips[d] = nil  // the order is done: memory stays bounded by active orders
         schedule(.driverLooks(driver: d), after: 5)
     }
 

@@ -14,7 +14,7 @@ final class MemorySink: SimulationSink {
     }
     var events: [Event] = []
     var ticks = 0
-    func emit(_ topic: SimulationTopic, key: String, value: [UInt8], timestamp: Int64) throws {
+    func emit(_ topic: SimulationTopic, key: String, value: UnsafeRawBufferPointer, timestamp: Int64) throws {
         let json = try JSONSerialization.jsonObject(with: Data(value)) as! [String: Any]
         events.append(Event(topic: topic, key: key, json: json, timestamp: timestamp))
     }

@@ -5,11 +5,11 @@
 /// A pthread mutex with one condition variable, for the places a thread must *wait* for another (group
 /// commit followers waiting for the leader's fdatasync), and as a plain lock that guards no value
 /// (serializing maintenance, producer-id allocation).
-final class ConditionLock: @unchecked Sendable {
+package final class ConditionLock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    package init() {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
     }
@@ -21,21 +21,21 @@ final class ConditionLock: @unchecked Sendable {
         condition.deallocate()
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    package func lock() { pthread_mutex_lock(mutex) }
+    package func unlock() { pthread_mutex_unlock(mutex) }
     /// Waits for a broadcast; call with the lock held.
-    func wait() { pthread_cond_wait(condition, mutex) }
+    package func wait() { pthread_cond_wait(condition, mutex) }
     /// Waits at most `nanoseconds`; call with the lock held.
-    func wait(nanoseconds: Int64) {
+    package func wait(nanoseconds: Int64) {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
         let total = Int64(now.tv_nsec) + nanoseconds
         var deadline = timespec(tv_sec: now.tv_sec + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
         pthread_cond_timedwait(condition, mutex, &deadline)
     }
-    func broadcast() { pthread_cond_broadcast(condition) }
+    package func broadcast() { pthread_cond_broadcast(condition) }
 
-    func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+    package func withLock<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
         lock()
         defer { unlock() }
         return try body()
