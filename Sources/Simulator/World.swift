@@ -441,6 +441,11 @@ struct DispatchIndex {
             GeoPoint(latitude: point.latitude - latSpan, longitude: point.longitude - lonSpan))
         let (maxA, maxB) = Self.cellOf(
             GeoPoint(latitude: point.latitude + latSpan, longitude: point.longitude + lonSpan))
+        // Fewer occupied cells than the rectangle covers: checking them all is cheaper, and just as exact.
+        if cells.count <= (maxA - minA + 1) * (maxB - minB + 1) {
+            for entries in cells.values { consider(entries) }
+            return best?.order
+        }
         let half = Self.lonCells / 2
         for a in minA...maxA {
             for b in minB...maxB {
