@@ -230,4 +230,44 @@ struct CommandLineTests {
         #expect(beyond.status != 0)
         #expect(beyond.stderr.contains("past the log end"))
     }
+
+    @Test("simulate writes orders and drivers; Ctrl-C stops it cleanly with a valid, cleanly closed log")
+    func simulateAndInterrupt() throws {
+        let dir = TemporaryDirectory()
+        let quick = try runEventlog([
+            "simulate", "--data-dir", dir.path + "/a", "--duration", "10m", "--stores-per-city", "1", "--no-summary",
+        ])
+        #expect(quick.status == 0, "\(quick.stderr)")
+        #expect(quick.stderr.contains("orders delivered"))
+        let stats = try runEventlog(["stats", "--json", "--data-dir", dir.path + "/a"])
+        let rows = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as! [[String: Any]]
+        #expect(Set(rows.map { $0["topic"] as! String }) == ["orders", "drivers"])
+        #expect(rows.allSatisfy { ($0["records"] as? Int ?? 0) > 100 })
+
+        // A paced run that would take hours: interrupt it once it has written something.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(eventlogBinary))
+        process.arguments = [
+            "simulate", "--data-dir", dir.path + "/b", "--duration", "8h", "--speed", "60", "--no-summary",
+        ]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let segment = dir.path + "/b/orders-0/00000000000000000000.log"
+        var waited = 0
+        while fileSize(segment) <= 0 && waited < 600 {
+            usleep(100_000)
+            waited += 1
+        }
+        #expect(fileSize(segment) > 0)
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 0)
+        #expect(message.contains("interrupted"))
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/b/" + Log.cleanShutdownFile))
+        #expect(try runEventlog(["verify", "--data-dir", dir.path + "/b"]).status == 0)
+    }
 }
