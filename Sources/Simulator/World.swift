@@ -79,11 +79,41 @@ public final class World {
         case driverShift(driver: Int)
     }
 
+    /// One queued action in 12 bytes, ordered by a single integer comparison: the heap of a world with
+    /// tens of thousands of drivers is the simulator's busiest structure.
     struct Scheduled: Comparable {
-        var time: Int64
-        var sequence: Int64
-        var action: Action
-        static func < (a: Scheduled, b: Scheduled) -> Bool { (a.time, a.sequence) < (b.time, b.sequence) }
+        /// Milliseconds since the simulation's start in the high 40 bits (35 years), the scheduling
+        /// sequence modulo 2^24 in the low 24: earlier first, then first scheduled first. (Should the
+        /// sequence wrap between two actions due in the same millisecond, their order is still fixed by
+        /// the seed, so runs stay reproducible.)
+        var key: UInt64
+        /// The action's kind in the top 3 bits, its restaurant, order or driver index in the rest.
+        var action: UInt32
+        static func < (a: Scheduled, b: Scheduled) -> Bool { a.key < b.key }
+    }
+
+    static func pack(_ action: Action) -> UInt32 {
+        let (kind, index): (UInt32, Int) =
+            switch action {
+            case .orderArrives(let r): (0, r)
+            case .advanceOrder(let o): (1, o)
+            case .driverLooks(let d): (2, d)
+            case .driverStep(let d): (3, d)
+            case .driverShift(let d): (4, d)
+            }
+        precondition(index < 1 << 29, "index \(index) does not fit the packed event queue")
+        return kind << 29 | UInt32(index)
+    }
+
+    static func unpack(_ packed: UInt32) -> Action {
+        let index = Int(packed & (1 << 29 - 1))
+        switch packed >> 29 {
+        case 0: return .orderArrives(restaurant: index)
+        case 1: return .advanceOrder(order: index)
+        case 2: return .driverLooks(driver: index)
+        case 3: return .driverStep(driver: index)
+        default: return .driverShift(driver: index)
+        }
     }
 
     /// A driver's delivery in progress. The order lives here (not in `orders`) from the moment a driver
@@ -164,10 +194,11 @@ public final class World {
 
     /// Runs every action due up to and including `time` (simulated ms).
     public func run(until time: Int64) throws {
-        while let next = queue.min, next.time <= time {
+        let limit = UInt64(max(0, time - configuration.startMilliseconds)) << 24 | 0xFF_FFFF
+        while let next = queue.min, next.key <= limit {
             _ = queue.popMin()
-            try advanceClock(to: next.time)
-            try perform(next.action)
+            try advanceClock(to: configuration.startMilliseconds + Int64(next.key >> 24))
+            try perform(Self.unpack(next.action))
         }
         try advanceClock(to: time)
     }
@@ -183,8 +214,13 @@ public final class World {
     }
 
     private func schedule(_ action: Action, after seconds: Double) {
+        schedule(action, at: now + Int64((seconds * 1000).rounded()))
+    }
+
+    private func schedule(_ action: Action, at time: Int64) {
         sequence += 1
-        queue.insert(Scheduled(time: now + Int64((seconds * 1000).rounded()), sequence: sequence, action: action))
+        let key = UInt64(time - configuration.startMilliseconds) << 24 | UInt64(sequence & 0xFF_FFFF)
+        queue.insert(Scheduled(key: key, action: Self.pack(action)))
     }
 
     /// Demand relative to peak by hour of day (UTC offset ignored): lunch and dinner peaks, quiet nights.
@@ -273,11 +309,7 @@ public final class World {
             // The kitchen works through its backlog: each order adds 1–16 s of work.
             let start = max(now, kitchenFreeAt[r])
             kitchenFreeAt[r] = start + Int64((1 + random.nextDouble() * 15) * 1000)
-            sequence += 1
-            queue.insert(
-                Scheduled(
-                    time: kitchenFreeAt[r] + Int64((1 + random.nextDouble() * 20) * 1000), sequence: sequence,
-                    action: .advanceOrder(order: o)))
+            schedule(.advanceOrder(order: o), at: kitchenFreeAt[r] + Int64((1 + random.nextDouble() * 20) * 1000))
         case .preparing:
             try order.ready(now: now)
             try emit(order, .prepared)
