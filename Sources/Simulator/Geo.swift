@@ -52,13 +52,46 @@ public enum Geo {
 
     /// The point at `fraction` (0…1) of the great-circle path from `a` to `b`.
     public static func intermediate(_ a: GeoPoint, _ b: GeoPoint, fraction f: Double) -> GeoPoint {
-        let d = distance(a, b) / earthRadiusMeters
-        guard d > 1e-12 else { return a }
-        let φ1 = radians(a.latitude), λ1 = radians(a.longitude), φ2 = radians(b.latitude), λ2 = radians(b.longitude)
-        let A = sin((1 - f) * d) / sin(d), B = sin(f * d) / sin(d)
-        let x = A * cos(φ1) * cos(λ1) + B * cos(φ2) * cos(λ2)
-        let y = A * cos(φ1) * sin(λ1) + B * cos(φ2) * sin(λ2)
-        let z = A * sin(φ1) + B * sin(φ2)
-        return GeoPoint(latitude: degrees(atan2(z, sqrt(x * x + y * y))), longitude: degrees(atan2(y, x)))
+        GreatCircle(from: a, to: b).point(at: f)
+    }
+}
+
+/// A great-circle path with its endpoints' unit vectors computed once, so each point along it costs two
+/// sines and two arctangents (the simulator walks every leg in steps).
+public struct GreatCircle: Sendable, Hashable {
+    /// Where the path starts and ends.
+    public let start: GeoPoint, end: GeoPoint
+    private let a: (Double, Double, Double), b: (Double, Double, Double)
+    private let angle: Double, sinAngle: Double
+
+    /// The path from `start` to `end`.
+    public init(from start: GeoPoint, to end: GeoPoint) {
+        self.start = start
+        self.end = end
+        func vector(_ p: GeoPoint) -> (Double, Double, Double) {
+            let φ = Geo.radians(p.latitude), λ = Geo.radians(p.longitude)
+            return (cos(φ) * cos(λ), cos(φ) * sin(λ), sin(φ))
+        }
+        a = vector(start)
+        b = vector(end)
+        angle = Geo.distance(start, end) / Geo.earthRadiusMeters
+        sinAngle = sin(angle)
+    }
+
+    /// The path's length in meters.
+    public var meters: Double { angle * Geo.earthRadiusMeters }
+
+    /// The point at `fraction` (0…1) of the way.
+    public func point(at f: Double) -> GeoPoint {
+        guard angle > 1e-12 else { return start }
+        let wa = sin((1 - f) * angle) / sinAngle, wb = sin(f * angle) / sinAngle
+        let x = wa * a.0 + wb * b.0, y = wa * a.1 + wb * b.1, z = wa * a.2 + wb * b.2
+        return GeoPoint(latitude: Geo.degrees(atan2(z, sqrt(x * x + y * y))), longitude: Geo.degrees(atan2(y, x)))
+    }
+
+    public static func == (l: GreatCircle, r: GreatCircle) -> Bool { l.start == r.start && l.end == r.end }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(start)
+        hasher.combine(end)
     }
 }

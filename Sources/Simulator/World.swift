@@ -120,8 +120,7 @@ public final class World {
     /// claims it: only that driver touches it, and each step needs no dictionary lookup.
     struct Trip {
         var order: Order
-        var legStart: GeoPoint
-        var legEnd: GeoPoint
+        var leg: GreatCircle
         var steps: Int
         var step: Int
         var delivering: Bool
@@ -350,20 +349,17 @@ public final class World {
     }
 
     private func startLeg(_ d: Int, order: Order, to end: GeoPoint, delivering: Bool) {
-        let start = drivers[d].location
+        let leg = GreatCircle(from: drivers[d].location, to: end)
         let stepMeters = max(1, configuration.speedMetersPerSecond * configuration.stepSeconds)
-        let steps = max(1, Int((Geo.distance(start, end) / stepMeters).rounded(.up)))
-        trips[d] = Trip(order: order, legStart: start, legEnd: end, steps: steps, step: 0, delivering: delivering)
+        let steps = max(1, Int((leg.meters / stepMeters).rounded(.up)))
+        trips[d] = Trip(order: order, leg: leg, steps: steps, step: 0, delivering: delivering)
         schedule(.driverStep(driver: d), after: configuration.stepSeconds)
     }
 
     private func driverStep(_ d: Int) throws {
         guard var trip = trips[d] else { return }
         trip.step += 1
-        let point =
-            trip.step >= trip.steps
-            ? trip.legEnd
-            : Geo.intermediate(trip.legStart, trip.legEnd, fraction: Double(trip.step) / Double(trip.steps))
+        let point = trip.step >= trip.steps ? trip.leg.end : trip.leg.point(at: Double(trip.step) / Double(trip.steps))
         drivers[d].move(to: point, now: now)
         try emit(drivers[d], .locationUpdated)
         if trip.delivering {
