@@ -8,7 +8,8 @@ struct Bench: ParsableCommand {
         abstract: "Run a benchmark workload and print one JSON line (bench-peers format).",
         discussion: """
             Workloads (on the W1 dataset, one JSON order event per line, key = orderId at bytes 12..<28):
-              W1   append every record in batches of --batch, no fsync
+              W1   append every record in batches of --batch, no fsync (after an untimed sync(2), so dirty
+                 pages left by earlier programs do not throttle this run's writes)
               W1s  append the first 100,000 records with fsync before each batch is acknowledged
               W2   read every record back in order, CRC-checked (the log is written first, untimed)
               recovery  write a ~1 GiB segment, drop the clean-shutdown marker and checkpoint, time the
@@ -56,6 +57,9 @@ struct Bench: ParsableCommand {
 
         if workload == "recovery" { return try recovery(log: log, data: data, directory: directory) }
         let builder = RecordBatchBuilder(compression: compression)
+        // Untimed: write back dirty pages other programs (earlier benchmarks) left behind, so the kernel's
+        // writeback throttling does not charge their data to this run's page-cache writes.
+        sync()
         let appendStart = DispatchTime.now().uptimeNanoseconds
         data.forEachBatch(size: batch) { range in
             builder.reset()

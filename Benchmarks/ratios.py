@@ -1,0 +1,37 @@
+#!/usr/bin/env python3
+"""EventLog ÷ peer ratios (medians of the same run) from a bench-peers results.jsonl.
+
+  ratios.py RESULTS.jsonl
+For records/s workloads a ratio above 1 means EventLog is faster; for W4 (ms per query) it is
+peer ms ÷ EventLog ms, so above 1 is also faster.
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+rows = [r for r in rows if "error" not in r]
+rate = defaultdict(list)
+query_ms = defaultdict(list)
+for r in rows:
+    rate[(r["workload"], r["peer"])].append(r["records_per_s"])
+    if r.get("ms_per_query") is not None:
+        query_ms[(r["workload"], r["peer"])].append(r["ms_per_query"])
+
+print("## EventLog ÷ peer (medians, same run)\n")
+print("| workload | peer | peer median | EventLog median | ratio |")
+print("|---|---|---|---|---|")
+for workload in ["W1", "W1s", "W2", "W3", "W3-decoded", "W4"]:
+    mine = rate.get((workload, "eventlog"))
+    if not mine:
+        continue
+    for (w, peer), values in sorted(rate.items()):
+        if w != workload or peer == "eventlog":
+            continue
+        if workload == "W4" and (w, "eventlog") in query_ms and (w, peer) in query_ms:
+            ours, theirs = statistics.median(query_ms[(w, "eventlog")]), statistics.median(query_ms[(w, peer)])
+            print(f"| {w} | {peer} | {theirs:.3f} ms | {ours:.3f} ms | {theirs / ours:.1f}× |")
+        else:
+            ours, theirs = statistics.median(mine), statistics.median(values)
+            print(f"| {w} | {peer} | {theirs:,.0f}/s | {ours:,.0f}/s | {ours / theirs:.1f}× |")
