@@ -207,6 +207,36 @@ struct LogTests {
     }
 }
 
+@Suite("README samples")
+struct ReadmeSampleTests {
+    @Test("the README's consuming, group and event-stream sample compiles and runs")
+    func consumingQuickStart() async throws {
+        let dir = TemporaryDirectory()
+        let log = try Log(directory: dir.path)
+        try log.createTopicIfNeeded("orders", configuration: TopicConfiguration(partitions: 4))
+        try log.append(ProducerRecord(key: "order-1", value: #"{"status":"CREATED"}"#), to: "orders")
+        var seen = 0
+        // --- README sample (keep in sync) ---
+        for try await event in try log.consumer(topics: ["orders"], from: .earliest).events {
+            guard case .record(let r) = event else { break }  // or keep going: new records arrive as they are written
+            print(r.partition, r.offset, r.record.valueString ?? "")
+            seen += 1
+        }
+        let member = try log.groupConsumer(group: "billing", topics: ["orders"])
+        let records = try member.poll(maxRecords: 500, timeout: .seconds(1))
+        try member.commit()
+        print(try log.lag(group: "billing"))
+        let streams = try EventStreams(log: log, topic: "accounts")
+        try streams.append(to: "account-7", events: [.init(type: "Opened", string: "{}")], expecting: .noStream)
+        let history = try streams.read("account-7")
+        // --- end ---
+        #expect(seen == 1)
+        #expect(records.count == 1)
+        #expect(try log.lag(group: "billing").allSatisfy { $0.lag == 0 })
+        #expect(history.map(\.type) == ["Opened"])
+    }
+}
+
 func randomBytes(_ range: ClosedRange<Int>, _ generator: inout SeededGenerator) -> [UInt8] {
     (0..<Int.random(in: range, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
 }
