@@ -151,18 +151,10 @@ public final class Consumer: @unchecked Sendable {
             let tp = order[cursor % order.count]
             cursor += 1
             let reader = readers[tp]!
-            let before = records.count
-            let budget = maxRecords - records.count
-            var taken = 0
-            var last: Int64? = nil
-            try reader.read(maxBytes: 256 * 1024) { view in
-                guard taken < budget else { return }
+            let n = try reader.read(maxBytes: 256 * 1024, maxRecords: maxRecords - records.count) { view in
                 records.append(ConsumerRecord(topicPartition: tp, record: view.record))
-                taken += 1
-                last = view.offset
             }
-            if taken == budget, let last { reader.seek(to: last + 1) }
-            idle = records.count == before ? idle + 1 : 0
+            idle = n == 0 ? idle + 1 : 0
         }
         return records
     }

@@ -150,7 +150,7 @@ public final class Log: Sendable {
             throw error
         }
         if !writable {
-            let log = UnownedBox(self)
+            let log = WeakBox(self)
             let watcher = DirectoryWatcher { directory in log.value?.directoryChanged(directory) }
             self.watcher.withLock { $0 = watcher }
             watcher?.watch(dir + "/" + Self.topicsDirectory)
@@ -159,7 +159,7 @@ public final class Log: Sendable {
             }
         }
         if writable {
-            let log = UnownedBox(self)
+            let log = WeakBox(self)
             flusher.withLock {
                 $0 = BackgroundThread(intervalMilliseconds: 5) { log.value?.flushDueIntervals() }
             }
@@ -392,7 +392,7 @@ public final class Log: Sendable {
 }
 
 /// A weak reference usable from a `@Sendable` closure.
-final class UnownedBox<T: AnyObject & Sendable>: Sendable {
+final class WeakBox<T: AnyObject & Sendable>: Sendable {
     nonisolated(unsafe) weak var value: T?
     init(_ value: T) { self.value = value }
 }

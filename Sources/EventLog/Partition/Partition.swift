@@ -139,16 +139,13 @@ final class Partition: Sendable {
         if !cleanShutdown {
             let from = min(recoveryPoint, snapshotOffset)
             firstScanned = max(0, (segments.lastIndex { $0.baseOffset <= from }) ?? 0)
-            if !writable { firstScanned = max(0, segments.count - 1) }
         }
         var expected: Int64 = 0
         var index = 0
         while index < segments.count {
             let segment = segments[index]
-            let lastSegment = index == segments.count - 1
-            if index < firstScanned && segment.loadIndexFiles(indexInterval: interval)
-                && (!lastSegment || cleanShutdown || !writable)
-            {
+            // Unclean: `firstScanned` is at most the last segment, so the active one is always validated.
+            if index < firstScanned && segment.loadIndexFiles(indexInterval: interval) {
                 expected = segment.nextOffset
                 index += 1
                 continue

@@ -37,16 +37,21 @@ public final class PartitionReader {
     /// The partition's log end offset: the offset the next appended record will get.
     public var endOffset: Int64 { partition.offsets.end }
 
-    /// Reads the next records, up to about `maxBytes` of batches, calling `body` for each.
+    /// Reads the next records, up to about `maxBytes` of batches and at most `maxRecords` records, calling
+    /// `body` for each.
     ///
     /// - Parameters:
     ///   - maxBytes: A soft limit on bytes read from disk; at least one whole batch is read.
+    ///   - maxRecords: Stop after this many records; the next call continues with the record after the
+    ///     last one delivered, even in the middle of a batch.
     ///   - body: Receives each record; the view is valid only during the call.
     /// - Returns: The number of records delivered; 0 means the reader is at the log end.
     /// - Throws: `.offsetOutOfRange` when `nextOffset` is below the log start (retention deleted it) or past
     ///   the end; `.corruptData` (with file, position and offset) when a batch fails its CRC.
     @discardableResult
-    public func read(maxBytes: Int = 1 << 20, _ body: (RecordView) throws -> Void) throws -> Int {
+    public func read(maxBytes: Int = 1 << 20, maxRecords: Int = .max, _ body: (RecordView) throws -> Void) throws -> Int
+    {
+        precondition(maxRecords > 0, "maxRecords must be positive")
         while true {
             var (segments, start, end) = partition.state.withLock { ($0.segments, $0.logStartOffset, $0.logEndOffset) }
             if nextOffset >= end && !partition.writable {
@@ -92,7 +97,7 @@ public final class PartitionReader {
                 continue
             }
             let delivered = try readChunk(
-                segment: segment, position: position, size: size, maxBytes: maxBytes,
+                segment: segment, position: position, size: size, maxBytes: maxBytes, maxRecords: maxRecords,
                 end: end, body)
             if delivered > 0 { return delivered }
         }
@@ -100,7 +105,8 @@ public final class PartitionReader {
 
     /// Reads whole batches from `position` and delivers their records at or past `nextOffset`.
     private func readChunk(
-        segment: Segment, position: Int64, size: Int64, maxBytes: Int, end: Int64, _ body: (RecordView) throws -> Void
+        segment: Segment, position: Int64, size: Int64, maxBytes: Int, maxRecords: Int, end: Int64,
+        _ body: (RecordView) throws -> Void
     ) throws -> Int {
         var want = Int(min(Int64(max(maxBytes, RecordBatchHeader.size)), size - position))
         var got = try segment.read(at: position, count: want, into: buffer)
@@ -130,23 +136,31 @@ public final class PartitionReader {
             consumed += total
             if batch.header.lastOffset >= nextOffset && batch.header.baseOffset < end {
                 let minimum = nextOffset
+                var last = minimum - 1
                 do {
-                    let (visited, _) = try batch.forEachRecord(from: minimum, codecs: codecs, scratch: scratch) {
-                        record in
+                    _ = try batch.forEachRecord(from: minimum, codecs: codecs, scratch: scratch) { record in
                         try body(record)
-                        return true
+                        delivered += 1
+                        last = record.offset
+                        return delivered < maxRecords
                     }
-                    delivered += visited
                 } catch let error as EventLogError {
                     var error = error.with(topic: partition.topic, partition: partition.index)
                     error.path = segment.logPath
                     error.filePosition = batchPosition
                     throw error
                 }
+                if delivered >= maxRecords && last < batch.header.lastOffset {
+                    // Stopped inside the batch: the next call re-reads it from its start and skips what
+                    // was delivered.
+                    nextOffset = last + 1
+                    cursor = (segment, batchPosition)
+                    return delivered
+                }
                 nextOffset = batch.header.lastOffset + 1
             }
             cursor = (segment, position + Int64(consumed))
-            if delivered > 0 && consumed >= maxBytes { break }
+            if delivered >= maxRecords || (delivered > 0 && consumed >= maxBytes) { break }
         }
         cursor = (segment, position + Int64(consumed))
         return delivered
@@ -162,19 +176,8 @@ public final class PartitionReader {
     public func poll(maxRecords: Int = 500) throws -> [Record] {
         var records: [Record] = []
         while records.count < maxRecords {
-            let before = records.count
-            let limit = maxRecords
-            // Deliver at most `limit` records: stop copying once full (the reader position follows the
-            // last copied record because we seek back below).
-            var lastTaken: Int64? = nil
-            _ = try read { view in
-                if records.count < limit {
-                    records.append(view.record)
-                    lastTaken = view.offset
-                }
-            }
-            if let lastTaken, records.count == limit { seek(to: lastTaken + 1) }
-            if records.count == before { break }
+            let n = try read(maxRecords: maxRecords - records.count) { records.append($0.record) }
+            if n == 0 { break }
         }
         return records
     }

@@ -162,12 +162,15 @@ final class Segment: Sendable {
     /// The smallest offset from which a forward scan finds the first record with timestamp ≥ `timestamp`.
     func offsetToScan(forTimestamp timestamp: Int64) -> Int64 {
         state.withLock { state in
-            // Every batch up to an entry's offset has max timestamp ≤ entry.timestamp.
-            var result = baseOffset
-            for entry in state.timeIndex {
-                if entry.timestamp < timestamp { result = baseOffset + Int64(entry.relativeOffset) + 1 } else { break }
+            // Every batch up to an entry's offset has max timestamp ≤ entry.timestamp; entries are sorted
+            // by timestamp, so find the last one below `timestamp`.
+            var low = 0
+            var high = state.timeIndex.count
+            while low < high {
+                let mid = (low + high) / 2
+                if state.timeIndex[mid].timestamp < timestamp { low = mid + 1 } else { high = mid }
             }
-            return result
+            return low == 0 ? baseOffset : baseOffset + Int64(state.timeIndex[low - 1].relativeOffset) + 1
         }
     }
 

@@ -137,6 +137,16 @@ public final class EventStreams: Sendable {
         }
     }
 
+    /// The index of `offset` in a stream's sorted offsets (binary search), or -1.
+    static func search(_ offsets: [Int64], _ offset: Int64) -> Int {
+        var low = 0, high = offsets.count
+        while low < high {
+            let mid = (low + high) / 2
+            if offsets[mid] < offset { low = mid + 1 } else { high = mid }
+        }
+        return low < offsets.count && offsets[low] == offset ? low : -1
+    }
+
     private static func header(_ name: String, _ record: RecordView) -> String? {
         guard record.headerCount > 0 else { return nil }
         return record.headers.first { $0.key == name }?.value.map { String(decoding: $0, as: UTF8.self) }
@@ -255,7 +265,8 @@ public final class EventStreams: Sendable {
             try reader.read({ record in
                 guard events.count < maxCount, let key = record.key else { return }
                 let stream = String(decoding: key, as: UTF8.self)
-                let version = index.withLock { index in index.streams[stream]?.firstIndex(of: record.offset) } ?? -1
+                let version =
+                    index.withLock { index in index.streams[stream].map { Self.search($0, record.offset) } } ?? -1
                 events.append(
                     RecordedEvent(
                         stream: stream, version: Int64(version), position: record.offset,
