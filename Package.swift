@@ -59,6 +59,10 @@ let package = Package(
             dependencies: ["EventLog", "CEventLogSupport"],
             swiftSettings: upcoming),
         .testTarget(
+            name: "StreamJetTests",
+            dependencies: ["StreamJet", "EventLog"],
+            swiftSettings: upcoming),
+        .testTarget(
             name: "SimulatorTests",
             dependencies: ["Simulator", "EventLog"],
             swiftSettings: upcoming),

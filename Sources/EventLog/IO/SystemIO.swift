@@ -1,5 +1,5 @@
 import Synchronization
-import SystemPackage
+package import SystemPackage
 
 #if canImport(Glibc)
     import Glibc
@@ -14,10 +14,10 @@ import SystemPackage
 /// Every call retries on `EINTR`, returns `Result<T, Errno>`, and first asks the optional
 /// ``FaultInjector`` whether it should fail instead, which is how tests produce `ENOSPC`, `EIO` and short
 /// writes on real files. Nothing else in the module calls `open`, `pwrite`, `fdatasync` and friends.
-struct SystemIO: Sendable {
+package struct SystemIO: Sendable {
     let faults: FaultInjector?
 
-    init(faults: FaultInjector? = nil) { self.faults = faults }
+    package init(faults: FaultInjector? = nil) { self.faults = faults }
 
     @inline(__always)
     private func injected(_ operation: FaultInjector.Operation) -> Errno? {
@@ -103,12 +103,12 @@ struct SystemIO: Sendable {
         return Self.retrying { fstat(fd, &info) }.map { _ in Int64(info.st_size) }
     }
 
-    func rename(_ from: String, _ to: String) -> Result<Void, Errno> {
+    package func rename(_ from: String, _ to: String) -> Result<Void, Errno> {
         if let error = injected(.rename) { return .failure(error) }
         return Self.retrying { Glibc.rename(from, to) }.map { _ in () }
     }
 
-    func unlink(_ path: String) -> Result<Void, Errno> {
+    package func unlink(_ path: String) -> Result<Void, Errno> {
         if let error = injected(.unlink) { return .failure(error) }
         return Self.retrying { Glibc.unlink(path) }.map { _ in () }
     }
@@ -117,7 +117,7 @@ struct SystemIO: Sendable {
         Self.retrying { Glibc.rmdir(path) }.map { _ in () }
     }
 
-    func mkdir(_ path: String) -> Result<Void, Errno> {
+    package func mkdir(_ path: String) -> Result<Void, Errno> {
         switch Self.retrying({ Glibc.mkdir(path, 0o755) }) {
         case .success: return .success(())
         case .failure(.fileExists): return .success(())
@@ -125,15 +125,15 @@ struct SystemIO: Sendable {
         }
     }
 
-    func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    package func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
-    func isDirectory(_ path: String) -> Bool {
+    package func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// Flushes a directory's entries (after create, rename or unlink) so the names survive power loss.
-    func fsyncDirectory(_ path: String) -> Result<Void, Errno> {
+    package func fsyncDirectory(_ path: String) -> Result<Void, Errno> {
         open(path, flags: O_RDONLY | O_DIRECTORY).flatMap { fd in
             defer { close(fd) }
             return fsync(fd)
@@ -141,7 +141,7 @@ struct SystemIO: Sendable {
     }
 
     /// Names in a directory, without `.` and `..`.
-    func listDirectory(_ path: String) -> Result<[String], Errno> {
+    package func listDirectory(_ path: String) -> Result<[String], Errno> {
         guard let dir = opendir(path) else { return .failure(Errno(rawValue: errno)) }
         defer { closedir(dir) }
         var names: [String] = []
@@ -172,7 +172,7 @@ struct SystemIO: Sendable {
 
     // MARK: Conveniences that throw EventLogError with the path
 
-    func check<T>(_ result: Result<T, Errno>, _ what: String, path: String) throws(EventLogError) -> T {
+    package func check<T>(_ result: Result<T, Errno>, _ what: String, path: String) throws(EventLogError) -> T {
         switch result {
         case .success(let value): return value
         case .failure(let error): throw EventLogError(.io, "\(what) failed: \(error)", errno: error, path: path)
@@ -180,7 +180,7 @@ struct SystemIO: Sendable {
     }
 
     /// Reads a whole small file.
-    func readFile(_ path: String) throws(EventLogError) -> [UInt8] {
+    package func readFile(_ path: String) throws(EventLogError) -> [UInt8] {
         let fd = try check(open(path, flags: O_RDONLY), "open", path: path)
         defer { close(fd) }
         let size = Int(try check(fileSize(fd), "stat", path: path))
@@ -195,7 +195,7 @@ struct SystemIO: Sendable {
 
     /// Replaces `path` atomically: write a temporary file, fsync it, rename it over `path`, fsync the
     /// directory. A crash leaves either the old or the new contents, never a mix.
-    func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(EventLogError) {
+    package func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(EventLogError) {
         let temporary = path + ".tmp"
         let fd = try check(open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC), "create", path: temporary)
         do throws(EventLogError) {

@@ -68,7 +68,7 @@ public final class Log: Sendable {
     /// Whether this instance may write.
     public let isWritable: Bool
     let configuration: Configuration
-    let io: SystemIO
+    package let io: SystemIO
     let state = Locked(State())
     let producerIdLock = ConditionLock()
     let committed = Locked(CommittedCache())

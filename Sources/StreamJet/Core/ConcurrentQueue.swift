@@ -1,0 +1,155 @@
+import Synchronization
+
+/// What travels on an edge besides data: the in-band control items of the stream.
+///
+/// Control items are ordered with the data around them; that is what makes watermarks and snapshot
+/// barriers meaningful. A queue delivers `.done` last.
+enum ControlItem: Equatable {
+    /// No item on this queue will have an event time below this (milliseconds).
+    case watermark(Int64)
+    /// The producer has no events for a while; leave it out of the watermark minimum until it sends
+    /// something again.
+    case idle
+    /// Chandy-Lamport barrier of snapshot `id`: everything before it belongs to the snapshot.
+    case barrier(Int64)
+    /// The producer has finished; nothing follows.
+    case done
+}
+
+/// One slot of a ``ConcurrentQueue``: a data item or a control item.
+enum QueueSlot<Item> {
+    case item(Item)
+    case control(ControlItem)
+}
+
+/// The type-erased face of a queue that the tasklet needs for control items and metrics.
+protocol AnyConcurrentQueue: AnyObject, Sendable {
+    /// Items waiting (racy when read by a third thread; exact for producer or consumer).
+    var count: Int { get }
+    /// Removes and returns the head if it is a control item.
+    func pollControl() -> ControlItem?
+    /// Whether the head is a control item (nil when empty).
+    func headIsControl() -> Bool?
+    /// Appends a control item; false when full.
+    func offerControl(_ control: ControlItem) -> Bool
+}
+
+/// A bounded, lock-free single-producer/single-consumer ring buffer: the only channel between two
+/// processor instances.
+///
+/// ```
+///            consumer                       producer
+///              head ──▶ [ a | b | wm | c | ... ] ◀── tail
+///   (cachedTail)                                  (cachedHead)
+/// ```
+///
+/// Invariants: `0 ≤ tail − head ≤ capacity`; only the producer writes `tail` and slots in
+/// `[tail, head + capacity)`; only the consumer writes `head` and moves slots out of `[head, tail)`. The
+/// release store of `tail` publishes a written slot, the release store of `head` a freed one. Each side
+/// caches the other's index and reloads it only when the cache says full (producer) or empty (consumer),
+/// so a steady stream costs one atomic load per refill rather than per item.
+///
+/// Written by hand because it is the engine's hot path: a full queue is how backpressure reaches a
+/// producer (``Outbox/offer(_:)`` returns false), with no locks and no allocation per item.
+final class ConcurrentQueue<Item>: AnyConcurrentQueue, @unchecked Sendable {
+    let capacity: Int
+    private let mask: Int
+    private let slots: UnsafeMutablePointer<QueueSlot<Item>>
+    private let head = Atomic<Int>(0)
+    private let tail = Atomic<Int>(0)
+    // Producer-private.
+    private var cachedHead = 0
+    private var localTail = 0
+    // Consumer-private.
+    private var cachedTail = 0
+    private var localHead = 0
+
+    init(capacity: Int) {
+        precondition(capacity > 0 && capacity & (capacity - 1) == 0, "queue capacity must be a power of two")
+        self.capacity = capacity
+        mask = capacity - 1
+        slots = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        var position = head.load(ordering: .acquiring)
+        let end = tail.load(ordering: .acquiring)
+        while position < end {
+            (slots + (position & mask)).deinitialize(count: 1)
+            position += 1
+        }
+        slots.deallocate()
+    }
+
+    var count: Int { tail.load(ordering: .relaxed) - head.load(ordering: .relaxed) }
+
+    // MARK: Producer side
+
+    @inline(__always)
+    private func reserve() -> Bool {
+        if localTail - cachedHead < capacity { return true }
+        cachedHead = head.load(ordering: .acquiring)
+        return localTail - cachedHead < capacity
+    }
+
+    /// Appends a data item; false (and nothing changes) when the queue is full.
+    @inline(__always)
+    func offer(_ item: Item) -> Bool {
+        guard reserve() else { return false }
+        (slots + (localTail & mask)).initialize(to: .item(item))
+        localTail += 1
+        tail.store(localTail, ordering: .releasing)
+        return true
+    }
+
+    func offerControl(_ control: ControlItem) -> Bool {
+        guard reserve() else { return false }
+        (slots + (localTail & mask)).initialize(to: .control(control))
+        localTail += 1
+        tail.store(localTail, ordering: .releasing)
+        return true
+    }
+
+    /// Free slots as the producer sees them now.
+    var remainingCapacity: Int {
+        cachedHead = head.load(ordering: .acquiring)
+        return capacity - (localTail - cachedHead)
+    }
+
+    // MARK: Consumer side
+
+    @inline(__always)
+    private func available() -> Bool {
+        if localHead < cachedTail { return true }
+        cachedTail = tail.load(ordering: .acquiring)
+        return localHead < cachedTail
+    }
+
+    /// Removes and returns the head if it is a data item; nil when empty or when a control item is next.
+    @inline(__always)
+    func poll() -> Item? {
+        guard available() else { return nil }
+        let slot = slots + (localHead & mask)
+        guard case .item = slot.pointee else { return nil }
+        guard case .item(let item) = slot.move() else { fatalError("unreachable") }
+        localHead += 1
+        head.store(localHead, ordering: .releasing)
+        return item
+    }
+
+    func headIsControl() -> Bool? {
+        guard available() else { return nil }
+        if case .control = slots[localHead & mask] { return true }
+        return false
+    }
+
+    func pollControl() -> ControlItem? {
+        guard available() else { return nil }
+        let slot = slots + (localHead & mask)
+        guard case .control(let control) = slot.pointee else { return nil }
+        slot.deinitialize(count: 1)
+        localHead += 1
+        head.store(localHead, ordering: .releasing)
+        return control
+    }
+}

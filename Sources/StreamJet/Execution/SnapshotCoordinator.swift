@@ -1,0 +1,235 @@
+import CEventLogSupport
+import EventLog
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs the Chandy-Lamport snapshots of one job and keeps them on disk.
+///
+/// ```
+///  coordinator: requested = n ──▶ each source: save offsets, emit barrier(n)
+///  each processor: barrier(n) on every input (aligned) ──▶ save state ──▶ acknowledge(n)
+///  all tasklets acknowledged ──▶ write snapshot-n (temp, fsync, rename, fsync dir) ──▶ lastCompleted = n
+///  ──▶ processors see lastCompleted and run snapshotCommitted(n) (two-phase sinks publish)
+/// ```
+///
+/// Invariants:
+/// - Snapshot ids increase by one; at most one is in flight. A new one is requested only after the
+///   previous one completed and the interval passed.
+/// - A snapshot file is either absent or complete and CRC-valid; a restart uses the newest valid one and
+///   ignores torn temporaries. The two newest are kept so a corrupt newest still leaves one to use.
+/// - Once any tasklet has finished (a bounded input ended) no snapshot starts: its state could no longer
+///   be aligned with the others.
+final class SnapshotCoordinator: @unchecked Sendable {
+    let directory: String
+    private let interval: Int64
+    private let clock: any StreamClock
+    private let logger: Logger
+    private let io = SystemIO()
+    private let requested: Atomic<Int64>
+    private let completed: Atomic<Int64>
+    /// The last snapshot that finished, written or failed.
+    private let attempted: Atomic<Int64>
+    let restoredSnapshot: Int64
+    private let restored: [String: [SnapshotEntry]]
+    private let state = Locked(State())
+    private let wake = ConditionLock()
+
+    struct State {
+        var expected = 0
+        var finishedTasklets = 0
+        var acknowledged: [SavedState] = []
+        var ready: Int64?
+        var failure: StreamJetError?
+    }
+
+    struct SavedState {
+        var vertex: String
+        var index: Int
+        var entries: [SnapshotEntry]
+    }
+
+    init(directory: String, intervalMilliseconds: Int64, clock: any StreamClock, logger: Logger) throws {
+        self.directory = directory
+        interval = intervalMilliseconds
+        self.clock = clock
+        self.logger = logger
+        try Self.makeDirectories(directory, io: io)
+        let (id, saved) = try Self.loadNewest(directory: directory, io: io, logger: logger)
+        restoredSnapshot = id
+        restored = Dictionary(grouping: saved.flatMap { state in state.entries.map { (state.vertex, $0) } }, by: \.0)
+            .mapValues { $0.map(\.1) }
+        requested = Atomic(id)
+        completed = Atomic(id)
+        attempted = Atomic(id)
+        if id > 0 {
+            logger.info(
+                "restoring snapshot", metadata: ["streamjet.snapshot": "\(id)", "streamjet.directory": "\(directory)"])
+        }
+    }
+
+    var requestedSnapshot: Int64 { requested.load(ordering: .acquiring) }
+    var lastCompleted: Int64 { completed.load(ordering: .acquiring) }
+
+    func restoredEntries(vertex: String) -> [SnapshotEntry] { restored[vertex] ?? [] }
+
+    func expect(tasklets: Int) { state.withLock { $0.expected = tasklets } }
+
+    func taskletFinished() { state.withLock { $0.finishedTasklets += 1 } }
+
+    func acknowledge(snapshot id: Int64, vertex: String, index: Int, entries: [SnapshotEntry]) throws {
+        let complete = state.withLock { state -> Bool in
+            state.acknowledged.append(SavedState(vertex: vertex, index: index, entries: entries))
+            guard state.acknowledged.count == state.expected else { return false }
+            state.ready = id
+            return true
+        }
+        if complete { wake.withLock { wake.broadcast() } }
+    }
+
+    /// The snapshot thread's loop: request snapshots on the interval and write completed ones.
+    func run(stopping: () -> Bool) {
+        var lastRequest = clock.milliseconds()
+        while !stopping() {
+            wake.withLock { wake.wait(nanoseconds: 5_000_000) }
+            let (ready, saved, anyFinished) = state.withLock { state in
+                let ready = state.ready
+                let saved = ready == nil ? [] : state.acknowledged
+                if ready != nil {
+                    state.ready = nil
+                    state.acknowledged = []
+                }
+                return (ready, saved, state.finishedTasklets > 0)
+            }
+            if let ready {
+                do {
+                    try write(id: ready, saved: saved)
+                    completed.store(ready, ordering: .releasing)
+                    logger.debug("snapshot complete", metadata: ["streamjet.snapshot": "\(ready)"])
+                } catch {
+                    // The job keeps running; a restart uses the previous snapshot, and two-phase sinks
+                    // keep what they prepared until a later snapshot completes.
+                    logger.error("snapshot \(ready) failed: \(error)")
+                }
+                attempted.store(ready, ordering: .releasing)
+                lastRequest = clock.milliseconds()
+            }
+            let inFlight = requested.load(ordering: .acquiring) > attempted.load(ordering: .acquiring)
+            if !inFlight && !anyFinished && clock.milliseconds() - lastRequest >= interval {
+                requested.add(1, ordering: .releasing)
+                lastRequest = clock.milliseconds()
+            }
+        }
+    }
+
+    // MARK: Files
+
+    static let magic: [UInt8] = Array("SJSNAP01".utf8)
+
+    private static func fileName(_ id: Int64) -> String { "snapshot-" + String(id) + ".bin" }
+
+    private static func makeDirectories(_ path: String, io: SystemIO) throws {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component + "/"
+            if !io.exists(prefix) {
+                if case .failure(let error) = io.mkdir(prefix), !io.isDirectory(prefix) {
+                    throw StreamJetError(.snapshot, "cannot create snapshot directory '\(prefix)': \(error)")
+                }
+            }
+        }
+    }
+
+    /// Serializes: magic, id, state count, then per state the vertex, index and entries, then CRC-32C.
+    static func encode(id: Int64, saved: [SavedState]) -> [UInt8] {
+        var bytes = magic
+        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+        func put(_ data: [UInt8]) {
+            put(UInt32(data.count))
+            bytes += data
+        }
+        put(id)
+        put(UInt32(saved.count))
+        for state in saved {
+            put(Array(state.vertex.utf8))
+            put(UInt32(state.index))
+            put(UInt32(state.entries.count))
+            for entry in state.entries {
+                put(entry.key)
+                put(entry.value)
+            }
+        }
+        let crc = bytes.withUnsafeBytes { eventlog_crc32c(0, $0.baseAddress, $0.count) }
+        put(crc)
+        return bytes
+    }
+
+    /// Parses what ``encode(id:saved:)`` wrote; nil when the bytes are torn or corrupt.
+    static func decode(_ bytes: [UInt8]) -> (Int64, [SavedState])? {
+        guard bytes.count >= magic.count + 16, Array(bytes.prefix(magic.count)) == magic else { return nil }
+        let body = bytes.count - 4
+        let stored = bytes[body..<bytes.count].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let crc = bytes.withUnsafeBytes { eventlog_crc32c(0, $0.baseAddress, body) }
+        guard crc == stored else { return nil }
+        var position = magic.count
+        func take<T: FixedWidthInteger>(_: T.Type) -> T? {
+            guard position + MemoryLayout<T>.size <= body else { return nil }
+            var value = T.zero
+            for index in 0..<MemoryLayout<T>.size { value |= T(bytes[position + index]) << (8 * index) }
+            position += MemoryLayout<T>.size
+            return value
+        }
+        func takeBytes() -> [UInt8]? {
+            guard let count = take(UInt32.self), position + Int(count) <= body else { return nil }
+            defer { position += Int(count) }
+            return Array(bytes[position..<position + Int(count)])
+        }
+        guard let id = take(Int64.self), let count = take(UInt32.self) else { return nil }
+        var saved: [SavedState] = []
+        for _ in 0..<count {
+            guard let vertex = takeBytes(), let index = take(UInt32.self), let entries = take(UInt32.self) else {
+                return nil
+            }
+            var state = SavedState(vertex: String(decoding: vertex, as: UTF8.self), index: Int(index), entries: [])
+            for _ in 0..<entries {
+                guard let key = takeBytes(), let value = takeBytes() else { return nil }
+                state.entries.append(SnapshotEntry(key: key, value: value))
+            }
+            saved.append(state)
+        }
+        return position == body ? (id, saved) : nil
+    }
+
+    private func write(id: Int64, saved: [SavedState]) throws {
+        let path = directory + "/" + Self.fileName(id)
+        try io.writeFileAtomically(path, Self.encode(id: id, saved: saved))
+        for old in Self.snapshotIDs(in: directory, io: io) where old < id - 1 {
+            _ = io.unlink(directory + "/" + Self.fileName(old))
+        }
+    }
+
+    private static func snapshotIDs(in directory: String, io: SystemIO) -> [Int64] {
+        guard case .success(let names) = io.listDirectory(directory) else { return [] }
+        return names.compactMap { name in
+            guard name.hasPrefix("snapshot-"), name.hasSuffix(".bin") else { return nil }
+            return Int64(name.dropFirst("snapshot-".count).dropLast(".bin".count))
+        }.sorted()
+    }
+
+    /// The newest snapshot that validates, or id 0 when there is none.
+    static func loadNewest(directory: String, io: SystemIO, logger: Logger) throws -> (Int64, [SavedState]) {
+        for id in snapshotIDs(in: directory, io: io).reversed() {
+            let path = directory + "/" + fileName(id)
+            let bytes: [UInt8]
+            do { bytes = try io.readFile(path) } catch {
+                throw StreamJetError(.snapshot, "cannot read snapshot '\(path)': \(error)")
+            }
+            if let (stored, saved) = decode(bytes), stored == id { return (id, saved) }
+            logger.warning("snapshot '\(path)' is corrupt; trying an older one")
+        }
+        return (0, [])
+    }
+}

@@ -1,0 +1,318 @@
+public import EventLog
+import Glibc
+
+/// Where a pipeline's results go. Use the factories in ``Sinks``.
+public protocol Sink<Item> {
+    associatedtype Item
+    /// The sink vertex's name.
+    var name: String { get }
+    /// Instances of the sink; nil means one per worker thread.
+    var localParallelism: Int? { get }
+    /// Makes the processor of instance `index`.
+    func makeProcessor(index: Int) -> any Processor
+}
+
+/// The built-in sinks.
+public enum Sinks {
+    /// Collects every item in memory, for tests and small results.
+    public static func collector<Item>(of type: Item.Type = Item.self) -> CollectorSink<Item> { CollectorSink() }
+
+    /// Calls `body` with every item, on a worker thread (keep it short and thread-safe).
+    public static func callback<Item>(_ body: @escaping @Sendable (Item) -> Void) -> CallbackSink<Item> {
+        CallbackSink(body: body)
+    }
+
+    /// Appends one line per item to a file (one file per instance: `path`, `path.1`, …), on its own
+    /// thread because file writes block.
+    public static func file<Item>(_ path: String, format: @escaping @Sendable (Item) -> String) -> FileSink<Item> {
+        FileSink(path: path, format: format)
+    }
+
+    /// Appends items to a log topic, so pipelines chain through topics like services. The record's
+    /// partition follows Kafka's default partitioner on the key (murmur2), or round-robin without a key.
+    ///
+    /// With an exactly-once job the sink is two-phase: records of each snapshot epoch are prepared in the
+    /// snapshot and appended, through an idempotent producer, only after the snapshot completes; a restarted
+    /// job re-sends the prepared epoch with the same sequence numbers, which the log stores once.
+    public static func topic<Item>(
+        _ log: Log, _ topic: String, encode: @escaping @Sendable (Item) -> (key: [UInt8]?, value: [UInt8]?)
+    ) -> TopicSink<Item> {
+        TopicSink(log: log, topic: topic, encode: encode)
+    }
+}
+
+/// A sink that keeps every item in memory; read it with ``items`` once the job has finished (or at any
+/// time for a snapshot of what arrived so far).
+public final class CollectorSink<Item>: Sink, @unchecked Sendable {
+    public let name = "collector"
+    public var localParallelism: Int? { 1 }
+    private let storage = Locked<[Item]>([])
+
+    init() {}
+
+    /// What has arrived so far, in arrival order.
+    public var items: [Item] { storage.withLock { $0 } }
+
+    public func makeProcessor(index: Int) -> any Processor {
+        CallbackProcessor<Item>(batch: { [storage] batch in storage.withLock { $0.append(contentsOf: batch) } })
+    }
+}
+
+/// A sink that hands each item to a closure.
+public struct CallbackSink<Item>: Sink {
+    public let name = "callback"
+    public var localParallelism: Int? { nil }
+    let body: @Sendable (Item) -> Void
+
+    public func makeProcessor(index: Int) -> any Processor {
+        let body = self.body
+        return CallbackProcessor<Item>(batch: { for item in $0 { body(item) } })
+    }
+}
+
+/// Drains its inbox into a reusable batch and hands the batch to a closure.
+final class CallbackProcessor<Item>: Processor {
+    private let batch: ([Item]) -> Void
+    private var inbox: Inbox<Timestamped<Item>>!
+    private var buffer: [Item] = []
+
+    init(batch: @escaping ([Item]) -> Void) { self.batch = batch }
+
+    func initialize(context: ProcessorContext) throws { inbox = context.inbox(0) }
+
+    func process(ordinal: Int) throws {
+        while let item = inbox.poll() { buffer.append(item.value) }
+        if !buffer.isEmpty {
+            batch(buffer)
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+}
+
+/// A sink writing one line per item to a file.
+public struct FileSink<Item>: Sink {
+    public let name = "file"
+    public var localParallelism: Int? { nil }
+    let path: String
+    let format: @Sendable (Item) -> String
+
+    public func makeProcessor(index: Int) -> any Processor {
+        FileSinkProcessor(path: index == 0 ? path : "\(path).\(index)", format: format)
+    }
+}
+
+final class FileSinkProcessor<Item>: Processor {
+    private let path: String
+    private let format: (Item) -> String
+    private var inbox: Inbox<Timestamped<Item>>!
+    private var file: UnsafeMutablePointer<FILE>?
+
+    init(path: String, format: @escaping (Item) -> String) {
+        self.path = path
+        self.format = format
+    }
+
+    var isCooperative: Bool { false }
+
+    func initialize(context: ProcessorContext) throws {
+        inbox = context.inbox(0)
+        guard let file = fopen(path, "a") else {
+            throw StreamJetError(
+                .processorFailed, "cannot open '\(path)' for appending: \(String(cString: strerror(errno)))")
+        }
+        self.file = file
+    }
+
+    deinit { if let file { fclose(file) } }
+
+    func process(ordinal: Int) throws {
+        while let item = inbox.poll() {
+            var line = format(item.value)
+            line.append("\n")
+            guard fputs(line, file) >= 0 else {
+                throw StreamJetError(.processorFailed, "cannot write to '\(path)': \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    func saveToSnapshot(_ snapshot: SnapshotWriter) throws -> Bool {
+        fflush(file)
+        return true
+    }
+
+    func complete() throws -> Bool {
+        guard fflush(file) == 0 else {
+            throw StreamJetError(.processorFailed, "cannot write to '\(path)': \(String(cString: strerror(errno)))")
+        }
+        return true
+    }
+}
+
+/// A sink appending to a log topic (see ``Sinks/topic(_:_:encode:)``).
+public struct TopicSink<Item>: Sink {
+    public var name: String { "topic-\(topic)" }
+    public var localParallelism: Int? { nil }
+    let log: Log
+    let topic: String
+    let encode: @Sendable (Item) -> (key: [UInt8]?, value: [UInt8]?)
+
+    public func makeProcessor(index: Int) -> any Processor {
+        TopicSinkProcessor(log: log, topic: topic, encode: encode)
+    }
+}
+
+final class TopicSinkProcessor<Item>: Processor {
+    struct Prepared: Codable {
+        var epoch: Int64
+        var partition: Int
+        var sequence: Int32
+        var keys: [[UInt8]?]
+        var values: [[UInt8]?]
+        var timestamps: [Int64]
+    }
+
+    struct State: Codable {
+        var producerID: Int64
+        var producerEpoch: Int16
+        var nextSequence: [Int: Int32]
+        var prepared: [Prepared]
+    }
+
+    private let log: Log
+    private let topic: String
+    private let encode: (Item) -> (key: [UInt8]?, value: [UInt8]?)
+    private var inbox: Inbox<Timestamped<Item>>!
+    private var context: ProcessorContext!
+    private var partitions = 1
+    private var roundRobin = 0
+    private var builders: [RecordBatchBuilder] = []
+    // Two-phase state (exactly-once only).
+    private var producer: IdempotentProducer?
+    private var epochRecords: [Prepared] = []
+    private var nextSequence: [Int: Int32] = [:]
+    private var prepared: [Prepared] = []
+
+    init(log: Log, topic: String, encode: @escaping (Item) -> (key: [UInt8]?, value: [UInt8]?)) {
+        self.log = log
+        self.topic = topic
+        self.encode = encode
+    }
+
+    private var twoPhase: Bool { context.guarantee == .exactlyOnce }
+
+    func initialize(context: ProcessorContext) throws {
+        self.context = context
+        inbox = context.inbox(0)
+        partitions = try log.partitionCount(topic)
+        builders = (0..<partitions).map { _ in RecordBatchBuilder() }
+        if twoPhase {
+            producer = try log.makeIdempotentProducer()
+            epochRecords = (0..<partitions).map {
+                Prepared(epoch: 0, partition: $0, sequence: 0, keys: [], values: [], timestamps: [])
+            }
+        }
+    }
+
+    private func partition(for key: [UInt8]?) -> Int {
+        if let key { return Partitioner.partition(forKey: key, partitionCount: partitions) }
+        roundRobin = (roundRobin + 1) % partitions
+        return roundRobin
+    }
+
+    func process(ordinal: Int) throws {
+        let now = Int64(time(nil)) * 1000
+        while let item = inbox.poll() {
+            let (key, value) = encode(item.value)
+            let partition = partition(for: key)
+            let timestamp = item.timestamp == .min ? now : item.timestamp
+            if twoPhase {
+                epochRecords[partition].keys.append(key)
+                epochRecords[partition].values.append(value)
+                epochRecords[partition].timestamps.append(timestamp)
+            } else {
+                builders[partition].append(key: key, value: value, timestamp: timestamp)
+            }
+        }
+        if !twoPhase { try flushBuilders() }
+    }
+
+    private func flushBuilders() throws {
+        for (partition, builder) in builders.enumerated() where !builder.isEmpty {
+            try log.append(builder, to: topic, partition: partition)
+            builder.reset()
+        }
+    }
+
+    func saveToSnapshot(_ snapshot: SnapshotWriter) throws -> Bool {
+        if twoPhase {
+            for partition in 0..<partitions where !epochRecords[partition].keys.isEmpty {
+                var records = epochRecords[partition]
+                records.epoch = snapshot.snapshotID
+                records.sequence = nextSequence[partition, default: 0]
+                nextSequence[partition] = Int32(
+                    truncatingIfNeeded: (Int64(records.sequence) + Int64(records.keys.count)) & 0x7fff_ffff)
+                prepared.append(records)
+                epochRecords[partition] = Prepared(
+                    epoch: 0, partition: partition, sequence: 0, keys: [], values: [], timestamps: [])
+            }
+            let identity = producer!.identity
+            try snapshot.save(
+                key: context.index,
+                value: State(
+                    producerID: identity.id, producerEpoch: identity.epoch, nextSequence: nextSequence,
+                    prepared: prepared))
+        }
+        return true
+    }
+
+    func snapshotCommitted(_ id: Int64) throws {
+        try commit(upTo: id)
+    }
+
+    private func commit(upTo id: Int64) throws {
+        while let first = prepared.first, first.epoch <= id {
+            let builder = builders[first.partition]
+            builder.reset()
+            for index in first.keys.indices {
+                builder.append(key: first.keys[index], value: first.values[index], timestamp: first.timestamps[index])
+            }
+            try producer!.send(builder, sequence: first.sequence, to: topic, partition: first.partition)
+            builder.reset()
+            prepared.removeFirst()
+        }
+    }
+
+    func restoreFromSnapshot(_ entry: SnapshotEntry) throws {
+        guard try entry.key(as: Int.self) == context.index else { return }
+        let state = try entry.value(as: State.self)
+        producer = try log.idempotentProducer(ProducerIdentity(id: state.producerID, epoch: state.producerEpoch))
+        nextSequence = state.nextSequence
+        prepared = state.prepared
+    }
+
+    func finishSnapshotRestore() throws {
+        // The restored snapshot is complete, so what it prepared may be published; an epoch that was already
+        // appended before the crash is recognised by its sequence numbers and stored once.
+        try commit(upTo: .max)
+    }
+
+    func complete() throws -> Bool {
+        if twoPhase {
+            // A finished job takes no further snapshot: publish the last epoch directly.
+            for partition in 0..<partitions where !epochRecords[partition].keys.isEmpty {
+                var records = epochRecords[partition]
+                records.epoch = .min
+                records.sequence = nextSequence[partition, default: 0]
+                nextSequence[partition] = records.sequence &+ Int32(records.keys.count)
+                prepared.append(records)
+                epochRecords[partition].keys = []
+                epochRecords[partition].values = []
+                epochRecords[partition].timestamps = []
+            }
+            try commit(upTo: .max)
+        } else {
+            try flushBuilders()
+        }
+        return true
+    }
+}

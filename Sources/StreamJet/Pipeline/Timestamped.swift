@@ -1,0 +1,121 @@
+/// An item on a pipeline edge with its event time: what Jet calls a `JetEvent`.
+///
+/// Stateless stages keep the timestamp of their input; a window result carries its window's end.
+/// `timestamp` is `Int64.min` on stages without event time.
+public struct Timestamped<Value> {
+    /// Event time in milliseconds since the epoch.
+    public var timestamp: Int64
+    /// The item.
+    public var value: Value
+
+    @inlinable
+    public init(_ value: Value, timestamp: Int64) {
+        self.timestamp = timestamp
+        self.value = value
+    }
+}
+
+extension Timestamped: Sendable where Value: Sendable {}
+extension Timestamped: Equatable where Value: Equatable {}
+extension Timestamped: Hashable where Value: Hashable {}
+
+/// One result of a windowed aggregation: the value of key `key` in the half-open window `[start, end)`.
+public struct KeyedWindowResult<Key, Value> {
+    /// The window's first millisecond.
+    public var start: Int64
+    /// The first millisecond after the window.
+    public var end: Int64
+    /// The grouping key.
+    public var key: Key
+    /// The aggregated value.
+    public var value: Value
+    /// True for a partial result emitted before the window closed (early results).
+    public var isEarly: Bool
+
+    public init(start: Int64, end: Int64, key: Key, value: Value, isEarly: Bool = false) {
+        self.start = start
+        self.end = end
+        self.key = key
+        self.value = value
+        self.isEarly = isEarly
+    }
+}
+
+extension KeyedWindowResult: Sendable where Key: Sendable, Value: Sendable {}
+extension KeyedWindowResult: Equatable where Key: Equatable, Value: Equatable {}
+extension KeyedWindowResult: Hashable where Key: Hashable, Value: Hashable {}
+extension KeyedWindowResult: Codable where Key: Codable, Value: Codable {}
+
+extension KeyedWindowResult: CustomStringConvertible {
+    public var description: String {
+        "[\(start), \(end)) \(key) = \(value)\(isEarly ? " (early)" : "")"
+    }
+}
+
+/// A key and its current aggregate: what ``KeyedStage/rollingAggregate(_:)`` emits.
+public struct KeyedValue<Key, Value> {
+    public var key: Key
+    public var value: Value
+    public init(key: Key, value: Value) {
+        self.key = key
+        self.value = value
+    }
+}
+
+extension KeyedValue: Sendable where Key: Sendable, Value: Sendable {}
+extension KeyedValue: Equatable where Key: Equatable, Value: Equatable {}
+extension KeyedValue: Hashable where Key: Hashable, Value: Hashable {}
+extension KeyedValue: Codable where Key: Codable, Value: Codable {}
+
+/// A fused chain of stateless steps: calls `emit` for each output of one input (0 for a filtered item,
+/// several for a flat map). `emit` is non-escaping, so composing steps allocates nothing per item.
+typealias Chain<Input, Output> = (Timestamped<Input>, (Timestamped<Output>) -> Void) -> Void
+
+func compose<A, B, C>(_ first: @escaping Chain<A, B>, _ second: @escaping Chain<B, C>) -> Chain<A, C> {
+    { item, emit in first(item) { middle in second(middle, emit) } }
+}
+
+/// Emits each item to every output ordinal of a stage (fan-out), resuming a partial emission where it
+/// stopped, and buffers what a fused chain produced until the outboxes take it.
+final class Emitter<Value> {
+    private let outboxes: [Outbox<Timestamped<Value>>]
+    private var progress = 0
+    private var buffer: [Timestamped<Value>] = []
+    private var next = 0
+
+    init(context: ProcessorContext, ordinals: [Int]) {
+        outboxes = ordinals.map { context.outbox($0, of: Timestamped<Value>.self) }
+    }
+
+    /// Offers one item to every output; false when one refused (offer the same item again).
+    @inline(__always)
+    func offer(_ item: Timestamped<Value>) -> Bool {
+        if outboxes.count == 1 { return outboxes[0].offer(item) }
+        while progress < outboxes.count {
+            guard outboxes[progress].offer(item) else { return false }
+            progress += 1
+        }
+        progress = 0
+        return true
+    }
+
+    /// Queues an item produced by a chain; ``flush()`` sends it.
+    @inline(__always)
+    func buffer(_ item: Timestamped<Value>) { buffer.append(item) }
+
+    /// Sends buffered items; false when an outbox refused (the rest stay buffered).
+    @inline(__always)
+    func flush() -> Bool {
+        while next < buffer.count {
+            guard offer(buffer[next]) else { return false }
+            next += 1
+        }
+        if next > 0 {
+            buffer.removeAll(keepingCapacity: true)
+            next = 0
+        }
+        return true
+    }
+
+    var isFlushed: Bool { next >= buffer.count }
+}

@@ -1,0 +1,358 @@
+/// Accumulates items into frames by event time and emits either the frames (stage one of a two-stage
+/// aggregation) or whole sliding/tumbling windows (stage two, or the single-stage form with early results).
+///
+/// ```
+///  stage 1 (local):       item ──▶ frames[frameStart][key] ──(wm ≥ frame end)──▶ FramePartial
+///  stage 2 (by key):  partial ──▶ frames[frameStart][key] ──(wm ≥ window end)──▶ KeyedWindowResult
+/// ```
+///
+/// Invariants (tested against a brute-force computation):
+/// - Every window `[end − size, end)` with at least one frame is emitted exactly once, when the watermark
+///   reaches `end` or at completion, with the combine of its frames.
+/// - Windows ending at or before ``lastWatermark`` have been emitted; frames are evicted once no window
+///   still to be emitted needs them.
+/// - An item whose frame ends at or before the last watermark is late: it is counted and sent to the
+///   late-events output, never folded in.
+final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: Processor {
+    enum Mode {
+        /// Accumulate raw items and emit frames.
+        case frames
+        /// Emit windows (finished results).
+        case windows
+    }
+
+    private let size: Int64
+    private let step: Int64
+    private let offset: Int64
+    private let mode: Mode
+    private let isRaw: Bool
+    private let keyedState: Bool
+    private let keyOf: (Timestamped<Input>) -> Key
+    private let frameOf: (Timestamped<Input>) -> Int64
+    private let fold: (inout Accumulator, Input) -> Void
+    private let create: () -> Accumulator
+    private let combine: (inout Accumulator, Accumulator) -> Void
+    private let deduct: ((inout Accumulator, Accumulator) -> Void)?
+    private let export: (Accumulator) -> Result
+    private let finish: (Accumulator) -> Result
+    private let earlyPeriod: Int64?
+    private let ports: OutputPorts
+
+    private var frames: [Int64: [Key: Accumulator]] = [:]
+    private(set) var lastWatermark = Int64.min
+    private var completed = false
+    private var lastEarly: Int64 = 0
+    private var inbox: Inbox<Timestamped<Input>>!
+    private var context: ProcessorContext!
+    private var frameEmitter: Emitter<FramePartial<Key, Accumulator>>?
+    private var windowEmitter: Emitter<KeyedWindowResult<Key, Result>>?
+    private var lateEmitter: Emitter<Input>!
+    /// The running window for deduct-based sliding: its end and, per key, the accumulator and the number of
+    /// frames contributing to it.
+    private var running: (end: Int64, entries: [Key: (Accumulator, Int)])?
+
+    init<Item>(
+        window: WindowDefinition, mode: Mode, raw: Bool, keyedState: Bool, key: @escaping (Timestamped<Input>) -> Key,
+        frame: ((Timestamped<Input>) -> Int64)?, fold: @escaping (inout Accumulator, Input) -> Void,
+        operation: AggregateOperation<Item, Accumulator, Result>, ports: OutputPorts
+    ) {
+        guard case .sliding(let size, let step) = window.kind else { preconditionFailure("not a sliding window") }
+        self.size = size
+        self.step = step
+        self.offset = window.offset
+        self.mode = mode
+        self.isRaw = raw
+        self.keyedState = keyedState
+        self.keyOf = key
+        let offset = window.offset
+        self.frameOf = frame ?? { Self.frameStart($0.timestamp, step: step, offset: offset) }
+        self.fold = fold
+        self.create = operation.create
+        self.combine = operation.combine
+        self.deduct = size == step ? nil : operation.deduct
+        self.export = operation.export
+        self.finish = operation.finish
+        self.earlyPeriod = mode == .windows ? window.earlyResultsPeriod : nil
+        self.ports = ports
+    }
+
+    @inline(__always)
+    static func frameStart(_ timestamp: Int64, step: Int64, offset: Int64) -> Int64 {
+        let shifted = timestamp &- offset
+        var quotient = shifted / step
+        if shifted % step != 0 && shifted < 0 { quotient -= 1 }
+        return quotient &* step &+ offset
+    }
+
+    func initialize(context: ProcessorContext) throws {
+        self.context = context
+        inbox = context.inbox(0)
+        switch mode {
+        case .frames: frameEmitter = Emitter(context: context, ordinals: ports.main)
+        case .windows: windowEmitter = Emitter(context: context, ordinals: ports.main)
+        }
+        lateEmitter = Emitter(context: context, ordinals: ports.late)
+        lastEarly = context.clock.milliseconds()
+    }
+
+    private func flush() -> Bool {
+        guard lateEmitter.flush() else { return false }
+        return frameEmitter?.flush() ?? windowEmitter!.flush()
+    }
+
+    func process(ordinal: Int) throws {
+        guard flush() else { return }
+        let step = self.step
+        while let item = inbox.poll() {
+            let frame = frameOf(item)
+            if isRaw && frame &+ step <= lastWatermark {
+                context.countLate()
+                lateEmitter.buffer(item)
+                guard lateEmitter.flush() else { return }
+                continue
+            }
+            fold(&frames[frame, default: [:]][keyOf(item), default: create()], item.value)
+        }
+    }
+
+    func tryProcessWatermark(_ watermark: Int64) throws -> Bool {
+        if watermark > lastWatermark {
+            switch mode {
+            case .frames:
+                let ready = frames.keys.filter { $0 &+ step <= watermark }.sorted()
+                let emitter = frameEmitter!
+                for start in ready {
+                    for (key, accumulator) in frames.removeValue(forKey: start)! {
+                        emitter.buffer(
+                            Timestamped(
+                                FramePartial(frameStart: start, key: key, accumulator: accumulator), timestamp: start))
+                    }
+                }
+            case .windows:
+                emitWindows(after: lastWatermark, upTo: watermark, early: false)
+            }
+            lastWatermark = watermark
+        }
+        return flush()
+    }
+
+    /// The first window end after `watermark` on the grid.
+    private func firstEnd(after watermark: Int64) -> Int64 {
+        if watermark == .min { return .min }
+        return Self.frameStart(watermark, step: step, offset: offset) &+ step
+    }
+
+    /// Emits the windows whose end is in `(after, upTo]` and that contain at least one frame; evicts the frames
+    /// no later window needs (unless early).
+    private func emitWindows(after: Int64, upTo limit: Int64, early: Bool) {
+        let starts = frames.keys.sorted()
+        guard let first = starts.first else { return }
+        let emitter = windowEmitter!
+        var end = max(firstEnd(after: after), first &+ step)
+        var index = 0
+        while end <= limit {
+            let low = end &- size
+            while index < starts.count && starts[index] < low { index += 1 }
+            guard index < starts.count else { break }
+            if starts[index] >= end {
+                end = starts[index] &+ step
+                continue
+            }
+            if size == step {
+                for (key, accumulator) in frames[starts[index]]! {
+                    emitter.buffer(
+                        Timestamped(
+                            KeyedWindowResult(
+                                start: low, end: end, key: key,
+                                value: early ? export(accumulator) : finish(accumulator),
+                                isEarly: early), timestamp: end))
+                }
+            } else if let deduct, !early {
+                slide(to: end, deduct: deduct)
+                for (key, entry) in running!.entries {
+                    emitter.buffer(
+                        Timestamped(
+                            KeyedWindowResult(start: low, end: end, key: key, value: finish(entry.0), isEarly: false),
+                            timestamp: end))
+                }
+            } else {
+                var window: [Key: Accumulator] = [:]
+                var position = index
+                while position < starts.count && starts[position] < end {
+                    for (key, accumulator) in frames[starts[position]]! {
+                        combine(&window[key, default: create()], accumulator)
+                    }
+                    position += 1
+                }
+                for (key, accumulator) in window {
+                    emitter.buffer(
+                        Timestamped(
+                            KeyedWindowResult(
+                                start: low, end: end, key: key,
+                                value: early ? export(accumulator) : finish(accumulator),
+                                isEarly: early), timestamp: end))
+                }
+            }
+            end &+= step
+        }
+        guard !early else { return }
+        // Windows up to `limit` are done; the next one starts at firstEnd(after: limit) - size. Deduction also
+        // needs the frame that leaves the running window next.
+        let keepFrom = (limit == .max ? end : firstEnd(after: limit)) &- size &- (deduct == nil ? 0 : step)
+        for start in starts where start < keepFrom { frames[start] = nil }
+        if let current = running, current.end < keepFrom { running = nil }
+    }
+
+    /// Moves the running window to end at `end`, adding the new frame and deducting the one that left; rebuilt
+    /// from the frames when the previous window was not the one just before.
+    private func slide(to end: Int64, deduct: (inout Accumulator, Accumulator) -> Void) {
+        if let current = running, current.end == end &- step {
+            var entries = current.entries
+            running = nil
+            if let entering = frames[end &- step] {
+                for (key, accumulator) in entering {
+                    if var entry = entries[key] {
+                        combine(&entry.0, accumulator)
+                        entry.1 += 1
+                        entries[key] = entry
+                    } else {
+                        var fresh = create()
+                        combine(&fresh, accumulator)
+                        entries[key] = (fresh, 1)
+                    }
+                }
+            }
+            if let leaving = frames[end &- size &- step] {
+                for (key, accumulator) in leaving {
+                    guard var entry = entries[key] else { continue }
+                    entry.1 -= 1
+                    if entry.1 == 0 {
+                        entries[key] = nil
+                    } else {
+                        deduct(&entry.0, accumulator)
+                        entries[key] = entry
+                    }
+                }
+            }
+            running = (end, entries)
+            return
+        }
+        var entries: [Key: (Accumulator, Int)] = [:]
+        var start = end &- size
+        while start < end {
+            if let frame = frames[start] {
+                for (key, accumulator) in frame {
+                    var entry = entries[key] ?? (create(), 0)
+                    combine(&entry.0, accumulator)
+                    entry.1 += 1
+                    entries[key] = entry
+                }
+            }
+            start &+= step
+        }
+        running = (end, entries)
+    }
+
+    func tryProcess() throws -> Bool {
+        guard flush() else { return false }
+        guard let period = earlyPeriod else { return true }
+        let now = context.clock.milliseconds()
+        guard now - lastEarly >= period else { return true }
+        lastEarly = now
+        emitWindows(after: lastWatermark, upTo: .max, early: true)
+        return flush()
+    }
+
+    func complete() throws -> Bool {
+        guard flush() else { return false }
+        if !completed {
+            completed = true
+            switch mode {
+            case .frames:
+                let emitter = frameEmitter!
+                for start in frames.keys.sorted() {
+                    for (key, accumulator) in frames[start]! {
+                        emitter.buffer(
+                            Timestamped(
+                                FramePartial(frameStart: start, key: key, accumulator: accumulator), timestamp: start))
+                    }
+                }
+                frames = [:]
+            case .windows:
+                emitWindows(after: lastWatermark, upTo: .max, early: false)
+                frames = [:]
+            }
+        }
+        return flush()
+    }
+
+    // MARK: Snapshots
+    //
+    // Entry keys start with a tag byte: 0 = one key's frames (keyed state, restored by the key's owner),
+    // 1 = one instance's whole state (local state, restored by the same index), 2 = an instance's watermark.
+
+    func saveToSnapshot(_ snapshot: SnapshotWriter) throws -> Bool {
+        guard flush() else { return false }
+        snapshot.saveRaw(key: [2] + (try snapshotEncode(context.index)), value: try snapshotEncode(lastWatermark))
+        if keyedState {
+            var byKey: [Key: [(Int64, Accumulator)]] = [:]
+            for (start, frame) in frames {
+                for (key, accumulator) in frame { byKey[key, default: []].append((start, accumulator)) }
+            }
+            for (key, list) in byKey {
+                snapshot.saveRaw(
+                    key: [0] + (try snapshotEncode(key)),
+                    value: try encodeJSON(list.map { SavedFrame(start: $0.0, accumulator: try snapshotEncode($0.1)) }))
+            }
+        } else {
+            var list: [SavedFrame] = []
+            for (start, frame) in frames {
+                for (key, accumulator) in frame {
+                    list.append(
+                        SavedFrame(
+                            start: start, key: try snapshotEncode(key), accumulator: try snapshotEncode(accumulator)))
+                }
+            }
+            snapshot.saveRaw(key: [1] + (try snapshotEncode(context.index)), value: try encodeJSON(list))
+        }
+        return true
+    }
+
+    func restoreFromSnapshot(_ entry: SnapshotEntry) throws {
+        guard let tag = entry.key.first else { return }
+        let payload = Array(entry.key.dropFirst())
+        switch tag {
+        case 0:
+            let key = try snapshotDecode(payload, as: Key.self)
+            guard context.owns(key) else { return }
+            for saved in try decodeJSON([SavedFrame].self, entry.value) {
+                frames[saved.start, default: [:]][key] = try snapshotDecode(saved.accumulator, as: Accumulator.self)
+            }
+        case 1:
+            guard try snapshotDecode(payload, as: Int.self) == context.index else { return }
+            for saved in try decodeJSON([SavedFrame].self, entry.value) {
+                let key = try snapshotDecode(saved.key ?? [], as: Key.self)
+                frames[saved.start, default: [:]][key] = try snapshotDecode(saved.accumulator, as: Accumulator.self)
+            }
+        case 2:
+            // Every instance saw the same watermarks before an aligned barrier; without alignment the smallest
+            // is the safe choice (windows may be emitted again, never skipped).
+            let watermark = try snapshotDecode(entry.value, as: Int64.self)
+            restoredWatermark = min(restoredWatermark ?? .max, watermark)
+        default:
+            throw StreamJetError(.snapshot, "unknown window state entry tag \(tag)")
+        }
+    }
+
+    private var restoredWatermark: Int64?
+
+    func finishSnapshotRestore() throws {
+        if let restoredWatermark { lastWatermark = restoredWatermark }
+    }
+}
+
+struct SavedFrame: Codable {
+    var start: Int64
+    var key: [UInt8]?
+    var accumulator: [UInt8]
+}

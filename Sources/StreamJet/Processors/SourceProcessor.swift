@@ -1,0 +1,189 @@
+/// Reads a ``Source``, stamps event time, keeps one watermark per lane, runs the stateless steps fused
+/// into the source, and emits items and watermarks in order.
+///
+/// Snapshot state is the reader's position, saved only when everything read before it has been emitted,
+/// so the barrier that follows separates exactly the items before the position from those after.
+final class SourceProcessor<Raw, Output>: Processor {
+    private let source: Source<Raw>
+    private let policy: TimestampPolicy<Raw>
+    private let eventTime: EventTimePolicy?
+    private let chain: Chain<Raw, Output>
+    private let ports: OutputPorts
+    private let index: Int
+    private var reader: (any SourceReader<Raw>)!
+    private var emitter: Emitter<Output>!
+    private var context: ProcessorContext!
+    private var watermarks: PartitionWatermarks?
+    private var pendingControl: WatermarkCoalescer.Output?
+    private var exhausted = false
+    static var batchLimit: Int { 1024 }
+
+    init(
+        source: Source<Raw>, policy: TimestampPolicy<Raw>, eventTime: EventTimePolicy?,
+        chain: @escaping Chain<Raw, Output>, ports: OutputPorts, index: Int
+    ) {
+        self.source = source
+        self.policy = policy
+        self.eventTime = eventTime
+        self.chain = chain
+        self.ports = ports
+        self.index = index
+    }
+
+    var isCooperative: Bool { source.isCooperative }
+
+    func initialize(context: ProcessorContext) throws {
+        self.context = context
+        reader = try source.makeReader(context.index, context.localParallelism)
+        emitter = Emitter(context: context, ordinals: ports.main)
+        if let eventTime {
+            watermarks = PartitionWatermarks(
+                partitions: reader.laneCount, policy: eventTime, now: context.clock.milliseconds())
+        }
+    }
+
+    func complete() throws -> Bool {
+        guard emitter.flush(), flushControl() else { return false }
+        if exhausted { return true }
+        let now = context.clock.milliseconds()
+        let chain = self.chain
+        let emitter = self.emitter!
+        let policy = self.policy
+        var watermarks = self.watermarks
+        self.watermarks = nil
+        defer { self.watermarks = watermarks }
+        exhausted = try reader.read(
+            limit: Self.batchLimit,
+            emit: { lane, raw, native in
+                let timestamp: Int64
+                switch policy {
+                case .none: timestamp = .min
+                case .native: timestamp = native
+                case .ingestion: timestamp = now
+                case .field(let extract): timestamp = extract(raw)
+                }
+                _ = watermarks?.observe(partition: lane, timestamp: timestamp, now: now)
+                chain(Timestamped(raw, timestamp: timestamp)) { emitter.buffer($0) }
+            },
+            finish: { lane in watermarks?.finish(partition: lane) })
+        pendingControl = watermarks?.poll(now: now)
+        guard emitter.flush(), flushControl() else { return false }
+        return exhausted
+    }
+
+    private func flushControl() -> Bool {
+        guard let control = pendingControl else { return true }
+        let sent: Bool
+        switch control {
+        case .watermark(let watermark): sent = context.offerWatermark(watermark)
+        case .idle: sent = context.offerIdle()
+        }
+        if sent { pendingControl = nil }
+        return sent
+    }
+
+    func saveToSnapshot(_ snapshot: SnapshotWriter) throws -> Bool {
+        guard emitter.flush(), flushControl() else { return false }
+        try snapshot.save(key: context.index, value: reader.position())
+        return true
+    }
+
+    func restoreFromSnapshot(_ entry: SnapshotEntry) throws {
+        guard try entry.key(as: Int.self) == context.index else { return }
+        try reader.restore(entry.value(as: [Int64].self))
+    }
+}
+
+/// A source together with the stateless steps fused after it.
+final class SourceSpec<Raw, Output>: ChainAppendable {
+    let pipeline: Pipeline
+    let source: Source<Raw>
+    let policy: TimestampPolicy<Raw>
+    let eventTime: EventTimePolicy?
+    let chain: Chain<Raw, Output>
+    let parallelism: Int?
+
+    init(
+        pipeline: Pipeline, source: Source<Raw>, policy: TimestampPolicy<Raw>, eventTime: EventTimePolicy?,
+        chain: @escaping Chain<Raw, Output>, parallelism: Int?
+    ) {
+        self.pipeline = pipeline
+        self.source = source
+        self.policy = policy
+        self.eventTime = eventTime
+        self.chain = chain
+        self.parallelism = parallelism
+    }
+
+    func appending<Next>(_ next: @escaping Chain<Output, Next>, name: String) -> PipelineNode {
+        SourceSpec<Raw, Next>(
+            pipeline: pipeline, source: source, policy: policy, eventTime: eventTime, chain: compose(chain, next),
+            parallelism: parallelism
+        ).makeNode()
+    }
+
+    func makeNode() -> PipelineNode {
+        let (source, policy, eventTime, chain) = (self.source, self.policy, self.eventTime, self.chain)
+        let node = PipelineNode(name: source.name, localParallelism: parallelism, hasTimestamps: eventTime != nil) {
+            ports in
+            { index in
+                SourceProcessor(
+                    source: source, policy: policy, eventTime: eventTime, chain: chain, ports: ports, index: index)
+            }
+        }
+        node.fusion = self
+        return pipeline.add(node)
+    }
+}
+
+extension Pipeline {
+    /// Starts a branch of the pipeline at `source`; choose how it assigns event time next.
+    public func readFrom<Item>(_ source: Source<Item>) -> SourceStage<Item> {
+        SourceStage(pipeline: self, source: source)
+    }
+}
+
+/// A source before its event-time policy is chosen (Jet makes stream sources choose explicitly).
+public struct SourceStage<Item> {
+    let pipeline: Pipeline
+    let source: Source<Item>
+    var parallelism: Int?
+
+    /// Sets the number of source instances (default: one per worker thread); lanes are spread over them.
+    public func setLocalParallelism(_ parallelism: Int) -> Self {
+        var copy = self
+        copy.parallelism = parallelism
+        return copy
+    }
+
+    private func stage(_ policy: TimestampPolicy<Item>, _ eventTime: EventTimePolicy?) -> Stage<Item> {
+        let spec = SourceSpec<Item, Item>(
+            pipeline: pipeline, source: source, policy: policy, eventTime: eventTime,
+            chain: { item, emit in emit(item) },
+            parallelism: parallelism)
+        return Stage(pipeline: pipeline, node: spec.makeNode())
+    }
+
+    /// Event time from a field of the item, with watermarks trailing the highest timestamp by
+    /// `allowedLag` milliseconds; a lane without events for `idleTimeout` stops holding them back.
+    public func withTimestamps(
+        _ timestamp: @escaping (Item) -> Int64, allowedLag: Int64, idleTimeout: Int64 = 60_000
+    ) -> Stage<Item> {
+        stage(.field(timestamp), EventTimePolicy(allowedLag: allowedLag, idleTimeout: idleTimeout))
+    }
+
+    /// Event time from the source's own timestamps (a log record's timestamp).
+    public func withNativeTimestamps(allowedLag: Int64, idleTimeout: Int64 = 60_000) -> Stage<Item> {
+        stage(.native, EventTimePolicy(allowedLag: allowedLag, idleTimeout: idleTimeout))
+    }
+
+    /// Event time is the wall-clock time the source read the item.
+    public func withIngestionTimestamps(idleTimeout: Int64 = 60_000) -> Stage<Item> {
+        stage(.ingestion, EventTimePolicy(allowedLag: 0, idleTimeout: idleTimeout))
+    }
+
+    /// No event time: windows cannot follow, but everything else can.
+    public func withoutTimestamps() -> Stage<Item> {
+        stage(.none, nil)
+    }
+}

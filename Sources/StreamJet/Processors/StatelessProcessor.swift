@@ -1,0 +1,61 @@
+/// Runs a fused chain of stateless steps (map, filter, flatMap, mapUsing) over every input ordinal.
+///
+/// Outputs of one input go to a reusable buffer and then to the outboxes; when an outbox refuses, the
+/// rest of the buffer waits for the next call and no further input is taken.
+final class StatelessProcessor<Input, Output>: Processor {
+    private let chain: Chain<Input, Output>
+    private let ports: OutputPorts
+    private var inboxes: [Inbox<Timestamped<Input>>] = []
+    private var emitter: Emitter<Output>!
+
+    init(chain: @escaping Chain<Input, Output>, ports: OutputPorts) {
+        self.chain = chain
+        self.ports = ports
+    }
+
+    func initialize(context: ProcessorContext) throws {
+        inboxes = (0..<context.inboxCount).map { context.inbox($0, of: Timestamped<Input>.self) }
+        emitter = Emitter(context: context, ordinals: ports.main)
+    }
+
+    func process(ordinal: Int) throws {
+        let inbox = inboxes[ordinal]
+        let emitter = self.emitter!
+        guard emitter.flush() else { return }
+        while let item = inbox.poll() {
+            chain(item) { emitter.buffer($0) }
+            guard emitter.flush() else { return }
+        }
+    }
+
+    func complete() throws -> Bool { emitter.flush() }
+}
+
+/// A stateless step (or fused run of them) waiting to be compiled, able to absorb the next one.
+final class StatelessSpec<Input, Output>: ChainAppendable {
+    let upstream: Stage<Input>
+    let chain: Chain<Input, Output>
+    let pipeline: Pipeline
+
+    init(upstream: Stage<Input>, chain: @escaping Chain<Input, Output>) {
+        self.upstream = upstream
+        self.chain = chain
+        self.pipeline = upstream.pipeline
+    }
+
+    func appending<Next>(_ next: @escaping Chain<Output, Next>, name: String) -> PipelineNode {
+        StatelessSpec<Input, Next>(upstream: upstream, chain: compose(chain, next)).makeNode(name: name)
+    }
+
+    func makeNode(name: String) -> PipelineNode {
+        let chain = self.chain
+        let node = PipelineNode(
+            name: name, localParallelism: upstream.node.localParallelism, hasTimestamps: upstream.node.hasTimestamps
+        ) {
+            ports in { _ in StatelessProcessor(chain: chain, ports: ports) }
+        }
+        node.inputs = [.make(from: upstream.node, port: upstream.port, carrying: Input.self, routing: .local)]
+        node.fusion = self
+        return pipeline.add(node)
+    }
+}
