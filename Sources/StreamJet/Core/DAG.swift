@@ -134,8 +134,8 @@ public struct Edge<Item> {
     var queueCapacity = 1024
 
     /// An edge from output `fromOrdinal` of `source` to input `toOrdinal` of `destination`, unicast by
-    /// default.
-    public init(from source: Vertex, ordinal fromOrdinal: Int = 0, to destination: Vertex, ordinal toOrdinal: Int = 0) {
+    /// default: `Edge<Order>(from: parse, to: join, 1)`.
+    public init(from source: Vertex, _ fromOrdinal: Int = 0, to destination: Vertex, _ toOrdinal: Int = 0) {
         self.source = source
         self.sourceOrdinal = fromOrdinal
         self.destination = destination

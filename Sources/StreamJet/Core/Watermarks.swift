@@ -5,7 +5,8 @@
 /// - It is the minimum over the queues that are neither idle nor done.
 /// - When every queue that is not done is idle, the highest watermark seen goes out first (if it is new),
 ///   then a single `.idle`; an event or watermark from an idle queue makes it active again.
-/// - A finished queue no longer holds the minimum back.
+/// - A finished queue no longer holds the minimum back; once every queue has finished, the highest
+///   watermark seen goes out, so the output does not depend on the order in which inputs finished.
 struct WatermarkCoalescer {
     enum Output: Equatable {
         case watermark(Int64)
@@ -70,14 +71,17 @@ struct WatermarkCoalescer {
             lastEmitted = minimum
             return [.watermark(minimum)]
         }
-        guard anyIdle, !idleEmitted else { return [] }
+        // Every queue is idle or done: forward the highest watermark seen (no input can undercut it now),
+        // then, if some are merely idle, a single idle marker.
         var output: [Output] = []
         if topObserved > lastEmitted {
             lastEmitted = topObserved
             output.append(.watermark(topObserved))
         }
-        idleEmitted = true
-        output.append(.idle)
+        if anyIdle && !idleEmitted {
+            idleEmitted = true
+            output.append(.idle)
+        }
         return output
     }
 }
@@ -105,7 +109,8 @@ public struct EventTimePolicy: Sendable {
 ///   finished; a partition that has never had an event counts as idle once `idleTimeout` has passed since
 ///   the source started, so an empty partition cannot stall the job.
 /// - When every remaining partition is idle, the highest partition watermark goes out first, then
-///   `.idle` once — so windows close even when the input goes quiet.
+///   `.idle` once — so windows close even when the input goes quiet. When every partition has finished,
+///   the highest watermark goes out (and no idle marker: `done` follows).
 struct PartitionWatermarks {
     private var policy: EventTimePolicy
     private var top: [Int64]
@@ -143,9 +148,9 @@ struct PartitionWatermarks {
         var minimum = Int64.max
         var highest = Int64.min
         var anyActive = false
-        for index in watermark.indices where !finished[index] {
+        for index in watermark.indices {
             highest = max(highest, watermark[index])
-            if now - lastEvent[index] < policy.idleTimeout {
+            if !finished[index] && now - lastEvent[index] < policy.idleTimeout {
                 anyActive = true
                 minimum = min(minimum, watermark[index])
             }
@@ -156,12 +161,11 @@ struct PartitionWatermarks {
             lastEmitted = minimum
             return .watermark(minimum)
         }
-        guard finished.contains(false) else { return nil }
         if highest > lastEmitted {
             lastEmitted = highest
             return .watermark(highest)
         }
-        guard !idleEmitted else { return nil }
+        guard !idleEmitted, finished.contains(false) else { return nil }
         idleEmitted = true
         return .idle
     }

@@ -138,7 +138,7 @@ extension NodeInput {
         priority: Int = 0
     ) -> NodeInput {
         NodeInput(upstream: upstream, port: port) { dag, from, fromOrdinal, to, toOrdinal in
-            var edge = Edge<Timestamped<Item>>(from: from, ordinal: fromOrdinal, to: to, ordinal: toOrdinal)
+            var edge = Edge<Timestamped<Item>>(from: from, fromOrdinal, to: to, toOrdinal)
             switch routing {
             case .local:
                 edge = from.localParallelism == to.localParallelism ? edge.isolated() : edge.unicast()
