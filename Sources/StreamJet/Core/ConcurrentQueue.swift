@@ -16,12 +16,6 @@ enum ControlItem: Equatable {
     case done
 }
 
-/// One slot of a ``ConcurrentQueue``: a data item or a control item.
-enum QueueSlot<Item> {
-    case item(Item)
-    case control(ControlItem)
-}
-
 /// The type-erased face of a queue that the tasklet needs for control items and metrics.
 protocol AnyConcurrentQueue: AnyObject, Sendable {
     /// Items waiting (racy when read by a third thread; exact for producer or consumer).
@@ -54,7 +48,12 @@ protocol AnyConcurrentQueue: AnyObject, Sendable {
 final class ConcurrentQueue<Item>: AnyConcurrentQueue, @unchecked Sendable {
     let capacity: Int
     private let mask: Int
-    private let slots: UnsafeMutablePointer<QueueSlot<Item>>
+    /// Data items, initialized only where `kinds` says `itemKind`.
+    private let items: UnsafeMutablePointer<Item>
+    /// Per slot: `itemKind` or the control item's kind; a byte, so telling them apart costs no generic code.
+    private let kinds: UnsafeMutablePointer<UInt8>
+    /// The value of a watermark or barrier slot.
+    private let values: UnsafeMutablePointer<Int64>
     private let head = Atomic<Int>(0)
     private let tail = Atomic<Int>(0)
     // Producer-private.
@@ -64,21 +63,27 @@ final class ConcurrentQueue<Item>: AnyConcurrentQueue, @unchecked Sendable {
     private var cachedTail = 0
     private var localHead = 0
 
+    private static var itemKind: UInt8 { 0 }
+
     init(capacity: Int) {
         precondition(capacity > 0 && capacity & (capacity - 1) == 0, "queue capacity must be a power of two")
         self.capacity = capacity
         mask = capacity - 1
-        slots = .allocate(capacity: capacity)
+        items = .allocate(capacity: capacity)
+        kinds = .allocate(capacity: capacity)
+        values = .allocate(capacity: capacity)
     }
 
     deinit {
         var position = head.load(ordering: .acquiring)
         let end = tail.load(ordering: .acquiring)
         while position < end {
-            (slots + (position & mask)).deinitialize(count: 1)
+            if kinds[position & mask] == Self.itemKind { (items + (position & mask)).deinitialize(count: 1) }
             position += 1
         }
-        slots.deallocate()
+        items.deallocate()
+        kinds.deallocate()
+        values.deallocate()
     }
 
     var count: Int { tail.load(ordering: .relaxed) - head.load(ordering: .relaxed) }
@@ -96,7 +101,9 @@ final class ConcurrentQueue<Item>: AnyConcurrentQueue, @unchecked Sendable {
     @inline(__always)
     func offer(_ item: Item) -> Bool {
         guard reserve() else { return false }
-        (slots + (localTail & mask)).initialize(to: .item(item))
+        let slot = localTail & mask
+        (items + slot).initialize(to: item)
+        kinds[slot] = Self.itemKind
         localTail += 1
         tail.store(localTail, ordering: .releasing)
         return true
@@ -104,7 +111,17 @@ final class ConcurrentQueue<Item>: AnyConcurrentQueue, @unchecked Sendable {
 
     func offerControl(_ control: ControlItem) -> Bool {
         guard reserve() else { return false }
-        (slots + (localTail & mask)).initialize(to: .control(control))
+        let slot = localTail & mask
+        switch control {
+        case .watermark(let value):
+            kinds[slot] = 1
+            values[slot] = value
+        case .idle: kinds[slot] = 2
+        case .barrier(let value):
+            kinds[slot] = 3
+            values[slot] = value
+        case .done: kinds[slot] = 4
+        }
         localTail += 1
         tail.store(localTail, ordering: .releasing)
         return true
@@ -129,9 +146,9 @@ final class ConcurrentQueue<Item>: AnyConcurrentQueue, @unchecked Sendable {
     @inline(__always)
     func poll() -> Item? {
         guard available() else { return nil }
-        let slot = slots + (localHead & mask)
-        guard case .item = slot.pointee else { return nil }
-        guard case .item(let item) = slot.move() else { fatalError("unreachable") }
+        let slot = localHead & mask
+        guard kinds[slot] == Self.itemKind else { return nil }
+        let item = (items + slot).move()
         localHead += 1
         head.store(localHead, ordering: .releasing)
         return item
@@ -139,15 +156,20 @@ final class ConcurrentQueue<Item>: AnyConcurrentQueue, @unchecked Sendable {
 
     func headIsControl() -> Bool? {
         guard available() else { return nil }
-        if case .control = slots[localHead & mask] { return true }
-        return false
+        return kinds[localHead & mask] != Self.itemKind
     }
 
     func pollControl() -> ControlItem? {
         guard available() else { return nil }
-        let slot = slots + (localHead & mask)
-        guard case .control(let control) = slot.pointee else { return nil }
-        slot.deinitialize(count: 1)
+        let slot = localHead & mask
+        let control: ControlItem
+        switch kinds[slot] {
+        case 1: control = .watermark(values[slot])
+        case 2: control = .idle
+        case 3: control = .barrier(values[slot])
+        case 4: control = .done
+        default: return nil
+        }
         localHead += 1
         head.store(localHead, ordering: .releasing)
         return control

@@ -326,9 +326,19 @@ func spawnThread(name: String, _ body: @escaping @Sendable () -> Void) {
         &handle, nil,
         { raw in
             let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
+            nameThread(box.name)
             box.body()
             return nil
         }, context)
     precondition(created == 0, "pthread_create failed: \(created)")
     pthread_detach(handle)
+}
+
+/// Names the calling thread (visible in `top -H`, `perf` and debuggers); harmless where /proc is missing.
+private func nameThread(_ name: String) {
+    let fd = open("/proc/thread-self/comm", O_WRONLY)
+    guard fd >= 0 else { return }
+    let bytes = Array(name.utf8.prefix(15))
+    _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    close(fd)
 }

@@ -99,6 +99,13 @@ final class Emitter<Value> {
         return true
     }
 
+    /// Sends `item` now when nothing is waiting, else queues it behind the waiting ones.
+    @inline(__always)
+    func emit(_ item: Timestamped<Value>) {
+        if next >= buffer.count && offer(item) { return }
+        buffer.append(item)
+    }
+
     /// Queues an item produced by a chain; ``flush()`` sends it.
     @inline(__always)
     func buffer(_ item: Timestamped<Value>) { buffer.append(item) }

@@ -63,7 +63,7 @@ final class SourceProcessor<Raw, Output>: Processor {
                 case .field(let extract): timestamp = extract(raw)
                 }
                 _ = watermarks?.observe(partition: lane, timestamp: timestamp, now: now)
-                chain(Timestamped(raw, timestamp: timestamp)) { emitter.buffer($0) }
+                chain(Timestamped(raw, timestamp: timestamp)) { emitter.emit($0) }
             },
             finish: { lane in watermarks?.finish(partition: lane) })
         pendingControl = watermarks?.poll(now: now)

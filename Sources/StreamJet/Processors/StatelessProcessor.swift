@@ -23,8 +23,8 @@ final class StatelessProcessor<Input, Output>: Processor {
         let emitter = self.emitter!
         guard emitter.flush() else { return }
         while let item = inbox.poll() {
-            chain(item) { emitter.buffer($0) }
-            guard emitter.flush() else { return }
+            chain(item) { emitter.emit($0) }
+            guard emitter.isFlushed else { return }
         }
     }
 

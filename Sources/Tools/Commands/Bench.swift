@@ -12,13 +12,16 @@ struct Bench: ParsableCommand {
                  pages left by earlier programs do not throttle this run's writes)
               W1s  append the first 100,000 records with fsync before each batch is acknowledged
               W2   read every record back in order, CRC-checked (the log is written first, untimed)
+              W3   StreamJet: count per restaurantId per 1-minute tumbling event-time window, end to end
+                   from a log topic (loaded untimed, one partition per worker) with JSON field extraction
+              W3d  the same from events decoded in memory beforehand
               recovery  write a ~1 GiB segment, drop the clean-shutdown marker and checkpoint, time the
                    reopen that validates every batch (--records sets the size; default 4.5 passes of W1)
 
             Example: eventlog bench W1 --input /tmp/w1.jsonl --compression lz4
             """)
 
-    @Argument(help: "Workload: W1, W1s or W2.")
+    @Argument(help: "Workload: W1, W1s, W2, W3, W3d or recovery.")
     var workload: String
 
     @Option(help: "The W1 dataset (python3 shared/bench-peers/gen_w1.py writes /tmp/w1.jsonl).")
@@ -33,18 +36,22 @@ struct Bench: ParsableCommand {
     @Option(help: "Compression: none, lz4, zstd or zstd:LEVEL.")
     var compression: Compression = .none
 
+    @Option(help: "StreamJet worker threads for W3 (default: one per core).")
+    var workers: Int?
+
     @Option(help: "Scratch directory for the log (default: a fresh one under /tmp, removed afterwards).")
     var scratch: String?
 
     func validate() throws {
-        guard ["W1", "W1s", "W2", "recovery"].contains(workload) else {
-            throw ValidationError("unknown workload '\(workload)'; expected W1, W1s, W2 or recovery")
+        guard ["W1", "W1s", "W2", "W3", "W3d", "recovery"].contains(workload) else {
+            throw ValidationError("unknown workload '\(workload)'; expected W1, W1s, W2, W3, W3d or recovery")
         }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     }
 
     func run() throws {
         let data = try Dataset(path: input, limit: records ?? (workload == "W1s" ? 100_000 : nil))
+        if workload.hasPrefix("W3") { return try runW3(data: data, decoded: workload == "W3d") }
         let directory = scratch ?? "/tmp/eventlog-bench-\(getpid())"
         try? FileManager.default.removeItem(atPath: directory)
         defer { if scratch == nil { try? FileManager.default.removeItem(atPath: directory) } }
@@ -134,7 +141,7 @@ struct Bench: ParsableCommand {
         try reopened.close()
     }
 
-    private func report(_ workload: String, records: Int, bytes: Int, seconds: Double, notes: String) {
+    func report(_ workload: String, records: Int, bytes: Int, seconds: Double, notes: String) {
         let line: [String: Any] = [
             "peer": "eventlog", "workload": workload, "records": records, "seconds": seconds,
             "records_per_s": Double(records) / seconds, "mb_per_s": Double(bytes) / 1e6 / seconds, "notes": notes,

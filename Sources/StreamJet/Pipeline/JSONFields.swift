@@ -1,0 +1,233 @@
+/// Reads fields of a JSON object straight from bytes, without building a document: what a topic source's
+/// `decode` closure uses to pull two fields out of each record.
+///
+/// Written by hand because it is on the hot path of every pipeline that reads JSON from the log: one pass
+/// over the bytes, no allocation, and it is a real tokenizer — strings with escapes, nested objects and
+/// arrays are skipped correctly, so a key inside a nested value or a string never matches a top-level name.
+///
+/// ```swift
+/// var restaurant: Substring? ; var time: Int64?
+/// JSONFields.scan(record.value!) { key, value in
+///     if key.equals("restaurantId") { restaurant = value.string } else if key.equals("lastModified") { time = value.int64 }
+///     return restaurant == nil || time == nil  // stop once both are found
+/// }
+/// ```
+public enum JSONFields {
+    /// A key or value token of the object being scanned; valid only inside the `scan` callback.
+    public struct Token {
+        /// The token's bytes: for strings, the contents between the quotes (escapes not decoded).
+        public let bytes: UnsafeRawBufferPointer
+        /// Whether the token was a string.
+        public let isString: Bool
+
+        /// Whether this key or string equals `name` (compared byte for byte, no unescaping).
+        @inlinable
+        public func equals(_ name: StaticString) -> Bool {
+            guard isString, bytes.count == name.utf8CodeUnitCount else { return false }
+            return memcmpEqual(bytes.baseAddress!, UnsafeRawPointer(name.utf8Start), bytes.count)
+        }
+
+        /// The value as a string (escape sequences decoded), nil when it is not a string.
+        public var string: String? {
+            guard isString else { return nil }
+            guard bytes.contains(UInt8(ascii: "\\")) else { return String(decoding: bytes, as: UTF8.self) }
+            return JSONFields.unescape(bytes)
+        }
+
+        /// The value as an integer, nil when it is not one (or overflows).
+        public var int64: Int64? {
+            guard !isString, !bytes.isEmpty else { return nil }
+            var index = 0
+            let negative = bytes[0] == UInt8(ascii: "-")
+            if negative { index = 1 }
+            guard index < bytes.count else { return nil }
+            var value: Int64 = 0
+            while index < bytes.count {
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { return nil }
+                let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times.addingReportingOverflow(Int64(digit))
+                guard !overflow1, !overflow2 else { return nil }
+                value = sum
+                index += 1
+            }
+            return negative ? -value : value
+        }
+
+        /// The value as a floating-point number, nil when it is not a number.
+        public var double: Double? {
+            guard !isString, !bytes.isEmpty else { return nil }
+            if let integer = int64, abs(integer) < 1 << 53 { return Double(integer) }
+            return Double(String(decoding: bytes, as: UTF8.self))
+        }
+
+        /// Whether the value is the literal `null`.
+        public var isNull: Bool { !isString && bytes.count == 4 && bytes[0] == UInt8(ascii: "n") }
+    }
+
+    /// Calls `body` with each top-level key and its value until it returns false or the object ends.
+    ///
+    /// - Returns: false when the bytes are not a well-formed object up to the point scanned.
+    @discardableResult
+    public static func scan(_ bytes: UnsafeRawBufferPointer, _ body: (Token, Token) -> Bool) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        let end = bytes.count
+        var index = skipSpace(base, 0, end)
+        guard index < end, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "{") else { return false }
+        index = skipSpace(base, index + 1, end)
+        if index < end, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "}") { return true }
+        while index < end {
+            guard base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "\"") else { return false }
+            guard let keyEnd = stringEnd(base, index + 1, end) else { return false }
+            let key = Token(
+                bytes: UnsafeRawBufferPointer(start: base + index + 1, count: keyEnd - index - 1), isString: true)
+            index = skipSpace(base, keyEnd + 1, end)
+            guard index < end, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: ":") else {
+                return false
+            }
+            index = skipSpace(base, index + 1, end)
+            guard index < end else { return false }
+            let value: Token
+            let first = base.load(fromByteOffset: index, as: UInt8.self)
+            if first == UInt8(ascii: "\"") {
+                guard let valueEnd = stringEnd(base, index + 1, end) else { return false }
+                value = Token(
+                    bytes: UnsafeRawBufferPointer(start: base + index + 1, count: valueEnd - index - 1), isString: true)
+                index = valueEnd + 1
+            } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+                guard let valueEnd = containerEnd(base, index, end) else { return false }
+                value = Token(
+                    bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false)
+                index = valueEnd
+            } else {
+                var valueEnd = index
+                while valueEnd < end {
+                    let byte = base.load(fromByteOffset: valueEnd, as: UInt8.self)
+                    if byte == UInt8(ascii: ",") || byte == UInt8(ascii: "}") || byte <= 0x20 { break }
+                    valueEnd += 1
+                }
+                value = Token(
+                    bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false)
+                index = valueEnd
+            }
+            guard body(key, value) else { return true }
+            index = skipSpace(base, index, end)
+            guard index < end else { return false }
+            let separator = base.load(fromByteOffset: index, as: UInt8.self)
+            if separator == UInt8(ascii: "}") { return true }
+            guard separator == UInt8(ascii: ",") else { return false }
+            index = skipSpace(base, index + 1, end)
+        }
+        return false
+    }
+
+    /// Finds the value at a dotted path of nested objects (`"driver.location.lat"`).
+    public static func value(at path: [String], in bytes: UnsafeRawBufferPointer, _ body: (Token) -> Void) {
+        guard let name = path.first else { return }
+        scan(bytes) { key, value in
+            guard key.bytes.elementsEqual(name.utf8) else { return true }
+            if path.count == 1 {
+                body(value)
+            } else if !value.isString {
+                self.value(at: Array(path.dropFirst()), in: value.bytes, body)
+            }
+            return false
+        }
+    }
+
+    @inline(__always)
+    static func skipSpace(_ base: UnsafeRawPointer, _ start: Int, _ end: Int) -> Int {
+        var index = start
+        while index < end {
+            let byte = base.load(fromByteOffset: index, as: UInt8.self)
+            guard byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 else { break }
+            index += 1
+        }
+        return index
+    }
+
+    /// The index of the quote closing a string whose contents start at `start`.
+    @inline(__always)
+    static func stringEnd(_ base: UnsafeRawPointer, _ start: Int, _ end: Int) -> Int? {
+        var index = start
+        while index < end {
+            let byte = base.load(fromByteOffset: index, as: UInt8.self)
+            if byte == UInt8(ascii: "\"") { return index }
+            index += byte == UInt8(ascii: "\\") ? 2 : 1
+        }
+        return nil
+    }
+
+    /// The index just past the object or array starting at `start`.
+    static func containerEnd(_ base: UnsafeRawPointer, _ start: Int, _ end: Int) -> Int? {
+        var depth = 0
+        var index = start
+        while index < end {
+            let byte = base.load(fromByteOffset: index, as: UInt8.self)
+            switch byte {
+            case UInt8(ascii: "\""):
+                guard let close = stringEnd(base, index + 1, end) else { return nil }
+                index = close
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+                if depth == 0 { return index + 1 }
+            default: break
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    static func unescape(_ bytes: UnsafeRawBufferPointer) -> String? {
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte == UInt8(ascii: "\\") else {
+                output.append(byte)
+                index += 1
+                continue
+            }
+            guard index + 1 < bytes.count else { return nil }
+            let escaped = bytes[index + 1]
+            index += 2
+            switch escaped {
+            case UInt8(ascii: "n"): output.append(0x0A)
+            case UInt8(ascii: "t"): output.append(0x09)
+            case UInt8(ascii: "r"): output.append(0x0D)
+            case UInt8(ascii: "b"): output.append(0x08)
+            case UInt8(ascii: "f"): output.append(0x0C)
+            case UInt8(ascii: "u"):
+                guard index + 4 <= bytes.count,
+                    let scalar = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)
+                else { return nil }
+                index += 4
+                // Surrogate pairs are combined; a lone surrogate becomes U+FFFD.
+                var value = scalar
+                if (0xD800..<0xDC00).contains(scalar), index + 6 <= bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                    bytes[index + 1] == UInt8(ascii: "u"),
+                    let low = UInt32(String(decoding: bytes[index + 2..<index + 6], as: UTF8.self), radix: 16),
+                    (0xDC00..<0xE000).contains(low)
+                {
+                    value = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                    index += 6
+                }
+                output.append(contentsOf: String(Character(Unicode.Scalar(value) ?? "\u{FFFD}")).utf8)
+            default: output.append(escaped)
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}
+
+@usableFromInline
+func memcmpEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
+    for index in 0..<count
+    where a.load(fromByteOffset: index, as: UInt8.self) != b.load(fromByteOffset: index, as: UInt8.self) {
+        return false
+    }
+    return true
+}
