@@ -1,4 +1,4 @@
-import EventLog
+public import EventLog
 public import Logging
 import Synchronization
 
@@ -16,8 +16,8 @@ public struct JobConfiguration: Sendable {
     public var guarantee: ProcessingGuarantee
     /// Milliseconds between snapshots (Jet's default is 10 s).
     public var snapshotIntervalMilliseconds: Int64
-    /// Where snapshots live; required unless the guarantee is `.none`. A job over a ``Log`` defaults to
-    /// `<log directory>/streamjet/<job name>`.
+    /// Where snapshots live; required unless the guarantee is `.none`. Given a `log`, it defaults to
+    /// `<log directory>/streamjet/<job name>`, so a job's snapshots sit next to the topics it reads.
     public var snapshotDirectory: String?
     /// Wall-clock time for idle timeouts and early results.
     public var clock: any StreamClock
@@ -26,7 +26,7 @@ public struct JobConfiguration: Sendable {
 
     public init(
         name: String = "job", workers: Int? = nil, guarantee: ProcessingGuarantee = .none,
-        snapshotIntervalMilliseconds: Int64 = 10_000, snapshotDirectory: String? = nil,
+        snapshotIntervalMilliseconds: Int64 = 10_000, snapshotDirectory: String? = nil, log: Log? = nil,
         clock: any StreamClock = SystemStreamClock(),
         logger: Logger = Logger(label: "streamjet", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
@@ -34,7 +34,7 @@ public struct JobConfiguration: Sendable {
         self.workers = workers ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         self.guarantee = guarantee
         self.snapshotIntervalMilliseconds = snapshotIntervalMilliseconds
-        self.snapshotDirectory = snapshotDirectory
+        self.snapshotDirectory = snapshotDirectory ?? log.map { "\($0.directory)/streamjet/\(name)" }
         self.clock = clock
         self.logger = logger
     }
