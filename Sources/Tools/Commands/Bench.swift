@@ -15,13 +15,15 @@ struct Bench: ParsableCommand {
               W3   StreamJet: count per restaurantId per 1-minute tumbling event-time window, end to end
                    from a log topic (loaded untimed, one partition per worker) with JSON field extraction
               W3d  the same from events decoded in memory beforehand
+              W3-latency  100,000 events/s stamped with the wall clock into a running job with 100 ms
+                   windows; prints p50/p99/max of result arrival minus window end
               recovery  write a ~1 GiB segment, drop the clean-shutdown marker and checkpoint, time the
                    reopen that validates every batch (--records sets the size; default 4.5 passes of W1)
 
             Example: eventlog bench W1 --input /tmp/w1.jsonl --compression lz4
             """)
 
-    @Argument(help: "Workload: W1, W1s, W2, W3, W3d or recovery.")
+    @Argument(help: "Workload: W1, W1s, W2, W3, W3d, W3-latency or recovery.")
     var workload: String
 
     @Option(help: "The W1 dataset (python3 shared/bench-peers/gen_w1.py writes /tmp/w1.jsonl).")
@@ -43,15 +45,17 @@ struct Bench: ParsableCommand {
     var scratch: String?
 
     func validate() throws {
-        guard ["W1", "W1s", "W2", "W3", "W3d", "recovery"].contains(workload) else {
-            throw ValidationError("unknown workload '\(workload)'; expected W1, W1s, W2, W3, W3d or recovery")
+        guard ["W1", "W1s", "W2", "W3", "W3d", "W3-latency", "recovery"].contains(workload) else {
+            throw ValidationError(
+                "unknown workload '\(workload)'; expected W1, W1s, W2, W3, W3d, W3-latency or recovery")
         }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     }
 
     func run() throws {
+        if workload == "W3-latency" { return try runW3Latency() }
         let data = try Dataset(path: input, limit: records ?? (workload == "W1s" ? 100_000 : nil))
-        if workload.hasPrefix("W3") { return try runW3(data: data, decoded: workload == "W3d") }
+        if workload == "W3" || workload == "W3d" { return try runW3(data: data, decoded: workload == "W3d") }
         let directory = scratch ?? "/tmp/eventlog-bench-\(getpid())"
         try? FileManager.default.removeItem(atPath: directory)
         defer { if scratch == nil { try? FileManager.default.removeItem(atPath: directory) } }
