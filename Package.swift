@@ -54,17 +54,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),
+        // Helpers shared by the test targets: temporary directories, seeded generators, printed seeds.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "EventLogTests",
-            dependencies: ["EventLog", "CEventLogSupport"],
+            dependencies: ["EventLog", "CEventLogSupport", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "StreamJetTests",
-            dependencies: ["StreamJet", "EventLog"],
+            dependencies: ["StreamJet", "EventLog", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "SimulatorTests",
-            dependencies: ["Simulator", "EventLog"],
+            dependencies: ["Simulator", "EventLog", "TestSupport"],
             swiftSettings: upcoming),
     ]
 )

@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Simulator
@@ -25,13 +26,7 @@ func point(_ json: [String: Any], _ lat: String, _ lon: String) -> GeoPoint {
     GeoPoint(latitude: json[lat] as! Double, longitude: json[lon] as! Double)
 }
 
-func seed(_ name: String) -> UInt64 {
-    let value =
-        ProcessInfo.processInfo.environment["EVENTLOG_TEST_SEED"].flatMap(UInt64.init)
-        ?? UInt64.random(in: 1...1_000_000)
-    print("[\(name)] seed \(value) (rerun with EVENTLOG_TEST_SEED=\(value))")
-    return value
-}
+func seed(_ name: String) -> UInt64 { testSeed(name) }
 
 @Suite("Simulator")
 struct SimulatorTests {

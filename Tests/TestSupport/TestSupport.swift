@@ -1,0 +1,34 @@
+import Foundation
+
+/// A fresh temporary directory per test, removed afterwards.
+public struct TemporaryDirectory: ~Copyable {
+    public let path: String
+    public init(_ name: String = "eventlog-test") {
+        let base = FileManager.default.temporaryDirectory.path
+        path = "\(base)/\(name)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// A seeded generator (SplitMix64) so randomized tests can print and replay their seed.
+public struct SeededGenerator: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A random seed for a randomized test, printed with how to rerun it (`EVENTLOG_TEST_SEED` fixes it).
+public func testSeed(_ name: String) -> UInt64 {
+    let seed =
+        ProcessInfo.processInfo.environment["EVENTLOG_TEST_SEED"].flatMap(UInt64.init)
+        ?? UInt64.random(in: 1...1_000_000)
+    print("[\(name)] seed \(seed) (rerun with EVENTLOG_TEST_SEED=\(seed))")
+    return seed
+}
