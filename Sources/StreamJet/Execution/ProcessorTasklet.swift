@@ -108,8 +108,8 @@ final class ProcessorTasklet {
             }
             progress = try serveInputs() || progress
             if !progress && pending.isEmpty && phase == .running {
-                progress = try !processor.tryProcess() || progress
-                _ = progress
+                // Time-based work (early results); "not done yet" counts as progress so the worker does not back off.
+                progress = try !processor.tryProcess()
             }
         case .completing:
             if isSource, let coordinator, coordinator.requestedSnapshot > lastSnapshot {
