@@ -197,15 +197,15 @@ protocol AnyEdge {
     var routing: RoutingKind { get }
     var priority: Int { get }
     func makeInbox() -> AnyObject
-    func makeOutbox() -> AnyObject
+    func makeOutbox() -> any AnyOutbox
     /// Creates the queues: `[producer][consumer]`, nil where the routing never sends.
     func makeQueues(producers: Int, consumers: Int) -> [[(any AnyConcurrentQueue)?]]
-    func connect(outbox: AnyObject, queues: [any AnyConcurrentQueue])
+    func connect(outbox: any AnyOutbox, queues: [any AnyConcurrentQueue])
 }
 
 extension Edge: AnyEdge {
     func makeInbox() -> AnyObject { Inbox<Item>() }
-    func makeOutbox() -> AnyObject { Outbox<Item>() }
+    func makeOutbox() -> any AnyOutbox { Outbox<Item>() }
 
     func makeQueues(producers: Int, consumers: Int) -> [[(any AnyConcurrentQueue)?]] {
         (0..<producers).map { producer in
@@ -216,7 +216,7 @@ extension Edge: AnyEdge {
         }
     }
 
-    func connect(outbox: AnyObject, queues: [any AnyConcurrentQueue]) {
+    func connect(outbox: any AnyOutbox, queues: [any AnyConcurrentQueue]) {
         let outbox = outbox as! Outbox<Item>
         outbox.queues = queues.map { $0 as! ConcurrentQueue<Item> }
         switch routing {

@@ -194,13 +194,13 @@ public final class ProcessorContext {
     /// Milliseconds of wall-clock time (injectable for tests).
     public let clock: any StreamClock
     let inboxes: [AnyObject]
-    let outboxes: [AnyObject]
+    let outboxes: [any AnyOutbox]
     let metrics: VertexMetrics
     private var controlProgress = 0
 
     init(
         vertexName: String, index: Int, localParallelism: Int, jobName: String, guarantee: ProcessingGuarantee,
-        clock: any StreamClock, inboxes: [AnyObject], outboxes: [AnyObject], metrics: VertexMetrics
+        clock: any StreamClock, inboxes: [AnyObject], outboxes: [any AnyOutbox], metrics: VertexMetrics
     ) {
         self.vertexName = vertexName
         self.index = index
@@ -245,7 +245,7 @@ public final class ProcessorContext {
 
     func offerControl(_ control: ControlItem) -> Bool {
         while controlProgress < outboxes.count {
-            guard (outboxes[controlProgress] as! any AnyOutbox).offerControl(control) else { return false }
+            guard outboxes[controlProgress].offerControl(control) else { return false }
             controlProgress += 1
         }
         controlProgress = 0

@@ -13,8 +13,7 @@ public final class SnapshotWriter {
 
     /// Saves one entry.
     public func save<Key: Encodable, Value: Encodable>(key: Key, value: Value) throws {
-        let encoder = JSONEncoder()
-        entries.append(SnapshotEntry(key: Array(try encoder.encode(key)), value: Array(try encoder.encode(value))))
+        entries.append(SnapshotEntry(key: try encodeJSON(key), value: try encodeJSON(value)))
     }
 }
 
@@ -27,12 +26,12 @@ public struct SnapshotEntry: Sendable, Hashable, Codable {
 
     /// Decodes the key.
     public func key<Key: Decodable>(as type: Key.Type) throws -> Key {
-        try JSONDecoder().decode(Key.self, from: Data(key))
+        try decodeJSON(Key.self, key)
     }
 
     /// Decodes the value.
     public func value<Value: Decodable>(as type: Value.Type) throws -> Value {
-        try JSONDecoder().decode(Value.self, from: Data(value))
+        try decodeJSON(Value.self, value)
     }
 }
 

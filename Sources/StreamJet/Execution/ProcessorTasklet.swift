@@ -134,7 +134,7 @@ final class ProcessorTasklet {
 
     private func outboxEmitted() -> Int {
         var total = 0
-        for outbox in context.outboxes { total &+= (outbox as! any AnyOutbox).emitted }
+        for outbox in context.outboxes { total &+= outbox.emitted }
         return total
     }
 

@@ -12,7 +12,7 @@ struct Wiring {
         inputQueuesByVertex = Array(repeating: [], count: dag.vertices.count)
         // Per vertex, per instance: inboxes and outboxes by ordinal, and input queues.
         var inboxes = dag.vertices.indices.map { Array(repeating: [AnyObject](), count: parallelism[$0]) }
-        var outboxes = dag.vertices.indices.map { Array(repeating: [(Int, AnyObject)](), count: parallelism[$0]) }
+        var outboxes = dag.vertices.indices.map { Array(repeating: [(Int, any AnyOutbox)](), count: parallelism[$0]) }
         var inputs = dag.vertices.indices.map {
             Array(repeating: [(queue: any AnyConcurrentQueue, ordinal: Int, priority: Int)](), count: parallelism[$0])
         }

@@ -169,6 +169,10 @@ final class TopicSinkProcessor<Item>: Processor {
         var keys: [[UInt8]?]
         var values: [[UInt8]?]
         var timestamps: [Int64]
+
+        static func empty(_ partition: Int) -> Prepared {
+            Prepared(epoch: 0, partition: partition, sequence: 0, keys: [], values: [], timestamps: [])
+        }
     }
 
     struct State: Codable {
@@ -198,18 +202,31 @@ final class TopicSinkProcessor<Item>: Processor {
         self.encode = encode
     }
 
-    private var twoPhase: Bool { context.guarantee == .exactlyOnce }
+    private var twoPhase = false
 
     func initialize(context: ProcessorContext) throws {
         self.context = context
         inbox = context.inbox(0)
+        twoPhase = context.guarantee == .exactlyOnce
         partitions = try log.partitionCount(topic)
         builders = (0..<partitions).map { _ in RecordBatchBuilder() }
         if twoPhase {
             producer = try log.makeIdempotentProducer()
-            epochRecords = (0..<partitions).map {
-                Prepared(epoch: 0, partition: $0, sequence: 0, keys: [], values: [], timestamps: [])
-            }
+            epochRecords = (0..<partitions).map(Prepared.empty)
+        }
+    }
+
+    /// Moves the records received since the last epoch to `prepared`, giving each partition's batch the
+    /// next sequence numbers of the idempotent producer.
+    private func prepareEpoch(_ epoch: Int64) {
+        for partition in 0..<partitions where !epochRecords[partition].keys.isEmpty {
+            var records = epochRecords[partition]
+            records.epoch = epoch
+            records.sequence = nextSequence[partition, default: 0]
+            nextSequence[partition] = Int32(
+                truncatingIfNeeded: (Int64(records.sequence) + Int64(records.keys.count)) & 0x7fff_ffff)
+            prepared.append(records)
+            epochRecords[partition] = .empty(partition)
         }
     }
 
@@ -245,16 +262,7 @@ final class TopicSinkProcessor<Item>: Processor {
 
     func saveToSnapshot(_ snapshot: SnapshotWriter) throws -> Bool {
         if twoPhase {
-            for partition in 0..<partitions where !epochRecords[partition].keys.isEmpty {
-                var records = epochRecords[partition]
-                records.epoch = snapshot.snapshotID
-                records.sequence = nextSequence[partition, default: 0]
-                nextSequence[partition] = Int32(
-                    truncatingIfNeeded: (Int64(records.sequence) + Int64(records.keys.count)) & 0x7fff_ffff)
-                prepared.append(records)
-                epochRecords[partition] = Prepared(
-                    epoch: 0, partition: partition, sequence: 0, keys: [], values: [], timestamps: [])
-            }
+            prepareEpoch(snapshot.snapshotID)
             let identity = producer!.identity
             try snapshot.save(
                 key: context.index,
@@ -299,16 +307,7 @@ final class TopicSinkProcessor<Item>: Processor {
     func complete() throws -> Bool {
         if twoPhase {
             // A finished job takes no further snapshot: publish the last epoch directly.
-            for partition in 0..<partitions where !epochRecords[partition].keys.isEmpty {
-                var records = epochRecords[partition]
-                records.epoch = .min
-                records.sequence = nextSequence[partition, default: 0]
-                nextSequence[partition] = records.sequence &+ Int32(records.keys.count)
-                prepared.append(records)
-                epochRecords[partition].keys = []
-                epochRecords[partition].values = []
-                epochRecords[partition].timestamps = []
-            }
+            prepareEpoch(.min)
             try commit(upTo: .max)
         } else {
             try flushBuilders()

@@ -53,7 +53,7 @@ final class SessionWindowProcessor<Item, Key: Hashable, Accumulator, Result>: Pr
                 continue
             }
             let key = self.key(item.value)
-            var list = sessions.removeValue(forKey: key) ?? []
+            let list = sessions.removeValue(forKey: key) ?? []
             var merged = Session(start: timestamp, end: timestamp &+ gap, accumulator: operation.create())
             operation.accumulate(&merged.accumulator, item.value)
             // Sessions are sorted by start and disjoint; merge every one overlapping [timestamp, timestamp + gap).
@@ -70,8 +70,7 @@ final class SessionWindowProcessor<Item, Key: Hashable, Accumulator, Result>: Pr
             }
             let position = kept.firstIndex { $0.start > merged.start } ?? kept.endIndex
             kept.insert(merged, at: position)
-            list = kept
-            sessions[key] = list
+            sessions[key] = kept
             earliestEnd = min(earliestEnd, merged.end)
         }
     }

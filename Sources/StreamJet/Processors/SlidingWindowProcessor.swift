@@ -129,21 +129,37 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         if watermark > lastWatermark {
             switch mode {
             case .frames:
-                let ready = frames.keys.filter { $0 &+ step <= watermark }.sorted()
-                let emitter = frameEmitter!
-                for start in ready {
-                    for (key, accumulator) in frames.removeValue(forKey: start)! {
-                        emitter.buffer(
-                            Timestamped(
-                                FramePartial(frameStart: start, key: key, accumulator: accumulator), timestamp: start))
-                    }
-                }
+                emitFrames(endingBy: watermark)
             case .windows:
                 emitWindows(after: lastWatermark, upTo: watermark, early: false)
             }
             lastWatermark = watermark
         }
         return flush()
+    }
+
+    /// Emits, oldest first, and evicts the frames that end at or before `limit`.
+    private func emitFrames(endingBy limit: Int64) {
+        let emitter = frameEmitter!
+        for start in frames.keys.filter({ $0 &+ step <= limit }).sorted() {
+            for (key, accumulator) in frames.removeValue(forKey: start)! {
+                emitter.buffer(
+                    Timestamped(FramePartial(frameStart: start, key: key, accumulator: accumulator), timestamp: start))
+            }
+        }
+    }
+
+    /// Buffers one window result; its timestamp is the window's end.
+    @inline(__always)
+    private func emit(
+        _ emitter: Emitter<KeyedWindowResult<Key, Result>>, _ key: Key, _ accumulator: Accumulator, end: Int64,
+        early: Bool
+    ) {
+        let value = early ? export(accumulator) : finish(accumulator)
+        emitter.buffer(
+            Timestamped(
+                KeyedWindowResult(start: end &- size, end: end, key: key, value: value, isEarly: early), timestamp: end)
+        )
     }
 
     /// The first window end after `watermark` on the grid.
@@ -170,21 +186,11 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
             }
             if size == step {
                 for (key, accumulator) in frames[starts[index]]! {
-                    emitter.buffer(
-                        Timestamped(
-                            KeyedWindowResult(
-                                start: low, end: end, key: key,
-                                value: early ? export(accumulator) : finish(accumulator),
-                                isEarly: early), timestamp: end))
+                    emit(emitter, key, accumulator, end: end, early: early)
                 }
             } else if let deduct, !early {
                 slide(to: end, deduct: deduct)
-                for (key, entry) in running!.entries {
-                    emitter.buffer(
-                        Timestamped(
-                            KeyedWindowResult(start: low, end: end, key: key, value: finish(entry.0), isEarly: false),
-                            timestamp: end))
-                }
+                for (key, entry) in running!.entries { emit(emitter, key, entry.0, end: end, early: false) }
             } else {
                 var window: [Key: Accumulator] = [:]
                 var position = index
@@ -194,14 +200,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                     }
                     position += 1
                 }
-                for (key, accumulator) in window {
-                    emitter.buffer(
-                        Timestamped(
-                            KeyedWindowResult(
-                                start: low, end: end, key: key,
-                                value: early ? export(accumulator) : finish(accumulator),
-                                isEarly: early), timestamp: end))
-                }
+                for (key, accumulator) in window { emit(emitter, key, accumulator, end: end, early: early) }
             }
             end &+= step
         }
@@ -279,15 +278,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
             completed = true
             switch mode {
             case .frames:
-                let emitter = frameEmitter!
-                for start in frames.keys.sorted() {
-                    for (key, accumulator) in frames[start]! {
-                        emitter.buffer(
-                            Timestamped(
-                                FramePartial(frameStart: start, key: key, accumulator: accumulator), timestamp: start))
-                    }
-                }
-                frames = [:]
+                emitFrames(endingBy: .max)
             case .windows:
                 emitWindows(after: lastWatermark, upTo: .max, early: false)
                 frames = [:]

@@ -145,11 +145,13 @@ struct Bench: ParsableCommand {
         try reopened.close()
     }
 
-    func report(_ workload: String, records: Int, bytes: Int, seconds: Double, notes: String) {
+    func report(
+        _ workload: String, records: Int, bytes: Int, seconds: Double, notes: String, extra: [String: Any] = [:]
+    ) {
         let line: [String: Any] = [
             "peer": "eventlog", "workload": workload, "records": records, "seconds": seconds,
             "records_per_s": Double(records) / seconds, "mb_per_s": Double(bytes) / 1e6 / seconds, "notes": notes,
-        ]
+        ].merging(extra) { _, new in new }
         let json = try! JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }

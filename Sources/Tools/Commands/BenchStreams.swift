@@ -142,15 +142,11 @@ extension Bench {
         let latencies = arrivals.latencies(endingBefore: closed)
         guard !latencies.isEmpty else { throw ValidationError("no window results arrived") }
         func percentile(_ p: Double) -> Int64 { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        let line: [String: Any] = [
-            "peer": "eventlog", "workload": "W3-latency", "records": sent, "seconds": Double(seconds),
-            "records_per_s": Double(sent) / Double(seconds), "mb_per_s": 0,
-            "p50_ms": percentile(0.5), "p99_ms": percentile(0.99), "max_ms": latencies.last!,
-            "notes":
+        report(
+            "W3-latency", records: sent, bytes: 0, seconds: Double(seconds),
+            notes:
                 "StreamJet: \(rate) events/s stamped with the wall clock into \(workers) stream partitions, 500 keys, 100 ms tumbling windows, lag 0; latency = result arrival at the sink - window end (ms resolution), over \(latencies.count) results",
-        ]
-        let json = try JSONSerialization.data(withJSONObject: line, options: [.sortedKeys])
-        print(String(decoding: json, as: UTF8.self))
+            extra: ["p50_ms": percentile(0.5), "p99_ms": percentile(0.99), "max_ms": latencies.last!])
     }
 }
 
