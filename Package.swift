@@ -13,6 +13,7 @@ let package = Package(
     products: [
         .library(name: "EventLog", targets: ["EventLog"]),
         .library(name: "StreamJet", targets: ["StreamJet"]),
+        .library(name: "LiveViews", targets: ["LiveViews"]),
         .library(name: "Simulator", targets: ["Simulator"]),
         .executable(name: "eventlog", targets: ["Tools"]),
     ],
@@ -40,6 +41,13 @@ let package = Package(
             swiftSettings: upcoming),
         .target(name: "StreamJet", dependencies: ["EventLog"], swiftSettings: upcoming),
         .target(
+            name: "LiveViews",
+            dependencies: [
+                "EventLog", "StreamJet", "CEventLogSupport", .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming),
+        .target(
             name: "Simulator",
             dependencies: [
                 "EventLog", .product(name: "SwiftCSV", package: "SwiftCSV"),
@@ -63,6 +71,10 @@ let package = Package(
         .testTarget(
             name: "StreamJetTests",
             dependencies: ["StreamJet", "EventLog", "TestSupport"],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "LiveViewsTests",
+            dependencies: ["LiveViews", "StreamJet", "EventLog", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "SimulatorTests",

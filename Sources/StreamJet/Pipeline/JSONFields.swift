@@ -20,6 +20,12 @@ public enum JSONFields {
         /// Whether the token was a string.
         public let isString: Bool
 
+        /// A token over `bytes` (string contents without the quotes when `isString`).
+        public init(bytes: UnsafeRawBufferPointer, isString: Bool) {
+            self.bytes = bytes
+            self.isString = isString
+        }
+
         /// Whether this key or string equals `name` (compared byte for byte, no unescaping).
         @inlinable
         public func equals(_ name: StaticString) -> Bool {
@@ -115,6 +121,47 @@ public enum JSONFields {
             guard index < end else { return false }
             let separator = base.load(fromByteOffset: index, as: UInt8.self)
             if separator == UInt8(ascii: "}") { return true }
+            guard separator == UInt8(ascii: ",") else { return false }
+            index = skipSpace(base, index + 1, end)
+        }
+        return false
+    }
+
+    /// Calls `body` with each element of a JSON array (`bytes` from `[` to `]`).
+    ///
+    /// - Returns: false when the bytes are not a well-formed array up to the point scanned.
+    @discardableResult
+    public static func elements(_ bytes: UnsafeRawBufferPointer, _ body: (Token) -> Void) -> Bool {
+        guard let base = bytes.baseAddress else { return false }
+        let end = bytes.count
+        var index = skipSpace(base, 0, end)
+        guard index < end, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "[") else { return false }
+        index = skipSpace(base, index + 1, end)
+        if index < end, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "]") { return true }
+        while index < end {
+            let first = base.load(fromByteOffset: index, as: UInt8.self)
+            if first == UInt8(ascii: "\"") {
+                guard let valueEnd = stringEnd(base, index + 1, end) else { return false }
+                body(Token(bytes: UnsafeRawBufferPointer(start: base + index + 1, count: valueEnd - index - 1), isString: true))
+                index = valueEnd + 1
+            } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+                guard let valueEnd = containerEnd(base, index, end) else { return false }
+                body(Token(bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false))
+                index = valueEnd
+            } else {
+                var valueEnd = index
+                while valueEnd < end {
+                    let byte = base.load(fromByteOffset: valueEnd, as: UInt8.self)
+                    if byte == UInt8(ascii: ",") || byte == UInt8(ascii: "]") || byte <= 0x20 { break }
+                    valueEnd += 1
+                }
+                body(Token(bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false))
+                index = valueEnd
+            }
+            index = skipSpace(base, index, end)
+            guard index < end else { return false }
+            let separator = base.load(fromByteOffset: index, as: UInt8.self)
+            if separator == UInt8(ascii: "]") { return true }
             guard separator == UInt8(ascii: ",") else { return false }
             index = skipSpace(base, index + 1, end)
         }

@@ -1,0 +1,208 @@
+public import EventLog
+import Foundation
+public import Logging
+
+/// The live tables of a log directory.
+///
+/// ```
+/// <log>/views/<table>.json       the table definition (TableConfig as JSON)
+/// <log>/views/<table>.snapshot   the last table snapshot (see LiveTable+Snapshot), optional
+/// ```
+///
+/// Opening a table loads its snapshot when there is a valid one and then catches up from the saved offsets
+/// to the end of the topic, so a restart does not replay everything. Definitions are plain files, so the
+/// CLI in another process sees the tables an application created (and vice versa).
+public final class ViewCatalog: @unchecked Sendable {
+    /// The log the tables read from.
+    public let log: Log
+    /// `<log>/views`.
+    public let directory: String
+    private let logger: Logger
+    private let tables = Locked<[String: LiveTable]>([:])
+
+    /// A catalog over `log`'s directory.
+    public init(log: Log, logger: Logger = Logger(label: "eventlog.views", factory: { _ in SwiftLogNoOpLogHandler() }))
+    {
+        self.log = log
+        directory = log.directory + "/views"
+        self.logger = logger
+    }
+
+    func configPath(_ name: String) -> String { "\(directory)/\(name).json" }
+    func snapshotPath(_ name: String) -> String { "\(directory)/\(name).snapshot" }
+
+    /// Stores a new table definition.
+    ///
+    /// - Throws: ``ViewError`` `invalidConfig` when the definition is inconsistent, `tableExists` when a
+    ///   table of that name exists; `EventLogError` when the file cannot be written.
+    public func create(_ config: TableConfig) throws {
+        try config.validate()
+        guard !FileManager.default.fileExists(atPath: configPath(config.name)) else {
+            throw ViewError(.tableExists, "table '\(config.name)' already exists (\(configPath(config.name)))")
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try log.io.writeFileAtomically(configPath(config.name), Array(try encoder.encode(config)))
+    }
+
+    /// Removes a table's definition and snapshot (the topic is untouched).
+    public func drop(_ name: String) throws {
+        guard FileManager.default.fileExists(atPath: configPath(name)) else {
+            throw ViewError(.noSuchTable, "no table '\(name)' in \(directory)")
+        }
+        tables.withLock { $0[name] = nil }
+        try? FileManager.default.removeItem(atPath: snapshotPath(name))
+        try FileManager.default.removeItem(atPath: configPath(name))
+    }
+
+    /// Every stored table definition, by name.
+    public func list() throws -> [TableConfig] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        return try names.filter { $0.hasSuffix(".json") }.sorted().map { try config(String($0.dropLast(5))) }
+    }
+
+    /// The stored definition of `name`.
+    public func config(_ name: String) throws -> TableConfig {
+        let path = configPath(name)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let known = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+                .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+            throw ViewError(
+                .noSuchTable,
+                "no table '\(name)' in \(directory)"
+                    + (known.isEmpty ? "" : " (tables: \(known.joined(separator: ", ")))"))
+        }
+        do {
+            return try JSONDecoder().decode(TableConfig.self, from: data)
+        } catch {
+            throw ViewError(.invalidConfig, "\(path): \(error)")
+        }
+    }
+
+    /// The table `name`, loaded from its snapshot and caught up to the end of its topic (cached: a second
+    /// call returns the same table, caught up again).
+    public func open(_ name: String) throws -> LiveTable {
+        if let table = tables.withLock({ $0[name] }) {
+            try table.catchUp(from: log)
+            return table
+        }
+        let table = try LiveTable(config: config(name))
+        if let bytes = FileManager.default.contents(atPath: snapshotPath(name)) {
+            do {
+                try table.restore(Array(bytes), source: snapshotPath(name))
+            } catch {
+                logger.warning("ignoring table snapshot", metadata: ["eventlog.view": "\(name)", "error": "\(error)"])
+            }
+        }
+        try table.catchUp(from: log)
+        return tables.withLock { open in
+            if let existing = open[name] { return existing }
+            open[name] = table
+            return table
+        }
+    }
+
+    /// Writes `table`'s snapshot atomically (temporary file, fsync, rename, directory fsync).
+    public func saveSnapshot(_ table: LiveTable) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try log.io.writeFileAtomically(snapshotPath(table.name), table.snapshotBytes())
+    }
+
+    /// Runs a query against the table its `FROM` names (opened and caught up first).
+    public func query(_ sql: String, now: Int64? = nil) throws -> QueryResult {
+        let statement = try Parser.parse(sql)
+        let table: LiveTable
+        do {
+            table = try open(statement.table)
+        } catch var error as ViewError where error.code == .noSuchTable {
+            error.line = statement.tableLine
+            error.column = statement.tableColumn
+            throw error
+        }
+        return try table.run(statement, now: now ?? Int64(Date().timeIntervalSince1970 * 1000))
+    }
+}
+
+extension LiveTable {
+    /// Ingests every record of the table's topic from the saved offsets up to the end the log has now.
+    ///
+    /// - Returns: How many records were read.
+    @discardableResult
+    public func catchUp(from log: Log, batch: Int = 8192) throws -> Int {
+        var total = 0
+        let partitions = try log.partitionCount(config.topic)
+        for partition in 0..<partitions {
+            let start = lock.read { offsets[partition] } ?? 0
+            let reader = try log.reader(
+                topic: config.topic, partition: partition, from: start == 0 ? .earliest : .offset(start))
+            let end = reader.endOffset
+            while reader.nextOffset < end {
+                let before = reader.nextOffset
+                try lock.write {
+                    _ = try reader.read(maxRecords: batch) { record in
+                        ingestLocked(
+                            value: record.value, key: record.key, timestamp: record.timestamp, offset: record.offset,
+                            partition: partition)
+                    }
+                }
+                if reader.nextOffset == before { break }
+                total += Int(reader.nextOffset - before)
+            }
+        }
+        return total
+    }
+
+    /// Keeps the table following its topic on a background thread until the returned follower is stopped;
+    /// saves a snapshot through `catalog` every `snapshotEvery` seconds when it changed.
+    public func follow(_ catalog: ViewCatalog, snapshotEvery: Double? = 30) -> ViewFollower {
+        ViewFollower(table: self, catalog: catalog, snapshotEvery: snapshotEvery)
+    }
+}
+
+/// A thread that keeps a table caught up with its topic (polling with a 1–20 ms backoff when idle).
+public final class ViewFollower: @unchecked Sendable {
+    private let stopped = Locked(false)
+    private let done = DispatchSemaphore(value: 0)
+    private let failure = Locked<(any Error)?>(nil)
+
+    init(table: LiveTable, catalog: ViewCatalog, snapshotEvery: Double?) {
+        let thread = Thread { [stopped, done, failure] in
+            var idle: UInt32 = 1000
+            var lastSnapshot = Date()
+            var dirty = false
+            while !stopped.withLock({ $0 }) {
+                do {
+                    let read = try table.catchUp(from: catalog.log)
+                    if read > 0 {
+                        dirty = true
+                        idle = 1000
+                    } else {
+                        usleep(idle)
+                        idle = min(idle * 2, 20_000)
+                    }
+                    if let every = snapshotEvery, dirty, Date().timeIntervalSince(lastSnapshot) >= every {
+                        try catalog.saveSnapshot(table)
+                        lastSnapshot = Date()
+                        dirty = false
+                    }
+                } catch {
+                    failure.withLock { $0 = error }
+                    break
+                }
+            }
+            done.signal()
+        }
+        thread.name = "view-\(table.name)"
+        thread.start()
+    }
+
+    /// The error that stopped the follower, if one did.
+    public var error: (any Error)? { failure.withLock { $0 } }
+
+    /// Stops following and waits for the thread to finish.
+    public func stop() {
+        stopped.withLock { $0 = true }
+        done.wait()
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+
+/// A point on the sphere: longitude (x) and latitude (y) in degrees, as Pinot's `ST_Point(x, y, 1)`.
+///
+/// Made only through ``init(longitude:latitude:)``, which rejects coordinates outside [−180, 180] ×
+/// [−90, 90], so every `GeoPoint` is a valid geography.
+public struct GeoPoint: Hashable, Sendable, CustomStringConvertible {
+    /// Degrees east, in [−180, 180].
+    public let longitude: Double
+    /// Degrees north, in [−90, 90].
+    public let latitude: Double
+
+    /// - Throws: ``GeoError`` naming the coordinate that is out of range (or not a number).
+    public init(longitude: Double, latitude: Double) throws(GeoError) {
+        guard longitude >= -180, longitude <= 180 else {
+            throw GeoError("longitude \(longitude) is outside [-180, 180]")
+        }
+        guard latitude >= -90, latitude <= 90 else {
+            throw GeoError("latitude \(latitude) is outside [-90, 90]")
+        }
+        self.longitude = longitude
+        self.latitude = latitude
+    }
+
+    init(unchecked longitude: Double, _ latitude: Double) {
+        self.longitude = longitude
+        self.latitude = latitude
+    }
+
+    /// The point as well-known text, `POINT (lon lat)`.
+    public var description: String { "POINT (\(Geo.format(longitude)) \(Geo.format(latitude)))" }
+}
+
+/// A geometry of `ST_GeomFromText`: a point or a polygon (an outer ring and optional holes).
+public enum Geometry: Hashable, Sendable, CustomStringConvertible {
+    case point(GeoPoint)
+    /// Rings of (longitude, latitude) vertices; the first is the shell, the rest are holes. Rings are
+    /// closed (first vertex repeated last).
+    case polygon([[GeoPoint]])
+
+    public var description: String {
+        switch self {
+        case .point(let p): return p.description
+        case .polygon(let rings):
+            let text = rings.map { ring in
+                "(" + ring.map { "\(Geo.format($0.longitude)) \(Geo.format($0.latitude))" }.joined(separator: ", ")
+                    + ")"
+            }
+            return "POLYGON (" + text.joined(separator: ", ") + ")"
+        }
+    }
+}
+
+/// A coordinate out of range, or well-known text that does not parse.
+public struct GeoError: Error, Sendable, CustomStringConvertible, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Geodesy with Pinot's constants, so distances match Pinot's to the last bit.
+public enum Geo {
+    /// Pinot's Earth radius in meters (6,371.01 km).
+    public static let earthRadiusMeters = 6_371_010.0
+
+    /// Great-circle distance in meters between two geography points, with Pinot's formula (an `atan2`
+    /// of the cross and dot products, stable for tiny and antipodal distances).
+    public static func distance(_ a: GeoPoint, _ b: GeoPoint) -> Double {
+        distance(lon1: a.longitude, lat1: a.latitude, lon2: b.longitude, lat2: b.latitude)
+    }
+
+    /// ``distance(_:_:)`` on raw degrees (assumed in range).
+    public static func distance(lon1: Double, lat1: Double, lon2: Double, lat2: Double) -> Double {
+        let phi1 = lat1 * .pi / 180
+        let phi2 = lat2 * .pi / 180
+        let deltaLambda = lon1 * .pi / 180 - lon2 * .pi / 180
+        let sinPhi1 = sin(phi1), cosPhi1 = cos(phi1)
+        let sinPhi2 = sin(phi2), cosPhi2 = cos(phi2)
+        let cosDelta = cos(deltaLambda)
+        let t1 = cosPhi2 * sin(deltaLambda)
+        let t2 = cosPhi1 * sinPhi2 - sinPhi1 * cosPhi2 * cosDelta
+        let t3 = sinPhi1 * sinPhi2 + cosPhi1 * cosPhi2 * cosDelta
+        return atan2((t1 * t1 + t2 * t2).squareRoot(), t3) * earthRadiusMeters
+    }
+
+    /// Whether `point` lies inside `polygon` (inside the shell and outside every hole), with edges as
+    /// straight lines in the longitude/latitude plane — Pinot's geometry semantics. Points exactly on an
+    /// edge follow the even-odd crossing rule (deterministic, the same for index and scan).
+    public static func contains(_ polygon: [[GeoPoint]], _ point: GeoPoint) -> Bool {
+        guard let shell = polygon.first, crossings(shell, point) else { return false }
+        for hole in polygon.dropFirst() where crossings(hole, point) { return false }
+        return true
+    }
+
+    /// Even-odd ray casting toward +longitude.
+    static func crossings(_ ring: [GeoPoint], _ p: GeoPoint) -> Bool {
+        var inside = false
+        var j = ring.count - 1
+        for i in 0..<ring.count {
+            let a = ring[i], b = ring[j]
+            if (a.latitude > p.latitude) != (b.latitude > p.latitude) {
+                let x =
+                    (b.longitude - a.longitude) * (p.latitude - a.latitude) / (b.latitude - a.latitude) + a.longitude
+                if p.longitude < x { inside.toggle() }
+            }
+            j = i
+        }
+        return inside
+    }
+
+    /// The (min lon, min lat, max lon, max lat) box of a polygon's shell.
+    static func bounds(_ polygon: [[GeoPoint]]) -> (minLon: Double, minLat: Double, maxLon: Double, maxLat: Double) {
+        var box = (minLon: Double.infinity, minLat: Double.infinity, maxLon: -Double.infinity, maxLat: -Double.infinity)
+        for p in polygon.first ?? [] {
+            box.minLon = min(box.minLon, p.longitude)
+            box.maxLon = max(box.maxLon, p.longitude)
+            box.minLat = min(box.minLat, p.latitude)
+            box.maxLat = max(box.maxLat, p.latitude)
+        }
+        return box
+    }
+
+    /// Parses `POINT (x y)` or `POLYGON ((x y, …), (…))` (case-insensitive, optional `EMPTY`-free).
+    ///
+    /// - Throws: ``GeoError`` naming the character position where the text stops making sense.
+    public static func parseWKT(_ text: String) throws(GeoError) -> Geometry {
+        var parser = WKTParser(Array(text.utf8))
+        let word = parser.word().uppercased()
+        switch word {
+        case "POINT":
+            try parser.expect(UInt8(ascii: "("))
+            let point = try parser.coordinate()
+            try parser.expect(UInt8(ascii: ")"))
+            try parser.end()
+            return .point(point)
+        case "POLYGON":
+            try parser.expect(UInt8(ascii: "("))
+            var rings: [[GeoPoint]] = []
+            repeat {
+                try parser.expect(UInt8(ascii: "("))
+                var ring: [GeoPoint] = []
+                repeat { ring.append(try parser.coordinate()) } while parser.accept(UInt8(ascii: ","))
+                try parser.expect(UInt8(ascii: ")"))
+                guard ring.count >= 4, ring.first == ring.last else {
+                    throw GeoError("polygon ring \(rings.count + 1) must be closed and have at least 4 vertices")
+                }
+                rings.append(ring)
+            } while parser.accept(UInt8(ascii: ","))
+            try parser.expect(UInt8(ascii: ")"))
+            try parser.end()
+            return .polygon(rings)
+        default:
+            throw GeoError("well-known text must start with POINT or POLYGON, found '\(word)'")
+        }
+    }
+
+    static func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+}
+
+private struct WKTParser {
+    let bytes: [UInt8]
+    var index = 0
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func skipSpace() {
+        while index < bytes.count,
+            bytes[index] == 0x20 || bytes[index] == 0x09 || bytes[index] == 0x0A || bytes[index] == 0x0D
+        {
+            index += 1
+        }
+    }
+    mutating func word() -> String {
+        skipSpace()
+        let start = index
+        while index < bytes.count, (bytes[index] | 0x20) >= UInt8(ascii: "a"),
+            (bytes[index] | 0x20) <= UInt8(ascii: "z")
+        {
+            index += 1
+        }
+        return String(decoding: bytes[start..<index], as: UTF8.self)
+    }
+    mutating func accept(_ byte: UInt8) -> Bool {
+        skipSpace()
+        guard index < bytes.count, bytes[index] == byte else { return false }
+        index += 1
+        return true
+    }
+    mutating func expect(_ byte: UInt8) throws(GeoError) {
+        guard accept(byte) else {
+            throw GeoError(
+                "expected '\(Character(Unicode.Scalar(byte)))' at character \(index + 1) of the well-known text")
+        }
+    }
+    mutating func number() throws(GeoError) -> Double {
+        skipSpace()
+        let start = index
+        while index < bytes.count, "+-.0123456789eE".utf8.contains(bytes[index]) { index += 1 }
+        guard let value = Double(String(decoding: bytes[start..<index], as: UTF8.self)) else {
+            throw GeoError("expected a number at character \(start + 1) of the well-known text")
+        }
+        return value
+    }
+    mutating func coordinate() throws(GeoError) -> GeoPoint {
+        let x = try number()
+        let y = try number()
+        return try GeoPoint(longitude: x, latitude: y)
+    }
+    mutating func end() throws(GeoError) {
+        skipSpace()
+        guard index == bytes.count else {
+            throw GeoError("unexpected text at character \(index + 1) of the well-known text")
+        }
+    }
+}

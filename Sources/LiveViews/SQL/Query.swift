@@ -1,0 +1,366 @@
+import Foundation
+
+/// The answer to a query: column names (aliases where given) and rows.
+public struct QueryResult: Sendable, Equatable {
+    public var columns: [String]
+    public var rows: [[SQLValue]]
+    /// How the query ran.
+    public var stats: QueryStats
+}
+
+/// How a query ran: rows considered, rows matching the filter, whether the spatial index was used.
+public struct QueryStats: Sendable, Equatable {
+    public var documentsScanned = 0
+    public var documentsMatched = 0
+    public var usedSpatialIndex = false
+    public var skipUpsert = false
+}
+
+/// A compiled per-document expression. Per-row failures (a bad coordinate in one row) are recorded in
+/// the ``Failure`` box and end the query with a clear error.
+typealias Evaluator = (Int32) -> SQLValue
+typealias Predicate = (Int32) -> Bool
+
+final class Failure {
+    var error: ViewError?
+    func fail(_ message: String, _ at: Expression) {
+        if error == nil { error = ViewError(.query, message, line: at.line, column: at.column) }
+    }
+}
+
+extension LiveTable {
+    /// Runs a query against this table (its `FROM` must name the table).
+    ///
+    /// - Parameters:
+    ///   - sql: The query text, e.g. `SELECT count(*) FROM orders WHERE status = 'ORDER_PREPARED'`.
+    ///   - now: What `now()` returns, in epoch milliseconds (default: the wall clock).
+    /// - Throws: ``ViewError`` with code `syntax` (line, column, what was expected) or `query` (unknown
+    ///   column, wrong types, coordinates out of range).
+    public func query(_ sql: String, now: Int64? = nil) throws(ViewError) -> QueryResult {
+        let statement = try Parser.parse(sql)
+        guard statement.table.caseInsensitiveCompare(name) else {
+            throw ViewError(
+                .noSuchTable, "no table '\(statement.table)' (this is table '\(name)')", line: statement.tableLine,
+                column: statement.tableColumn)
+        }
+        return try run(statement, now: now ?? Int64(Date().timeIntervalSince1970 * 1000))
+    }
+
+    func run(_ statement: SelectStatement, now: Int64) throws(ViewError) -> QueryResult {
+        let result: Result<QueryResult, ViewError> = lock.read {
+            do throws(ViewError) {
+                var executor = try QueryExecutor(table: self, statement: statement, now: now)
+                return .success(try executor.execute())
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+}
+
+/// Plans and runs one SELECT over a table whose read lock is held.
+struct QueryExecutor {
+    let table: LiveTable
+    let statement: SelectStatement
+    let now: Int64
+    let skipUpsert: Bool
+    let failure = Failure()
+    /// Lower-cased alias → its expression (for WHERE, GROUP BY, HAVING, ORDER BY).
+    var aliases: [String: Expression] = [:]
+    /// The select list with `*` expanded: (name, expression).
+    var items: [(String, Expression)] = []
+    var stats = QueryStats()
+    /// Set while compiling a group-level template: the values of its `$n` placeholders.
+    var templateSlots: TemplateSlots? = nil
+
+    /// Pinot's default row limit when a query has none.
+    static let defaultLimit = 10
+
+    init(table: LiveTable, statement: SelectStatement, now: Int64) throws(ViewError) {
+        self.table = table
+        self.statement = statement
+        self.now = now
+        let option = statement.options["skipupsert"]
+        skipUpsert = option == .bool(true) || option == .string("true") || option == .long(1)
+        stats.skipUpsert = skipUpsert
+        for item in statement.items {
+            guard let expression = item.expression else {
+                for column in table.config.columns {
+                    items.append((column.name, Expression(kind: .column(column.name), line: 0, column: 0)))
+                }
+                continue
+            }
+            items.append((item.alias ?? expression.display, expression))
+            if let alias = item.alias { aliases[alias.lowercased()] = expression }
+        }
+    }
+
+    // MARK: Running
+
+    mutating func execute() throws(ViewError) -> QueryResult {
+        let isAggregate =
+            !statement.groupBy.isEmpty || items.contains { $0.1.hasAggregate } || statement.having?.hasAggregate == true
+        if statement.having != nil, !isAggregate {
+            throw ViewError(
+                .query, "HAVING needs GROUP BY or an aggregate", line: statement.having!.line,
+                column: statement.having!.column)
+        }
+        let result = isAggregate ? try aggregateQuery() : try selectionQuery()
+        if let error = failure.error { throw error }
+        return result
+    }
+
+    /// How the filter narrows the documents: through the spatial index or by scanning.
+    struct Scan {
+        var spatial: SpatialFilter?
+        var rest: Predicate?
+    }
+
+    struct SpatialFilter {
+        let grid: SpatialGrid
+        let check: Predicate
+        let search: (SpatialGrid, (_ docs: [Int32], _ certain: Bool) -> Void) -> Void
+        let needsValidityCheck: Bool
+    }
+
+    func plan() throws(ViewError) -> Scan {
+        guard let filter = statement.filter else { return Scan() }
+        var conjuncts: [Expression] = []
+        func split(_ e: Expression) {
+            if case .binary(.and, let a, let b) = e.kind {
+                split(a)
+                split(b)
+            } else {
+                conjuncts.append(e)
+            }
+        }
+        split(resolveAliases(filter))
+        var spatial: SpatialFilter? = nil
+        if let at = conjuncts.firstIndex(where: { spatialFilter($0) != nil }) {
+            spatial = spatialFilter(conjuncts[at])
+            conjuncts.remove(at: at)
+        }
+        var rest: Predicate? = nil
+        if !conjuncts.isEmpty {
+            let predicates = try conjuncts.map { (e) throws(ViewError) in try compilePredicate(e) }
+            rest = predicates.count == 1 ? predicates[0] : { doc in predicates.allSatisfy { $0(doc) } }
+        }
+        return Scan(spatial: spatial, rest: rest)
+    }
+
+    /// Visits every document that passes the filter (ascending order unless the spatial index is used and
+    /// `ordered` is false).
+    mutating func forEachMatch(_ scan: Scan, ordered: Bool, _ body: (Int32) -> Bool) {
+        var scanned = 0, matched = 0
+        defer {
+            stats.documentsScanned += scanned
+            stats.documentsMatched += matched
+        }
+        if let spatial = scan.spatial {
+            stats.usedSpatialIndex = true
+            var hits: [Int32] = []
+            var stop = false
+            spatial.search(spatial.grid) { docs, certain in
+                guard !stop else { return }
+                scanned += docs.count
+                for doc in docs {
+                    if spatial.needsValidityCheck, !skipUpsert, !table.isValid(doc) { continue }
+                    if !certain, !spatial.check(doc) { continue }
+                    if let rest = scan.rest, !rest(doc) { continue }
+                    matched += 1
+                    if ordered {
+                        hits.append(doc)
+                    } else if !body(doc) {
+                        stop = true
+                        return
+                    }
+                }
+            }
+            if ordered {
+                hits.sort()
+                for doc in hits where !body(doc) { return }
+            }
+            return
+        }
+        func visit(_ doc: Int32) -> Bool {
+            scanned += 1
+            if let rest = scan.rest, !rest(doc) { return true }
+            matched += 1
+            return body(doc)
+        }
+        if skipUpsert || !table.isUpsert {
+            for doc in 0..<Int32(table.documentCount) where !visit(doc) { return }
+        } else {
+            var stopped = false
+            table.valid.forEach(below: table.documentCount) { doc in
+                if !stopped, !visit(doc) { stopped = true }
+            }
+        }
+    }
+
+    /// Recognises `ST_DISTANCE(point column, constant point) < r` (either order, `<`, `<=`, `>`, `>=` with
+    /// the constant radius on either side) and `ST_Contains(constant polygon, column)` /
+    /// `ST_Within(column, constant polygon)`.
+    func spatialFilter(_ e: Expression) -> SpatialFilter? {
+        let grids = { (column: Int) -> (SpatialGrid, Bool)? in
+            if skipUpsert || !table.isUpsert { return table.allIndex[column].map { ($0, false) } }
+            return table.latestIndex[column].map { ($0, false) }
+        }
+        if case .binary(let op, let a, let b) = e.kind, [.less, .lessOrEqual, .greater, .greaterOrEqual].contains(op) {
+            var call = a, bound = b, strict = op == .less
+            if op == .greater || op == .greaterOrEqual {
+                call = b
+                bound = a
+                strict = op == .greater
+            }
+            guard case .call(let name, let arguments, _) = call.kind, name.lowercased() == "st_distance",
+                arguments.count == 2,
+                let radius = constant(bound)?.number
+            else { return nil }
+            let columnFirst = pointColumn(arguments[0]) != nil
+            guard let column = pointColumn(arguments[columnFirst ? 0 : 1]),
+                let center = constant(arguments[columnFirst ? 1 : 0]).flatMap(ScalarFunctions.asPoint),
+                let (grid, needsCheck) = grids(column)
+            else { return nil }
+            let lons = table.columns[column].doubles, lats = table.columns[column].latitudes
+            let check: Predicate = { doc in
+                let i = Int(doc)
+                let d =
+                    columnFirst
+                    ? Geo.distance(lon1: lons[i], lat1: lats[i], lon2: center.longitude, lat2: center.latitude)
+                    : Geo.distance(lon1: center.longitude, lat1: center.latitude, lon2: lons[i], lat2: lats[i])
+                return strict ? d < radius : d <= radius
+            }
+            return SpatialFilter(
+                grid: grid, check: check, search: { grid, body in grid.candidates(near: center, within: radius, body) },
+                needsValidityCheck: needsCheck)
+        }
+        if case .call(let name, let arguments, _) = e.kind, arguments.count == 2,
+            ["st_contains", "st_within"].contains(name.lowercased())
+        {
+            let (polygonArgument, pointArgument) =
+                name.lowercased() == "st_contains" ? (arguments[0], arguments[1]) : (arguments[1], arguments[0])
+            guard case .geometry(.polygon(let rings)) = constant(polygonArgument),
+                let column = pointColumn(pointArgument),
+                let (grid, needsCheck) = grids(column)
+            else { return nil }
+            let lons = table.columns[column].doubles, lats = table.columns[column].latitudes
+            let box = Geo.bounds(rings)
+            return SpatialFilter(
+                grid: grid,
+                check: { doc in Geo.contains(rings, GeoPoint(unchecked: lons[Int(doc)], lats[Int(doc)])) },
+                search: { grid, body in
+                    grid.candidates(inBox: box.minLon, box.minLat, box.maxLon, box.maxLat) { body($0, false) }
+                },
+                needsValidityCheck: needsCheck)
+        }
+        return nil
+    }
+
+    /// The index of a point column named directly or through `toSphericalGeography(col)`, single-value.
+    func pointColumn(_ e: Expression) -> Int? {
+        switch e.kind {
+        case .column(let name):
+            guard let index = table.columnIndex[name.lowercased()], table.columns[index].type == .point else {
+                return nil
+            }
+            return index
+        case .call(let name, let arguments, _)
+        where ["tosphericalgeography", "togeometry"].contains(name.lowercased()) && arguments.count == 1:
+            return pointColumn(arguments[0])
+        default: return nil
+        }
+    }
+
+    /// The value of an expression without columns (literals and functions of literals), if it is one.
+    func constant(_ e: Expression) -> SQLValue? {
+        guard !references(e) else { return nil }
+        guard let evaluator = try? compile(e) else { return nil }
+        let value = evaluator(0)
+        return failure.error == nil ? value : nil
+    }
+
+    func references(_ e: Expression) -> Bool {
+        switch e.kind {
+        case .literal: return false
+        case .column, .star: return true
+        case .call(let name, let arguments, _):
+            return Aggregate.Kind(name: name) != nil || arguments.contains(where: references)
+        case .negate(let x), .not(let x), .isNull(let x, _): return references(x)
+        case .binary(_, let a, let b), .like(let a, let b, _): return references(a) || references(b)
+        case .inList(let x, let list, _): return references(x) || list.contains(where: references)
+        case .between(let x, let a, let b, _): return references(x) || references(a) || references(b)
+        }
+    }
+
+    /// Replaces names that are select aliases (and not columns) by the aliased expression.
+    func resolveAliases(_ e: Expression, depth: Int = 0) -> Expression {
+        var e = e
+        let again = { (x: Expression) in resolveAliases(x, depth: depth + 1) }
+        switch e.kind {
+        case .column(let name):
+            if table.columnIndex[name.lowercased()] == nil, let aliased = aliases[name.lowercased()], depth < 16 {
+                return again(aliased)
+            }
+        case .literal, .star: break
+        case .call(let name, let arguments, let distinct):
+            e.kind = .call(name, arguments.map(again), distinct: distinct)
+        case .negate(let x): e.kind = .negate(again(x))
+        case .not(let x): e.kind = .not(again(x))
+        case .isNull(let x, let negated): e.kind = .isNull(again(x), negated: negated)
+        case .binary(let op, let a, let b): e.kind = .binary(op, again(a), again(b))
+        case .like(let a, let b, let negated): e.kind = .like(again(a), again(b), negated: negated)
+        case .inList(let x, let list, let negated): e.kind = .inList(again(x), list.map(again), negated: negated)
+        case .between(let x, let a, let b, let negated):
+            e.kind = .between(again(x), again(a), again(b), negated: negated)
+        }
+        return e
+    }
+
+    // MARK: Selection
+
+    mutating func selectionQuery() throws(ViewError) -> QueryResult {
+        let scan = try plan()
+        let limit = statement.limit ?? Self.defaultLimit
+        let wanted = statement.offset + limit
+        let projections = try items.map { (item) throws(ViewError) in try compile(item.1) }
+        var rows: [[SQLValue]] = []
+        if statement.orderBy.isEmpty, !statement.distinct {
+            if wanted > 0 {
+                forEachMatch(scan, ordered: true) { doc in
+                    rows.append(projections.map { $0(doc) })
+                    return rows.count < wanted
+                }
+            }
+            rows.removeFirst(min(statement.offset, rows.count))
+            return QueryResult(columns: items.map(\.0), rows: rows, stats: stats)
+        }
+        let keys = try statement.orderBy.map { (order) throws(ViewError) in
+            try compile(resolveAliases(order.expression))
+        }
+        var matches: [(keys: [SQLValue], doc: Int32)] = []
+        forEachMatch(scan, ordered: true) { doc in
+            matches.append((keys.map { $0(doc) }, doc))
+            return true
+        }
+        let orders = statement.orderBy
+        let precedes = { (a: (keys: [SQLValue], doc: Int32), b: (keys: [SQLValue], doc: Int32)) -> Bool in
+            for (index, order) in orders.enumerated() {
+                let c = SQLValue.orderedBefore(a.keys[index], b.keys[index])
+                if c != 0 { return order.ascending ? c < 0 : c > 0 }
+            }
+            return a.doc < b.doc
+        }
+        if !orders.isEmpty { matches.sort(by: precedes) }
+        var seen = Set<[SQLValue]>()
+        for match in matches {
+            let row = projections.map { $0(match.doc) }
+            if statement.distinct, !seen.insert(row).inserted { continue }
+            rows.append(row)
+            if rows.count >= wanted { break }
+        }
+        rows.removeFirst(min(statement.offset, rows.count))
+        return QueryResult(columns: items.map(\.0), rows: rows, stats: stats)
+    }
+}

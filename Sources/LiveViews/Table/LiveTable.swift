@@ -1,0 +1,554 @@
+public import EventLog
+import HeapModule
+import Synchronization
+
+/// A live, queryable table fed from a topic: Pinot's real-time table in one process.
+///
+/// ```
+///  records ──► RowDecoder ──► upsert decision ──► columns (append-only, doc = row number)
+///                                   │                 ├─ valid docs bitmap  (latest row per key)
+///                                   └─ key map        ├─ spatial grid of every doc   (skipUpsert)
+///                                      key → (doc, comparison, deleted)  └─ spatial grid of valid docs
+/// ```
+///
+/// Every ingested record that is stored becomes a *document*: documents are never changed or removed,
+/// which makes the skipUpsert view (every ingested row) trivial and lets queries read columns without
+/// copying. Upsert only moves the *valid* bit.
+///
+/// Invariants (upsert tables):
+/// - For every key in the key map, `entry.doc` is the document holding the key's newest record (largest
+///   comparison value; ties to the later record); it is valid unless the record was a delete.
+/// - A document is valid only if it is some key's `entry.doc`, is not a delete, and has not expired.
+/// - Out-of-order records (comparison value below the key's) are stored invalid (or not at all with
+///   `dropOutOfOrder`); with `outOfOrderColumn` their row says so.
+/// - A PARTIAL upsert stores the merged row, so the newest document alone answers queries.
+///
+/// Concurrency: one writer (ingest) and any number of readers (queries) share a read-write lock; a query
+/// holds the read lock for its whole run, so it sees one consistent state (no torn counts) while ingest
+/// waits.
+public final class LiveTable: @unchecked Sendable {
+    public let config: TableConfig
+    let columns: [Column]
+    let columnIndex: [String: Int]
+    let decoder: RowDecoder
+    let lock = ReadWriteLock()
+
+    /// Documents stored (every row, including superseded ones).
+    private(set) var documentCount = 0
+    var valid = Bitmap()
+    var keys: [PrimaryKey: KeyEntry] = [:]
+    /// Next offset to ingest, per partition of the topic.
+    var offsets: [Int: Int64] = [:]
+    /// Point column index → grid over every document / over valid documents.
+    var allIndex: [Int: SpatialGrid] = [:]
+    var latestIndex: [Int: SpatialGrid] = [:]
+    /// Records skipped because their value is not a JSON object, and the last one's location.
+    private(set) var badRecords = 0
+    private(set) var lastBadRecord: String?
+
+    private var staged: [StagedValue]
+    private let upsert: UpsertConfig?
+    private let keyColumns: [Int]
+    private let comparisonColumn: Int?
+    private let deleteColumn: Int?
+    private let outOfOrderColumn: Int?
+    private let strategies: [PartialStrategy?]
+    private(set) var largestComparisonSeen = Int64.min
+    private var expiry = Heap<ExpiryItem>()
+    private var deletedExpiry = Heap<ExpiryItem>()
+
+    struct KeyEntry {
+        var doc: Int32
+        var comparison: Int64
+        var deleted: Bool
+    }
+
+    struct ExpiryItem: Comparable {
+        let comparison: Int64
+        let key: PrimaryKey
+        let doc: Int32
+        static func < (a: Self, b: Self) -> Bool { a.comparison < b.comparison }
+        static func == (a: Self, b: Self) -> Bool { a.comparison == b.comparison }
+    }
+
+    /// An empty table for `config`.
+    ///
+    /// - Throws: ``ViewError`` with code `invalidConfig` when the definition is inconsistent.
+    public init(config: TableConfig) throws(ViewError) {
+        try config.validate()
+        self.config = config
+        columns = config.columns.map(Column.init)
+        var index: [String: Int] = [:]
+        for (i, column) in config.columns.enumerated() { index[column.name.lowercased()] = i }
+        columnIndex = index
+        decoder = try RowDecoder(config)
+        staged = Array(repeating: StagedValue(), count: config.columns.count)
+        upsert = config.upsert
+        let find = { (name: String?) in name.flatMap { index[$0.lowercased()] } }
+        keyColumns = (config.upsert?.primaryKey ?? []).compactMap { find($0) }
+        comparisonColumn = find(config.upsert?.comparisonColumn)
+        deleteColumn = find(config.upsert?.deleteColumn)
+        outOfOrderColumn = find(config.upsert?.outOfOrderColumn)
+        strategies = config.columns.map { column in
+            guard let upsert = config.upsert, upsert.mode == .partial, !upsert.primaryKey.contains(column.name) else {
+                return nil
+            }
+            return upsert.partialStrategies?[column.name] ?? upsert.defaultPartialStrategy ?? .overwrite
+        }
+        for (i, column) in config.columns.enumerated() where column.type == .point {
+            let cell = config.spatialCellDegrees ?? 0.02
+            allIndex[i] = SpatialGrid(cellDegrees: cell)
+            if config.upsert != nil { latestIndex[i] = SpatialGrid(cellDegrees: cell) }
+        }
+    }
+
+    /// The table's name.
+    public var name: String { config.name }
+
+    /// Rows visible to ordinary queries (the latest row of each live key; every row of an append table).
+    public var rowCount: Int { lock.read { upsert == nil ? documentCount : valid.count } }
+
+    /// Every stored row: what a `skipUpsert` query sees.
+    public var storedRowCount: Int { lock.read { documentCount } }
+
+    /// The next offset to ingest per partition (what a restart resumes from).
+    public var nextOffsets: [Int: Int64] { lock.read { offsets } }
+
+    /// How many records were skipped as not being JSON objects, and where the last one was.
+    public var skippedRecords: (count: Int, last: String?) { lock.read { (badRecords, lastBadRecord) } }
+
+    // MARK: Ingest
+
+    /// Ingests one record read from `partition` of the table's topic.
+    public func ingest(_ record: RecordView, partition: Int) {
+        lock.write {
+            ingestLocked(
+                value: record.value, key: record.key, timestamp: record.timestamp, offset: record.offset,
+                partition: partition)
+        }
+    }
+
+    /// Ingests a JSON document (tests, the StreamJet sink, tools).
+    public func ingest(json: String, key: String? = nil, timestamp: Int64 = 0, partition: Int = 0, offset: Int64? = nil)
+    {
+        var json = json
+        var key = key
+        lock.write {
+            let next = offset ?? offsets[partition] ?? 0
+            json.withUTF8 { value in
+                if var keyText = key {
+                    keyText.withUTF8 { k in
+                        ingestLocked(
+                            value: UnsafeRawBufferPointer(value), key: UnsafeRawBufferPointer(k), timestamp: timestamp,
+                            offset: next, partition: partition)
+                    }
+                } else {
+                    ingestLocked(
+                        value: UnsafeRawBufferPointer(value), key: nil, timestamp: timestamp, offset: next,
+                        partition: partition)
+                }
+            }
+            key = nil
+        }
+    }
+
+    /// Runs `body` holding the write lock, for batch ingest (one lock round per batch).
+    func withWriteLock<T>(_ body: () throws -> T) rethrows -> T { try lock.write(body) }
+
+    /// Ingests a record; the caller holds the write lock.
+    func ingestLocked(
+        value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64, offset: Int64, partition: Int
+    ) {
+        offsets[partition] = max(offsets[partition] ?? 0, offset + 1)
+        guard
+            decoder.decode(
+                value: value, key: key, timestamp: timestamp, offset: offset, partition: partition, columns: columns,
+                into: &staged)
+        else {
+            badRecords += 1
+            lastBadRecord =
+                "topic '\(config.topic)' partition \(partition) offset \(offset): the value is not a JSON object"
+            return
+        }
+        guard upsert != nil else {
+            let doc = appendStaged()
+            valid.insert(doc)
+            indexValid(doc)
+            return
+        }
+        upsertStaged()
+    }
+
+    private func upsertStaged() {
+        let key = primaryKey()
+        let comparison = comparisonColumn.map { comparisonValue(staged[$0], columns[$0].type) } ?? Int64.min
+        let isDelete = deleteColumn.map { staged[$0].present && staged[$0].bool == 1 } ?? false
+        let existing = keys[key]
+        if let existing, comparisonColumn != nil, comparison < existing.comparison {
+            // Out of order: the key's row stays; the record is kept only for skipUpsert queries.
+            if upsert?.dropOutOfOrder == true { return }
+            if let flag = outOfOrderColumn { setBool(flag, true) }
+            _ = appendStaged()
+            return
+        }
+        if let flag = outOfOrderColumn { setBool(flag, false) }
+        if upsert?.mode == .partial, let existing, !existing.deleted, !isDelete { merge(from: existing.doc) }
+        let doc = appendStaged()
+        if let existing, !existing.deleted { unindexValid(existing.doc) }
+        keys[key] = KeyEntry(doc: doc, comparison: comparison, deleted: isDelete)
+        if !isDelete { indexValid(doc) }
+        if comparisonColumn != nil {
+            largestComparisonSeen = max(largestComparisonSeen, comparison)
+            let item = ExpiryItem(comparison: comparison, key: key, doc: doc)
+            if isDelete, upsert?.deletedKeysTTL != nil || upsert?.keyTTL != nil {
+                deletedExpiry.insert(item)
+            } else if !isDelete, upsert?.keyTTL != nil {
+                expiry.insert(item)
+            }
+            expireKeys()
+        }
+    }
+
+    /// Drops keys whose comparison value fell more than their TTL behind the largest seen: live keys after
+    /// `keyTTL`, deleted keys after `deletedKeysTTL` (or `keyTTL`). Each heap holds one item per record;
+    /// an item whose key has moved on (another document) is stale and skipped.
+    private func expireKeys() {
+        guard let upsert else { return }
+        if let ttl = upsert.keyTTL { expire(&expiry, ttl: ttl, deleted: false) }
+        if let ttl = upsert.deletedKeysTTL ?? upsert.keyTTL { expire(&deletedExpiry, ttl: ttl, deleted: true) }
+    }
+
+    private func expire(_ heap: inout Heap<ExpiryItem>, ttl: Int64, deleted: Bool) {
+        let limit = largestComparisonSeen &- ttl
+        while let first = heap.min, first.comparison < limit {
+            _ = heap.removeMin()
+            guard let entry = keys[first.key], entry.doc == first.doc, entry.deleted == deleted else { continue }
+            if !deleted { unindexValid(entry.doc) }
+            keys[first.key] = nil
+        }
+    }
+
+    private func setBool(_ column: Int, _ value: Bool) {
+        staged[column].present = true
+        staged[column].isNull = false
+        staged[column].bool = value ? 1 : 0
+    }
+
+    private func indexValid(_ doc: Int32) {
+        valid.insert(doc)
+        for (column, grid) in latestIndex where !columns[column].nulls[Int(doc)] {
+            grid.insert(
+                doc, longitude: columns[column].doubles[Int(doc)], latitude: columns[column].latitudes[Int(doc)])
+        }
+    }
+
+    private func unindexValid(_ doc: Int32) {
+        valid.remove(doc)
+        for (column, grid) in latestIndex where !columns[column].nulls[Int(doc)] {
+            grid.remove(
+                doc, longitude: columns[column].doubles[Int(doc)], latitude: columns[column].latitudes[Int(doc)])
+        }
+    }
+
+    private func primaryKey() -> PrimaryKey {
+        var key = PrimaryKey()
+        for (position, index) in keyColumns.enumerated() {
+            let slot = staged[index]
+            let part: Int64
+            if !slot.present || slot.isNull {
+                part = Int64.min
+            } else {
+                switch columns[index].type {
+                case .string: part = Int64(slot.code)
+                case .long: part = slot.long
+                case .double: part = Int64(bitPattern: slot.double.bitPattern)
+                case .boolean: part = Int64(slot.bool)
+                case .point: part = 0
+                }
+            }
+            key[position] = part
+        }
+        return key
+    }
+
+    /// An Int64 with the same order as the column's values (doubles by their ordered bit pattern).
+    private func comparisonValue(_ slot: StagedValue, _ type: ColumnType) -> Int64 {
+        guard slot.present, !slot.isNull else { return Int64.min }
+        if type == .long { return slot.long }
+        let bits = slot.double.bitPattern
+        let ordered = bits >> 63 == 1 ? ~bits : bits | (1 << 63)
+        return Int64(bitPattern: ordered ^ (1 << 63))
+    }
+
+    /// PARTIAL upsert: folds the previous row into the staged one, column by column.
+    private func merge(from previous: Int32) {
+        for (index, strategy) in strategies.enumerated() {
+            guard let strategy, columns[index].definition.transform == nil else { continue }
+            let column = columns[index]
+            let old = column.value(previous)
+            let new = stagedValue(index)
+            let merged: SQLValue
+            if !staged[index].present || staged[index].isNull {
+                merged = old
+            } else {
+                switch strategy {
+                case .overwrite: merged = new
+                case .ignore: merged = old.isNull ? new : old
+                case .increment:
+                    if case .long(let a) = old, case .long(let b) = new {
+                        merged = .long(a &+ b)
+                    } else if let a = old.number, let b = new.number {
+                        merged = .double(a + b)
+                    } else {
+                        merged = new
+                    }
+                case .max: merged = (SQLValue.compare(old, new) ?? -1) >= 0 ? old : new
+                case .min: merged = (SQLValue.compare(old, new) ?? 1) <= 0 ? old : new
+                case .append:
+                    if case .array(let a) = old, case .array(let b) = new {
+                        merged = .array(a + b)
+                    } else {
+                        merged = new
+                    }
+                case .union:
+                    if case .array(let a) = old, case .array(let b) = new {
+                        var seen = Set(a)
+                        merged = .array(a + b.filter { seen.insert($0).inserted })
+                    } else {
+                        merged = new
+                    }
+                }
+            }
+            setStaged(index, merged)
+        }
+        // Points follow their (merged) coordinates.
+        for (point, lonIndex, latIndex) in decoder.points {
+            let lon = stagedValue(lonIndex).number, lat = stagedValue(latIndex).number
+            var slot = StagedValue()
+            slot.present = true
+            if let lon, let lat, (-180...180).contains(lon), (-90...90).contains(lat) {
+                slot.double = lon
+                slot.latitude = lat
+                slot.isNull = false
+            }
+            staged[point] = slot
+        }
+    }
+
+    private func stagedValue(_ index: Int) -> SQLValue {
+        let slot = staged[index]
+        let column = columns[index]
+        guard slot.present, !slot.isNull else { return column.isMultiValue ? .array([]) : .null }
+        if column.isMultiValue { return .array(slot.list) }
+        switch column.type {
+        case .string: return slot.code < 0 ? .null : .string(column.dictionary.strings[Int(slot.code)])
+        case .long: return .long(slot.long)
+        case .double: return .double(slot.double)
+        case .boolean: return slot.bool == 2 ? .null : .bool(slot.bool == 1)
+        case .point: return .point(GeoPoint(unchecked: slot.double, slot.latitude))
+        }
+    }
+
+    private func setStaged(_ index: Int, _ value: SQLValue) {
+        let column = columns[index]
+        var slot = StagedValue()
+        slot.present = true
+        slot.isNull = value.isNull
+        if column.isMultiValue {
+            if case .array(let values) = value { slot.list = values }
+            slot.isNull = false
+        } else {
+            switch (column.type, value) {
+            case (.string, .string(let s)): slot.code = column.dictionary.code(s)
+            case (.long, .long(let v)): slot.long = v
+            case (.long, .double(let d)): slot.long = Int64(d)
+            case (.double, _): slot.double = value.number ?? 0
+            case (.boolean, .bool(let b)): slot.bool = b ? 1 : 0
+            default: slot.isNull = true
+            }
+        }
+        staged[index] = slot
+    }
+
+    /// Appends the staged row as a new document and indexes it in the all-documents grids.
+    private func appendStaged() -> Int32 {
+        let doc = Int32(documentCount)
+        for (index, column) in columns.enumerated() {
+            let slot = staged[index]
+            let null = !slot.present || slot.isNull
+            if column.isMultiValue {
+                column.lists.append(null ? [] : slot.list)
+                continue
+            }
+            switch column.type {
+            case .string: column.codes.append(null ? -1 : slot.code)
+            case .long:
+                column.longs.append(null ? 0 : slot.long)
+                column.nulls.append(null)
+            case .double:
+                column.doubles.append(null ? 0 : slot.double)
+                column.nulls.append(null)
+            case .boolean: column.bytes.append(null ? 2 : slot.bool)
+            case .point:
+                column.doubles.append(null ? 0 : slot.double)
+                column.latitudes.append(null ? 0 : slot.latitude)
+                column.nulls.append(null)
+                if !null { allIndex[index]?.insert(doc, longitude: slot.double, latitude: slot.latitude) }
+            }
+        }
+        documentCount += 1
+        return doc
+    }
+
+    /// Installs restored storage after checking it is consistent; rebuilds the spatial grids and TTL heaps.
+    func installRestored(
+        count: Int, offsets: [Int: Int64], valid: Bitmap, keys: [PrimaryKey: KeyEntry], largest: Int64
+    ) throws(SnapshotDecoder.Failure) {
+        for column in columns {
+            var lengths: [Int] = [column.lists.count]
+            if !column.isMultiValue {
+                lengths =
+                    switch column.type {
+                    case .string: [column.codes.count]
+                    case .long: [column.longs.count, column.nulls.count]
+                    case .double: [column.doubles.count, column.nulls.count]
+                    case .boolean: [column.bytes.count]
+                    case .point: [column.doubles.count, column.latitudes.count, column.nulls.count]
+                    }
+            }
+            guard lengths.allSatisfy({ $0 == count }) else {
+                throw .init("column '\(column.name)' has \(lengths) values for \(count) rows")
+            }
+            if column.type == .string, !column.isMultiValue,
+                column.codes.contains(where: { $0 < -1 || Int($0) >= column.dictionary.count })
+            {
+                throw .init("column '\(column.name)' refers to strings outside its dictionary")
+            }
+        }
+        guard keys.values.allSatisfy({ $0.doc >= 0 && Int($0.doc) < count }) else {
+            throw .init("the key map refers to rows beyond the \(count) stored")
+        }
+        documentCount = count
+        self.offsets = offsets
+        self.valid = valid
+        self.keys = keys
+        largestComparisonSeen = largest
+        for (index, grid) in allIndex {
+            grid.removeAll()
+            let column = columns[index]
+            for doc in 0..<count where !column.nulls[doc] {
+                grid.insert(Int32(doc), longitude: column.doubles[doc], latitude: column.latitudes[doc])
+            }
+        }
+        for (index, grid) in latestIndex {
+            grid.removeAll()
+            let column = columns[index]
+            valid.forEach(below: count) { doc in
+                if !column.nulls[Int(doc)] {
+                    grid.insert(doc, longitude: column.doubles[Int(doc)], latitude: column.latitudes[Int(doc)])
+                }
+            }
+        }
+        expiry = Heap()
+        deletedExpiry = Heap()
+        if upsert?.keyTTL != nil || upsert?.deletedKeysTTL != nil {
+            for (key, entry) in keys {
+                let item = ExpiryItem(comparison: entry.comparison, key: key, doc: entry.doc)
+                if entry.deleted { deletedExpiry.insert(item) } else { expiry.insert(item) }
+            }
+        }
+    }
+
+    /// Empties the table (a snapshot that failed to load half-way).
+    func resetStorage() {
+        for column in columns {
+            column.truncate(to: 0)
+            column.dictionary = StringDictionary()
+        }
+        documentCount = 0
+        offsets = [:]
+        valid = Bitmap()
+        keys = [:]
+        largestComparisonSeen = Int64.min
+        for grid in allIndex.values { grid.removeAll() }
+        for grid in latestIndex.values { grid.removeAll() }
+        expiry = Heap()
+        deletedExpiry = Heap()
+    }
+
+    /// Whether `doc` is visible without skipUpsert.
+    @inline(__always)
+    func isValid(_ doc: Int32) -> Bool { upsert == nil || valid.contains(doc) }
+
+    var isUpsert: Bool { upsert != nil }
+}
+
+/// Up to four primary-key parts, each a column's code (string dictionary code, long value, double bits).
+struct PrimaryKey: Hashable {
+    var parts: (Int64, Int64, Int64, Int64) = (0, 0, 0, 0)
+
+    subscript(index: Int) -> Int64 {
+        get {
+            switch index {
+            case 0: parts.0
+            case 1: parts.1
+            case 2: parts.2
+            default: parts.3
+            }
+        }
+        set {
+            switch index {
+            case 0: parts.0 = newValue
+            case 1: parts.1 = newValue
+            case 2: parts.2 = newValue
+            default: parts.3 = newValue
+            }
+        }
+    }
+
+    static func == (a: Self, b: Self) -> Bool {
+        a.parts.0 == b.parts.0 && a.parts.1 == b.parts.1 && a.parts.2 == b.parts.2 && a.parts.3 == b.parts.3
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(parts.0)
+        hasher.combine(parts.1)
+        hasher.combine(parts.2)
+        hasher.combine(parts.3)
+    }
+}
+
+/// A POSIX read-write lock: many readers or one writer.
+final class ReadWriteLock: @unchecked Sendable {
+    private let handle = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
+
+    init() {
+        handle.initialize(to: pthread_rwlock_t())
+        pthread_rwlock_init(handle, nil)
+    }
+
+    deinit {
+        pthread_rwlock_destroy(handle)
+        handle.deallocate()
+    }
+
+    func read<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_rwlock_rdlock(handle)
+        defer { pthread_rwlock_unlock(handle) }
+        return try body()
+    }
+
+    func write<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_rwlock_wrlock(handle)
+        defer { pthread_rwlock_unlock(handle) }
+        return try body()
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif

@@ -1,0 +1,295 @@
+import EventLog
+import StreamJet
+
+/// One column's value for the row being ingested, before it is stored.
+struct StagedValue {
+    var present = false
+    var long: Int64 = 0
+    var double: Double = 0
+    var latitude: Double = 0
+    var code: Int32 = -1
+    var bool: UInt8 = 2
+    var list: [SQLValue] = []
+    var isNull = true
+}
+
+/// Turns records into staged row values: a matcher over the JSON keys the columns need (nested paths
+/// too), typed conversion without allocation for strings already in a column's dictionary, and the point
+/// transforms.
+///
+/// Written by hand: this is the ingest hot path (one pass over each record's bytes).
+struct RowDecoder {
+    /// A JSON object level: the keys wanted at this level, bucketed by (length, first byte).
+    final class Level {
+        struct Entry {
+            let name: [UInt8]
+            var columns: [Int] = []
+            var child: Level?
+        }
+        var entries: [Entry] = []
+        var buckets: [[Int]] = Array(repeating: [], count: 512)
+
+        static func bucket(_ count: Int, _ first: UInt8) -> Int { (count & 15) << 5 | Int(first & 31) }
+
+        func entry(_ name: String) -> Int {
+            let bytes = Array(name.utf8)
+            if let found = entries.firstIndex(where: { $0.name == bytes }) { return found }
+            entries.append(Entry(name: bytes))
+            buckets[Self.bucket(bytes.count, bytes.first ?? 0)].append(entries.count - 1)
+            return entries.count - 1
+        }
+
+        @inline(__always)
+        func find(_ key: UnsafeRawBufferPointer) -> Int? {
+            guard let base = key.baseAddress, !key.isEmpty else { return nil }
+            for index in buckets[Self.bucket(key.count, base.load(as: UInt8.self))] {
+                let name = entries[index].name
+                if name.count == key.count, name.withUnsafeBytes({ memcmp($0.baseAddress!, base, key.count) == 0 }) {
+                    return index
+                }
+            }
+            return nil
+        }
+    }
+
+    let root = Level()
+    let keyColumns: [Int]
+    let timestampColumns: [Int]
+    let offsetColumns: [Int]
+    let partitionColumns: [Int]
+    /// (point column, longitude column, latitude column).
+    let points: [(Int, Int, Int)]
+    /// How many values the root level needs before the scan can stop early.
+    let wantedAtRoot: Int
+
+    init(_ config: TableConfig) throws(ViewError) {
+        var key: [Int] = [], timestamp: [Int] = [], offset: [Int] = [], partition: [Int] = []
+        var points: [(Int, Int, Int)] = []
+        for (index, column) in config.columns.enumerated() {
+            if column.type == .point, let transform = column.transform {
+                let (lon, lat) = try PointTransform.parse(transform, column: column.name, table: config.name)
+                let lonIndex = config.columns.firstIndex { $0.name == lon }!
+                let latIndex = config.columns.firstIndex { $0.name == lat }!
+                points.append((index, lonIndex, latIndex))
+                continue
+            }
+            switch column.source ?? .value {
+            case .key: key.append(index)
+            case .timestamp: timestamp.append(index)
+            case .offset: offset.append(index)
+            case .partition: partition.append(index)
+            case .value:
+                let path = (column.path ?? column.name).split(separator: ".").map(String.init)
+                var level = root
+                for (depth, part) in path.enumerated() {
+                    let entry = level.entry(part)
+                    if depth == path.count - 1 {
+                        level.entries[entry].columns.append(index)
+                    } else {
+                        if level.entries[entry].child == nil { level.entries[entry].child = Level() }
+                        level = level.entries[entry].child!
+                    }
+                }
+            }
+        }
+        keyColumns = key
+        timestampColumns = timestamp
+        offsetColumns = offset
+        partitionColumns = partition
+        self.points = points
+        wantedAtRoot = root.entries.count
+    }
+
+    /// Fills `staged` from the record. Returns false when the value is not a JSON object.
+    func decode(
+        value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64, offset: Int64, partition: Int,
+        columns: [Column], into staged: inout [StagedValue]
+    ) -> Bool {
+        for index in staged.indices { staged[index].present = false }
+        if let key {
+            for index in keyColumns {
+                Self.stage(JSONFields.Token(bytes: key, isString: true), columns[index], &staged[index])
+            }
+        }
+        for index in timestampColumns { Self.stage(long: timestamp, columns[index], &staged[index]) }
+        for index in offsetColumns { Self.stage(long: offset, columns[index], &staged[index]) }
+        for index in partitionColumns { Self.stage(long: Int64(partition), columns[index], &staged[index]) }
+        if !root.entries.isEmpty {
+            guard let value, decodeLevel(root, value, columns, &staged) else { return false }
+        }
+        for (point, lonIndex, latIndex) in points {
+            let lon = staged[lonIndex], lat = staged[latIndex]
+            var slot = StagedValue()
+            slot.present = true
+            if lon.present, lat.present, !lon.isNull, !lat.isNull {
+                let x = columns[lonIndex].type == .long ? Double(lon.long) : lon.double
+                let y = columns[latIndex].type == .long ? Double(lat.long) : lat.double
+                if x >= -180, x <= 180, y >= -90, y <= 90 {
+                    slot.double = x
+                    slot.latitude = y
+                    slot.isNull = false
+                }
+            }
+            staged[point] = slot
+        }
+        return true
+    }
+
+    private func decodeLevel(
+        _ level: Level, _ bytes: UnsafeRawBufferPointer, _ columns: [Column], _ staged: inout [StagedValue]
+    ) -> Bool {
+        var remaining = level.entries.count
+        return JSONFields.scan(bytes) { key, value in
+            guard let found = level.find(key.bytes) else { return true }
+            let entry = level.entries[found]
+            for index in entry.columns { Self.stage(value, columns[index], &staged[index]) }
+            if let child = entry.child, !value.isString, value.bytes.first == UInt8(ascii: "{") {
+                _ = decodeLevel(child, value.bytes, columns, &staged)
+            }
+            remaining -= 1
+            return remaining > 0
+        }
+    }
+
+    static func stage(long: Int64, _ column: Column, _ slot: inout StagedValue) {
+        slot.present = true
+        slot.isNull = false
+        slot.long = long
+        slot.double = Double(long)
+        slot.bool = long != 0 ? 1 : 0
+        if column.type == .string {
+            var text = String(long)
+            slot.code = text.withUTF8 { column.dictionary.code(UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    /// Converts one JSON token to the column's type.
+    static func stage(_ token: JSONFields.Token, _ column: Column, _ slot: inout StagedValue) {
+        slot.present = true
+        if token.isNull {
+            slot.isNull = true
+            slot.code = -1
+            slot.bool = 2
+            slot.list = []
+            return
+        }
+        slot.isNull = false
+        if column.isMultiValue {
+            slot.list = listValues(token, column.type)
+            return
+        }
+        switch column.type {
+        case .string:
+            if token.isString, !token.bytes.contains(UInt8(ascii: "\\")) {
+                slot.code = column.dictionary.code(token.bytes)
+            } else {
+                var text = token.isString ? (token.string ?? "") : String(decoding: token.bytes, as: UTF8.self)
+                slot.code = text.withUTF8 { column.dictionary.code(UnsafeRawBufferPointer($0)) }
+            }
+        case .long:
+            if let v = token.int64 {
+                slot.long = v
+            } else if let d = NumberParser.double(token.bytes), d.isFinite, abs(d) < 9.2e18 {
+                slot.long = Int64(d)
+            } else {
+                slot.isNull = true
+            }
+        case .double:
+            if let d = NumberParser.double(token.bytes) { slot.double = d } else { slot.isNull = true }
+        case .boolean:
+            let text = token.bytes
+            if text.count == 4, text[0] | 0x20 == UInt8(ascii: "t") {
+                slot.bool = 1
+            } else if text.count == 5, text[0] | 0x20 == UInt8(ascii: "f") {
+                slot.bool = 0
+            } else if let v = token.int64 {
+                slot.bool = v != 0 ? 1 : 0
+            } else {
+                slot.bool = 2
+                slot.isNull = true
+            }
+        case .point:
+            slot.isNull = true
+        }
+    }
+
+    /// A JSON array (or a single value) as a list of values of the column's type.
+    static func listValues(_ token: JSONFields.Token, _ type: ColumnType) -> [SQLValue] {
+        func scalar(_ token: JSONFields.Token) -> SQLValue {
+            if token.isNull { return .null }
+            switch type {
+            case .string: return .string(token.string ?? String(decoding: token.bytes, as: UTF8.self))
+            case .long: return token.int64.map(SQLValue.long) ?? .null
+            case .double: return NumberParser.double(token.bytes).map(SQLValue.double) ?? .null
+            case .boolean: return .bool(token.bytes.first.map { $0 | 0x20 == UInt8(ascii: "t") } ?? false)
+            case .point: return .null
+            }
+        }
+        guard !token.isString, token.bytes.first == UInt8(ascii: "[") else { return [scalar(token)] }
+        var values: [SQLValue] = []
+        JSONFields.elements(token.bytes) { values.append(scalar($0)) }
+        return values
+    }
+}
+
+/// Decimal text to `Double`, exactly as `strtod` would round it.
+///
+/// Fast path (Clinger): up to 15 significant digits and a power of ten up to 22 are exact doubles, so one
+/// multiplication or division rounds correctly; anything else falls back to the standard parser.
+enum NumberParser {
+    static let powers: [Double] = (0...22).map { pow(10, Double($0)) }
+
+    static func double(_ bytes: UnsafeRawBufferPointer) -> Double? {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { return nil }
+        var index = 0
+        let end = bytes.count
+        let negative = base.load(as: UInt8.self) == UInt8(ascii: "-")
+        if negative { index = 1 }
+        var mantissa: UInt64 = 0
+        var digits = 0
+        var scale = 0
+        var sawDigit = false
+        while index < end {
+            let d = base.load(fromByteOffset: index, as: UInt8.self) &- UInt8(ascii: "0")
+            guard d < 10 else { break }
+            sawDigit = true
+            if mantissa != 0 || d != 0 { digits += 1 }
+            mantissa = mantissa &* 10 &+ UInt64(d)
+            index += 1
+        }
+        if index < end, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: ".") {
+            index += 1
+            while index < end {
+                let d = base.load(fromByteOffset: index, as: UInt8.self) &- UInt8(ascii: "0")
+                guard d < 10 else { break }
+                sawDigit = true
+                if mantissa != 0 || d != 0 { digits += 1 }
+                mantissa = mantissa &* 10 &+ UInt64(d)
+                scale -= 1
+                index += 1
+            }
+        }
+        guard sawDigit else { return nil }
+        if index < end {
+            let e = base.load(fromByteOffset: index, as: UInt8.self)
+            guard e | 0x20 == UInt8(ascii: "e") else { return nil }
+            return slow(bytes)
+        }
+        guard digits <= 15, scale >= -22 else { return slow(bytes) }
+        var value = Double(mantissa)
+        if scale < 0 { value /= powers[-scale] }
+        return negative ? -value : value
+    }
+
+    static func slow(_ bytes: UnsafeRawBufferPointer) -> Double? {
+        Double(String(decoding: bytes, as: UTF8.self))
+    }
+}
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
