@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "Tools",
             dependencies: [
-                "EventLog", "StreamJet", "Simulator",
+                "EventLog", "StreamJet", "LiveViews", "Simulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

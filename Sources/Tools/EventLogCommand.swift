@@ -17,11 +17,13 @@ struct EventLogCommand: AsyncParsableCommand {
               eventlog consume orders --group billing   (resumes from the group's commits)
               eventlog groups describe billing
               eventlog verify
+              eventlog tables create --preset orders    (a live upsert table over the orders topic)
+              eventlog query "SELECT status, COUNT(*) FROM orders GROUP BY status"
               eventlog bench W1 --input /tmp/w1.jsonl
             """,
         subcommands: [
             Simulate.self, Topics.self, Produce.self, Consume.self, Tail.self, Groups.self, Stats.self, Dump.self,
-            Verify.self,
+            Verify.self, Tables.self, Query.self,
             Bench.self, BenchLatency.self,
         ])
 }

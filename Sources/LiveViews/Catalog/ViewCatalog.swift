@@ -82,9 +82,13 @@ public final class ViewCatalog: @unchecked Sendable {
 
     /// The table `name`, loaded from its snapshot and caught up to the end of its topic (cached: a second
     /// call returns the same table, caught up again).
-    public func open(_ name: String) throws -> LiveTable {
+    ///
+    /// - Parameter saveSnapshotAfter: When catching up read more than this many records, save a snapshot
+    ///   so the next open (in any process) starts from here.
+    public func open(_ name: String, saveSnapshotAfter: Int? = nil) throws -> LiveTable {
         if let table = tables.withLock({ $0[name] }) {
-            try table.catchUp(from: log)
+            let read = try table.catchUp(from: log)
+            if let limit = saveSnapshotAfter, read > limit { try saveSnapshot(table) }
             return table
         }
         let table = try LiveTable(config: config(name))
@@ -95,7 +99,8 @@ public final class ViewCatalog: @unchecked Sendable {
                 logger.warning("ignoring table snapshot", metadata: ["eventlog.view": "\(name)", "error": "\(error)"])
             }
         }
-        try table.catchUp(from: log)
+        let read = try table.catchUp(from: log)
+        if let limit = saveSnapshotAfter, read > limit { try saveSnapshot(table) }
         return tables.withLock { open in
             if let existing = open[name] { return existing }
             open[name] = table
@@ -110,11 +115,11 @@ public final class ViewCatalog: @unchecked Sendable {
     }
 
     /// Runs a query against the table its `FROM` names (opened and caught up first).
-    public func query(_ sql: String, now: Int64? = nil) throws -> QueryResult {
+    public func query(_ sql: String, now: Int64? = nil, saveSnapshotAfter: Int? = nil) throws -> QueryResult {
         let statement = try Parser.parse(sql)
         let table: LiveTable
         do {
-            table = try open(statement.table)
+            table = try open(statement.table, saveSnapshotAfter: saveSnapshotAfter)
         } catch var error as ViewError where error.code == .noSuchTable {
             error.line = statement.tableLine
             error.column = statement.tableColumn

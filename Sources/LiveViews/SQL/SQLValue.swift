@@ -29,6 +29,9 @@ public enum SQLValue: Hashable, Sendable, CustomStringConvertible {
 
     var isNull: Bool { if case .null = self { true } else { false } }
 
+    /// Whether the value is SQL null.
+    public var isNullValue: Bool { isNull }
+
     /// The value as a number, for arithmetic and numeric comparison.
     var number: Double? {
         switch self {

@@ -152,6 +152,21 @@ public final class LiveTable: @unchecked Sendable {
         }
     }
 
+    /// Ingests many JSON values under one round of the write lock (queries wait for the whole batch, so
+    /// they see all of it or none). `body` gets a function taking a value, an optional key and a timestamp;
+    /// the bytes need to live only for that call. Offsets count up in partition 0.
+    public func ingestBatch(
+        _ body: (
+            _ ingest: (_ value: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer?, _ timestamp: Int64) -> Void
+        ) -> Void
+    ) {
+        lock.write {
+            body { value, key, timestamp in
+                ingestLocked(value: value, key: key, timestamp: timestamp, offset: offsets[0] ?? 0, partition: 0)
+            }
+        }
+    }
+
     /// Runs `body` holding the write lock, for batch ingest (one lock round per batch).
     func withWriteLock<T>(_ body: () throws -> T) rethrows -> T { try lock.write(body) }
 

@@ -17,13 +17,16 @@ struct Bench: ParsableCommand {
               W3d  the same from events decoded in memory beforehand
               W3-latency  100,000 events/s stamped with the wall clock into a running job with 100 ms
                    windows; prints p50/p99/max of result arrival minus window end
+              W4   live views: upsert the events by orderId into a table (latest row per order), then
+                   COUNT(*) within 6,500 m of (-122.44469, 37.75680) through the spatial index (answer 10,541);
+                   prints ms_per_query, the full-scan and group-by times and the ingest rate
               recovery  write a ~1 GiB segment, drop the clean-shutdown marker and checkpoint, time the
                    reopen that validates every batch (--records sets the size; default 4.5 passes of W1)
 
             Example: eventlog bench W1 --input /tmp/w1.jsonl --compression lz4
             """)
 
-    @Argument(help: "Workload: W1, W1s, W2, W3, W3d, W3-latency or recovery.")
+    @Argument(help: "Workload: W1, W1s, W2, W3, W3d, W3-latency, W4 or recovery.")
     var workload: String
 
     @Option(help: "The W1 dataset (python3 shared/bench-peers/gen_w1.py writes /tmp/w1.jsonl).")
@@ -41,13 +44,16 @@ struct Bench: ParsableCommand {
     @Option(help: "StreamJet worker threads for W3 (default: one per core).")
     var workers: Int?
 
+    @Option(help: "W4: radius queries to time (the full scan runs 1/20 as many, the group-by 1/4).")
+    var queries: Int = 2000
+
     @Option(help: "Scratch directory for the log (default: a fresh one under /tmp, removed afterwards).")
     var scratch: String?
 
     func validate() throws {
-        guard ["W1", "W1s", "W2", "W3", "W3d", "W3-latency", "recovery"].contains(workload) else {
+        guard ["W1", "W1s", "W2", "W3", "W3d", "W3-latency", "W4", "recovery"].contains(workload) else {
             throw ValidationError(
-                "unknown workload '\(workload)'; expected W1, W1s, W2, W3, W3d, W3-latency or recovery")
+                "unknown workload '\(workload)'; expected W1, W1s, W2, W3, W3d, W3-latency, W4 or recovery")
         }
         guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
     }
@@ -56,6 +62,7 @@ struct Bench: ParsableCommand {
         if workload == "W3-latency" { return try runW3Latency() }
         let data = try Dataset(path: input, limit: records ?? (workload == "W1s" ? 100_000 : nil))
         if workload == "W3" || workload == "W3d" { return try runW3(data: data, decoded: workload == "W3d") }
+        if workload == "W4" { return try runW4(data: data) }
         let directory = scratch ?? "/tmp/eventlog-bench-\(getpid())"
         try? FileManager.default.removeItem(atPath: directory)
         defer { if scratch == nil { try? FileManager.default.removeItem(atPath: directory) } }
