@@ -45,9 +45,14 @@ struct SpatialIndexTests {
         for round in 0..<300 {
             var (lon, lat) = randomPoint(&random)
             if round % 10 == 0 { (lon, lat) = points.randomElement(using: &random)! }
-            let radius =
+            var radius =
                 [0, 1, 100, 5000, 50_000, 500_000, 5_000_000, 20_100_000].randomElement(using: &random)!
                 * Double.random(in: 0.5...1.5, using: &random)
+            if round % 3 == 1 {
+                // A radius exactly the formula's distance to a stored point: that point sits on the boundary.
+                let p = points.randomElement(using: &random)!
+                radius = Geo.distance(lon1: p.0, lat1: p.1, lon2: lon, lat2: lat)
+            }
             let op = round % 2 == 0 ? "<" : "<="
             let expected = points.filter { p in
                 let d = Geo.distance(lon1: p.0, lat1: p.1, lon2: lon, lat2: lat)

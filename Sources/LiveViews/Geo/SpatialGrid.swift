@@ -32,12 +32,12 @@ final class SpatialGrid: @unchecked Sendable {
     let cellDegrees: Double
     let rows: Int64
     let columns: Int64
-    private var slots: [Int64: Int32] = [:]
-    private var cellKeys: [Int64] = []
-    private(set) var cells: [[Int32]] = []
+    @exclusivity(unchecked) private var slots: [Int64: Int32] = [:]
+    @exclusivity(unchecked) private var cellKeys: [Int64] = []
+    @exclusivity(unchecked) private(set) var cells: [[Int32]] = []
     /// Per document, its position in its cell (−1 when not indexed); supports O(1) removal.
-    private var position: [Int32] = []
-    private(set) var count = 0
+    @exclusivity(unchecked) private var position: [Int32] = []
+    @exclusivity(unchecked) private(set) var count = 0
 
     /// Distance slack in meters; rounding error of the formula is below 1e-6 m.
     static let margin = 0.01
@@ -71,7 +71,8 @@ final class SpatialGrid: @unchecked Sendable {
             cells.append([])
         }
         if Int(doc) >= position.count {
-            position.append(contentsOf: repeatElement(-1, count: Int(doc) + 1 - position.count + 1024))
+            position.append(
+                contentsOf: repeatElement(-1, count: max(Int(doc) + 1, position.count * 2, 1024) - position.count))
         }
         position[Int(doc)] = Int32(cells[slot].count)
         cells[slot].append(doc)
@@ -113,8 +114,19 @@ final class SpatialGrid: @unchecked Sendable {
     /// `center`; `certain` is true when every one of them is within `radius − margin`.
     func candidates(near center: GeoPoint, within radius: Double, _ body: (_ docs: [Int32], _ certain: Bool) -> Void) {
         guard radius > -Self.margin, !cells.isEmpty else { return }
+        let near = NearTest(center: center, radius: radius)
         func classify(_ cell: Int64, _ slot: Int) {
             let (lon0, lat0, lon1, lat1) = rectangle(cell)
+            // Small cells near the centre: four series evaluations decide "inside" (the farthest point of
+            // a cell within 0.05 rad is a corner).
+            if near.classify(longitude: lon0, latitude: lat0) == .inside,
+                near.classify(longitude: lon1, latitude: lat0) == .inside,
+                near.classify(longitude: lon0, latitude: lat1) == .inside,
+                near.classify(longitude: lon1, latitude: lat1) == .inside
+            {
+                body(cells[slot], true)
+                return
+            }
             if Self.minimumDistance(center, lon0, lat0, lon1, lat1) > radius + Self.margin { return }
             let certain = Self.maximumDistance(center, lon0, lat0, lon1, lat1) < radius - Self.margin
             body(cells[slot], certain)
@@ -234,5 +246,55 @@ final class SpatialGrid: @unchecked Sendable {
             }
         }
         return far
+    }
+}
+
+/// A cheap, conservative distance test for points near a centre, used before the exact formula.
+///
+/// It evaluates the haversine quantity `h = sin²(Δφ/2) + cos φc · cos φ · sin²(Δλ/2)` with short Taylor
+/// series (no libm calls) for |Δφ|, |Δλ| ≤ 0.05 rad, and compares it with `H = sin²(r / 2R)` allowing a
+/// band of 1e-9 relative plus 1 µm absolute (far above the series and rounding error of ~1e-13, and
+/// above the formula's own error near zero). Inside or outside the band the answer is certain; within it (or farther away) the caller
+/// runs Pinot's formula, so results stay exactly those of a full scan.
+struct NearTest {
+    enum Answer { case inside, outside, unsure }
+
+    let phiC: Double, lambdaC: Double, sinC: Double, cosC: Double
+    let low: Double, high: Double
+
+    init(center: GeoPoint, radius: Double) {
+        phiC = center.latitude * .pi / 180
+        lambdaC = center.longitude * .pi / 180
+        sinC = sin(phiC)
+        cosC = cos(phiC)
+        let half = sin(max(0, radius) / Geo.earthRadiusMeters / 2)
+        let h = half * half
+        // Relative 1e-9, plus 1 µm absolute (the formula's own error near zero is ~1e-9 m):
+        // dh ≈ r·dd / 2R².
+        let band = h * 1e-9 + max(0, radius) * 1e-6 / (2 * Geo.earthRadiusMeters * Geo.earthRadiusMeters) + 1e-30
+        low = h - band
+        high = h + band
+    }
+
+    @inline(__always)
+    func classify(longitude: Double, latitude: Double) -> Answer {
+        let dPhi = latitude * .pi / 180 - phiC
+        var dLambda = longitude * .pi / 180 - lambdaC
+        if dLambda > .pi { dLambda -= 2 * .pi } else if dLambda < -.pi { dLambda += 2 * .pi }
+        guard abs(dPhi) <= 0.05, abs(dLambda) <= 0.05 else { return .unsure }
+        @inline(__always) func sine(_ x: Double) -> Double {
+            let x2 = x * x
+            return x * (1 - x2 / 6 * (1 - x2 / 20 * (1 - x2 / 42)))
+        }
+        @inline(__always) func cosine(_ x: Double) -> Double {
+            let x2 = x * x
+            return 1 - x2 / 2 * (1 - x2 / 12 * (1 - x2 / 30 * (1 - x2 / 56)))
+        }
+        let s1 = sine(dPhi / 2), s2 = sine(dLambda / 2)
+        let cosPhi = cosC * cosine(dPhi) - sinC * sine(dPhi)
+        let h = s1 * s1 + cosC * cosPhi * s2 * s2
+        if h < low { return .inside }
+        if h > high { return .outside }
+        return .unsure
     }
 }

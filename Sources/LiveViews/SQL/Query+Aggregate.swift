@@ -109,59 +109,63 @@ extension QueryExecutor {
         var slotOfCode: [Int] =
             singleCodes != nil ? Array(repeating: -1, count: codeColumns![0].dictionary.count + 1) : []
 
-        forEachMatch(scan, ordered: false) { doc in
-            var group = 0
-            if !groupExpressions.isEmpty {
-                if let singleCodes {
-                    let code = Int(singleCodes[Int(doc)]) + 1
-                    group = slotOfCode[code]
-                    if group < 0 {
-                        group = firstDocs.count
-                        slotOfCode[code] = group
-                        firstDocs.append(doc)
-                        accumulators.append(Array(repeating: Accumulator(), count: calls.count))
-                        counts.append(0)
-                    }
-                } else if let codeColumns {
-                    var key = PrimaryKey()
-                    for (position, column) in codeColumns.enumerated() {
-                        let i = Int(doc)
-                        key[position] =
-                            switch column.type {
-                            case .string: Int64(column.codes[i])
-                            case .long: column.nulls[i] ? Int64.min : column.longs[i]
-                            default: Int64(column.bytes[i])
-                            }
-                    }
-                    if let existing = groupOf[key] {
-                        group = existing
+        if groupExpressions.isEmpty, onlyCountStar {
+            counts[0] = Int64(countMatches(scan))
+        } else {
+            forEachMatch(scan, ordered: false) { doc in
+                var group = 0
+                if !groupExpressions.isEmpty {
+                    if let singleCodes {
+                        let code = Int(singleCodes[Int(doc)]) + 1
+                        group = slotOfCode[code]
+                        if group < 0 {
+                            group = firstDocs.count
+                            slotOfCode[code] = group
+                            firstDocs.append(doc)
+                            accumulators.append(Array(repeating: Accumulator(), count: calls.count))
+                            counts.append(0)
+                        }
+                    } else if let codeColumns {
+                        var key = PrimaryKey()
+                        for (position, column) in codeColumns.enumerated() {
+                            let i = Int(doc)
+                            key[position] =
+                                switch column.type {
+                                case .string: Int64(column.codes[i])
+                                case .long: column.nulls[i] ? Int64.min : column.longs[i]
+                                default: Int64(column.bytes[i])
+                                }
+                        }
+                        if let existing = groupOf[key] {
+                            group = existing
+                        } else {
+                            group = firstDocs.count
+                            groupOf[key] = group
+                            firstDocs.append(doc)
+                            accumulators.append(Array(repeating: Accumulator(), count: calls.count))
+                            counts.append(0)
+                        }
                     } else {
-                        group = firstDocs.count
-                        groupOf[key] = group
-                        firstDocs.append(doc)
-                        accumulators.append(Array(repeating: Accumulator(), count: calls.count))
-                        counts.append(0)
-                    }
-                } else {
-                    let key = keyEvaluators.map { $0(doc) }
-                    if let existing = valueGroupOf[key] {
-                        group = existing
-                    } else {
-                        group = firstDocs.count
-                        valueGroupOf[key] = group
-                        firstDocs.append(doc)
-                        keyValues.append(key)
-                        accumulators.append(Array(repeating: Accumulator(), count: calls.count))
-                        counts.append(0)
+                        let key = keyEvaluators.map { $0(doc) }
+                        if let existing = valueGroupOf[key] {
+                            group = existing
+                        } else {
+                            group = firstDocs.count
+                            valueGroupOf[key] = group
+                            firstDocs.append(doc)
+                            keyValues.append(key)
+                            accumulators.append(Array(repeating: Accumulator(), count: calls.count))
+                            counts.append(0)
+                        }
                     }
                 }
+                counts[group] += 1
+                if onlyCountStar { return true }
+                for (index, call) in calls.enumerated() {
+                    Self.accumulate(call, doc, &accumulators[group][index])
+                }
+                return true
             }
-            counts[group] += 1
-            if onlyCountStar { return true }
-            for (index, call) in calls.enumerated() {
-                Self.accumulate(call, doc, &accumulators[group][index])
-            }
-            return true
         }
         if keyValues.count != firstDocs.count {
             keyValues = firstDocs.map { doc in keyEvaluators.map { $0(doc) } }

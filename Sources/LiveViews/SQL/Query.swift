@@ -199,6 +199,41 @@ struct QueryExecutor {
         }
     }
 
+    /// How many documents pass the filter, without visiting documents that need no check: a spatial cell
+    /// entirely within the radius adds its size, and a query without a filter reads the counts.
+    mutating func countMatches(_ scan: Scan) -> Int {
+        if let spatial = scan.spatial, !spatial.needsValidityCheck {
+            stats.usedSpatialIndex = true
+            var matched = 0, scanned = 0
+            spatial.search(spatial.grid) { docs, certain in
+                scanned += docs.count
+                if certain, scan.rest == nil {
+                    matched += docs.count
+                    return
+                }
+                for doc in docs {
+                    if !certain, !spatial.check(doc) { continue }
+                    if let rest = scan.rest, !rest(doc) { continue }
+                    matched += 1
+                }
+            }
+            stats.documentsScanned += scanned
+            stats.documentsMatched += matched
+            return matched
+        }
+        if scan.spatial == nil, scan.rest == nil {
+            let count = skipUpsert || !table.isUpsert ? table.documentCount : table.valid.count
+            stats.documentsMatched += count
+            return count
+        }
+        var count = 0
+        forEachMatch(scan, ordered: false) { _ in
+            count += 1
+            return true
+        }
+        return count
+    }
+
     /// Recognises `ST_DISTANCE(point column, constant point) < r` (either order, `<`, `<=`, `>`, `>=` with
     /// the constant radius on either side) and `ST_Contains(constant polygon, column)` /
     /// `ST_Within(column, constant polygon)`.
@@ -224,8 +259,14 @@ struct QueryExecutor {
                 let (grid, needsCheck) = grids(column)
             else { return nil }
             let lons = table.columns[column].doubles, lats = table.columns[column].latitudes
+            let near = NearTest(center: center, radius: radius)
             let check: Predicate = { doc in
                 let i = Int(doc)
+                switch near.classify(longitude: lons[i], latitude: lats[i]) {
+                case .inside: return true
+                case .outside: return false
+                case .unsure: break
+                }
                 let d =
                     columnFirst
                     ? Geo.distance(lon1: lons[i], lat1: lats[i], lon2: center.longitude, lat2: center.latitude)

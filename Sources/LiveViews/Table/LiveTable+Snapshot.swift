@@ -56,7 +56,7 @@ extension LiveTable {
             }
             w.array(valid.words)
             w.u64(UInt64(keys.count))
-            for (key, entry) in keys {
+            keys.forEach { key, entry in
                 for i in 0..<4 { w.i64(key[i]) }
                 w.u32(UInt32(bitPattern: entry.doc))
                 w.i64(entry.comparison)
@@ -123,7 +123,7 @@ extension LiveTable {
                         }
                     }
                     let valid = Bitmap(words: try r.array(UInt64.self))
-                    var keys: [PrimaryKey: KeyEntry] = [:]
+                    var keys = KeyMap(dense: self.keys.dense)
                     for _ in 0..<(try r.u64()) {
                         var key = PrimaryKey()
                         for i in 0..<4 { key[i] = try r.i64() }

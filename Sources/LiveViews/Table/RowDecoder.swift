@@ -19,36 +19,55 @@ struct StagedValue {
 ///
 /// Written by hand: this is the ingest hot path (one pass over each record's bytes).
 struct RowDecoder {
-    /// A JSON object level: the keys wanted at this level, bucketed by (length, first byte).
+    /// A JSON object level: the keys wanted at this level, bucketed by (length, first byte). Flat arrays
+    /// (names in one byte buffer, first column per key) so a lookup retains nothing.
     final class Level {
-        struct Entry {
-            let name: [UInt8]
-            var columns: [Int] = []
-            var child: Level?
-        }
-        var entries: [Entry] = []
-        var buckets: [[Int]] = Array(repeating: [], count: 512)
+        @exclusivity(unchecked) var names: [UInt8] = []
+        @exclusivity(unchecked) var nameStarts: [Int] = [0]
+        /// Per key: its first column (−1: none), further columns, and the nested level.
+        @exclusivity(unchecked) var firstColumn: [Int] = []
+        @exclusivity(unchecked) var moreColumns: [[Int]] = []
+        @exclusivity(unchecked) var children: [Level?] = []
+        @exclusivity(unchecked) var buckets: [[Int]] = Array(repeating: [], count: 512)
+
+        var count: Int { firstColumn.count }
 
         static func bucket(_ count: Int, _ first: UInt8) -> Int { (count & 15) << 5 | Int(first & 31) }
 
         func entry(_ name: String) -> Int {
             let bytes = Array(name.utf8)
-            if let found = entries.firstIndex(where: { $0.name == bytes }) { return found }
-            entries.append(Entry(name: bytes))
-            buckets[Self.bucket(bytes.count, bytes.first ?? 0)].append(entries.count - 1)
-            return entries.count - 1
+            for index in 0..<count where Array(names[nameStarts[index]..<nameStarts[index + 1]]) == bytes {
+                return index
+            }
+            names.append(contentsOf: bytes)
+            nameStarts.append(names.count)
+            firstColumn.append(-1)
+            moreColumns.append([])
+            children.append(nil)
+            buckets[Self.bucket(bytes.count, bytes.first ?? 0)].append(count - 1)
+            return count - 1
+        }
+
+        func addColumn(_ column: Int, to entry: Int) {
+            if firstColumn[entry] < 0 { firstColumn[entry] = column } else { moreColumns[entry].append(column) }
         }
 
         @inline(__always)
         func find(_ key: UnsafeRawBufferPointer) -> Int? {
             guard let base = key.baseAddress, !key.isEmpty else { return nil }
-            for index in buckets[Self.bucket(key.count, base.load(as: UInt8.self))] {
-                let name = entries[index].name
-                if name.count == key.count, name.withUnsafeBytes({ memcmp($0.baseAddress!, base, key.count) == 0 }) {
-                    return index
+            return buckets[Self.bucket(key.count, base.load(as: UInt8.self))].withUnsafeBufferPointer { candidates in
+                names.withUnsafeBytes { all in
+                    for index in candidates {
+                        let start = nameStarts[index]
+                        if nameStarts[index + 1] - start == key.count,
+                            memcmp(all.baseAddress! + start, base, key.count) == 0
+                        {
+                            return index
+                        }
+                    }
+                    return nil
                 }
             }
-            return nil
         }
     }
 
@@ -84,10 +103,10 @@ struct RowDecoder {
                 for (depth, part) in path.enumerated() {
                     let entry = level.entry(part)
                     if depth == path.count - 1 {
-                        level.entries[entry].columns.append(index)
+                        level.addColumn(index, to: entry)
                     } else {
-                        if level.entries[entry].child == nil { level.entries[entry].child = Level() }
-                        level = level.entries[entry].child!
+                        if level.children[entry] == nil { level.children[entry] = Level() }
+                        level = level.children[entry]!
                     }
                 }
             }
@@ -97,7 +116,7 @@ struct RowDecoder {
         offsetColumns = offset
         partitionColumns = partition
         self.points = points
-        wantedAtRoot = root.entries.count
+        wantedAtRoot = root.count
     }
 
     /// Fills `staged` from the record. Returns false when the value is not a JSON object.
@@ -114,7 +133,7 @@ struct RowDecoder {
         for index in timestampColumns { Self.stage(long: timestamp, columns[index], &staged[index]) }
         for index in offsetColumns { Self.stage(long: offset, columns[index], &staged[index]) }
         for index in partitionColumns { Self.stage(long: Int64(partition), columns[index], &staged[index]) }
-        if !root.entries.isEmpty {
+        if root.count > 0 {
             guard let value, decodeLevel(root, value, columns, &staged) else { return false }
         }
         for (point, lonIndex, latIndex) in points {
@@ -138,12 +157,17 @@ struct RowDecoder {
     private func decodeLevel(
         _ level: Level, _ bytes: UnsafeRawBufferPointer, _ columns: [Column], _ staged: inout [StagedValue]
     ) -> Bool {
-        var remaining = level.entries.count
+        var remaining = level.count
         return JSONFields.scan(bytes) { key, value in
             guard let found = level.find(key.bytes) else { return true }
-            let entry = level.entries[found]
-            for index in entry.columns { Self.stage(value, columns[index], &staged[index]) }
-            if let child = entry.child, !value.isString, value.bytes.first == UInt8(ascii: "{") {
+            let first = level.firstColumn[found]
+            if first >= 0 {
+                Self.stage(value, columns[first], &staged[first])
+                if !level.moreColumns[found].isEmpty {
+                    for index in level.moreColumns[found] { Self.stage(value, columns[index], &staged[index]) }
+                }
+            }
+            if !value.isString, value.bytes.first == UInt8(ascii: "{"), let child = level.children[found] {
                 _ = decodeLevel(child, value.bytes, columns, &staged)
             }
             remaining -= 1

@@ -1,24 +1,42 @@
 /// Distinct strings of a column, each with a dense code (0, 1, 2, … in order of first appearance).
 ///
 /// Written by hand because it is on the ingest hot path: codes are found straight from the record's
-/// bytes (FNV-1a hash, open addressing, `memcmp`), so a string already seen costs no allocation.
+/// bytes (8-bytes-at-a-time multiplicative hash, open addressing with the hash kept in each slot so
+/// `memcmp` runs only on a probable match), so a string already seen costs no allocation.
 final class StringDictionary {
-    private(set) var strings: [String] = []
-    private var bytes: [UInt8] = []
-    private var starts: [Int] = [0]
-    private var table: [Int32] = Array(repeating: -1, count: 64)
-    private var mask = 63
+    @exclusivity(unchecked) private(set) var strings: [String] = []
+    @exclusivity(unchecked) private var bytes: [UInt8] = []
+    @exclusivity(unchecked) private var starts: [Int] = [0]
+    /// Slots: high 32 bits the hash's top bits, low 32 bits code + 1 (0: empty).
+    @exclusivity(unchecked) private var table: [UInt64] = Array(repeating: 0, count: 64)
+    @exclusivity(unchecked) private var mask = 63
 
     var count: Int { strings.count }
 
+    @inline(__always)
     static func hash(_ data: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in data { h = (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return h ^ (h >> 29)
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(data.count)
+        guard let base = data.baseAddress else { return h }
+        var index = 0
+        while index + 8 <= data.count {
+            let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            h = (h ^ word) &* 0xFF51_AFD7_ED55_8CCD
+            h ^= h >> 32
+            index += 8
+        }
+        if index < data.count {
+            var tail: UInt64 = 0
+            for i in index..<data.count { tail = tail << 8 | UInt64(base.load(fromByteOffset: i, as: UInt8.self)) }
+            h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+        }
+        h ^= h >> 29
+        h = h &* 0xFF51_AFD7_ED55_8CCD
+        return h ^ (h >> 32)
     }
 
-    private func matches(_ code: Int32, _ data: UnsafeRawBufferPointer) -> Bool {
-        let start = starts[Int(code)], end = starts[Int(code) + 1]
+    @inline(__always)
+    private func matches(_ code: Int, _ data: UnsafeRawBufferPointer) -> Bool {
+        let start = starts[code], end = starts[code + 1]
         guard end - start == data.count else { return false }
         return bytes.withUnsafeBytes { all in
             data.isEmpty || memcmp(all.baseAddress! + start, data.baseAddress!, data.count) == 0
@@ -27,11 +45,13 @@ final class StringDictionary {
 
     /// The code of these UTF-8 bytes, if seen.
     func find(_ data: UnsafeRawBufferPointer) -> Int32? {
-        var slot = Int(truncatingIfNeeded: Self.hash(data)) & mask
+        let h = Self.hash(data)
+        let tag = h >> 32
+        var slot = Int(truncatingIfNeeded: h) & mask
         while true {
-            let code = table[slot]
-            if code < 0 { return nil }
-            if matches(code, data) { return code }
+            let entry = table[slot]
+            if entry == 0 { return nil }
+            if entry >> 32 == tag, matches(Int(entry & 0xFFFF_FFFF) - 1, data) { return Int32(entry & 0xFFFF_FFFF) - 1 }
             slot = (slot + 1) & mask
         }
     }
@@ -42,19 +62,22 @@ final class StringDictionary {
     }
 
     /// The code of these UTF-8 bytes, adding them when new.
+    @inline(__always)
     func code(_ data: UnsafeRawBufferPointer) -> Int32 {
-        var slot = Int(truncatingIfNeeded: Self.hash(data)) & mask
+        let h = Self.hash(data)
+        let tag = h >> 32
+        var slot = Int(truncatingIfNeeded: h) & mask
         while true {
-            let code = table[slot]
-            if code < 0 { break }
-            if matches(code, data) { return code }
+            let entry = table[slot]
+            if entry == 0 { break }
+            if entry >> 32 == tag, matches(Int(entry & 0xFFFF_FFFF) - 1, data) { return Int32(entry & 0xFFFF_FFFF) - 1 }
             slot = (slot + 1) & mask
         }
         let code = Int32(strings.count)
         strings.append(String(decoding: data, as: UTF8.self))
         bytes.append(contentsOf: data)
         starts.append(bytes.count)
-        table[slot] = code
+        table[slot] = tag << 32 | UInt64(code + 1)
         if strings.count * 2 > table.count { grow() }
         return code
     }
@@ -65,16 +88,16 @@ final class StringDictionary {
     }
 
     private func grow() {
-        table = Array(repeating: -1, count: table.count * 2)
+        let old = table
+        table = Array(repeating: 0, count: table.count * 2)
         mask = table.count - 1
-        for code in 0..<strings.count {
+        for entry in old where entry != 0 {
+            let code = Int(entry & 0xFFFF_FFFF) - 1
             let start = starts[code], end = starts[code + 1]
-            var slot =
-                bytes.withUnsafeBytes {
-                    Int(truncatingIfNeeded: Self.hash(UnsafeRawBufferPointer(rebasing: $0[start..<end])))
-                } & mask
-            while table[slot] >= 0 { slot = (slot + 1) & mask }
-            table[slot] = Int32(code)
+            let h = bytes.withUnsafeBytes { Self.hash(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
+            var slot = Int(truncatingIfNeeded: h) & mask
+            while table[slot] != 0 { slot = (slot + 1) & mask }
+            table[slot] = entry
         }
     }
 
@@ -97,7 +120,9 @@ struct Bitmap {
     @inline(__always)
     mutating func insert(_ bit: Int32) {
         let word = Int(bit) >> 6
-        if word >= words.count { words.append(contentsOf: repeatElement(0, count: word + 1 - words.count + 256)) }
+        if word >= words.count {
+            words.append(contentsOf: repeatElement(0, count: max(word + 1, words.count * 2, 256) - words.count))
+        }
         words[word] |= 1 << UInt64(bit & 63)
     }
 
@@ -135,14 +160,14 @@ final class Column {
     let definition: ColumnDefinition
     let type: ColumnType
     let isMultiValue: Bool
-    var codes: [Int32] = []
-    var dictionary = StringDictionary()
-    var longs: [Int64] = []
-    var doubles: [Double] = []
-    var latitudes: [Double] = []
-    var bytes: [UInt8] = []
-    var nulls: [Bool] = []
-    var lists: [[SQLValue]] = []
+    @exclusivity(unchecked) var codes: [Int32] = []
+    @exclusivity(unchecked) var dictionary = StringDictionary()
+    @exclusivity(unchecked) var longs: [Int64] = []
+    @exclusivity(unchecked) var doubles: [Double] = []
+    @exclusivity(unchecked) var latitudes: [Double] = []
+    @exclusivity(unchecked) var bytes: [UInt8] = []
+    @exclusivity(unchecked) var nulls: [Bool] = []
+    @exclusivity(unchecked) var lists: [[SQLValue]] = []
 
     init(_ definition: ColumnDefinition) {
         self.definition = definition
@@ -255,3 +280,56 @@ final class Column {
 #elseif canImport(Darwin)
     import Darwin
 #endif
+
+/// Primary key → the key's newest document. With a single string key column the key is its dictionary
+/// code, a dense integer, so entries live in an array indexed by it (no hashing on the ingest path);
+/// other keys use a hash map.
+struct KeyMap {
+    let dense: Bool
+    private var slots: [LiveTable.KeyEntry] = []
+    private var others: [PrimaryKey: LiveTable.KeyEntry] = [:]
+    private(set) var count = 0
+
+    static let empty = LiveTable.KeyEntry(doc: -1, comparison: 0, deleted: false)
+
+    init(dense: Bool) { self.dense = dense }
+
+    @inline(__always)
+    private func denseIndex(_ key: PrimaryKey) -> Int? {
+        dense && key.parts.0 >= 0 && key.parts.0 <= Int64(Int32.max) ? Int(key.parts.0) : nil
+    }
+
+    subscript(key: PrimaryKey) -> LiveTable.KeyEntry? {
+        get {
+            guard let index = denseIndex(key) else { return others[key] }
+            guard index < slots.count, slots[index].doc >= 0 else { return nil }
+            return slots[index]
+        }
+        set {
+            guard let index = denseIndex(key) else {
+                let had = others[key] != nil
+                others[key] = newValue
+                count += (newValue != nil ? 1 : 0) - (had ? 1 : 0)
+                return
+            }
+            if index >= slots.count {
+                guard newValue != nil else { return }
+                slots.append(
+                    contentsOf: repeatElement(Self.empty, count: max(index + 1, slots.count * 2, 1024) - slots.count))
+            }
+            let had = slots[index].doc >= 0
+            slots[index] = newValue ?? Self.empty
+            count += (newValue != nil ? 1 : 0) - (had ? 1 : 0)
+        }
+    }
+
+    /// Every (key, entry).
+    func forEach(_ body: (PrimaryKey, LiveTable.KeyEntry) -> Void) {
+        for (index, entry) in slots.enumerated() where entry.doc >= 0 {
+            var key = PrimaryKey()
+            key[0] = Int64(index)
+            body(key, entry)
+        }
+        for (key, entry) in others { body(key, entry) }
+    }
+}
