@@ -270,4 +270,53 @@ struct CommandLineTests {
         #expect(FileManager.default.fileExists(atPath: dir.path + "/b/" + Log.cleanShutdownFile))
         #expect(try runEventlog(["verify", "--data-dir", dir.path + "/b"]).status == 0)
     }
+
+    @Test("tables and query: presets over produced orders, kepler.gl CSV headers, JSON, errors with a caret")
+    func tablesAndQuery() throws {
+        let dir = TemporaryDirectory()
+        let d = ["--data-dir", dir.path]
+        #expect(try runEventlog(["topics", "create", "orders", "--partitions", "2"] + d).status == 0)
+        let events = (0..<30).map { i in
+            "o\(i % 10)\t{\"orderId\":\"o\(i % 10)\",\"type\":\"X\",\"orderStatus\":\"S\(i / 10)\",\"orderLocationLat\":37.75\(i % 10),"
+                + "\"orderLocationLon\":-122.44,\"restaurantId\":\"r\(i % 3)\",\"restaurantCity\":\"SF, CA\",\"lastModified\":\(i),"
+                + "\"payload\":{\"accountId\":\"a\(i)\"}}"
+        }
+        #expect(try runEventlog(["produce", "orders", "--separator", "tab"] + d, stdin: events.joined(separator: "\n") + "\n").status == 0)
+        let created = try runEventlog(["tables", "create", "--preset", "orders"] + d)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(try runEventlog(["tables", "list"] + d).stdout.contains("orders"))
+        let describe = try runEventlog(["tables", "describe", "orders"] + d)
+        #expect(describe.stdout.contains("rows 10 (stored 30"), "\(describe.stdout)")
+
+        let kepler = """
+            SELECT orderId as id, lat as point_latitude_2, lon as point_longitude_2,
+                   restaurantLat as point_latitude_1, restaurantLon as point_longitude_1,
+                   lastModified as start_time, status, restaurantId, accountId
+            FROM orders
+            WHERE ST_DISTANCE(location_st_point, ST_Point(-122.44469, 37.75680, 1)) < 6500
+            LIMIT 100000
+            option(skipUpsert=true)
+            """
+        let csv = try runEventlog(["query", "--format", "csv", kepler] + d)
+        #expect(csv.status == 0, "\(csv.stderr)")
+        let csvLines = csv.stdout.split(separator: "\r\n")
+        #expect(
+            csvLines.first
+                == "id,point_latitude_2,point_longitude_2,point_latitude_1,point_longitude_1,start_time,status,restaurantId,accountId")
+        #expect(csvLines.count == 31)
+        let json = try runEventlog(["query", "--format", "json", "SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status"] + d)
+        let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
+        #expect(object["columns"] as? [String] == ["status", "n"])
+        #expect((object["rows"] as? [[Any]])?.count == 1)  // every order's latest event is from the last round
+        let table = try runEventlog(["query", "SELECT restaurantCity, COUNT(*) FROM orders GROUP BY restaurantCity"] + d)
+        #expect(table.stdout.contains("SF, CA"))
+
+        let bad = try runEventlog(["query", "SELECT orderId\nFROM orders WHERE lat >"] + d)
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("line 2, column 24"), "\(bad.stderr)")
+        #expect(bad.stderr.contains("                      ^"))
+        #expect(try runEventlog(["query", "SELECT * FROM nope"] + d).stderr.contains("no table 'nope'"))
+        #expect(try runEventlog(["tables", "drop", "orders"] + d).status == 0)
+        #expect(try runEventlog(["tables", "list"] + d).stdout.isEmpty)
+    }
 }

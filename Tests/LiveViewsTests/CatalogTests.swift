@@ -168,4 +168,23 @@ struct CatalogTests {
         try pipeline.submit().join()
         #expect(try table.query("SELECT SUM(n), COUNT(*) FROM counts").rows == [[.long(1000), .long(7)]])
     }
+
+    @Test("stream-to-view enrichment: a pipeline stage looks up the current row of a key")
+    func enrichment() throws {
+        let drivers = try LiveTable(config: TableConfig(
+            name: "drivers", topic: "drivers",
+            columns: [ColumnDefinition("driverId", .string), ColumnDefinition("city", .string), ColumnDefinition("t", .long)],
+            upsert: UpsertConfig(primaryKey: ["driverId"], comparisonColumn: "t")))
+        drivers.ingest(json: #"{"driverId":"d1","city":"Austin","t":1}"#)
+        drivers.ingest(json: #"{"driverId":"d1","city":"Dallas","t":2}"#)
+        drivers.ingest(json: #"{"driverId":"d2","city":"Waco","t":1}"#)
+        #expect(drivers.lookup(.string("d1"))?["city"] == .string("Dallas"))
+        #expect(drivers.lookup(.string("nobody")) == nil)
+        let pipeline = Pipeline()
+        let sink = pipeline.readFrom(.collection(["d1", "d2", "d3"])).withoutTimestamps()
+            .map { id in "\(id)=\(drivers.lookup(.string(id))?["city"]?.description ?? "-")" }
+            .writeTo(Sinks.collector())
+        try pipeline.submit().join()
+        #expect(sink.items.sorted() == ["d1=Dallas", "d2=Waco", "d3=-"])
+    }
 }

@@ -577,3 +577,37 @@ final class ReadWriteLock: @unchecked Sendable {
 #elseif canImport(Darwin)
     import Darwin
 #endif
+
+extension LiveTable {
+    /// The current row of a primary key (upsert tables), or nil when the key is absent, deleted or
+    /// expired: stream-to-view enrichment from a pipeline stage, e.g.
+    /// `.map { event in (event, drivers.lookup(.string(event.driverId))?["driverLat"]) }`.
+    ///
+    /// - Parameter key: One value per primary-key column, in order.
+    /// - Returns: Column name → value for every column.
+    public func lookup(_ key: SQLValue...) -> [String: SQLValue]? {
+        lock.read {
+            guard isUpsert, key.count == keyColumns.count else { return nil }
+            var primary = PrimaryKey()
+            for (position, (value, index)) in zip(key, keyColumns).enumerated() {
+                let column = columns[index]
+                switch (column.type, value) {
+                case (_, .null): primary[position] = Int64.min
+                case (.string, .string(let s)):
+                    guard let code = column.dictionary.find(s) else { return nil }
+                    primary[position] = Int64(code)
+                case (.long, .long(let v)): primary[position] = v
+                case (.double, _):
+                    guard let v = value.number else { return nil }
+                    primary[position] = Int64(bitPattern: v.bitPattern)
+                case (.boolean, .bool(let b)): primary[position] = b ? 1 : 0
+                default: return nil
+                }
+            }
+            guard let entry = keys[primary], !entry.deleted, valid.contains(entry.doc) else { return nil }
+            var row: [String: SQLValue] = [:]
+            for column in columns { row[column.name] = column.value(entry.doc) }
+            return row
+        }
+    }
+}
