@@ -47,6 +47,7 @@ enum ScalarFunctions {
         "now": (0...0, { _, now in .success(.long(now)) }),
         "ago": (1...1, { args, now in ago(args[0], now) }),
         "datetrunc": (2...2, { args, _ in dateTrunc(args[0], args[1]) }),
+        "todatetime": (2...2, { args, _ in toDateTime(args[0], args[1]) }),
         "toepochseconds": (1...1, { args, _ in divide(args[0], 1000) }),
         "toepochminutes": (1...1, { args, _ in divide(args[0], 60_000) }),
         "toepochhours": (1...1, { args, _ in divide(args[0], 3_600_000) }),
@@ -168,6 +169,47 @@ enum ScalarFunctions {
         case .double(let d): let v = Int64(d); return .success(.long(v - ((v % size) + size) % size))
         default: return .failure(FunctionError("DATETRUNC needs epoch milliseconds, got \(value.typeName)"))
         }
+    }
+
+    /// `ToDateTime(ms, 'yyyy-MM-dd HH:mm:ss')` in UTC (pattern letters y, M, d, H, m, s, S; others copied).
+    static func toDateTime(_ value: SQLValue, _ pattern: SQLValue) -> Result<SQLValue, FunctionError> {
+        guard case .string(let format) = pattern else { return .failure(FunctionError("ToDateTime's pattern must be a string")) }
+        let ms: Int64
+        switch value {
+        case .null: return .success(.null)
+        case .long(let v): ms = v
+        case .double(let d): ms = Int64(d)
+        default: return .failure(FunctionError("ToDateTime needs epoch milliseconds, got \(value.typeName)"))
+        }
+        let days = Int64((Double(ms) / 86_400_000).rounded(.down))
+        let msOfDay = ms - days * 86_400_000
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let fields: [Character: Int64] = [
+            "y": year, "M": month, "d": day, "H": msOfDay / 3_600_000, "m": msOfDay / 60_000 % 60, "s": msOfDay / 1000 % 60,
+            "S": msOfDay % 1000,
+        ]
+        var out = ""
+        var characters = Array(format)[...]
+        while let c = characters.first {
+            let run = characters.prefix { $0 == c }.count
+            characters = characters.dropFirst(run)
+            if let v = fields[c] {
+                let digits = String(v)
+                out += String(repeating: "0", count: max(0, run - digits.count)) + digits
+            } else {
+                out += String(repeating: c, count: run)
+            }
+        }
+        return .success(.string(out))
     }
 
     /// `ago('PT5M')`: now minus an ISO-8601 duration (days, hours, minutes, seconds).
