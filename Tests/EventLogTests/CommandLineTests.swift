@@ -281,7 +281,10 @@ struct CommandLineTests {
                 + "\"orderLocationLon\":-122.44,\"restaurantId\":\"r\(i % 3)\",\"restaurantCity\":\"SF, CA\",\"lastModified\":\(i),"
                 + "\"payload\":{\"accountId\":\"a\(i)\"}}"
         }
-        #expect(try runEventlog(["produce", "orders", "--separator", "tab"] + d, stdin: events.joined(separator: "\n") + "\n").status == 0)
+        #expect(
+            try runEventlog(
+                ["produce", "orders", "--separator", "tab"] + d, stdin: events.joined(separator: "\n") + "\n"
+            ).status == 0)
         let created = try runEventlog(["tables", "create", "--preset", "orders"] + d)
         #expect(created.status == 0, "\(created.stderr)")
         #expect(try runEventlog(["tables", "list"] + d).stdout.contains("orders"))
@@ -302,13 +305,17 @@ struct CommandLineTests {
         let csvLines = csv.stdout.split(separator: "\r\n")
         #expect(
             csvLines.first
-                == "id,point_latitude_2,point_longitude_2,point_latitude_1,point_longitude_1,start_time,status,restaurantId,accountId")
+                == "id,point_latitude_2,point_longitude_2,point_latitude_1,point_longitude_1,start_time,status,restaurantId,accountId"
+        )
         #expect(csvLines.count == 31)
-        let json = try runEventlog(["query", "--format", "json", "SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status"] + d)
+        let json = try runEventlog(
+            ["query", "--format", "json", "SELECT status, COUNT(*) AS n FROM orders GROUP BY status ORDER BY status"]
+                + d)
         let object = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any]
         #expect(object["columns"] as? [String] == ["status", "n"])
         #expect((object["rows"] as? [[Any]])?.count == 1)  // every order's latest event is from the last round
-        let table = try runEventlog(["query", "SELECT restaurantCity, COUNT(*) FROM orders GROUP BY restaurantCity"] + d)
+        let table = try runEventlog(
+            ["query", "SELECT restaurantCity, COUNT(*) FROM orders GROUP BY restaurantCity"] + d)
         #expect(table.stdout.contains("SF, CA"))
 
         let bad = try runEventlog(["query", "SELECT orderId\nFROM orders WHERE lat >"] + d)

@@ -171,10 +171,14 @@ struct CatalogTests {
 
     @Test("stream-to-view enrichment: a pipeline stage looks up the current row of a key")
     func enrichment() throws {
-        let drivers = try LiveTable(config: TableConfig(
-            name: "drivers", topic: "drivers",
-            columns: [ColumnDefinition("driverId", .string), ColumnDefinition("city", .string), ColumnDefinition("t", .long)],
-            upsert: UpsertConfig(primaryKey: ["driverId"], comparisonColumn: "t")))
+        let drivers = try LiveTable(
+            config: TableConfig(
+                name: "drivers", topic: "drivers",
+                columns: [
+                    ColumnDefinition("driverId", .string), ColumnDefinition("city", .string),
+                    ColumnDefinition("t", .long),
+                ],
+                upsert: UpsertConfig(primaryKey: ["driverId"], comparisonColumn: "t")))
         drivers.ingest(json: #"{"driverId":"d1","city":"Austin","t":1}"#)
         drivers.ingest(json: #"{"driverId":"d1","city":"Dallas","t":2}"#)
         drivers.ingest(json: #"{"driverId":"d2","city":"Waco","t":1}"#)

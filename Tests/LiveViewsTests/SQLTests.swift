@@ -168,7 +168,8 @@ struct SQLTests {
         )
         #expect(perMinute.rows == [[.long(0), .long(6)], [.long(60000), .long(6)], [.long(120000), .long(6)]])
         let formatted = try many.query(
-            "SELECT ToDateTime(lastModified * 86400000 + 1704067200000 + 3723004, 'yyyy-MM-dd HH:mm:ss.SSS') AS t FROM orders ORDER BY t DESC LIMIT 1")
+            "SELECT ToDateTime(lastModified * 86400000 + 1704067200000 + 3723004, 'yyyy-MM-dd HH:mm:ss.SSS') AS t FROM orders ORDER BY t DESC LIMIT 1"
+        )
         #expect(formatted.rows == [[.string("2024-01-25 01:02:03.004")]])
     }
 

@@ -35,6 +35,10 @@ final class SpatialGrid: @unchecked Sendable {
     @exclusivity(unchecked) private var slots: [Int64: Int32] = [:]
     @exclusivity(unchecked) private var cellKeys: [Int64] = []
     @exclusivity(unchecked) private(set) var cells: [[Int32]] = []
+    /// Each cell's points, parallel to `cells`: a boundary check streams through them instead of
+    /// gathering coordinates from the columns (cache misses dominated the radius query).
+    @exclusivity(unchecked) private var cellLongitudes: [[Double]] = []
+    @exclusivity(unchecked) private var cellLatitudes: [[Double]] = []
     /// Per document, its position in its cell (−1 when not indexed); supports O(1) removal.
     @exclusivity(unchecked) private var position: [Int32] = []
     @exclusivity(unchecked) private(set) var count = 0
@@ -69,6 +73,8 @@ final class SpatialGrid: @unchecked Sendable {
             slots[cell] = Int32(slot)
             cellKeys.append(cell)
             cells.append([])
+            cellLongitudes.append([])
+            cellLatitudes.append([])
         }
         if Int(doc) >= position.count {
             position.append(
@@ -76,6 +82,8 @@ final class SpatialGrid: @unchecked Sendable {
         }
         position[Int(doc)] = Int32(cells[slot].count)
         cells[slot].append(doc)
+        cellLongitudes[slot].append(longitude)
+        cellLatitudes[slot].append(latitude)
         count += 1
     }
 
@@ -85,8 +93,11 @@ final class SpatialGrid: @unchecked Sendable {
         else { return }
         let at = Int(position[Int(doc)])
         let last = cells[slot].removeLast()
+        let lastLongitude = cellLongitudes[slot].removeLast(), lastLatitude = cellLatitudes[slot].removeLast()
         if last != doc {
             cells[slot][at] = last
+            cellLongitudes[slot][at] = lastLongitude
+            cellLatitudes[slot][at] = lastLatitude
             position[Int(last)] = Int32(at)
         }
         position[Int(doc)] = -1
@@ -97,8 +108,21 @@ final class SpatialGrid: @unchecked Sendable {
         slots.removeAll()
         cellKeys.removeAll()
         cells.removeAll()
+        cellLongitudes.removeAll()
+        cellLatitudes.removeAll()
         position.removeAll()
         count = 0
+    }
+
+    /// The documents of one cell with their points.
+    struct Cell {
+        let docs: [Int32]
+        let longitudes: [Double]
+        let latitudes: [Double]
+    }
+
+    func contents(_ slot: Int) -> Cell {
+        Cell(docs: cells[slot], longitudes: cellLongitudes[slot], latitudes: cellLatitudes[slot])
     }
 
     /// The rectangle of a cell in degrees: (lon0, lat0, lon1, lat1), enlarged by ``slack``.
@@ -112,7 +136,7 @@ final class SpatialGrid: @unchecked Sendable {
 
     /// Calls `body` with the documents of every cell that may hold points within `radius` meters of
     /// `center`; `certain` is true when every one of them is within `radius − margin`.
-    func candidates(near center: GeoPoint, within radius: Double, _ body: (_ docs: [Int32], _ certain: Bool) -> Void) {
+    func candidates(near center: GeoPoint, within radius: Double, _ body: (_ cell: Cell, _ certain: Bool) -> Void) {
         guard radius > -Self.margin, !cells.isEmpty else { return }
         let near = NearTest(center: center, radius: radius)
         func classify(_ cell: Int64, _ slot: Int) {
@@ -124,12 +148,12 @@ final class SpatialGrid: @unchecked Sendable {
                 near.classify(longitude: lon0, latitude: lat1) == .inside,
                 near.classify(longitude: lon1, latitude: lat1) == .inside
             {
-                body(cells[slot], true)
+                body(contents(slot), true)
                 return
             }
             if Self.minimumDistance(center, lon0, lat0, lon1, lat1) > radius + Self.margin { return }
             let certain = Self.maximumDistance(center, lon0, lat0, lon1, lat1) < radius - Self.margin
-            body(cells[slot], certain)
+            body(contents(slot), certain)
         }
         let delta = radius / Geo.earthRadiusMeters * 180 / .pi  // angular radius in degrees
         let lat0 = center.latitude - delta, lat1 = center.latitude + delta
@@ -165,7 +189,7 @@ final class SpatialGrid: @unchecked Sendable {
 
     /// Calls `body` with the documents of every cell overlapping the longitude/latitude box.
     func candidates(
-        inBox minLon: Double, _ minLat: Double, _ maxLon: Double, _ maxLat: Double, _ body: ([Int32]) -> Void
+        inBox minLon: Double, _ minLat: Double, _ maxLon: Double, _ maxLat: Double, _ body: (Cell) -> Void
     ) {
         guard minLon <= maxLon, minLat <= maxLat, !cells.isEmpty else { return }
         let firstRow = max(0, key(longitude: 0, latitude: max(-90, minLat)) >> 32 - 1)
@@ -178,7 +202,7 @@ final class SpatialGrid: @unchecked Sendable {
                 if lon1 >= minLon - cellDegrees, lon0 <= maxLon + cellDegrees, lat1 >= minLat - cellDegrees,
                     lat0 <= maxLat + cellDegrees
                 {
-                    body(cells[slot])
+                    body(contents(slot))
                 }
             }
             return
@@ -187,7 +211,7 @@ final class SpatialGrid: @unchecked Sendable {
             for raw in firstColumn...lastColumn {
                 var column = raw % columns
                 if column < 0 { column += columns }
-                if let slot = slots[row << 32 | column] { body(cells[Int(slot)]) }
+                if let slot = slots[row << 32 | column] { body(contents(Int(slot))) }
             }
         }
     }

@@ -173,7 +173,9 @@ enum ScalarFunctions {
 
     /// `ToDateTime(ms, 'yyyy-MM-dd HH:mm:ss')` in UTC (pattern letters y, M, d, H, m, s, S; others copied).
     static func toDateTime(_ value: SQLValue, _ pattern: SQLValue) -> Result<SQLValue, FunctionError> {
-        guard case .string(let format) = pattern else { return .failure(FunctionError("ToDateTime's pattern must be a string")) }
+        guard case .string(let format) = pattern else {
+            return .failure(FunctionError("ToDateTime's pattern must be a string"))
+        }
         let ms: Int64
         switch value {
         case .null: return .success(.null)
@@ -194,7 +196,8 @@ enum ScalarFunctions {
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
         let fields: [Character: Int64] = [
-            "y": year, "M": month, "d": day, "H": msOfDay / 3_600_000, "m": msOfDay / 60_000 % 60, "s": msOfDay / 1000 % 60,
+            "y": year, "M": month, "d": day, "H": msOfDay / 3_600_000, "m": msOfDay / 60_000 % 60,
+            "s": msOfDay / 1000 % 60,
             "S": msOfDay % 1000,
         ]
         var out = ""

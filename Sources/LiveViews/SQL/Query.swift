@@ -119,8 +119,9 @@ struct QueryExecutor {
 
     struct SpatialFilter {
         let grid: SpatialGrid
-        let check: Predicate
-        let search: (SpatialGrid, (_ docs: [Int32], _ certain: Bool) -> Void) -> Void
+        /// The exact test on a point (longitude, latitude).
+        let check: (Double, Double) -> Bool
+        let search: (SpatialGrid, (_ cell: SpatialGrid.Cell, _ certain: Bool) -> Void) -> Void
         let needsValidityCheck: Bool
     }
 
@@ -161,12 +162,12 @@ struct QueryExecutor {
             stats.usedSpatialIndex = true
             var hits: [Int32] = []
             var stop = false
-            spatial.search(spatial.grid) { docs, certain in
+            spatial.search(spatial.grid) { cell, certain in
                 guard !stop else { return }
-                scanned += docs.count
-                for doc in docs {
+                scanned += cell.docs.count
+                for (k, doc) in cell.docs.enumerated() {
                     if spatial.needsValidityCheck, !skipUpsert, !table.isValid(doc) { continue }
-                    if !certain, !spatial.check(doc) { continue }
+                    if !certain, !spatial.check(cell.longitudes[k], cell.latitudes[k]) { continue }
                     if let rest = scan.rest, !rest(doc) { continue }
                     matched += 1
                     if ordered {
@@ -205,15 +206,15 @@ struct QueryExecutor {
         if let spatial = scan.spatial, !spatial.needsValidityCheck {
             stats.usedSpatialIndex = true
             var matched = 0, scanned = 0
-            spatial.search(spatial.grid) { docs, certain in
-                scanned += docs.count
+            spatial.search(spatial.grid) { cell, certain in
+                scanned += cell.docs.count
                 if certain, scan.rest == nil {
-                    matched += docs.count
+                    matched += cell.docs.count
                     return
                 }
-                for doc in docs {
-                    if !certain, !spatial.check(doc) { continue }
-                    if let rest = scan.rest, !rest(doc) { continue }
+                for k in cell.docs.indices {
+                    if !certain, !spatial.check(cell.longitudes[k], cell.latitudes[k]) { continue }
+                    if let rest = scan.rest, !rest(cell.docs[k]) { continue }
                     matched += 1
                 }
             }
@@ -258,19 +259,17 @@ struct QueryExecutor {
                 let center = constant(arguments[columnFirst ? 1 : 0]).flatMap(ScalarFunctions.asPoint),
                 let (grid, needsCheck) = grids(column)
             else { return nil }
-            let lons = table.columns[column].doubles, lats = table.columns[column].latitudes
             let near = NearTest(center: center, radius: radius)
-            let check: Predicate = { doc in
-                let i = Int(doc)
-                switch near.classify(longitude: lons[i], latitude: lats[i]) {
+            let check = { (lon: Double, lat: Double) -> Bool in
+                switch near.classify(longitude: lon, latitude: lat) {
                 case .inside: return true
                 case .outside: return false
                 case .unsure: break
                 }
                 let d =
                     columnFirst
-                    ? Geo.distance(lon1: lons[i], lat1: lats[i], lon2: center.longitude, lat2: center.latitude)
-                    : Geo.distance(lon1: center.longitude, lat1: center.latitude, lon2: lons[i], lat2: lats[i])
+                    ? Geo.distance(lon1: lon, lat1: lat, lon2: center.longitude, lat2: center.latitude)
+                    : Geo.distance(lon1: center.longitude, lat1: center.latitude, lon2: lon, lat2: lat)
                 return strict ? d < radius : d <= radius
             }
             return SpatialFilter(
@@ -286,11 +285,10 @@ struct QueryExecutor {
                 let column = pointColumn(pointArgument),
                 let (grid, needsCheck) = grids(column)
             else { return nil }
-            let lons = table.columns[column].doubles, lats = table.columns[column].latitudes
             let box = Geo.bounds(rings)
             return SpatialFilter(
                 grid: grid,
-                check: { doc in Geo.contains(rings, GeoPoint(unchecked: lons[Int(doc)], lats[Int(doc)])) },
+                check: { lon, lat in Geo.contains(rings, GeoPoint(unchecked: lon, lat)) },
                 search: { grid, body in
                     grid.candidates(inBox: box.minLon, box.minLat, box.maxLon, box.maxLat) { body($0, false) }
                 },
