@@ -142,11 +142,15 @@ public enum JSONFields {
             let first = base.load(fromByteOffset: index, as: UInt8.self)
             if first == UInt8(ascii: "\"") {
                 guard let valueEnd = stringEnd(base, index + 1, end) else { return false }
-                body(Token(bytes: UnsafeRawBufferPointer(start: base + index + 1, count: valueEnd - index - 1), isString: true))
+                body(
+                    Token(
+                        bytes: UnsafeRawBufferPointer(start: base + index + 1, count: valueEnd - index - 1),
+                        isString: true))
                 index = valueEnd + 1
             } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
                 guard let valueEnd = containerEnd(base, index, end) else { return false }
-                body(Token(bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false))
+                body(
+                    Token(bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false))
                 index = valueEnd
             } else {
                 var valueEnd = index
@@ -155,7 +159,8 @@ public enum JSONFields {
                     if byte == UInt8(ascii: ",") || byte == UInt8(ascii: "]") || byte <= 0x20 { break }
                     valueEnd += 1
                 }
-                body(Token(bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false))
+                body(
+                    Token(bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false))
                 index = valueEnd
             }
             index = skipSpace(base, index, end)
