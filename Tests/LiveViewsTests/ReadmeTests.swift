@@ -9,8 +9,11 @@ struct LiveViewsReadmeTests {
         let dir = TemporaryDirectory()
         let log = try Log(directory: dir.path)
         try log.createTopic("orders", configuration: TopicConfiguration(partitions: 2))
-        for (i, (lat, status)) in [(37.7568, "ORDER_PREPARED"), (37.7600, "ORDER_PREPARED"), (37.7570, "ORDER_CREATED")].enumerated() {
-            let json = #"{"orderId":"o\#(i)","orderStatus":"\#(status)","orderLocationLat":\#(lat),"orderLocationLon":-122.4447,"lastModified":\#(i)}"#
+        for (i, (lat, status)) in [
+            (37.7568, "ORDER_PREPARED"), (37.7600, "ORDER_PREPARED"), (37.7570, "ORDER_CREATED"),
+        ].enumerated() {
+            let json =
+                #"{"orderId":"o\#(i)","orderStatus":"\#(status)","orderLocationLat":\#(lat),"orderLocationLon":-122.4447,"lastModified":\#(i)}"#
             try log.append(ProducerRecord(key: "o\(i)", value: json), to: "orders")
         }
         var printed: [String] = []

@@ -137,10 +137,17 @@ extension LiveTable {
     public func catchUp(from log: Log, batch: Int = 8192) throws -> Int {
         var total = 0
         let partitions = try log.partitionCount(config.topic)
+        var readers: [(Int, PartitionReader)] = []
+        var pending: Int64 = 0
         for partition in 0..<partitions {
             let start = lock.read { offsets[partition] } ?? 0
             let reader = try log.reader(
                 topic: config.topic, partition: partition, from: start == 0 ? .earliest : .offset(start))
+            pending += max(0, reader.endOffset - reader.nextOffset)
+            readers.append((partition, reader))
+        }
+        if pending > 4096 { reserveCapacity(additionalRows: Int(pending)) }
+        for (partition, reader) in readers {
             let end = reader.endOffset
             while reader.nextOffset < end {
                 let before = reader.nextOffset

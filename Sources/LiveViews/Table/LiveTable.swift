@@ -42,6 +42,11 @@ public final class LiveTable: @unchecked Sendable {
     /// Point column index → grid over every document / over valid documents.
     var allIndex: [Int: SpatialGrid] = [:]
     var latestIndex: [Int: SpatialGrid] = [:]
+    /// Unretained views of `columns` and the grids for the ingest path (the strong references above keep
+    /// them alive for the table's lifetime).
+    private var columnRefs: [Unmanaged<Column>] = []
+    private var allGridOf: [Unmanaged<SpatialGrid>?] = []
+    private var latestGrids: [(Int, Unmanaged<SpatialGrid>)] = []
     /// Records skipped because their value is not a JSON object, and the last one's location.
     private(set) var badRecords = 0
     private(set) var lastBadRecord: String?
@@ -105,6 +110,9 @@ public final class LiveTable: @unchecked Sendable {
             allIndex[i] = SpatialGrid(cellDegrees: cell)
             if config.upsert != nil { latestIndex[i] = SpatialGrid(cellDegrees: cell) }
         }
+        columnRefs = columns.map { Unmanaged.passUnretained($0) }
+        allGridOf = columns.indices.map { index in allIndex[index].map { Unmanaged.passUnretained($0) } }
+        latestGrids = latestIndex.sorted { $0.key < $1.key }.map { ($0.key, Unmanaged.passUnretained($0.value)) }
     }
 
     /// The table's name.
@@ -169,6 +177,16 @@ public final class LiveTable: @unchecked Sendable {
             body { value, key, timestamp in
                 ingestLocked(value: value, key: key, timestamp: timestamp, offset: offsets[0] ?? 0, partition: 0)
             }
+        }
+    }
+
+    /// Makes room for `additionalRows` more documents (a bulk load or a catch-up that knows how many
+    /// records are coming), so the column arrays do not regrow on the way.
+    public func reserveCapacity(additionalRows: Int) {
+        lock.write {
+            let total = documentCount + max(0, additionalRows)
+            guard total > (columns.first.map { $0.capacityHint } ?? 0) else { return }
+            for column in columns { column.reserveCapacity(total) }
         }
     }
 
@@ -256,17 +274,25 @@ public final class LiveTable: @unchecked Sendable {
 
     private func indexValid(_ doc: Int32) {
         valid.insert(doc)
-        for (column, grid) in latestIndex where !columns[column].nulls[Int(doc)] {
-            grid.insert(
-                doc, longitude: columns[column].doubles[Int(doc)], latitude: columns[column].latitudes[Int(doc)])
+        for (column, grid) in latestGrids {
+            columnRefs[column]._withUnsafeGuaranteedRef { column in
+                guard !column.nulls[Int(doc)] else { return }
+                grid._withUnsafeGuaranteedRef {
+                    $0.insert(doc, longitude: column.doubles[Int(doc)], latitude: column.latitudes[Int(doc)])
+                }
+            }
         }
     }
 
     private func unindexValid(_ doc: Int32) {
         valid.remove(doc)
-        for (column, grid) in latestIndex where !columns[column].nulls[Int(doc)] {
-            grid.remove(
-                doc, longitude: columns[column].doubles[Int(doc)], latitude: columns[column].latitudes[Int(doc)])
+        for (column, grid) in latestGrids {
+            columnRefs[column]._withUnsafeGuaranteedRef { column in
+                guard !column.nulls[Int(doc)] else { return }
+                grid._withUnsafeGuaranteedRef {
+                    $0.remove(doc, longitude: column.doubles[Int(doc)], latitude: column.latitudes[Int(doc)])
+                }
+            }
         }
     }
 
@@ -359,7 +385,7 @@ public final class LiveTable: @unchecked Sendable {
         let slot = staged[index]
         let column = columns[index]
         guard slot.present, !slot.isNull else { return column.isMultiValue ? .array([]) : .null }
-        if column.isMultiValue { return .array(slot.list) }
+        if column.isMultiValue { return .array(column.pendingList) }
         switch column.type {
         case .string: return slot.code < 0 ? .null : .string(column.dictionary.strings[Int(slot.code)])
         case .long: return .long(slot.long)
@@ -375,7 +401,7 @@ public final class LiveTable: @unchecked Sendable {
         slot.present = true
         slot.isNull = value.isNull
         if column.isMultiValue {
-            if case .array(let values) = value { slot.list = values }
+            if case .array(let values) = value { column.pendingList = values }
             slot.isNull = false
         } else {
             switch (column.type, value) {
@@ -393,27 +419,33 @@ public final class LiveTable: @unchecked Sendable {
     /// Appends the staged row as a new document and indexes it in the all-documents grids.
     private func appendStaged() -> Int32 {
         let doc = Int32(documentCount)
-        for (index, column) in columns.enumerated() {
-            let slot = staged[index]
-            let null = !slot.present || slot.isNull
-            if column.isMultiValue {
-                column.lists.append(null ? [] : slot.list)
-                continue
-            }
-            switch column.type {
-            case .string: column.codes.append(null ? -1 : slot.code)
-            case .long:
-                column.longs.append(null ? 0 : slot.long)
-                column.nulls.append(null)
-            case .double:
-                column.doubles.append(null ? 0 : slot.double)
-                column.nulls.append(null)
-            case .boolean: column.bytes.append(null ? 2 : slot.bool)
-            case .point:
-                column.doubles.append(null ? 0 : slot.double)
-                column.latitudes.append(null ? 0 : slot.latitude)
-                column.nulls.append(null)
-                if !null { allIndex[index]?.insert(doc, longitude: slot.double, latitude: slot.latitude) }
+        staged.withUnsafeBufferPointer { staged in
+            for index in 0..<columnRefs.count {
+                columnRefs[index]._withUnsafeGuaranteedRef { column in
+                    let null = !staged[index].present || staged[index].isNull
+                    if column.isMultiValue {
+                        column.lists.append(null ? [] : column.pendingList)
+                        return
+                    }
+                    switch column.type {
+                    case .string: column.codes.append(null ? -1 : staged[index].code)
+                    case .long:
+                        column.longs.append(null ? 0 : staged[index].long)
+                        column.nulls.append(null)
+                    case .double:
+                        column.doubles.append(null ? 0 : staged[index].double)
+                        column.nulls.append(null)
+                    case .boolean: column.bytes.append(null ? 2 : staged[index].bool)
+                    case .point:
+                        let lon = staged[index].double, lat = staged[index].latitude
+                        column.doubles.append(null ? 0 : lon)
+                        column.latitudes.append(null ? 0 : lat)
+                        column.nulls.append(null)
+                        if !null, let grid = allGridOf[index] {
+                            grid._withUnsafeGuaranteedRef { $0.insert(doc, longitude: lon, latitude: lat) }
+                        }
+                    }
+                }
             }
         }
         documentCount += 1

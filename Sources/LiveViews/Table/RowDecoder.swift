@@ -9,7 +9,6 @@ struct StagedValue {
     var latitude: Double = 0
     var code: Int32 = -1
     var bool: UInt8 = 2
-    var list: [SQLValue] = []
     var isNull = true
 }
 
@@ -194,12 +193,12 @@ struct RowDecoder {
             slot.isNull = true
             slot.code = -1
             slot.bool = 2
-            slot.list = []
+            if column.isMultiValue { column.pendingList = [] }
             return
         }
         slot.isNull = false
         if column.isMultiValue {
-            slot.list = listValues(token, column.type)
+            column.pendingList = listValues(token, column.type)
             return
         }
         switch column.type {

@@ -168,6 +168,8 @@ final class Column {
     @exclusivity(unchecked) var bytes: [UInt8] = []
     @exclusivity(unchecked) var nulls: [Bool] = []
     @exclusivity(unchecked) var lists: [[SQLValue]] = []
+    /// The list staged for the row being ingested (multi-value columns).
+    @exclusivity(unchecked) var pendingList: [SQLValue] = []
 
     init(_ definition: ColumnDefinition) {
         self.definition = definition
@@ -247,6 +249,39 @@ final class Column {
                 latitudes.append(0)
                 nulls.append(true)
             }
+        }
+    }
+
+    /// How many documents the arrays hold room for.
+    var capacityHint: Int {
+        if isMultiValue { return lists.capacity }
+        switch type {
+        case .string: return codes.capacity
+        case .long: return longs.capacity
+        case .boolean: return bytes.capacity
+        default: return doubles.capacity
+        }
+    }
+
+    /// Makes room for `rows` documents in total, so a bulk load does not regrow the arrays.
+    func reserveCapacity(_ rows: Int) {
+        if isMultiValue {
+            lists.reserveCapacity(rows)
+            return
+        }
+        switch type {
+        case .string: codes.reserveCapacity(rows)
+        case .long:
+            longs.reserveCapacity(rows)
+            nulls.reserveCapacity(rows)
+        case .double:
+            doubles.reserveCapacity(rows)
+            nulls.reserveCapacity(rows)
+        case .boolean: bytes.reserveCapacity(rows)
+        case .point:
+            doubles.reserveCapacity(rows)
+            latitudes.reserveCapacity(rows)
+            nulls.reserveCapacity(rows)
         }
     }
 

@@ -20,6 +20,7 @@ extension Bench {
             upsert: UpsertConfig(mode: .full, primaryKey: ["orderId"]))
         let table = try LiveTable(config: config)
         let start = DispatchTime.now().uptimeNanoseconds
+        table.reserveCapacity(additionalRows: data.count)  // as a catch-up from the log does
         BenchIngest.ingest(table, data)
         let ingestSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let rows = table.rowCount
