@@ -149,7 +149,11 @@ enum ScalarFunctions {
         switch value {
         case .null: return .success(.null)
         case .long(let v): return .success(.long(v / by))
-        case .double(let v): return .success(.long(Int64(v) / by))
+        case .double(let v):
+            guard let long = SQLValue.exactLong(v) else {
+                return .failure(FunctionError("\(v) is not a time in epoch milliseconds"))
+            }
+            return .success(.long(long / by))
         default: return .failure(FunctionError("expected epoch milliseconds, got \(value.typeName)"))
         }
     }
@@ -165,8 +169,12 @@ enum ScalarFunctions {
         }
         switch value {
         case .null: return .success(.null)
-        case .long(let v): return .success(.long(v - ((v % size) + size) % size))
-        case .double(let d): let v = Int64(d); return .success(.long(v - ((v % size) + size) % size))
+        case .long(let v): return .success(.long(v &- ((v % size) + size) % size))
+        case .double(let d):
+            guard let v = SQLValue.exactLong(d) else {
+                return .failure(FunctionError("\(d) is not a time in epoch milliseconds"))
+            }
+            return .success(.long(v &- ((v % size) + size) % size))
         default: return .failure(FunctionError("DATETRUNC needs epoch milliseconds, got \(value.typeName)"))
         }
     }
@@ -180,11 +188,15 @@ enum ScalarFunctions {
         switch value {
         case .null: return .success(.null)
         case .long(let v): ms = v
-        case .double(let d): ms = Int64(d)
+        case .double(let d):
+            guard let v = SQLValue.exactLong(d) else {
+                return .failure(FunctionError("\(d) is not a time in epoch milliseconds"))
+            }
+            ms = v
         default: return .failure(FunctionError("ToDateTime needs epoch milliseconds, got \(value.typeName)"))
         }
         let days = Int64((Double(ms) / 86_400_000).rounded(.down))
-        let msOfDay = ms - days * 86_400_000
+        let msOfDay = ms &- days &* 86_400_000
         // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
         let z = days + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
@@ -246,7 +258,10 @@ enum ScalarFunctions {
         guard number.isEmpty, text.uppercased().hasPrefix("P") else {
             return .failure(FunctionError("ago: malformed duration '\(text)'"))
         }
-        return .success(.long(now - Int64(total)))
+        guard let span = SQLValue.exactLong(total) else {
+            return .failure(FunctionError("ago: duration '\(text)' is too long"))
+        }
+        return .success(.long(now &- span))
     }
 
     static func math(_ value: SQLValue, _ long: (Int64) -> SQLValue, _ double: (Double) -> SQLValue) -> Result<

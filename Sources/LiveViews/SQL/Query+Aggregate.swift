@@ -71,7 +71,7 @@ extension QueryExecutor {
             case .literal, .column, .star: break
             }
         }
-        for item in items { try collect(item.1) }
+        for item in items { try collect(resolveAliases(item.1)) }
         if let having = statement.having { try collect(resolveAliases(having)) }
         for order in statement.orderBy { try collect(resolveAliases(order.expression)) }
 
@@ -181,7 +181,9 @@ extension QueryExecutor {
         }
         let groupKeyIndex = Dictionary(
             groupExpressions.enumerated().map { ($1.display, $0) }, uniquingKeysWith: { a, _ in a })
-        let outputs = try items.map { (item) throws(ViewError) in try compileGroup(item.1, callIndex, groupKeyIndex) }
+        let outputs = try items.map { (item) throws(ViewError) in
+            try compileGroup(resolveAliases(item.1), callIndex, groupKeyIndex)
+        }
         let having = try statement.having.map { (h) throws(ViewError) in
             try compileGroup(resolveAliases(h), callIndex, groupKeyIndex)
         }
@@ -284,8 +286,8 @@ extension QueryExecutor {
         // Rebuild the expression over the group's values: substitute aggregates/keys by literals per group.
         switch e.kind {
         case .column(let name):
-            if table.columnIndex[name.lowercased()] == nil, let aliased = aliases[name.lowercased()] {
-                return try compileGroup(aliased, calls, keys)
+            if table.columnIndex[name.lowercased()] == nil, aliases[name.lowercased()] != nil {
+                throw error("alias '\(name)' refers to itself", e)
             }
             throw error("column '\(name)' must be in GROUP BY or inside an aggregate", e)
         default:

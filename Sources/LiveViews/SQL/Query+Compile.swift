@@ -25,8 +25,9 @@ extension QueryExecutor {
             if let slots = templateSlots, name.hasPrefix("$"), let slot = Int(name.dropFirst()) {
                 return { _ in slots.values[slot] }
             }
+            // Callers resolve aliases first; a name still here that is an alias refers to itself.
             if table.columnIndex[name.lowercased()] == nil, aliases[name.lowercased()] != nil {
-                return try compile(resolveAliases(e))
+                throw error("alias '\(name)' refers to itself", e)
             }
             let column = table.columns[try columnIndex(name, e)]
             if column.isMultiValue { return { .array(column.lists[Int($0)]) } }
@@ -125,7 +126,7 @@ extension QueryExecutor {
             case .subtract: return .long(a &- b)
             case .multiply: return .long(a &* b)
             case .divide: return b == 0 ? .null : .double(Double(a) / Double(b))
-            default: return b == 0 ? .null : .long(a % b)
+            default: return b == 0 ? .null : .long(a.remainderReportingOverflow(dividingBy: b).partialValue)
             }
         }
         guard let a = x.number, let b = y.number, !x.isBool, !y.isBool else {

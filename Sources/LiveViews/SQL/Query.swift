@@ -333,14 +333,16 @@ struct QueryExecutor {
         }
     }
 
-    /// Replaces names that are select aliases (and not columns) by the aliased expression.
-    func resolveAliases(_ e: Expression, depth: Int = 0) -> Expression {
+    /// Replaces names that are select aliases (and not columns) by the aliased expression. An alias that
+    /// refers to itself, directly or through others, is left as a name (and then reported unknown).
+    func resolveAliases(_ e: Expression, expanding: Set<String> = []) -> Expression {
         var e = e
-        let again = { (x: Expression) in resolveAliases(x, depth: depth + 1) }
+        let again = { (x: Expression) in resolveAliases(x, expanding: expanding) }
         switch e.kind {
         case .column(let name):
-            if table.columnIndex[name.lowercased()] == nil, let aliased = aliases[name.lowercased()], depth < 16 {
-                return again(aliased)
+            let key = name.lowercased()
+            if table.columnIndex[key] == nil, let aliased = aliases[key], !expanding.contains(key) {
+                return resolveAliases(aliased, expanding: expanding.union([key]))
             }
         case .literal, .star: break
         case .call(let name, let arguments, let distinct):
@@ -362,8 +364,8 @@ struct QueryExecutor {
     mutating func selectionQuery() throws(ViewError) -> QueryResult {
         let scan = try plan()
         let limit = statement.limit ?? Self.defaultLimit
-        let wanted = statement.offset + limit
-        let projections = try items.map { (item) throws(ViewError) in try compile(item.1) }
+        let wanted = statement.offset.addingReportingOverflow(limit).overflow ? Int.max : statement.offset + limit
+        let projections = try items.map { (item) throws(ViewError) in try compile(resolveAliases(item.1)) }
         var rows: [[SQLValue]] = []
         if statement.orderBy.isEmpty, !statement.distinct {
             if wanted > 0 {

@@ -68,6 +68,11 @@ public enum SQLValue: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// A double as an Int64 (truncated), nil when it is not finite or out of range.
+    static func exactLong(_ d: Double) -> Int64? {
+        d.isFinite && d > -9.223372036854775e18 && d < 9.223372036854775e18 ? Int64(d) : nil
+    }
+
     var isBool: Bool { if case .bool = self { true } else { false } }
 
     /// Sort order with nulls last, then incomparable types by type name (total, so sorting never traps).

@@ -407,7 +407,8 @@ public final class LiveTable: @unchecked Sendable {
             switch (column.type, value) {
             case (.string, .string(let s)): slot.code = column.dictionary.code(s)
             case (.long, .long(let v)): slot.long = v
-            case (.long, .double(let d)): slot.long = Int64(d)
+            case (.long, .double(let d)):
+                if let v = SQLValue.exactLong(d) { slot.long = v } else { slot.isNull = true }
             case (.double, _): slot.double = value.number ?? 0
             case (.boolean, .bool(let b)): slot.bool = b ? 1 : 0
             default: slot.isNull = true
