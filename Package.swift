@@ -74,7 +74,7 @@ let package = Package(
             swiftSettings: upcoming),
         .testTarget(
             name: "LiveViewsTests",
-            dependencies: ["LiveViews", "StreamJet", "EventLog", "TestSupport"],
+            dependencies: ["LiveViews", "StreamJet", "EventLog", "CEventLogSupport", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "SimulatorTests",

@@ -92,12 +92,20 @@ extension LiveTable {
             guard try r.string() == configJSON else { throw .init("written for a different table definition") }
             let outcome: Result<Void, SnapshotDecoder.Failure> = lock.write {
                 do throws(SnapshotDecoder.Failure) {
-                    let count = Int(try r.u64())
+                    let rawCount = try r.u64()
+                    guard rawCount <= UInt64(Int32.max) else { throw .init("\(rawCount) rows exceed the limit") }
+                    let count = Int(rawCount)
                     var offsets: [Int: Int64] = [:]
-                    for _ in 0..<(try r.u32()) { offsets[Int(try r.u32())] = try r.i64() }
+                    for _ in 0..<(try r.u32()) {
+                        let partition = Int(try r.u32())
+                        let offset = try r.i64()
+                        guard offset >= 0 else { throw .init("negative offset \(offset) for partition \(partition)") }
+                        offsets[partition] = offset
+                    }
                     for column in columns {
                         if column.isMultiValue {
-                            column.lists = try (0..<Int(try r.u64())).map { _ throws(SnapshotDecoder.Failure) in
+                            column.lists = try (0..<(try r.count(eachAtLeast: 4))).map {
+                                _ throws(SnapshotDecoder.Failure) in
                                 try r.values()
                             }
                             continue
@@ -105,7 +113,8 @@ extension LiveTable {
                         switch column.type {
                         case .string:
                             column.codes = try r.array(Int32.self)
-                            let strings = try (0..<Int(try r.u64())).map { _ throws(SnapshotDecoder.Failure) in
+                            let strings = try (0..<(try r.count(eachAtLeast: 4))).map {
+                                _ throws(SnapshotDecoder.Failure) in
                                 try r.string()
                             }
                             column.dictionary = StringDictionary(strings: strings)
@@ -124,9 +133,13 @@ extension LiveTable {
                     }
                     let valid = Bitmap(words: try r.array(UInt64.self))
                     var keys = KeyMap(dense: self.keys.dense)
-                    for _ in 0..<(try r.u64()) {
+                    let denseLimit = keys.dense ? Int64(columns[keyColumns[0]].dictionary.count) : 0
+                    for _ in 0..<(try r.count(eachAtLeast: 45)) {
                         var key = PrimaryKey()
                         for i in 0..<4 { key[i] = try r.i64() }
+                        if keys.dense, key[0] != Int64.min, !(0..<denseLimit).contains(key[0]) {
+                            throw .init("a key refers to string \(key[0]) of a dictionary of \(denseLimit)")
+                        }
                         let doc = Int32(bitPattern: try r.u32())
                         keys[key] = KeyEntry(doc: doc, comparison: try r.i64(), deleted: try r.u8() != 0)
                     }
@@ -202,6 +215,15 @@ struct SnapshotDecoder {
         return UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self) })
     }
     mutating func i64() throws(Failure) -> Int64 { Int64(bitPattern: try u64()) }
+    /// A u64 count of items that take at least `eachAtLeast` bytes each, checked against what is left.
+    mutating func count(eachAtLeast size: Int) throws(Failure) -> Int {
+        let at = position
+        let value = try u64()
+        guard value <= UInt64(end - position) / UInt64(size) else {
+            throw Failure("count \(value) at byte \(at) exceeds the file")
+        }
+        return Int(value)
+    }
     mutating func string() throws(Failure) -> String {
         let count = Int(try u32())
         let at = try take(count)

@@ -53,7 +53,7 @@ public final class LiveTable: @unchecked Sendable {
 
     @exclusivity(unchecked) private var staged: [StagedValue]
     private let upsert: UpsertConfig?
-    private let keyColumns: [Int]
+    let keyColumns: [Int]
     private let comparisonColumn: Int?
     private let deleteColumn: Int?
     private let outOfOrderColumn: Int?
@@ -477,6 +477,18 @@ public final class LiveTable: @unchecked Sendable {
             {
                 throw .init("column '\(column.name)' refers to strings outside its dictionary")
             }
+        }
+        for (index, column) in columns.enumerated() where column.type == .point && !column.isMultiValue {
+            for doc in 0..<count where !column.nulls[doc] {
+                let lon = column.doubles[doc], lat = column.latitudes[doc]
+                guard lon >= -180, lon <= 180, lat >= -90, lat <= 90 else {
+                    throw .init("point column '\(config.columns[index].name)' row \(doc) has coordinates out of range")
+                }
+            }
+        }
+        for (word, bits) in valid.words.enumerated()
+        where bits != 0 && (word << 6) + (63 - bits.leadingZeroBitCount) >= count {
+            throw .init("valid bit \((word << 6) + (63 - bits.leadingZeroBitCount)) is beyond the \(count) rows")
         }
         var inRange = true
         keys.forEach { _, entry in inRange = inRange && entry.doc >= 0 && Int(entry.doc) < count }
