@@ -50,7 +50,7 @@ let package = Package(
         .target(
             name: "Simulator",
             dependencies: [
-                "EventLog", .product(name: "SwiftCSV", package: "SwiftCSV"),
+                "EventLog", "LiveViews", .product(name: "SwiftCSV", package: "SwiftCSV"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: upcoming),

@@ -1,5 +1,6 @@
 import Foundation
 import HeapModule
+import LiveViews
 
 /// Settings of a simulation.
 public struct SimulationConfiguration: Sendable {
@@ -21,6 +22,8 @@ public struct SimulationConfiguration: Sendable {
     public var shiftBreakMinutes = 30.0
     /// Radius within which a waiting driver takes prepared orders (the dispatch query's 15 km).
     public var dispatchRadiusMeters = 15_000.0
+    /// How drivers find prepared orders: the dispatch query against a live view, or the simulator's grid.
+    public var dispatch = DispatchMode.grid
 
     /// The defaults.
     public init() {}
@@ -143,6 +146,7 @@ public final class World {
     private var kitchenFreeAt: [Int64]
     private var orderRestaurant: [Int: Int] = [:]
     private var dispatch = DispatchIndex()
+    private var viewDispatch: ViewDispatch?
     private var eventCounter: Int64 = 0
     private var storesByCity: [String: [Int]] = [:]
     /// One JSON buffer for every event (no allocation per event once it has grown).
@@ -157,6 +161,7 @@ public final class World {
         self.restaurants = restaurants
         self.sink = sink
         self.random = SplitMix64(seed: configuration.seed)
+        if configuration.dispatch == .view { viewDispatch = try ViewDispatch() }
         self.now = configuration.startMilliseconds
         self.lastTick = configuration.startMilliseconds
         self.kitchenFreeAt = Array(repeating: configuration.startMilliseconds, count: restaurants.count)
@@ -250,6 +255,7 @@ public final class World {
     private func emit(_ order: Order, _ type: OrderEventType) throws {
         EventEncoding.order(order, type: type, eventId: nextEventId(), into: &writer)
         try writer.bytes.withUnsafeBytes { try sink.emit(.orders, key: order.orderId, value: $0, timestamp: now) }
+        if let viewDispatch { writer.bytes.withUnsafeBytes { viewDispatch.ingest($0) } }
         statistics.events += 1
     }
 
@@ -313,6 +319,7 @@ public final class World {
             try order.ready(now: now)
             try emit(order, .prepared)
             dispatch.insert(o, at: order.location)
+            viewDispatch?.prepared(o, id: order.orderId)
         default:
             return  // later stages are driven by the driver
         }
@@ -327,7 +334,11 @@ public final class World {
         guard drivers[d].status == .active, drivers[d].availability == .online, drivers[d].activity == .waiting else {
             return
         }
-        guard let o = dispatch.nearest(to: drivers[d].location, within: configuration.dispatchRadiusMeters) else {
+        let found =
+            try viewDispatch?.nearest(to: drivers[d].location, within: configuration.dispatchRadiusMeters)
+            ?? (viewDispatch == nil
+                ? dispatch.nearest(to: drivers[d].location, within: configuration.dispatchRadiusMeters) : nil)
+        guard let o = found else {
             schedule(.driverLooks(driver: d), after: 5)
             return
         }
@@ -336,6 +347,7 @@ public final class World {
             return schedule(.driverLooks(driver: d), after: 5)
         }
         dispatch.remove(o, at: order.location)
+        viewDispatch?.claimed(id: order.orderId)
         try order.assignDriver(drivers[d].driverId, now: now)
         try drivers[d].accept(order: order.orderId, now: now)
         orders[o] = nil
@@ -418,12 +430,13 @@ public final class World {
 
 /// Prepared orders on a grid of ~0.05° cells, for "the nearest prepared order within 15 km".
 ///
-/// This stands in for the reference's dispatch query over a live geospatial view until StreamJet's views
-/// exist (issue #5): the same question (ORDER_PREPARED, distance < radius, nearest first), answered from
-/// the simulator's own state. Ties go to the lower order number, so runs stay deterministic.
+/// Answers the dispatch query's question (ORDER_PREPARED, distance < radius, nearest first) from the
+/// simulator's own state, for `--dispatch grid`. Ties go to the order prepared first — the order in which
+/// the live view's rows were written, so both modes choose alike (a test runs both and compares the logs).
 struct DispatchIndex {
     static let cell = 0.05
-    private var cells: [Int64: [(order: Int, point: GeoPoint)]] = [:]
+    private var cells: [Int64: [(order: Int, point: GeoPoint, sequence: Int)]] = [:]
+    private var sequence = 0
 
     static func key(_ latCell: Int, _ lonCell: Int) -> Int64 {
         Int64(latCell) << 32 | Int64(UInt32(bitPattern: Int32(lonCell)))
@@ -434,7 +447,8 @@ struct DispatchIndex {
 
     mutating func insert(_ order: Int, at point: GeoPoint) {
         let (a, b) = Self.cellOf(point)
-        cells[Self.key(a, b), default: []].append((order, point))
+        cells[Self.key(a, b), default: []].append((order, point, sequence))
+        sequence += 1
     }
 
     mutating func remove(_ order: Int, at point: GeoPoint) {
@@ -446,16 +460,27 @@ struct DispatchIndex {
 
     static let lonCells = Int(360 / cell)  // 7,200
 
+    /// The distance the dispatch query computes: Pinot's formula from the order's published position (the
+    /// event JSON has 6 decimals) to the driver, so grid and view agree to the last bit.
+    static func dispatchDistance(order: GeoPoint, driver: GeoPoint) -> Double {
+        func published(_ degrees: Double) -> Double { (degrees * 1_000_000).rounded() / 1_000_000 }
+        return LiveViews.Geo.distance(
+            lon1: published(order.longitude), lat1: published(order.latitude), lon2: driver.longitude,
+            lat2: driver.latitude)
+    }
+
     /// The nearest order within `radius` meters, or nil. Searches the cells the radius can reach,
     /// wrapping at the antimeridian; near a pole (where a small radius spans every longitude) it scans
     /// every cell.
     func nearest(to point: GeoPoint, within radius: Double) -> Int? {
-        var best: (distance: Double, order: Int)? = nil
-        func consider(_ entries: [(order: Int, point: GeoPoint)]) {
+        var best: (distance: Double, sequence: Int, order: Int)? = nil
+        func consider(_ entries: [(order: Int, point: GeoPoint, sequence: Int)]) {
             for entry in entries {
-                let d = Geo.distance(point, entry.point)
+                let d = Self.dispatchDistance(order: entry.point, driver: point)
                 guard d < radius else { continue }
-                if best == nil || (d, entry.order) < (best!.distance, best!.order) { best = (d, entry.order) }
+                if best == nil || (d, entry.sequence) < (best!.distance, best!.sequence) {
+                    best = (d, entry.sequence, entry.order)
+                }
             }
         }
         let latSpan = radius / 110_000 + Self.cell
@@ -486,6 +511,7 @@ struct DispatchIndex {
 
     /// Every order within `radius` (tests compare `nearest` against it).
     func all(within radius: Double, of point: GeoPoint) -> [(order: Int, distance: Double)] {
-        cells.values.flatMap { $0 }.map { ($0.order, Geo.distance(point, $0.point)) }.filter { $0.1 < radius }
+        cells.values.flatMap { $0 }.map { ($0.order, Self.dispatchDistance(order: $0.point, driver: point)) }
+            .filter { $0.1 < radius }
     }
 }

@@ -12,12 +12,13 @@ final class MemorySink: SimulationSink {
         var key: String
         var json: [String: Any]
         var timestamp: Int64
+        var value: Data
     }
     var events: [Event] = []
     var ticks = 0
     func emit(_ topic: SimulationTopic, key: String, value: UnsafeRawBufferPointer, timestamp: Int64) throws {
         let json = try JSONSerialization.jsonObject(with: Data(value)) as! [String: Any]
-        events.append(Event(topic: topic, key: key, json: json, timestamp: timestamp))
+        events.append(Event(topic: topic, key: key, json: json, timestamp: timestamp, value: Data(value)))
     }
     func tick(_ now: Int64) throws { ticks += 1 }
 }
@@ -30,10 +31,13 @@ func seed(_ name: String) -> UInt64 { testSeed(name) }
 
 @Suite("Simulator")
 struct SimulatorTests {
-    static func run(seed: UInt64, hours: Double = 2, stores: Int = 12) throws -> (MemorySink, World) {
+    static func run(seed: UInt64, hours: Double = 2, stores: Int = 12, dispatch: DispatchMode = .grid) throws -> (
+        MemorySink, World
+    ) {
         let sink = MemorySink()
         var config = SimulationConfiguration()
         config.seed = seed
+        config.dispatch = dispatch
         config.driversPerRestaurant = 2
         config.shiftHours = 0.75
         config.shiftBreakMinutes = 10
@@ -112,9 +116,11 @@ struct SimulatorTests {
         #expect(sink.events.contains { $0.json["eventType"] as? String == "DRIVER_WENT_OFFLINE" })
     }
 
-    @Test("dispatch gives a waiting driver the nearest prepared, unclaimed order within 15 km")
-    func nearestDispatch() throws {
-        let (sink, _) = try Self.run(seed: seed("nearestDispatch"), hours: 1.5)
+    @Test(
+        "dispatch gives a waiting driver the nearest prepared, unclaimed order within 15 km",
+        arguments: DispatchMode.allCases)
+    func nearestDispatch(mode: DispatchMode) throws {
+        let (sink, _) = try Self.run(seed: seed("nearestDispatch"), hours: 1.5, dispatch: mode)
         var prepared: [String: GeoPoint] = [:]  // prepared and unclaimed, at the restaurant
         var driverAt: [String: GeoPoint] = [:]
         var checked = 0
@@ -142,6 +148,19 @@ struct SimulatorTests {
             }
         }
         #expect(checked > 50)
+    }
+
+    @Test("dispatch through the live view (the reference's query) and through the grid write the same events")
+    func viewDispatchMatchesGrid() throws {
+        let s = seed("viewDispatch")
+        let (view, _) = try Self.run(seed: s, hours: 1.5, dispatch: .view)
+        let (grid, _) = try Self.run(seed: s, hours: 1.5, dispatch: .grid)
+        let assigned = view.events.filter { $0.json["type"] as? String == "DRIVER_ASSIGNED" }.count
+        #expect(assigned > 50)
+        let same =
+            view.events.count == grid.events.count
+            && zip(view.events, grid.events).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        #expect(same, "seed \(s): the two dispatch modes chose differently")
     }
 
     @Test("the dispatch grid finds exactly the brute-force nearest, near the poles and the antimeridian too")

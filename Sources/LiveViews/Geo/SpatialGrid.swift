@@ -139,8 +139,34 @@ final class SpatialGrid: @unchecked Sendable {
     func candidates(near center: GeoPoint, within radius: Double, _ body: (_ cell: Cell, _ certain: Bool) -> Void) {
         guard radius > -Self.margin, !cells.isEmpty else { return }
         let near = NearTest(center: center, radius: radius)
+        let delta = radius / Geo.earthRadiusMeters * 180 / .pi  // angular radius in degrees
+        let lat0 = center.latitude - delta, lat1 = center.latitude + delta
+        var rowRange =
+            key(longitude: 0, latitude: max(-90, lat0)) >> 32...key(longitude: 0, latitude: min(90, lat1)) >> 32
+        rowRange = max(0, rowRange.lowerBound - 1)...min(rows - 1, rowRange.upperBound + 1)
+        var columnSpan: (Int64, Int64)? = nil  // nil: all columns
+        var halfWidth: Double? = nil  // the cap's longitude half-width in degrees, when it holds no pole
+        if lat0 > -89.999, lat1 < 89.999, delta < 90 {
+            let phi = center.latitude * .pi / 180
+            let ratio = sin(radius / Geo.earthRadiusMeters) / cos(phi)
+            if ratio < 1 {
+                let dLon = asin(ratio) * 180 / .pi
+                halfWidth = dLon
+                let first = Int64(((center.longitude - dLon + 180) / cellDegrees).rounded(.down)) - 1
+                let last = Int64(((center.longitude + dLon + 180) / cellDegrees).rounded(.down)) + 1
+                if last - first + 1 < columns { columnSpan = (first, last) }
+            }
+        }
         func classify(_ cell: Int64, _ slot: Int) {
             let (lon0, lat0, lon1, lat1) = rectangle(cell)
+            // Outside the cap's latitude band (a meridian arc is the shortest way across latitudes) or its
+            // longitude band: no trigonometry needed. The bounds are exact; 1e-6° of slack covers rounding.
+            if lat1 < center.latitude - delta - 1e-6 || lat0 > center.latitude + delta + 1e-6 { return }
+            if let halfWidth,
+                Self.longitudeGap(center.longitude, (lon0 + lon1) / 2) - (lon1 - lon0) / 2 > halfWidth + 1e-6
+            {
+                return
+            }
             // Small cells near the centre: four series evaluations decide "inside" (the farthest point of
             // a cell within 0.05 rad is a corner).
             if near.classify(longitude: lon0, latitude: lat0) == .inside,
@@ -154,22 +180,6 @@ final class SpatialGrid: @unchecked Sendable {
             if Self.minimumDistance(center, lon0, lat0, lon1, lat1) > radius + Self.margin { return }
             let certain = Self.maximumDistance(center, lon0, lat0, lon1, lat1) < radius - Self.margin
             body(contents(slot), certain)
-        }
-        let delta = radius / Geo.earthRadiusMeters * 180 / .pi  // angular radius in degrees
-        let lat0 = center.latitude - delta, lat1 = center.latitude + delta
-        var rowRange =
-            key(longitude: 0, latitude: max(-90, lat0)) >> 32...key(longitude: 0, latitude: min(90, lat1)) >> 32
-        rowRange = max(0, rowRange.lowerBound - 1)...min(rows - 1, rowRange.upperBound + 1)
-        var columnSpan: (Int64, Int64)? = nil  // nil: all columns
-        if lat0 > -89.999, lat1 < 89.999, delta < 90 {
-            let phi = center.latitude * .pi / 180
-            let ratio = sin(radius / Geo.earthRadiusMeters) / cos(phi)
-            if ratio < 1 {
-                let dLon = asin(ratio) * 180 / .pi
-                let first = Int64(((center.longitude - dLon + 180) / cellDegrees).rounded(.down)) - 1
-                let last = Int64(((center.longitude + dLon + 180) / cellDegrees).rounded(.down)) + 1
-                if last - first + 1 < columns { columnSpan = (first, last) }
-            }
         }
         let columnCount = columnSpan.map { $0.1 - $0.0 + 1 } ?? columns
         if Int64(rowRange.count) * columnCount > Int64(cells.count) {

@@ -1,7 +1,7 @@
-import ArgumentParser
+public import ArgumentParser
 import EventLog
 import Foundation
-import Simulator
+public import Simulator
 import Synchronization
 
 /// `eventlog simulate`: the order-delivery simulator writing into a log directory.
@@ -36,6 +36,11 @@ struct Simulate: ParsableCommand {
     @Option(help: "Seconds between location updates while driving.") var stepSeconds: Double = 5
     @Option(help: "Drivers take a break after this many hours online.") var shiftHours: Double?
     @Option(help: "Random seed.") var seed: UInt64 = 42
+    @Option(
+        help:
+            "How drivers find orders: 'view' runs the reference's dispatch query against a live 'orders' view fed by the simulated events; 'grid' asks the simulator's own index (faster)."
+    )
+    var dispatch: DispatchMode = .view
     @Option(help: "Partitions of the orders and drivers topics.") var partitions: Int = 4
     @Option(help: "Compression: none, lz4, zstd or zstd:LEVEL.") var compression: Compression = .lz4
     @Option(help: "Durability: none, sync or interval:MS.") var durability: DurabilityPolicy = .none
@@ -118,6 +123,7 @@ struct Simulate: ParsableCommand {
         config.stepSeconds = stepSeconds
         config.shiftHours = shiftHours
         config.seed = seed
+        config.dispatch = dispatch
         let log = try options.openLog()
         let sink = try LogSink(log: log, partitions: partitions, compression: compression, durability: durability)
         let world = try World(restaurants: restaurants, configuration: config, sink: sink)
@@ -250,3 +256,5 @@ enum SimulationSummary {
         }
     }
 }
+
+extension DispatchMode: ExpressibleByArgument {}
