@@ -20,14 +20,24 @@ public enum DispatchMode: String, Sendable, CaseIterable {
 /// ORDER BY distance ASC LIMIT 10
 /// ```
 ///
+/// prepared once, with placeholders for the driver's position and the radius.
+///
 /// The first row wins (ties by distance go to the order prepared first).
 final class ViewDispatch {
     let table: LiveTable
+    private let dispatch: PreparedQuery
     private var numberOf: [String: Int] = [:]
-    private var offset: Int64 = 0
 
     init() throws {
         table = try LiveTable(config: OrderDeliveryTables.orders)
+        // The reference query, with placeholders for the driver's position and the radius.
+        dispatch = try table.prepare(
+            """
+            SELECT orderId, lastModified as preparedAt,
+                   ST_DISTANCE(location_st_point, ST_Point(?, ?, 1)) as distance
+            FROM orders WHERE distance < ? AND status = 'ORDER_PREPARED'
+            ORDER BY distance ASC LIMIT 10
+            """)
     }
 
     /// Ingests an order event's JSON, as the view would from the `orders` topic.
@@ -40,12 +50,7 @@ final class ViewDispatch {
 
     /// The order the dispatch query returns first, or nil.
     func nearest(to point: GeoPoint, within radius: Double) throws -> Int? {
-        let sql = """
-            SELECT orderId, lastModified as preparedAt, \
-            ST_DISTANCE(location_st_point, ST_Point(\(point.longitude), \(point.latitude), 1)) as distance \
-            FROM orders WHERE distance < \(radius) AND status = 'ORDER_PREPARED' ORDER BY distance ASC LIMIT 10
-            """
-        let result = try table.query(sql, now: 0)
+        let result = try dispatch.run([.double(point.longitude), .double(point.latitude), .double(radius)], now: 0)
         guard let first = result.rows.first, case .string(let id) = first[0] else { return nil }
         return numberOf[id]
     }

@@ -234,4 +234,27 @@ struct SQLTests {
             "SELECT COUNT(*) FROM orders WHERE " + (0..<5000).map { "lastModified = \($0)" }.joined(separator: " OR ")
         #expect(try t.query(ors).scalar == .long(6))
     }
+
+    @Test("prepared queries bind ? placeholders in order; wrong counts and unbound placeholders are errors")
+    func prepared() throws {
+        let t = try table()
+        let dispatch = try t.prepare(
+            """
+            SELECT orderId, ST_DISTANCE(location_st_point, ST_Point(?, ?, 1)) AS distance FROM orders
+            WHERE distance < ? AND status = ? ORDER BY distance LIMIT 10
+            """)
+        #expect(dispatch.parameterCount == 4)
+        let near = try dispatch.run([.double(-122.4447), .double(37.7568), .double(15_000), .string("ORDER_PREPARED")])
+        #expect(near.rows.map { $0[0] } == [.string("o1"), .string("o2")])
+        let oakland = try dispatch.run([.double(-122.2712), .double(37.8044), .long(1000), .string("ORDER_PREPARED")])
+        #expect(oakland.rows.map { $0[0] } == [.string("o3")])
+        // The same answers as the literal query.
+        let literal = try t.query(
+            "SELECT orderId, ST_DISTANCE(location_st_point, ST_Point(-122.4447, 37.7568, 1)) AS distance FROM orders WHERE distance < 15000 AND status = 'ORDER_PREPARED' ORDER BY distance LIMIT 10"
+        )
+        #expect(literal.rows == near.rows)
+        #expect(throws: ViewError.self) { try dispatch.run([.double(1)]) }
+        #expect(throws: ViewError.self) { try t.query("SELECT orderId FROM orders WHERE lat > ?") }
+        #expect(throws: ViewError.self) { try dispatch.run([.double(-122), .double(95), .long(1), .string("x")]) }  // latitude
+    }
 }

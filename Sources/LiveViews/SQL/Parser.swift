@@ -8,6 +8,7 @@ struct Parser {
     private var index = 0
     private var depth = 0
     private var links = 0
+    private var parameters = 0
     /// The most arithmetic operators (`+ - * / %`) one query may have.
     static let maximumArithmetic = 1000
 
@@ -90,6 +91,7 @@ struct Parser {
             try expect(";")
         }
         var select = try selectStatement()
+        select.parameterCount = parameters
         for (name, value) in options where select.options[name] == nil { select.options[name] = value }
         _ = accept(";")
         try expectEnd()
@@ -335,6 +337,10 @@ struct Parser {
         case .string(let text):
             index += 1
             return make(.literal(.string(text)))
+        case .symbol("?"):
+            index += 1
+            parameters += 1
+            return make(.column(Expression.parameterName(parameters - 1)))
         case .symbol("("):
             index += 1
             let inner = try expression()

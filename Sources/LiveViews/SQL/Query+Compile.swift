@@ -25,6 +25,7 @@ extension QueryExecutor {
             if let slots = templateSlots, name.hasPrefix("$"), let slot = Int(name.dropFirst()) {
                 return { _ in slots.values[slot] }
             }
+            if name.hasPrefix("?") { throw error("placeholder \(name) has no value: run the query prepared", e) }
             // Callers resolve aliases first; a name still here that is an alias refers to itself.
             if table.columnIndex[name.lowercased()] == nil, aliases[name.lowercased()] != nil {
                 throw error("alias '\(name)' refers to itself", e)

@@ -405,3 +405,67 @@ struct QueryExecutor {
         return QueryResult(columns: items.map(\.0), rows: rows, stats: stats)
     }
 }
+
+/// A query parsed once and run many times with different values for its `?` placeholders — what a
+/// service asking the same question at a high rate (the dispatch query, per driver) should use.
+///
+/// ```swift
+/// let dispatch = try orders.prepare("""
+///     SELECT orderId, ST_DISTANCE(location_st_point, ST_Point(?, ?, 1)) AS distance FROM orders
+///     WHERE distance < ? AND status = 'ORDER_PREPARED' ORDER BY distance LIMIT 10
+///     """)
+/// let nearest = try dispatch.run([.double(lon), .double(lat), .double(15_000)])
+/// ```
+public struct PreparedQuery: Sendable {
+    /// The table it runs against.
+    public let table: LiveTable
+    let statement: SelectStatement
+    /// How many values ``run(_:now:)`` takes.
+    public var parameterCount: Int { statement.parameterCount }
+
+    /// Runs the query with `parameters` in place of its placeholders, in order.
+    ///
+    /// - Throws: ``ViewError`` with code `query` when the number of values is wrong, or any error the
+    ///   query with those values gives.
+    public func run(_ parameters: [SQLValue], now: Int64? = nil) throws(ViewError) -> QueryResult {
+        guard parameters.count == statement.parameterCount else {
+            throw ViewError(
+                .query,
+                "the query has \(statement.parameterCount) placeholders but \(parameters.count) values were given")
+        }
+        var bound = statement
+        if !parameters.isEmpty {
+            let bind = { (e: Expression) in
+                e.mapColumns { name in
+                    guard name.hasPrefix("?"), let index = Int(name.dropFirst()), index < parameters.count else {
+                        return nil
+                    }
+                    return .literal(parameters[index])
+                }
+            }
+            bound.items = bound.items.map { SelectStatement.Item(expression: $0.expression.map(bind), alias: $0.alias) }
+            bound.filter = bound.filter.map(bind)
+            bound.groupBy = bound.groupBy.map(bind)
+            bound.having = bound.having.map(bind)
+            bound.orderBy = bound.orderBy.map {
+                SelectStatement.Order(expression: bind($0.expression), ascending: $0.ascending)
+            }
+        }
+        return try table.run(bound, now: now ?? Int64(Date().timeIntervalSince1970 * 1000))
+    }
+}
+
+extension LiveTable {
+    /// Parses a query with `?` placeholders for values, to run many times (see ``PreparedQuery``).
+    ///
+    /// - Throws: ``ViewError`` with code `syntax`, or `noSuchTable` when `FROM` names another table.
+    public func prepare(_ sql: String) throws(ViewError) -> PreparedQuery {
+        let statement = try Parser.parse(sql)
+        guard statement.table.caseInsensitiveCompare(name) else {
+            throw ViewError(
+                .noSuchTable, "no table '\(statement.table)' (this is table '\(name)')", line: statement.tableLine,
+                column: statement.tableColumn)
+        }
+        return PreparedQuery(table: self, statement: statement)
+    }
+}

@@ -42,6 +42,30 @@ struct Expression: Hashable, Sendable {
         }
     }
 
+    /// The expression with every column reference passed through `transform` (nil keeps it).
+    func mapColumns(_ transform: (String) -> Kind?) -> Expression {
+        var e = self
+        func again(_ x: Expression) -> Expression { x.mapColumns(transform) }
+        switch kind {
+        case .column(let name): if let replacement = transform(name) { e.kind = replacement }
+        case .literal, .star: break
+        case .call(let name, let arguments, let distinct):
+            e.kind = .call(name, arguments.map(again), distinct: distinct)
+        case .negate(let x): e.kind = .negate(again(x))
+        case .not(let x): e.kind = .not(again(x))
+        case .isNull(let x, let negated): e.kind = .isNull(again(x), negated: negated)
+        case .binary(let op, let a, let b): e.kind = .binary(op, again(a), again(b))
+        case .like(let a, let b, let negated): e.kind = .like(again(a), again(b), negated: negated)
+        case .inList(let x, let list, let negated): e.kind = .inList(again(x), list.map(again), negated: negated)
+        case .between(let x, let a, let b, let negated):
+            e.kind = .between(again(x), again(a), again(b), negated: negated)
+        }
+        return e
+    }
+
+    /// The name a `?` placeholder gets (`?0`, `?1`, … in order of appearance); no column can have it.
+    static func parameterName(_ index: Int) -> String { "?\(index)" }
+
     /// Whether the expression contains an aggregate call.
     var hasAggregate: Bool {
         switch kind {
@@ -85,6 +109,8 @@ struct SelectStatement: Sendable {
     var orderBy: [Order] = []
     var limit: Int?
     var offset = 0
+    /// How many `?` placeholders the statement has.
+    var parameterCount = 0
     /// Lower-cased option names (`skipupsert`) to values.
     var options: [String: SQLValue] = [:]
 }
@@ -224,7 +250,7 @@ enum Lexer {
                 if ["<=", ">=", "!=", "<>", "||"].contains(two) {
                     tokens.append(Token(kind: .symbol(two == "<>" ? "!=" : two), line: line, column: column))
                     index += 2
-                } else if "(),;*=<>+-/%".utf8.contains(byte) {
+                } else if "(),;*=<>+-/%?".utf8.contains(byte) {
                     tokens.append(Token(kind: .symbol(String(UnicodeScalar(byte))), line: line, column: column))
                     index += 1
                 } else {
