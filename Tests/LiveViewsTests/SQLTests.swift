@@ -255,6 +255,7 @@ struct SQLTests {
         #expect(literal.rows == near.rows)
         #expect(throws: ViewError.self) { try dispatch.run([.double(1)]) }
         #expect(throws: ViewError.self) { try t.query("SELECT orderId FROM orders WHERE lat > ?") }
-        #expect(throws: ViewError.self) { try dispatch.run([.double(-122), .double(95), .long(1), .string("x")]) }  // latitude
+        // A latitude out of range.
+        #expect(throws: ViewError.self) { try dispatch.run([.double(-122), .double(95), .long(1), .string("x")]) }
     }
 }
