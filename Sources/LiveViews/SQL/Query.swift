@@ -336,27 +336,13 @@ struct QueryExecutor {
     /// Replaces names that are select aliases (and not columns) by the aliased expression. An alias that
     /// refers to itself, directly or through others, is left as a name (and then reported unknown).
     func resolveAliases(_ e: Expression, expanding: Set<String> = []) -> Expression {
-        var e = e
-        let again = { (x: Expression) in resolveAliases(x, expanding: expanding) }
-        switch e.kind {
-        case .column(let name):
+        e.mapColumns { name in
             let key = name.lowercased()
-            if table.columnIndex[key] == nil, let aliased = aliases[key], !expanding.contains(key) {
-                return resolveAliases(aliased, expanding: expanding.union([key]))
+            guard table.columnIndex[key] == nil, let aliased = aliases[key], !expanding.contains(key) else {
+                return nil
             }
-        case .literal, .star: break
-        case .call(let name, let arguments, let distinct):
-            e.kind = .call(name, arguments.map(again), distinct: distinct)
-        case .negate(let x): e.kind = .negate(again(x))
-        case .not(let x): e.kind = .not(again(x))
-        case .isNull(let x, let negated): e.kind = .isNull(again(x), negated: negated)
-        case .binary(let op, let a, let b): e.kind = .binary(op, again(a), again(b))
-        case .like(let a, let b, let negated): e.kind = .like(again(a), again(b), negated: negated)
-        case .inList(let x, let list, let negated): e.kind = .inList(again(x), list.map(again), negated: negated)
-        case .between(let x, let a, let b, let negated):
-            e.kind = .between(again(x), again(a), again(b), negated: negated)
+            return resolveAliases(aliased, expanding: expanding.union([key])).kind
         }
-        return e
     }
 
     // MARK: Selection

@@ -274,23 +274,26 @@ public final class LiveTable: @unchecked Sendable {
 
     private func indexValid(_ doc: Int32) {
         valid.insert(doc)
-        for (column, grid) in latestGrids {
-            columnRefs[column]._withUnsafeGuaranteedRef { column in
-                guard !column.nulls[Int(doc)] else { return }
-                grid._withUnsafeGuaranteedRef {
-                    $0.insert(doc, longitude: column.doubles[Int(doc)], latitude: column.latitudes[Int(doc)])
-                }
-            }
-        }
+        updateLatestGrids(doc, insert: true)
     }
 
     private func unindexValid(_ doc: Int32) {
         valid.remove(doc)
+        updateLatestGrids(doc, insert: false)
+    }
+
+    /// Adds `doc`'s points to (or removes them from) the grids of valid documents.
+    private func updateLatestGrids(_ doc: Int32, insert: Bool) {
         for (column, grid) in latestGrids {
             columnRefs[column]._withUnsafeGuaranteedRef { column in
                 guard !column.nulls[Int(doc)] else { return }
-                grid._withUnsafeGuaranteedRef {
-                    $0.remove(doc, longitude: column.doubles[Int(doc)], latitude: column.latitudes[Int(doc)])
+                let lon = column.doubles[Int(doc)], lat = column.latitudes[Int(doc)]
+                grid._withUnsafeGuaranteedRef { grid in
+                    if insert {
+                        grid.insert(doc, longitude: lon, latitude: lat)
+                    } else {
+                        grid.remove(doc, longitude: lon, latitude: lat)
+                    }
                 }
             }
         }
