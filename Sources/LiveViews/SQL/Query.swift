@@ -1,3 +1,4 @@
+import EventLog
 import Foundation
 
 /// The answer to a query: column names (aliases where given) and rows.
@@ -37,13 +38,24 @@ extension LiveTable {
     /// - Throws: ``ViewError`` with code `syntax` (line, column, what was expected) or `query` (unknown
     ///   column, wrong types, coordinates out of range).
     public func query(_ sql: String, now: Int64? = nil) throws(ViewError) -> QueryResult {
-        let statement = try Parser.parse(sql)
+        let statement = try parsed(sql)
         guard statement.table.caseInsensitiveCompare(name) else {
             throw ViewError(
                 .noSuchTable, "no table '\(statement.table)' (this is table '\(name)')", line: statement.tableLine,
                 column: statement.tableColumn)
         }
         return try run(statement, now: now ?? Int64(Date().timeIntervalSince1970 * 1000))
+    }
+
+    /// The statement for `sql`, from a small cache: dashboards and services repeat the same text.
+    func parsed(_ sql: String) throws(ViewError) -> SelectStatement {
+        if let cached = statements.withLock({ $0[sql] }) { return cached }
+        let statement = try Parser.parse(sql)
+        statements.withLock { cache in
+            if cache.count >= 256 { cache.removeAll(keepingCapacity: true) }
+            cache[sql] = statement
+        }
+        return statement
     }
 
     func run(_ statement: SelectStatement, now: Int64) throws(ViewError) -> QueryResult {
@@ -138,9 +150,12 @@ struct QueryExecutor {
         }
         split(resolveAliases(filter))
         var spatial: SpatialFilter? = nil
-        if let at = conjuncts.firstIndex(where: { spatialFilter($0) != nil }) {
-            spatial = spatialFilter(conjuncts[at])
-            conjuncts.remove(at: at)
+        for (at, conjunct) in conjuncts.enumerated() {
+            if let found = spatialFilter(conjunct) {
+                spatial = found
+                conjuncts.remove(at: at)
+                break
+            }
         }
         var rest: Predicate? = nil
         if !conjuncts.isEmpty {

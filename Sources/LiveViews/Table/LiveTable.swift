@@ -32,6 +32,8 @@ public final class LiveTable: @unchecked Sendable {
     let columnIndex: [String: Int]
     let decoder: RowDecoder
     let lock = ReadWriteLock()
+    /// Parsed statements by query text (see `parsed(_:)`).
+    let statements = Locked<[String: SelectStatement]>([:])
 
     /// Documents stored (every row, including superseded ones).
     @exclusivity(unchecked) private(set) var documentCount = 0
