@@ -25,8 +25,9 @@ extension LiveTable {
             w.bytes.append(contentsOf: Self.snapshotMagic)
             w.string(configJSON)
             w.u64(UInt64(documentCount))
-            w.u32(UInt32(offsets.count))
-            for (partition, offset) in offsets.sorted(by: { $0.key < $1.key }) {
+            let next = offsets.dictionary
+            w.u32(UInt32(next.count))
+            for (partition, offset) in next.sorted(by: { $0.key < $1.key }) {
                 w.u32(UInt32(partition))
                 w.i64(offset)
             }

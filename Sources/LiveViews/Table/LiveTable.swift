@@ -40,7 +40,7 @@ public final class LiveTable: @unchecked Sendable {
     @exclusivity(unchecked) var valid = Bitmap()
     @exclusivity(unchecked) var keys: KeyMap
     /// Next offset to ingest, per partition of the topic.
-    @exclusivity(unchecked) var offsets: [Int: Int64] = [:]
+    @exclusivity(unchecked) var offsets = OffsetTable()
     /// Point column index → grid over every document / over valid documents.
     var allIndex: [Int: SpatialGrid] = [:]
     var latestIndex: [Int: SpatialGrid] = [:]
@@ -127,7 +127,7 @@ public final class LiveTable: @unchecked Sendable {
     public var storedRowCount: Int { lock.read { documentCount } }
 
     /// The next offset to ingest per partition (what a restart resumes from).
-    public var nextOffsets: [Int: Int64] { lock.read { offsets } }
+    public var nextOffsets: [Int: Int64] { lock.read { offsets.dictionary } }
 
     /// How many records were skipped as not being JSON objects, and where the last one was.
     public var skippedRecords: (count: Int, last: String?) { lock.read { (badRecords, lastBadRecord) } }
@@ -199,7 +199,7 @@ public final class LiveTable: @unchecked Sendable {
     func ingestLocked(
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64, offset: Int64, partition: Int
     ) {
-        offsets[partition] = max(offsets[partition] ?? 0, offset + 1)
+        offsets.advance(partition, past: offset)
         guard
             decoder.decode(
                 value: value, key: key, timestamp: timestamp, offset: offset, partition: partition, columns: columns,
@@ -501,7 +501,7 @@ public final class LiveTable: @unchecked Sendable {
             throw .init("the key map refers to rows beyond the \(count) stored")
         }
         documentCount = count
-        self.offsets = offsets
+        self.offsets = OffsetTable(offsets)
         self.valid = valid
         self.keys = keys
         largestComparisonSeen = largest
@@ -538,7 +538,7 @@ public final class LiveTable: @unchecked Sendable {
             column.dictionary = StringDictionary()
         }
         documentCount = 0
-        offsets = [:]
+        offsets = OffsetTable()
         valid = Bitmap()
         keys = KeyMap(dense: keys.dense)
         largestComparisonSeen = Int64.min

@@ -368,3 +368,42 @@ struct KeyMap {
         for (key, entry) in others { body(key, entry) }
     }
 }
+
+/// The next offset per partition, in an array indexed by partition (the ingest path updates it for every
+/// record; a `Dictionary` hashed twice per record showed in profiles). −1 marks a partition not seen.
+struct OffsetTable {
+    private var next: [Int64] = []
+
+    subscript(partition: Int) -> Int64? {
+        get { partition >= 0 && partition < next.count && next[partition] >= 0 ? next[partition] : nil }
+        set {
+            guard partition >= 0 else { return }
+            if partition >= next.count {
+                guard newValue != nil else { return }
+                next.append(contentsOf: repeatElement(-1, count: partition + 1 - next.count))
+            }
+            next[partition] = newValue ?? -1
+        }
+    }
+
+    /// Raises the next offset of `partition` to at least `offset`.
+    @inline(__always)
+    mutating func advance(_ partition: Int, past offset: Int64) {
+        if partition >= 0, partition < next.count {
+            if next[partition] <= offset { next[partition] = offset + 1 }
+        } else {
+            self[partition] = offset + 1
+        }
+    }
+
+    /// Partition → next offset, for snapshots and callers.
+    var dictionary: [Int: Int64] {
+        var result: [Int: Int64] = [:]
+        for (partition, offset) in next.enumerated() where offset >= 0 { result[partition] = offset }
+        return result
+    }
+
+    init(_ dictionary: [Int: Int64] = [:]) {
+        for (partition, offset) in dictionary { self[partition] = offset }
+    }
+}
