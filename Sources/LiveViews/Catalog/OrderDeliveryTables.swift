@@ -28,7 +28,8 @@ public enum OrderDeliveryTables {
             ColumnDefinition(
                 "restaurant_st_point", .point, transform: "toSphericalGeography(stPoint(restaurantLon, restaurantLat))"),
         ],
-        upsert: UpsertConfig(mode: .full, primaryKey: ["orderId"], comparisonColumn: "lastModified"))
+        upsert: UpsertConfig(mode: .full, primaryKey: ["orderId"], comparisonColumn: "lastModified"),
+        invertedIndexColumns: ["status"])
 
     /// `drivers`: the latest state of each driver, keyed by `driverId`, with `location_st_point`.
     public static let drivers = TableConfig(
@@ -47,7 +48,8 @@ public enum OrderDeliveryTables {
             ColumnDefinition(
                 "location_st_point", .point, transform: "toSphericalGeography(stPoint(driverLon, driverLat))"),
         ],
-        upsert: UpsertConfig(mode: .full, primaryKey: ["driverId"], comparisonColumn: "lastModified"))
+        upsert: UpsertConfig(mode: .full, primaryKey: ["driverId"], comparisonColumn: "lastModified"),
+        invertedIndexColumns: ["activityStatus", "availabilityStatus"])
 
     /// Both tables, by name.
     public static let all: [String: TableConfig] = ["orders": orders, "drivers": drivers]

@@ -18,7 +18,7 @@ extension QueryExecutor {
         var distinct: Set<SQLValue>? = nil
     }
 
-    mutating func aggregateQuery() throws(ViewError) -> QueryResult {
+    func aggregateQuery() throws(ViewError) -> QueryResult {
         let scan = try plan()
         let groupExpressions = statement.groupBy.map { resolveAliases($0) }
         for e in groupExpressions where e.hasAggregate {
@@ -359,9 +359,10 @@ extension QueryExecutor {
         -> SQLValue
     {
         let slots = TemplateSlots()
-        var scoped = executor
-        scoped.templateSlots = slots
-        let evaluator = try scoped.compile(template)
+        let previous = executor.templateSlots
+        executor.templateSlots = slots
+        defer { executor.templateSlots = previous }
+        let evaluator = try executor.compile(template)
         return { values in
             slots.values = values
             return evaluator(0)

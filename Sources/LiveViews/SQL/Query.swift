@@ -14,6 +14,7 @@ public struct QueryStats: Sendable, Equatable {
     public var documentsScanned = 0
     public var documentsMatched = 0
     public var usedSpatialIndex = false
+    public var usedInvertedIndex = false
     public var skipUpsert = false
 }
 
@@ -61,7 +62,7 @@ extension LiveTable {
     func run(_ statement: SelectStatement, now: Int64) throws(ViewError) -> QueryResult {
         let result: Result<QueryResult, ViewError> = lock.read {
             do throws(ViewError) {
-                var executor = try QueryExecutor(table: self, statement: statement, now: now)
+                let executor = try QueryExecutor(table: self, statement: statement, now: now)
                 return .success(try executor.execute())
             } catch {
                 return .failure(error)
@@ -71,8 +72,9 @@ extension LiveTable {
     }
 }
 
-/// Plans and runs one SELECT over a table whose read lock is held.
-struct QueryExecutor {
+/// Plans and runs one SELECT over a table whose read lock is held. A class, so the many closures a
+/// query compiles capture one reference rather than copying the executor's state.
+final class QueryExecutor {
     let table: LiveTable
     let statement: SelectStatement
     let now: Int64
@@ -110,7 +112,7 @@ struct QueryExecutor {
 
     // MARK: Running
 
-    mutating func execute() throws(ViewError) -> QueryResult {
+    func execute() throws(ViewError) -> QueryResult {
         let isAggregate =
             !statement.groupBy.isEmpty || items.contains { $0.1.hasAggregate } || statement.having?.hasAggregate == true
         if statement.having != nil, !isAggregate {
@@ -126,6 +128,9 @@ struct QueryExecutor {
     /// How the filter narrows the documents: through the spatial index or by scanning.
     struct Scan {
         var spatial: SpatialFilter?
+        /// Posting lists to drive the scan from (an inverted index), instead of the spatial index or
+        /// every row.
+        var postings: [[Int32]]?
         var rest: Predicate?
     }
 
@@ -150,10 +155,31 @@ struct QueryExecutor {
         }
         split(resolveAliases(filter))
         var spatial: SpatialFilter? = nil
+        var spatialConjunct: Expression? = nil
         for (at, conjunct) in conjuncts.enumerated() {
             if let found = spatialFilter(conjunct) {
                 spatial = found
+                spatialConjunct = conjunct
                 conjuncts.remove(at: at)
+                break
+            }
+        }
+        // An equality or IN on a column with an inverted index drives the scan when it selects few rows
+        // (fewer than 1/64 of them next to a spatial filter, 1/8 otherwise); the spatial test then runs
+        // per row.
+        var postings: [[Int32]]? = nil
+        if skipUpsert ? !table.isUpsert : true {
+            let visible = skipUpsert || !table.isUpsert ? table.documentCount : table.valid.count
+            for (at, conjunct) in conjuncts.enumerated() {
+                guard let lists = postingLists(conjunct) else { continue }
+                let total = lists.reduce(0) { $0 + $1.count }
+                guard total * (spatial == nil ? 8 : 64) <= visible else { continue }
+                postings = lists
+                conjuncts.remove(at: at)
+                if let spatialConjunct {
+                    conjuncts.append(spatialConjunct)
+                    spatial = nil
+                }
                 break
             }
         }
@@ -162,16 +188,68 @@ struct QueryExecutor {
             let predicates = try conjuncts.map { (e) throws(ViewError) in try compilePredicate(e) }
             rest = predicates.count == 1 ? predicates[0] : { doc in predicates.allSatisfy { $0(doc) } }
         }
-        return Scan(spatial: spatial, rest: rest)
+        return Scan(spatial: spatial, postings: postings, rest: rest)
+    }
+
+    /// The posting lists answering `column = 'literal'` or `column IN ('a', 'b', …)` on a column with an
+    /// inverted index, or nil.
+    func postingLists(_ e: Expression) -> [[Int32]]? {
+        var name: String
+        var literals: [Expression]
+        switch e.kind {
+        case .binary(.equal, let a, let b):
+            if case .column(let n) = a.kind {
+                (name, literals) = (n, [b])
+            } else if case .column(let n) = b.kind {
+                (name, literals) = (n, [a])
+            } else {
+                return nil
+            }
+        case .inList(let x, let list, negated: false):
+            guard case .column(let n) = x.kind else { return nil }
+            (name, literals) = (n, list)
+        default: return nil
+        }
+        guard let index = table.columnIndex[name.lowercased()], let lists = table.postings[index] else { return nil }
+        var result: [[Int32]] = []
+        var seen = Set<Int32>()
+        for literal in literals {
+            guard case .literal(.string(let value)) = literal.kind else { return nil }
+            if let code = table.columns[index].dictionary.find(value), seen.insert(code).inserted {
+                result.append(lists.documents(code))
+            }
+        }
+        return result
     }
 
     /// Visits every document that passes the filter (ascending order unless the spatial index is used and
     /// `ordered` is false).
-    mutating func forEachMatch(_ scan: Scan, ordered: Bool, _ body: (Int32) -> Bool) {
+    func forEachMatch(_ scan: Scan, ordered: Bool, _ body: (Int32) -> Bool) {
         var scanned = 0, matched = 0
         defer {
             stats.documentsScanned += scanned
             stats.documentsMatched += matched
+        }
+        if let postings = scan.postings {
+            stats.usedInvertedIndex = true
+            var hits: [Int32] = []
+            for list in postings {
+                scanned += list.count
+                for doc in list {
+                    if let rest = scan.rest, !rest(doc) { continue }
+                    matched += 1
+                    if ordered {
+                        hits.append(doc)
+                    } else if !body(doc) {
+                        return
+                    }
+                }
+            }
+            if ordered {
+                hits.sort()
+                for doc in hits where !body(doc) { return }
+            }
+            return
         }
         if let spatial = scan.spatial {
             stats.usedSpatialIndex = true
@@ -217,7 +295,7 @@ struct QueryExecutor {
 
     /// How many documents pass the filter, without visiting documents that need no check: a spatial cell
     /// entirely within the radius adds its size, and a query without a filter reads the counts.
-    mutating func countMatches(_ scan: Scan) -> Int {
+    func countMatches(_ scan: Scan) -> Int {
         if let spatial = scan.spatial, !spatial.needsValidityCheck {
             stats.usedSpatialIndex = true
             var matched = 0, scanned = 0
@@ -237,7 +315,13 @@ struct QueryExecutor {
             stats.documentsMatched += matched
             return matched
         }
-        if scan.spatial == nil, scan.rest == nil {
+        if let postings = scan.postings, scan.rest == nil {
+            stats.usedInvertedIndex = true
+            let count = postings.reduce(0) { $0 + $1.count }
+            stats.documentsMatched += count
+            return count
+        }
+        if scan.spatial == nil, scan.postings == nil, scan.rest == nil {
             let count = skipUpsert || !table.isUpsert ? table.documentCount : table.valid.count
             stats.documentsMatched += count
             return count
@@ -254,6 +338,7 @@ struct QueryExecutor {
     /// the constant radius on either side) and `ST_Contains(constant polygon, column)` /
     /// `ST_Within(column, constant polygon)`.
     func spatialFilter(_ e: Expression) -> SpatialFilter? {
+        let (skipUpsert, table) = (self.skipUpsert, self.table)
         let grids = { (column: Int) -> (SpatialGrid, Bool)? in
             if skipUpsert || !table.isUpsert { return table.allIndex[column].map { ($0, false) } }
             return table.latestIndex[column].map { ($0, false) }
@@ -362,7 +447,7 @@ struct QueryExecutor {
 
     // MARK: Selection
 
-    mutating func selectionQuery() throws(ViewError) -> QueryResult {
+    func selectionQuery() throws(ViewError) -> QueryResult {
         let scan = try plan()
         let limit = statement.limit ?? Self.defaultLimit
         let wanted = statement.offset.addingReportingOverflow(limit).overflow ? Int.max : statement.offset + limit

@@ -49,6 +49,9 @@ public final class LiveTable: @unchecked Sendable {
     private var columnRefs: [Unmanaged<Column>] = []
     private var allGridOf: [Unmanaged<SpatialGrid>?] = []
     private var latestGrids: [(Int, Unmanaged<SpatialGrid>)] = []
+    /// Column index → inverted index over valid documents.
+    var postings: [Int: PostingLists] = [:]
+    private var postingRefs: [(Int, Unmanaged<PostingLists>)] = []
     /// Records skipped because their value is not a JSON object, and the last one's location.
     private(set) var badRecords = 0
     private(set) var lastBadRecord: String?
@@ -112,6 +115,10 @@ public final class LiveTable: @unchecked Sendable {
             allIndex[i] = SpatialGrid(cellDegrees: cell)
             if config.upsert != nil { latestIndex[i] = SpatialGrid(cellDegrees: cell) }
         }
+        for name in config.invertedIndexColumns ?? [] {
+            if let i = index[name.lowercased()] { postings[i] = PostingLists() }
+        }
+        postingRefs = postings.sorted { $0.key < $1.key }.map { ($0.key, Unmanaged.passUnretained($0.value)) }
         columnRefs = columns.map { Unmanaged.passUnretained($0) }
         allGridOf = columns.indices.map { index in allIndex[index].map { Unmanaged.passUnretained($0) } }
         latestGrids = latestIndex.sorted { $0.key < $1.key }.map { ($0.key, Unmanaged.passUnretained($0.value)) }
@@ -277,11 +284,19 @@ public final class LiveTable: @unchecked Sendable {
     private func indexValid(_ doc: Int32) {
         valid.insert(doc)
         updateLatestGrids(doc, insert: true)
+        for (column, lists) in postingRefs {
+            let code = columnRefs[column]._withUnsafeGuaranteedRef { $0.codes[Int(doc)] }
+            lists._withUnsafeGuaranteedRef { $0.insert(doc, code: code) }
+        }
     }
 
     private func unindexValid(_ doc: Int32) {
         valid.remove(doc)
         updateLatestGrids(doc, insert: false)
+        for (column, lists) in postingRefs {
+            let code = columnRefs[column]._withUnsafeGuaranteedRef { $0.codes[Int(doc)] }
+            lists._withUnsafeGuaranteedRef { $0.remove(doc, code: code) }
+        }
     }
 
     /// Adds `doc`'s points to (or removes them from) the grids of valid documents.
@@ -521,6 +536,15 @@ public final class LiveTable: @unchecked Sendable {
                 }
             }
         }
+        for (index, lists) in postings {
+            lists.removeAll()
+            let codes = columns[index].codes
+            if isUpsert {
+                valid.forEach(below: count) { doc in lists.insert(doc, code: codes[Int(doc)]) }
+            } else {
+                for doc in 0..<count { lists.insert(Int32(doc), code: codes[doc]) }
+            }
+        }
         expiry = Heap()
         deletedExpiry = Heap()
         if upsert?.keyTTL != nil || upsert?.deletedKeysTTL != nil {
@@ -544,6 +568,7 @@ public final class LiveTable: @unchecked Sendable {
         largestComparisonSeen = Int64.min
         for grid in allIndex.values { grid.removeAll() }
         for grid in latestIndex.values { grid.removeAll() }
+        for lists in postings.values { lists.removeAll() }
         expiry = Heap()
         deletedExpiry = Heap()
     }

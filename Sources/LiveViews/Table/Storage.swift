@@ -107,9 +107,11 @@ final class StringDictionary {
     }
 }
 
-/// A growable set of document numbers.
+/// A growable set of document numbers that keeps its size (queries ask for it often).
 struct Bitmap {
     private(set) var words: [UInt64] = []
+    /// How many members the set has.
+    private(set) var count = 0
 
     @inline(__always)
     func contains(_ bit: Int32) -> Bool {
@@ -123,16 +125,22 @@ struct Bitmap {
         if word >= words.count {
             words.append(contentsOf: repeatElement(0, count: max(word + 1, words.count * 2, 256) - words.count))
         }
-        words[word] |= 1 << UInt64(bit & 63)
+        let mask: UInt64 = 1 << UInt64(bit & 63)
+        if words[word] & mask == 0 {
+            words[word] |= mask
+            count += 1
+        }
     }
 
     @inline(__always)
     mutating func remove(_ bit: Int32) {
         let word = Int(bit) >> 6
-        if word < words.count { words[word] &= ~(1 << UInt64(bit & 63)) }
+        let mask: UInt64 = 1 << UInt64(bit & 63)
+        if word < words.count, words[word] & mask != 0 {
+            words[word] &= ~mask
+            count -= 1
+        }
     }
-
-    var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
 
     /// Calls `body` with each member below `limit`, ascending.
     func forEach(below limit: Int, _ body: (Int32) throws -> Void) rethrows {
@@ -148,7 +156,10 @@ struct Bitmap {
         }
     }
 
-    init(words: [UInt64] = []) { self.words = words }
+    init(words: [UInt64] = []) {
+        self.words = words
+        count = words.reduce(0) { $0 + $1.nonzeroBitCount }
+    }
 }
 
 /// The stored values of one column for every document (row) of a table, in document order.
@@ -405,5 +416,44 @@ struct OffsetTable {
 
     init(_ dictionary: [Int: Int64] = [:]) {
         for (partition, offset) in dictionary { self[partition] = offset }
+    }
+}
+
+/// An inverted index of one dictionary-encoded column over the valid documents: code → documents, with
+/// O(1) removal (each document remembers its place in its list). The planner drives a query from it when
+/// an equality or IN on the column selects few rows (`status = 'ORDER_PREPARED'`).
+final class PostingLists {
+    @exclusivity(unchecked) private(set) var lists: [[Int32]] = []
+    @exclusivity(unchecked) private var position: [Int32] = []
+
+    func insert(_ doc: Int32, code: Int32) {
+        guard code >= 0 else { return }
+        let c = Int(code), d = Int(doc)
+        if c >= lists.count { lists.append(contentsOf: repeatElement([], count: c + 1 - lists.count)) }
+        if d >= position.count {
+            position.append(contentsOf: repeatElement(-1, count: max(d + 1, position.count * 2, 1024) - position.count))
+        }
+        position[d] = Int32(lists[c].count)
+        lists[c].append(doc)
+    }
+
+    func remove(_ doc: Int32, code: Int32) {
+        let c = Int(code), d = Int(doc)
+        guard code >= 0, c < lists.count, d < position.count, position[d] >= 0 else { return }
+        let at = Int(position[d])
+        let last = lists[c].removeLast()
+        if last != doc {
+            lists[c][at] = last
+            position[Int(last)] = Int32(at)
+        }
+        position[d] = -1
+    }
+
+    /// The documents with `code` (empty when none).
+    func documents(_ code: Int32) -> [Int32] { code >= 0 && Int(code) < lists.count ? lists[Int(code)] : [] }
+
+    func removeAll() {
+        lists.removeAll()
+        position.removeAll()
     }
 }

@@ -21,16 +21,20 @@ public struct TableConfig: Codable, Sendable, Hashable {
     public var upsert: UpsertConfig?
     /// Side of the spatial index's grid cells in degrees (default 0.02, about 2.2 km of latitude).
     public var spatialCellDegrees: Double?
+    /// String columns with an inverted index over the rows ordinary queries see, used when an equality or
+    /// IN on the column selects few rows.
+    public var invertedIndexColumns: [String]?
 
     public init(
         name: String, topic: String, columns: [ColumnDefinition], upsert: UpsertConfig? = nil,
-        spatialCellDegrees: Double? = nil
+        spatialCellDegrees: Double? = nil, invertedIndexColumns: [String]? = nil
     ) {
         self.name = name
         self.topic = topic
         self.columns = columns
         self.upsert = upsert
         self.spatialCellDegrees = spatialCellDegrees
+        self.invertedIndexColumns = invertedIndexColumns
     }
 }
 
@@ -189,6 +193,14 @@ extension TableConfig {
             }
             if column.multiValue == true, column.type == .point {
                 throw ViewError(.invalidConfig, "\(where_): point column '\(column.name)' cannot be multi-value")
+            }
+        }
+        for name in invertedIndexColumns ?? [] {
+            guard let column = columns.first(where: { $0.name == name }), column.type == .string,
+                column.multiValue != true
+            else {
+                throw ViewError(
+                    .invalidConfig, "\(where_): inverted index column '\(name)' must be a single-value string column")
             }
         }
         guard let upsert else { return }
