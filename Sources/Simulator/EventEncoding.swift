@@ -3,80 +3,132 @@ import Foundation
 /// Writes the reference's event JSON directly into bytes: the simulator's hot path, so no Codable and no
 /// intermediate dictionaries (fields in a fixed order, so a seed gives identical bytes).
 struct JSONWriter {
-    var bytes: [UInt8] = []
+    /// The output buffer, owned by a class so appends write through a pointer: no uniqueness check or
+    /// array bookkeeping per byte (they dominated the simulator's profile).
+    final class Storage {
+        var base: UnsafeMutablePointer<UInt8>
+        var capacity: Int
+        init(capacity: Int) {
+            self.capacity = max(64, capacity)
+            base = .allocate(capacity: self.capacity)
+        }
+        deinit { base.deallocate() }
+        func grow(to needed: Int) {
+            let bigger = max(needed, capacity * 2)
+            let new = UnsafeMutablePointer<UInt8>.allocate(capacity: bigger)
+            new.update(from: base, count: capacity)
+            base.deallocate()
+            base = new
+            capacity = bigger
+        }
+    }
+    private let storage: Storage
+    private(set) var count = 0
     private var needsComma = false
 
-    init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+    init(capacity: Int = 1024) { storage = Storage(capacity: capacity) }
+
+    /// The bytes written so far.
+    var bytes: [UInt8] { Array(UnsafeBufferPointer(start: storage.base, count: count)) }
+
+    /// Calls `body` with the bytes written so far (valid only during the call).
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: storage.base, count: count))
+    }
 
     /// Empties the writer, keeping its buffer (one writer serves every event of a world).
     mutating func reset() {
-        bytes.removeAll(keepingCapacity: true)
+        count = 0
         needsComma = false
+    }
+
+    @inline(__always)
+    private mutating func append(_ byte: UInt8) {
+        if count == storage.capacity { storage.grow(to: count + 1) }
+        storage.base[count] = byte
+        count += 1
+    }
+
+    @inline(__always)
+    private mutating func append(contentsOf source: UnsafeRawBufferPointer) {
+        guard let from = source.baseAddress, !source.isEmpty else { return }
+        if count + source.count > storage.capacity { storage.grow(to: count + source.count) }
+        UnsafeMutableRawPointer(storage.base + count).copyMemory(from: from, byteCount: source.count)
+        count += source.count
+    }
+
+    @inline(__always)
+    private mutating func append(contentsOf source: UnsafeBufferPointer<UInt8>) {
+        append(contentsOf: UnsafeRawBufferPointer(source))
+    }
+
+    private mutating func append(contentsOf source: [UInt8]) {
+        source.withUnsafeBytes { append(contentsOf: $0) }
     }
 
     /// `"name":"<prefix>-<seed>-<counter>"` without building a String.
     mutating func idField(_ name: StaticString, prefix: StaticString, _ a: UInt64, _ b: Int64) {
         key(name)
-        bytes.append(UInt8(ascii: "\""))
-        prefix.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(UInt8(ascii: "-"))
+        append(UInt8(ascii: "\""))
+        prefix.withUTF8Buffer { append(contentsOf: $0) }
+        append(UInt8(ascii: "-"))
         appendDigits(a)
-        bytes.append(UInt8(ascii: "-"))
+        append(UInt8(ascii: "-"))
         appendDigits(b.magnitude)
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
     }
 
     mutating func begin() {
-        bytes.append(UInt8(ascii: "{"))
+        append(UInt8(ascii: "{"))
         needsComma = false
     }
     mutating func end() {
-        bytes.append(UInt8(ascii: "}"))
+        append(UInt8(ascii: "}"))
         needsComma = true
     }
 
     mutating func key(_ name: StaticString) {
-        if needsComma { bytes.append(UInt8(ascii: ",")) }
-        bytes.append(UInt8(ascii: "\""))
-        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+        if needsComma { append(UInt8(ascii: ",")) }
+        append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { append(contentsOf: $0) }
+        append(UInt8(ascii: "\""))
+        append(UInt8(ascii: ":"))
         needsComma = true
     }
 
     private mutating func null() {
-        bytes.append(UInt8(ascii: "n"))
-        bytes.append(UInt8(ascii: "u"))
-        bytes.append(UInt8(ascii: "l"))
-        bytes.append(UInt8(ascii: "l"))
+        append(UInt8(ascii: "n"))
+        append(UInt8(ascii: "u"))
+        append(UInt8(ascii: "l"))
+        append(UInt8(ascii: "l"))
     }
 
     mutating func field(_ name: StaticString, _ value: String?) {
         key(name)
         guard var value else { return null() }
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
         value.withUTF8 { utf8 in
             // Fast path: nothing to escape (ids, statuses, city names) — one copy.
             if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                bytes.append(contentsOf: utf8)
+                append(contentsOf: utf8)
                 return
             }
             for byte in utf8 {
                 switch byte {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                    bytes.append(UInt8(ascii: "\\"))
-                    bytes.append(byte)
+                    append(UInt8(ascii: "\\"))
+                    append(byte)
                 case 0..<0x20:
                     let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                    bytes.append(contentsOf: [
+                    append(contentsOf: [
                         UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
                         hex[Int(byte >> 4)], hex[Int(byte & 15)],
                     ])
-                default: bytes.append(byte)
+                default: append(byte)
                 }
             }
         }
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
     }
 
     /// Appends the decimal digits of `value` (no allocation).
@@ -90,13 +142,13 @@ struct JSONWriter {
                 v /= 10
                 count += 1
             } while v > 0 || count < minimumDigits
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[(24 - count)...]))
+            append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[(24 - count)...]))
         }
     }
 
     mutating func field(_ name: StaticString, _ value: Int64) {
         key(name)
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        if value < 0 { append(UInt8(ascii: "-")) }
         appendDigits(value.magnitude)
     }
 
@@ -105,9 +157,9 @@ struct JSONWriter {
         key(name)
         guard let value else { return null() }
         let micro = Int64((value * 1_000_000).rounded())
-        if micro < 0 { bytes.append(UInt8(ascii: "-")) }
+        if micro < 0 { append(UInt8(ascii: "-")) }
         appendDigits(micro.magnitude / 1_000_000)
-        bytes.append(UInt8(ascii: "."))
+        append(UInt8(ascii: "."))
         appendDigits(micro.magnitude % 1_000_000, minimumDigits: 6)
     }
 

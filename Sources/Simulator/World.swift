@@ -254,14 +254,14 @@ public final class World {
 
     private func emit(_ order: Order, _ type: OrderEventType) throws {
         EventEncoding.order(order, type: type, eventId: nextEventId(), into: &writer)
-        try writer.bytes.withUnsafeBytes { try sink.emit(.orders, key: order.orderId, value: $0, timestamp: now) }
-        if let viewDispatch { writer.bytes.withUnsafeBytes { viewDispatch.ingest($0) } }
+        try writer.withUnsafeBytes { try sink.emit(.orders, key: order.orderId, value: $0, timestamp: now) }
+        if let viewDispatch { writer.withUnsafeBytes { viewDispatch.ingest($0) } }
         statistics.events += 1
     }
 
     private func emit(_ driver: Driver, _ type: DriverEventType) throws {
         EventEncoding.driver(driver, type: type, eventId: nextEventId(), into: &writer)
-        try writer.bytes.withUnsafeBytes { try sink.emit(.drivers, key: driver.driverId, value: $0, timestamp: now) }
+        try writer.withUnsafeBytes { try sink.emit(.drivers, key: driver.driverId, value: $0, timestamp: now) }
         statistics.events += 1
     }
 
