@@ -88,11 +88,20 @@ struct JSONWriter {
     }
 
     mutating func key(_ name: StaticString) {
-        if needsComma { append(UInt8(ascii: ",")) }
-        append(UInt8(ascii: "\""))
-        name.withUTF8Buffer { append(contentsOf: $0) }
-        append(UInt8(ascii: "\""))
-        append(UInt8(ascii: ":"))
+        // `,"name":` in one go: one capacity check, then plain stores.
+        let length = name.utf8CodeUnitCount
+        if count + length + 4 > storage.capacity { storage.grow(to: count + length + 4) }
+        let out = storage.base + count
+        var at = 0
+        if needsComma {
+            out[0] = UInt8(ascii: ",")
+            at = 1
+        }
+        out[at] = UInt8(ascii: "\"")
+        (out + at + 1).update(from: name.utf8Start, count: length)
+        out[at + 1 + length] = UInt8(ascii: "\"")
+        out[at + 2 + length] = UInt8(ascii: ":")
+        count += at + 3 + length
         needsComma = true
     }
 
