@@ -139,7 +139,6 @@ final class QueryExecutor {
         /// The exact test on a point (longitude, latitude).
         let check: (Double, Double) -> Bool
         let search: (SpatialGrid, (_ cell: SpatialGrid.Cell, _ certain: Bool) -> Void) -> Void
-        let needsValidityCheck: Bool
     }
 
     func plan() throws(ViewError) -> Scan {
@@ -259,7 +258,6 @@ final class QueryExecutor {
                 guard !stop else { return }
                 scanned += cell.docs.count
                 for (k, doc) in cell.docs.enumerated() {
-                    if spatial.needsValidityCheck, !skipUpsert, !table.isValid(doc) { continue }
                     if !certain, !spatial.check(cell.longitudes[k], cell.latitudes[k]) { continue }
                     if let rest = scan.rest, !rest(doc) { continue }
                     matched += 1
@@ -296,7 +294,7 @@ final class QueryExecutor {
     /// How many documents pass the filter, without visiting documents that need no check: a spatial cell
     /// entirely within the radius adds its size, and a query without a filter reads the counts.
     func countMatches(_ scan: Scan) -> Int {
-        if let spatial = scan.spatial, !spatial.needsValidityCheck {
+        if let spatial = scan.spatial {
             stats.usedSpatialIndex = true
             var matched = 0, scanned = 0
             spatial.search(spatial.grid) { cell, certain in
@@ -339,9 +337,10 @@ final class QueryExecutor {
     /// `ST_Within(column, constant polygon)`.
     func spatialFilter(_ e: Expression) -> SpatialFilter? {
         let (skipUpsert, table) = (self.skipUpsert, self.table)
-        let grids = { (column: Int) -> (SpatialGrid, Bool)? in
-            if skipUpsert || !table.isUpsert { return table.allIndex[column].map { ($0, false) } }
-            return table.latestIndex[column].map { ($0, false) }
+        // The grid of every document for skipUpsert (and append tables), else the grid of valid ones:
+        // either holds exactly the documents the query may see.
+        let grids = { (column: Int) -> SpatialGrid? in
+            skipUpsert || !table.isUpsert ? table.allIndex[column] : table.latestIndex[column]
         }
         if case .binary(let op, let a, let b) = e.kind, [.less, .lessOrEqual, .greater, .greaterOrEqual].contains(op) {
             var call = a, bound = b, strict = op == .less
@@ -357,7 +356,7 @@ final class QueryExecutor {
             let columnFirst = pointColumn(arguments[0]) != nil
             guard let column = pointColumn(arguments[columnFirst ? 0 : 1]),
                 let center = constant(arguments[columnFirst ? 1 : 0]).flatMap(ScalarFunctions.asPoint),
-                let (grid, needsCheck) = grids(column)
+                let grid = grids(column)
             else { return nil }
             let near = NearTest(center: center, radius: radius)
             let check = { (lon: Double, lat: Double) -> Bool in
@@ -373,8 +372,7 @@ final class QueryExecutor {
                 return strict ? d < radius : d <= radius
             }
             return SpatialFilter(
-                grid: grid, check: check, search: { grid, body in grid.candidates(near: center, within: radius, body) },
-                needsValidityCheck: needsCheck)
+                grid: grid, check: check, search: { grid, body in grid.candidates(near: center, within: radius, body) })
         }
         if case .call(let name, let arguments, _) = e.kind, arguments.count == 2,
             ["st_contains", "st_within"].contains(name.lowercased())
@@ -383,7 +381,7 @@ final class QueryExecutor {
                 name.lowercased() == "st_contains" ? (arguments[0], arguments[1]) : (arguments[1], arguments[0])
             guard case .geometry(.polygon(let rings)) = constant(polygonArgument),
                 let column = pointColumn(pointArgument),
-                let (grid, needsCheck) = grids(column)
+                let grid = grids(column)
             else { return nil }
             let box = Geo.bounds(rings)
             return SpatialFilter(
@@ -391,8 +389,7 @@ final class QueryExecutor {
                 check: { lon, lat in Geo.contains(rings, GeoPoint(unchecked: lon, lat)) },
                 search: { grid, body in
                     grid.candidates(inBox: box.minLon, box.minLat, box.maxLon, box.maxLat) { body($0, false) }
-                },
-                needsValidityCheck: needsCheck)
+                })
         }
         return nil
     }

@@ -199,9 +199,6 @@ public final class LiveTable: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` holding the write lock, for batch ingest (one lock round per batch).
-    func withWriteLock<T>(_ body: () throws -> T) rethrows -> T { try lock.write(body) }
-
     /// Ingests a record; the caller holds the write lock.
     func ingestLocked(
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64, offset: Int64, partition: Int
@@ -572,10 +569,6 @@ public final class LiveTable: @unchecked Sendable {
         expiry = Heap()
         deletedExpiry = Heap()
     }
-
-    /// Whether `doc` is visible without skipUpsert.
-    @inline(__always)
-    func isValid(_ doc: Int32) -> Bool { upsert == nil || valid.contains(doc) }
 
     var isUpsert: Bool { upsert != nil }
 }

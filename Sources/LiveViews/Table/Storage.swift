@@ -205,64 +205,6 @@ final class Column {
         }
     }
 
-    /// Appends a value (converted to the column's type; nil when it cannot be).
-    func append(_ value: SQLValue) {
-        if isMultiValue {
-            if case .array(let values) = value {
-                lists.append(values)
-            } else if value.isNull {
-                lists.append([])
-            } else {
-                lists.append([value])
-            }
-            return
-        }
-        switch type {
-        case .string:
-            switch value {
-            case .null: codes.append(-1)
-            case .string(let s): codes.append(dictionary.code(s))
-            default: codes.append(dictionary.code(value.description))
-            }
-        case .long:
-            let v: Int64? =
-                switch value {
-                case .long(let v): v
-                case .double(let d): d.isFinite && abs(d) < 9.2e18 ? Int64(d) : nil
-                case .bool(let b): b ? 1 : 0
-                case .string(let s): Int64(s)
-                default: nil
-                }
-            longs.append(v ?? 0)
-            nulls.append(v == nil)
-        case .double:
-            let v: Double? =
-                switch value {
-                case .string(let s): Double(s)
-                default: value.number
-                }
-            doubles.append(v ?? 0)
-            nulls.append(v == nil)
-        case .boolean:
-            switch value {
-            case .bool(let b): bytes.append(b ? 1 : 0)
-            case .long(let v): bytes.append(v != 0 ? 1 : 0)
-            case .string(let s): bytes.append(s.lowercased() == "true" ? 1 : 0)
-            default: bytes.append(2)
-            }
-        case .point:
-            if case .point(let p) = value {
-                doubles.append(p.longitude)
-                latitudes.append(p.latitude)
-                nulls.append(false)
-            } else {
-                doubles.append(0)
-                latitudes.append(0)
-                nulls.append(true)
-            }
-        }
-    }
-
     /// How many documents the arrays hold room for.
     var capacityHint: Int {
         if isMultiValue { return lists.capacity }
