@@ -74,3 +74,69 @@ enum BenchIngest {
         }
     }
 }
+
+extension Bench {
+    /// W4-scaling: the W4 radius query (6,500 m around (-122.44469, 37.75680)) against tables of 10^3 …
+    /// 10^7 rows of points spread like W1's (a 0.6° square around San Francisco, a fixed seed): one JSON
+    /// line per size with the query time through the index and through a full scan, and the ingest rate.
+    func runW4Scaling() throws {
+        let config = TableConfig(
+            name: "points", topic: "points",
+            columns: [
+                ColumnDefinition("id", .long), ColumnDefinition("lat", .double), ColumnDefinition("lon", .double),
+                ColumnDefinition("location_st_point", .point, transform: "toSphericalGeography(stPoint(lon, lat))"),
+            ])
+        let radius =
+            "SELECT COUNT(*) FROM points WHERE ST_DISTANCE(location_st_point, ST_Point(-122.44469, 37.75680, 1)) < 6500"
+        let scan = radius.replacingOccurrences(of: ") < 6500", with: ") + 0 < 6500")
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func next() -> Double {  // splitmix64 → [0, 1)
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+        }
+        for exponent in 3...7 {
+            let rows = Int(pow(10, Double(exponent)))
+            let table = try LiveTable(config: config)
+            table.reserveCapacity(additionalRows: rows)
+            var line: [UInt8] = []
+            line.reserveCapacity(128)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            var done = 0
+            while done < rows {
+                let end = min(done + 8192, rows)
+                table.ingestBatch { ingest in
+                    for i in done..<end {
+                        line.removeAll(keepingCapacity: true)
+                        let lat = 37.45 + next() * 0.6, lon = -122.75 + next() * 0.6
+                        line.append(contentsOf: #"{"id":\#(i),"lat":\#(lat),"lon":\#(lon)}"#.utf8)
+                        line.withUnsafeBytes { ingest($0, nil, 0) }
+                    }
+                }
+                done = end
+            }
+            let ingestSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            func time(_ sql: String, _ repetitions: Int) throws -> (Double, String) {
+                var result = try table.query(sql)
+                let start = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<repetitions { result = try table.query(sql) }
+                let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(repetitions)
+                return (ms, result.rows.first?.first?.description ?? "?")
+            }
+            let (indexed, hits) = try time(radius, max(20, 200_000 / rows))
+            let (scanned, scanHits) = try time(scan, max(3, 20_000 / rows))
+            guard hits == scanHits else {
+                throw ValidationError("index (\(hits)) and scan (\(scanHits)) disagree at \(rows) rows")
+            }
+            report(
+                "W4-scaling", records: rows, bytes: 0, seconds: indexed / 1e3,
+                notes:
+                    "\(rows) rows, \(hits) within 6,500 m; \(String(format: "%.4f", indexed)) ms/query with the index, "
+                    + "\(String(format: "%.3f", scanned)) ms full scan; ingest \(String(format: "%.0f", Double(rows) / ingestSeconds)) rows/s "
+                    + "(including formatting each JSON line)",
+                extra: ["rows": rows, "hits": Int(hits) ?? -1, "ms_per_query": indexed, "ms_per_query_scan": scanned])
+        }
+    }
+}
