@@ -1,0 +1,1 @@
+SET skipUpsert = true; SELECT restaurantCity AS city, COUNT(*) AS n, AVG(lat), COUNT(DISTINCT accountId) FROM orders WHERE status IN ('A', 'B') AND NOT lat BETWEEN 1 AND 2 OR orderId LIKE 'o_%' AND x IS NOT NULL GROUP BY restaurantCity HAVING COUNT(*) > 1 ORDER BY n DESC LIMIT 5, 10
