@@ -142,17 +142,23 @@ struct JSONWriter {
 
     /// Appends the decimal digits of `value` (no allocation).
     mutating func appendDigits(_ value: UInt64, minimumDigits: Int = 1) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes of scratch, filled from the end
-        var count = 0
-        var v = value
-        withUnsafeMutableBytes(of: &digits) { raw in
-            repeat {
-                raw[23 - count] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
-                count += 1
-            } while v > 0 || count < minimumDigits
-            append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[(24 - count)...]))
+        // Count the digits, then write them backwards straight into the buffer.
+        var digits = 1
+        var probe = value
+        while probe >= 10 {
+            probe /= 10
+            digits += 1
         }
+        digits = max(digits, minimumDigits)
+        if count + digits > storage.capacity { storage.grow(to: count + digits) }
+        var v = value
+        var at = count + digits - 1
+        while at >= count {
+            storage.base[at] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: v % 10)
+            v /= 10
+            at -= 1
+        }
+        count += digits
     }
 
     mutating func field(_ name: StaticString, _ value: Int64) {
