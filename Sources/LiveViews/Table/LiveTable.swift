@@ -280,24 +280,16 @@ public final class LiveTable: @unchecked Sendable {
 
     private func indexValid(_ doc: Int32) {
         valid.insert(doc)
-        updateLatestGrids(doc, insert: true)
-        for (column, lists) in postingRefs {
-            let code = columnRefs[column]._withUnsafeGuaranteedRef { $0.codes[Int(doc)] }
-            lists._withUnsafeGuaranteedRef { $0.insert(doc, code: code) }
-        }
+        updateValidIndexes(doc, insert: true)
     }
 
     private func unindexValid(_ doc: Int32) {
         valid.remove(doc)
-        updateLatestGrids(doc, insert: false)
-        for (column, lists) in postingRefs {
-            let code = columnRefs[column]._withUnsafeGuaranteedRef { $0.codes[Int(doc)] }
-            lists._withUnsafeGuaranteedRef { $0.remove(doc, code: code) }
-        }
+        updateValidIndexes(doc, insert: false)
     }
 
-    /// Adds `doc`'s points to (or removes them from) the grids of valid documents.
-    private func updateLatestGrids(_ doc: Int32, insert: Bool) {
+    /// Adds `doc` to (or removes it from) the indexes of valid documents: spatial grids and posting lists.
+    private func updateValidIndexes(_ doc: Int32, insert: Bool) {
         for (column, grid) in latestGrids {
             columnRefs[column]._withUnsafeGuaranteedRef { column in
                 guard !column.nulls[Int(doc)] else { return }
@@ -310,6 +302,10 @@ public final class LiveTable: @unchecked Sendable {
                     }
                 }
             }
+        }
+        for (column, lists) in postingRefs {
+            let code = columnRefs[column]._withUnsafeGuaranteedRef { $0.codes[Int(doc)] }
+            lists._withUnsafeGuaranteedRef { insert ? $0.insert(doc, code: code) : $0.remove(doc, code: code) }
         }
     }
 
