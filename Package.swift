@@ -43,7 +43,7 @@ let package = Package(
         .target(
             name: "LiveViews",
             dependencies: [
-                "EventLog", "StreamJet", "CEventLogSupport", .product(name: "HeapModule", package: "swift-collections"),
+                "EventLog", "StreamJet", .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),
@@ -74,7 +74,7 @@ let package = Package(
             swiftSettings: upcoming),
         .testTarget(
             name: "LiveViewsTests",
-            dependencies: ["LiveViews", "StreamJet", "EventLog", "CEventLogSupport", "TestSupport"],
+            dependencies: ["LiveViews", "StreamJet", "EventLog", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "SimulatorTests",

@@ -31,16 +31,27 @@ public final class ViewCatalog: @unchecked Sendable {
     func configPath(_ name: String) -> String { "\(directory)/\(name).json" }
     func snapshotPath(_ name: String) -> String { "\(directory)/\(name).snapshot" }
 
+    /// The names of the stored definitions, sorted. File access goes through the log's syscall layer, so
+    /// fault injection reaches it too.
+    private func tableNames() -> [String] {
+        let names = (try? log.io.listDirectory(directory).get()) ?? []
+        return names.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    private func ensureDirectory() throws {
+        try log.io.check(log.io.mkdir(directory), "create the views directory", path: directory)
+    }
+
     /// Stores a new table definition.
     ///
     /// - Throws: ``ViewError`` `invalidConfig` when the definition is inconsistent, `tableExists` when a
     ///   table of that name exists; `EventLogError` when the file cannot be written.
     public func create(_ config: TableConfig) throws {
         try config.validate()
-        guard !FileManager.default.fileExists(atPath: configPath(config.name)) else {
+        guard !log.io.exists(configPath(config.name)) else {
             throw ViewError(.tableExists, "table '\(config.name)' already exists (\(configPath(config.name)))")
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try ensureDirectory()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try log.io.writeFileAtomically(configPath(config.name), Array(try encoder.encode(config)))
@@ -48,33 +59,33 @@ public final class ViewCatalog: @unchecked Sendable {
 
     /// Removes a table's definition and snapshot (the topic is untouched).
     public func drop(_ name: String) throws {
-        guard FileManager.default.fileExists(atPath: configPath(name)) else {
+        guard log.io.exists(configPath(name)) else {
             throw ViewError(.noSuchTable, "no table '\(name)' in \(directory)")
         }
         tables.withLock { $0[name] = nil }
-        try? FileManager.default.removeItem(atPath: snapshotPath(name))
-        try FileManager.default.removeItem(atPath: configPath(name))
+        if log.io.exists(snapshotPath(name)) {
+            try log.io.check(log.io.unlink(snapshotPath(name)), "remove the table snapshot", path: snapshotPath(name))
+        }
+        try log.io.check(log.io.unlink(configPath(name)), "remove the table definition", path: configPath(name))
     }
 
     /// Every stored table definition, by name.
     public func list() throws -> [TableConfig] {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
-        return try names.filter { $0.hasSuffix(".json") }.sorted().map { try config(String($0.dropLast(5))) }
+        try tableNames().map { try config($0) }
     }
 
     /// The stored definition of `name`.
     public func config(_ name: String) throws -> TableConfig {
         let path = configPath(name)
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let known = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-                .filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+        guard log.io.exists(path) else {
+            let known = tableNames()
             throw ViewError(
                 .noSuchTable,
                 "no table '\(name)' in \(directory)"
                     + (known.isEmpty ? "" : " (tables: \(known.joined(separator: ", ")))"))
         }
         do {
-            return try JSONDecoder().decode(TableConfig.self, from: data)
+            return try JSONDecoder().decode(TableConfig.self, from: Data(try log.io.readFile(path)))
         } catch {
             throw ViewError(.invalidConfig, "\(path): \(error)")
         }
@@ -92,9 +103,9 @@ public final class ViewCatalog: @unchecked Sendable {
             return table
         }
         let table = try LiveTable(config: config(name))
-        if let bytes = FileManager.default.contents(atPath: snapshotPath(name)) {
+        if log.io.exists(snapshotPath(name)) {
             do {
-                try table.restore(Array(bytes), source: snapshotPath(name))
+                try table.restore(try log.io.readFile(snapshotPath(name)), source: snapshotPath(name))
             } catch {
                 logger.warning("ignoring table snapshot", metadata: ["eventlog.view": "\(name)", "error": "\(error)"])
             }
@@ -110,7 +121,7 @@ public final class ViewCatalog: @unchecked Sendable {
 
     /// Writes `table`'s snapshot atomically (temporary file, fsync, rename, directory fsync).
     public func saveSnapshot(_ table: LiveTable) throws {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try ensureDirectory()
         try log.io.writeFileAtomically(snapshotPath(table.name), table.snapshotBytes())
     }
 
@@ -125,7 +136,7 @@ public final class ViewCatalog: @unchecked Sendable {
             error.column = statement.tableColumn
             throw error
         }
-        return try table.run(statement, now: now ?? Int64(Date().timeIntervalSince1970 * 1000))
+        return try table.run(statement, now: now)
     }
 }
 

@@ -92,16 +92,12 @@ extension QueryExecutor {
         let keyEvaluators = try groupExpressions.map { (e) throws(ViewError) in try compile(e) }
         var groupOf: [PrimaryKey: Int] = [:]
         var valueGroupOf: [[SQLValue]: Int] = [:]
-        var firstDocs: [Int32] = []
         var keyValues: [[SQLValue]] = []
-        var accumulators: [[Accumulator]] = []
         let onlyCountStar = calls.allSatisfy { $0.kind == .count && $0.argument == nil }
-        var counts: [Int64] = []
+        var groups = Groups(aggregates: calls.count)
         if groupExpressions.isEmpty {
-            firstDocs = [-1]
+            _ = groups.open(-1)
             keyValues = [[]]
-            accumulators = [Array(repeating: Accumulator(), count: calls.count)]
-            counts = [0]
         }
         // A single string column: groups indexed by dictionary code (+1, slot 0 for null).
         let singleCodes: [Int32]? =
@@ -110,7 +106,7 @@ extension QueryExecutor {
             singleCodes != nil ? Array(repeating: -1, count: codeColumns![0].dictionary.count + 1) : []
 
         if groupExpressions.isEmpty, onlyCountStar {
-            counts[0] = Int64(countMatches(scan))
+            groups.counts[0] = Int64(countMatches(scan))
         } else {
             forEachMatch(scan, ordered: false) { doc in
                 var group = 0
@@ -119,11 +115,8 @@ extension QueryExecutor {
                         let code = Int(singleCodes[Int(doc)]) + 1
                         group = slotOfCode[code]
                         if group < 0 {
-                            group = firstDocs.count
+                            group = groups.open(doc)
                             slotOfCode[code] = group
-                            firstDocs.append(doc)
-                            accumulators.append(Array(repeating: Accumulator(), count: calls.count))
-                            counts.append(0)
                         }
                     } else if let codeColumns {
                         var key = PrimaryKey()
@@ -139,44 +132,39 @@ extension QueryExecutor {
                         if let existing = groupOf[key] {
                             group = existing
                         } else {
-                            group = firstDocs.count
+                            group = groups.open(doc)
                             groupOf[key] = group
-                            firstDocs.append(doc)
-                            accumulators.append(Array(repeating: Accumulator(), count: calls.count))
-                            counts.append(0)
                         }
                     } else {
                         let key = keyEvaluators.map { $0(doc) }
                         if let existing = valueGroupOf[key] {
                             group = existing
                         } else {
-                            group = firstDocs.count
+                            group = groups.open(doc)
                             valueGroupOf[key] = group
-                            firstDocs.append(doc)
                             keyValues.append(key)
-                            accumulators.append(Array(repeating: Accumulator(), count: calls.count))
-                            counts.append(0)
                         }
                     }
                 }
-                counts[group] += 1
+                groups.counts[group] += 1
                 if onlyCountStar { return true }
                 for (index, call) in calls.enumerated() {
-                    Self.accumulate(call, doc, &accumulators[group][index])
+                    Self.accumulate(call, doc, &groups.accumulators[group][index])
                 }
                 return true
             }
         }
-        if keyValues.count != firstDocs.count {
-            keyValues = firstDocs.map { doc in keyEvaluators.map { $0(doc) } }
+        if keyValues.count != groups.firstDocs.count {
+            keyValues = groups.firstDocs.map { doc in keyEvaluators.map { $0(doc) } }
         }
 
         // Results per group: aggregates by call, group keys by expression.
-        let finals: [[SQLValue]] = accumulators.indices.map { group in
+        let finals: [[SQLValue]] = groups.accumulators.indices.map { group in
             calls.indices.map { index in
                 Self.finish(
-                    calls[index], onlyCountStar ? Accumulator(count: counts[group]) : accumulators[group][index],
-                    counts[group])
+                    calls[index],
+                    onlyCountStar ? Accumulator(count: groups.counts[group]) : groups.accumulators[group][index],
+                    groups.counts[group])
             }
         }
         let groupKeyIndex = Dictionary(
@@ -191,7 +179,7 @@ extension QueryExecutor {
             try compileGroup(resolveAliases(o.expression), callIndex, groupKeyIndex)
         }
         var rows: [(keys: [SQLValue], row: [SQLValue])] = []
-        for group in firstDocs.indices {
+        for group in groups.firstDocs.indices {
             let context = GroupContext(keys: keyValues[group], aggregates: finals[group])
             if let having, having(context) != .bool(true) { continue }
             rows.append((orderKeys.map { $0(context) }, outputs.map { $0(context) }))
@@ -261,6 +249,24 @@ extension QueryExecutor {
             return acc.count == 0 ? .null : .double((acc.allLong ? Double(acc.longSum) : acc.sum) / Double(acc.count))
         case .min, .max: return acc.best
         case .distinctCount: return .long(Int64(acc.distinct?.count ?? 0))
+        }
+    }
+
+    /// The groups of an aggregation: each one's first document, accumulators and row count.
+    struct Groups {
+        let aggregates: Int
+        var firstDocs: [Int32] = []
+        var accumulators: [[Accumulator]] = []
+        var counts: [Int64] = []
+
+        init(aggregates: Int) { self.aggregates = aggregates }
+
+        /// Opens a group whose first document is `doc`; returns its number.
+        mutating func open(_ doc: Int32) -> Int {
+            firstDocs.append(doc)
+            accumulators.append(Array(repeating: Accumulator(), count: aggregates))
+            counts.append(0)
+            return firstDocs.count - 1
         }
     }
 

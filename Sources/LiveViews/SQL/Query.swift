@@ -39,27 +39,33 @@ extension LiveTable {
     /// - Throws: ``ViewError`` with code `syntax` (line, column, what was expected) or `query` (unknown
     ///   column, wrong types, coordinates out of range).
     public func query(_ sql: String, now: Int64? = nil) throws(ViewError) -> QueryResult {
-        let statement = try parsed(sql)
+        try run(try statement(sql), now: now)
+    }
+
+    /// The statement for `sql` (from a small cache: dashboards and services repeat the same text), which
+    /// must query this table.
+    func statement(_ sql: String) throws(ViewError) -> SelectStatement {
+        let statement: SelectStatement
+        if let cached = statements.withLock({ $0[sql] }) {
+            statement = cached
+        } else {
+            statement = try Parser.parse(sql)
+            statements.withLock { cache in
+                if cache.count >= 256 { cache.removeAll(keepingCapacity: true) }
+                cache[sql] = statement
+            }
+        }
         guard statement.table.caseInsensitiveCompare(name) else {
             throw ViewError(
                 .noSuchTable, "no table '\(statement.table)' (this is table '\(name)')", line: statement.tableLine,
                 column: statement.tableColumn)
         }
-        return try run(statement, now: now ?? Int64(Date().timeIntervalSince1970 * 1000))
-    }
-
-    /// The statement for `sql`, from a small cache: dashboards and services repeat the same text.
-    func parsed(_ sql: String) throws(ViewError) -> SelectStatement {
-        if let cached = statements.withLock({ $0[sql] }) { return cached }
-        let statement = try Parser.parse(sql)
-        statements.withLock { cache in
-            if cache.count >= 256 { cache.removeAll(keepingCapacity: true) }
-            cache[sql] = statement
-        }
         return statement
     }
 
-    func run(_ statement: SelectStatement, now: Int64) throws(ViewError) -> QueryResult {
+    /// Runs a parsed statement; `now` defaults to the wall clock.
+    func run(_ statement: SelectStatement, now: Int64?) throws(ViewError) -> QueryResult {
+        let now = now ?? Int64(Date().timeIntervalSince1970 * 1000)
         let result: Result<QueryResult, ViewError> = lock.read {
             do throws(ViewError) {
                 let executor = try QueryExecutor(table: self, statement: statement, now: now)
@@ -534,7 +540,7 @@ public struct PreparedQuery: Sendable {
                 SelectStatement.Order(expression: bind($0.expression), ascending: $0.ascending)
             }
         }
-        return try table.run(bound, now: now ?? Int64(Date().timeIntervalSince1970 * 1000))
+        return try table.run(bound, now: now)
     }
 }
 
@@ -543,12 +549,6 @@ extension LiveTable {
     ///
     /// - Throws: ``ViewError`` with code `syntax`, or `noSuchTable` when `FROM` names another table.
     public func prepare(_ sql: String) throws(ViewError) -> PreparedQuery {
-        let statement = try Parser.parse(sql)
-        guard statement.table.caseInsensitiveCompare(name) else {
-            throw ViewError(
-                .noSuchTable, "no table '\(statement.table)' (this is table '\(name)')", line: statement.tableLine,
-                column: statement.tableColumn)
-        }
-        return PreparedQuery(table: self, statement: statement)
+        PreparedQuery(table: self, statement: try statement(sql))
     }
 }

@@ -1,4 +1,3 @@
-import CEventLogSupport
 import EventLog
 import Foundation
 
@@ -21,8 +20,7 @@ extension LiveTable {
     /// The snapshot's bytes (taken under the read lock, so it is one consistent state).
     func snapshotBytes() -> [UInt8] {
         lock.read {
-            var w = SnapshotEncoder()
-            w.bytes.append(contentsOf: Self.snapshotMagic)
+            var w = BinaryWriter(Self.snapshotMagic)
             w.string(configJSON)
             w.u64(UInt64(documentCount))
             let next = offsets.dictionary
@@ -61,12 +59,10 @@ extension LiveTable {
                 for i in 0..<4 { w.i64(key[i]) }
                 w.u32(UInt32(bitPattern: entry.doc))
                 w.i64(entry.comparison)
-                w.bytes.append(entry.deleted ? 1 : 0)
+                w.u8(entry.deleted ? 1 : 0)
             }
             w.i64(largestComparisonSeen)
-            let crc = w.bytes.withUnsafeBytes { eventlog_crc32c(0, $0.baseAddress, $0.count) }
-            w.u32(crc)
-            return w.bytes
+            return w.sealed()
         }
     }
 
@@ -83,16 +79,12 @@ extension LiveTable {
     func restore(_ bytes: [UInt8], source: String) throws(ViewError) {
         func bad(_ why: String) -> ViewError { ViewError(.snapshot, "\(source): \(why)") }
         guard bytes.count >= Self.snapshotMagic.count + 4 else { throw bad("too short (\(bytes.count) bytes)") }
-        let body = bytes.count - 4
-        let stored = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: body, as: UInt32.self) }
-        let crc = bytes.withUnsafeBytes { eventlog_crc32c(0, $0.baseAddress, body) }
-        guard crc == UInt32(littleEndian: stored) else { throw bad("CRC mismatch (stored \(stored), computed \(crc))") }
+        guard var r = BinaryReader.unsealing(bytes, after: Self.snapshotMagic.count) else { throw bad("CRC mismatch") }
         guard Array(bytes[0..<8]) == Self.snapshotMagic else { throw bad("not a table snapshot") }
-        var r = SnapshotDecoder(bytes: bytes, position: 8, end: body)
-        do throws(SnapshotDecoder.Failure) {
+        do throws(BinaryReader.Failure) {
             guard try r.string() == configJSON else { throw .init("written for a different table definition") }
-            let outcome: Result<Void, SnapshotDecoder.Failure> = lock.write {
-                do throws(SnapshotDecoder.Failure) {
+            let outcome: Result<Void, BinaryReader.Failure> = lock.write {
+                do throws(BinaryReader.Failure) {
                     let rawCount = try r.u64()
                     guard rawCount <= UInt64(Int32.max) else { throw .init("\(rawCount) rows exceed the limit") }
                     let count = Int(rawCount)
@@ -106,7 +98,7 @@ extension LiveTable {
                     for column in columns {
                         if column.isMultiValue {
                             column.lists = try (0..<(try r.count(eachAtLeast: 4))).map {
-                                _ throws(SnapshotDecoder.Failure) in
+                                _ throws(BinaryReader.Failure) in
                                 try r.values()
                             }
                             continue
@@ -115,7 +107,7 @@ extension LiveTable {
                         case .string:
                             column.codes = try r.array(Int32.self)
                             let strings = try (0..<(try r.count(eachAtLeast: 4))).map {
-                                _ throws(SnapshotDecoder.Failure) in
+                                _ throws(BinaryReader.Failure) in
                                 try r.string()
                             }
                             column.dictionary = StringDictionary(strings: strings)
@@ -145,7 +137,7 @@ extension LiveTable {
                         keys[key] = KeyEntry(doc: doc, comparison: try r.i64(), deleted: try r.u8() != 0)
                     }
                     let largest = try r.i64()
-                    guard r.position == r.end else { throw .init("\(r.end - r.position) bytes left over") }
+                    guard r.isAtEnd else { throw .init("\(r.end - r.position) bytes left over") }
                     try installRestored(count: count, offsets: offsets, valid: valid, keys: keys, largest: largest)
                     return .success(())
                 } catch {
@@ -160,90 +152,32 @@ extension LiveTable {
     }
 }
 
-/// Appends little-endian values.
-struct SnapshotEncoder {
-    var bytes: [UInt8] = []
-    mutating func u8(_ v: UInt8) { bytes.append(v) }
-    mutating func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func u64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
-    mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
-    mutating func string(_ s: String) {
-        u32(UInt32(s.utf8.count))
-        bytes.append(contentsOf: s.utf8)
-    }
-    /// A count and the raw elements (this machine is little-endian; the magic pins the layout).
-    mutating func array<T: BitwiseCopyable>(_ values: [T]) {
-        u64(UInt64(values.count))
-        values.withUnsafeBytes { bytes.append(contentsOf: $0) }
-    }
+/// Multi-value lists in snapshots: a u32 count, then per value a tag and its payload.
+extension BinaryWriter {
     mutating func values(_ list: [SQLValue]) {
         u32(UInt32(list.count))
         for value in list {
             switch value {
             case .null: u8(0)
             case .bool(let b): u8(b ? 2 : 1)
-            case .long(let v): u8(3); i64(v)
-            case .double(let v): u8(4); u64(v.bitPattern)
-            case .string(let s): u8(5); string(s)
-            default: u8(5); string(value.description)
+            case .long(let v):
+                u8(3)
+                i64(v)
+            case .double(let v):
+                u8(4)
+                u64(v.bitPattern)
+            case .string(let s):
+                u8(5)
+                string(s)
+            default:
+                u8(5)
+                string(value.description)
             }
         }
     }
 }
 
-/// Reads what ``SnapshotEncoder`` wrote, checking every length against the end.
-struct SnapshotDecoder {
-    struct Failure: Error {
-        let message: String
-        init(_ message: String) { self.message = message }
-    }
-    let bytes: [UInt8]
-    var position: Int
-    let end: Int
-
-    mutating func take(_ count: Int) throws(Failure) -> Int {
-        guard count >= 0, count <= end - position else { throw Failure("truncated at byte \(position)") }
-        defer { position += count }
-        return position
-    }
-    mutating func u8() throws(Failure) -> UInt8 { bytes[try take(1)] }
-    mutating func u32() throws(Failure) -> UInt32 {
-        let at = try take(4)
-        return UInt32(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) })
-    }
-    mutating func u64() throws(Failure) -> UInt64 {
-        let at = try take(8)
-        return UInt64(littleEndian: bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self) })
-    }
-    mutating func i64() throws(Failure) -> Int64 { Int64(bitPattern: try u64()) }
-    /// A u64 count of items that take at least `eachAtLeast` bytes each, checked against what is left.
-    mutating func count(eachAtLeast size: Int) throws(Failure) -> Int {
-        let at = position
-        let value = try u64()
-        guard value <= UInt64(end - position) / UInt64(size) else {
-            throw Failure("count \(value) at byte \(at) exceeds the file")
-        }
-        return Int(value)
-    }
-    mutating func string() throws(Failure) -> String {
-        let count = Int(try u32())
-        let at = try take(count)
-        return String(decoding: bytes[at..<at + count], as: UTF8.self)
-    }
-    mutating func array<T: BitwiseCopyable>(_: T.Type) throws(Failure) -> [T] {
-        let count = try u64()
-        guard count <= UInt64(end - position) / UInt64(MemoryLayout<T>.stride) else {
-            throw Failure("array length \(count) at byte \(position) exceeds the file")
-        }
-        let at = try take(Int(count) * MemoryLayout<T>.stride)
-        return [T](unsafeUninitializedCapacity: Int(count)) { buffer, initialized in
-            bytes.withUnsafeBytes { raw in
-                UnsafeMutableRawBufferPointer(buffer).copyMemory(
-                    from: UnsafeRawBufferPointer(rebasing: raw[at..<at + Int(count) * MemoryLayout<T>.stride]))
-            }
-            initialized = Int(count)
-        }
-    }
+extension BinaryReader {
     mutating func values() throws(Failure) -> [SQLValue] {
         let count = Int(try u32())
         guard count <= end - position else {

@@ -469,7 +469,7 @@ public final class LiveTable: @unchecked Sendable {
     /// Installs restored storage after checking it is consistent; rebuilds the spatial grids and TTL heaps.
     func installRestored(
         count: Int, offsets: [Int: Int64], valid: Bitmap, keys: KeyMap, largest: Int64
-    ) throws(SnapshotDecoder.Failure) {
+    ) throws(BinaryReader.Failure) {
         for column in columns {
             var lengths: [Int] = [column.lists.count]
             if !column.isMultiValue {

@@ -272,25 +272,22 @@ enum NumberParser {
         var digits = 0
         var scale = 0
         var sawDigit = false
+        var sawPoint = false
+        // Digits before and after one decimal point; each digit after it lowers the scale.
         while index < end {
-            let d = base.load(fromByteOffset: index, as: UInt8.self) &- UInt8(ascii: "0")
+            let byte = base.load(fromByteOffset: index, as: UInt8.self)
+            if byte == UInt8(ascii: "."), !sawPoint {
+                sawPoint = true
+                index += 1
+                continue
+            }
+            let d = byte &- UInt8(ascii: "0")
             guard d < 10 else { break }
             sawDigit = true
             if mantissa != 0 || d != 0 { digits += 1 }
             mantissa = mantissa &* 10 &+ UInt64(d)
+            if sawPoint { scale -= 1 }
             index += 1
-        }
-        if index < end, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: ".") {
-            index += 1
-            while index < end {
-                let d = base.load(fromByteOffset: index, as: UInt8.self) &- UInt8(ascii: "0")
-                guard d < 10 else { break }
-                sawDigit = true
-                if mantissa != 0 || d != 0 { digits += 1 }
-                mantissa = mantissa &* 10 &+ UInt64(d)
-                scale -= 1
-                index += 1
-            }
         }
         guard sawDigit else { return nil }
         if index < end {

@@ -1,4 +1,3 @@
-import CEventLogSupport
 import EventLog
 import Logging
 import Synchronization
@@ -145,62 +144,41 @@ final class SnapshotCoordinator: @unchecked Sendable {
 
     /// Serializes: magic, id, state count, then per state the vertex, index and entries, then CRC-32C.
     static func encode(id: Int64, saved: [SavedState]) -> [UInt8] {
-        var bytes = magic
-        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
-        func put(_ data: [UInt8]) {
-            put(UInt32(data.count))
-            bytes += data
-        }
-        put(id)
-        put(UInt32(saved.count))
+        var w = BinaryWriter(magic)
+        w.i64(id)
+        w.u32(UInt32(saved.count))
         for state in saved {
-            put(Array(state.vertex.utf8))
-            put(UInt32(state.index))
-            put(UInt32(state.entries.count))
+            w.data(Array(state.vertex.utf8))
+            w.u32(UInt32(state.index))
+            w.u32(UInt32(state.entries.count))
             for entry in state.entries {
-                put(entry.key)
-                put(entry.value)
+                w.data(entry.key)
+                w.data(entry.value)
             }
         }
-        let crc = bytes.withUnsafeBytes { eventlog_crc32c(0, $0.baseAddress, $0.count) }
-        put(crc)
-        return bytes
+        return w.sealed()
     }
 
     /// Parses what ``encode(id:saved:)`` wrote; nil when the bytes are torn or corrupt.
     static func decode(_ bytes: [UInt8]) -> (Int64, [SavedState])? {
-        guard bytes.count >= magic.count + 16, Array(bytes.prefix(magic.count)) == magic else { return nil }
-        let body = bytes.count - 4
-        let stored = bytes[body..<bytes.count].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        let crc = bytes.withUnsafeBytes { eventlog_crc32c(0, $0.baseAddress, body) }
-        guard crc == stored else { return nil }
-        var position = magic.count
-        func take<T: FixedWidthInteger>(_: T.Type) -> T? {
-            guard position + MemoryLayout<T>.size <= body else { return nil }
-            var value = T.zero
-            for index in 0..<MemoryLayout<T>.size { value |= T(bytes[position + index]) << (8 * index) }
-            position += MemoryLayout<T>.size
-            return value
-        }
-        func takeBytes() -> [UInt8]? {
-            guard let count = take(UInt32.self), position + Int(count) <= body else { return nil }
-            defer { position += Int(count) }
-            return Array(bytes[position..<position + Int(count)])
-        }
-        guard let id = take(Int64.self), let count = take(UInt32.self) else { return nil }
-        var saved: [SavedState] = []
-        for _ in 0..<count {
-            guard let vertex = takeBytes(), let index = take(UInt32.self), let entries = take(UInt32.self) else {
-                return nil
+        guard bytes.count >= magic.count + 16, Array(bytes.prefix(magic.count)) == magic,
+            var r = BinaryReader.unsealing(bytes, after: magic.count)
+        else { return nil }
+        do throws(BinaryReader.Failure) {
+            let id = try r.i64()
+            var saved: [SavedState] = []
+            for _ in 0..<(try r.u32()) {
+                let vertex = String(decoding: try r.data(), as: UTF8.self)
+                var state = SavedState(vertex: vertex, index: Int(try r.u32()), entries: [])
+                for _ in 0..<(try r.u32()) {
+                    state.entries.append(SnapshotEntry(key: try r.data(), value: try r.data()))
+                }
+                saved.append(state)
             }
-            var state = SavedState(vertex: String(decoding: vertex, as: UTF8.self), index: Int(index), entries: [])
-            for _ in 0..<entries {
-                guard let key = takeBytes(), let value = takeBytes() else { return nil }
-                state.entries.append(SnapshotEntry(key: key, value: value))
-            }
-            saved.append(state)
+            return r.isAtEnd ? (id, saved) : nil
+        } catch {
+            return nil
         }
-        return position == body ? (id, saved) : nil
     }
 
     private func write(id: Int64, saved: [SavedState]) throws {
