@@ -94,3 +94,17 @@ if Context.environment["ENABLE_BENCHMARKS"] != nil {
             path: "Benchmarks/EventLogBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
 }
+
+// libFuzzer targets: `bash scripts/fuzz.sh <target>` builds them with ENABLE_FUZZ=1 and
+// -sanitize=fuzzer,address into .build-fuzz. Gated because libFuzzer supplies their `main`.
+if Context.environment["ENABLE_FUZZ"] != nil {
+    package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
+    for (name, dependency) in [
+        ("RecordBatch", "EventLog"), ("SQLParser", "LiveViews"), ("StoreCSV", "Simulator"), ("ProduceInput", "EventLog"),
+    ] {
+        package.targets.append(
+            .executableTarget(
+                name: "Fuzz" + name, dependencies: [.target(name: dependency), "FuzzSupport"], path: "Fuzz/" + name,
+                exclude: ["corpus"]))
+    }
+}

@@ -54,6 +54,8 @@ public struct EventLogError: Error, Sendable, CustomStringConvertible {
         public static let wrongExpectedVersion = Code("wrongExpectedVersion")
         /// A value could not be encoded or decoded by a typed topic.
         public static let serialization = Code("serialization")
+        /// Producer input (a line for `eventlog produce`) could not be parsed.
+        public static let invalidInput = Code("invalidInput")
     }
 
     /// The kind of failure.
