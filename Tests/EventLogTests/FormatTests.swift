@@ -166,3 +166,46 @@ struct FormatTests {
         }
     }
 }
+
+@Suite("Decompression bounds")
+struct DecompressionBoundsTests {
+    func compressed(_ bytes: [UInt8], _ compression: Compression) throws -> [UInt8] {
+        let output = ByteStorage()
+        try bytes.withUnsafeBytes { try Codecs().compress($0, with: compression, into: output) }
+        return Array(output.bytes)
+    }
+
+    func decompress(_ frame: [UInt8], codec: Int) throws -> Int {
+        let output = ByteStorage()
+        try frame.withUnsafeBytes { try Codecs().decompress($0, codec: codec, into: output) }
+        return output.count
+    }
+
+    @Test("the densest real payloads (32 MiB of zeros) still decompress under the bound", arguments: [3, 4])
+    func densest(codec: Int) throws {
+        let zeros = [UInt8](repeating: 0, count: 32 << 20)
+        let frame = try compressed(zeros, codec == 3 ? .lz4 : .zstd(level: 3))
+        #expect(try decompress(frame, codec: codec) == zeros.count)
+    }
+
+    @Test("a zstd frame that claims a gigabyte from a few bytes is rejected before anything is allocated")
+    func zstdClaim() throws {
+        var frame = try compressed([UInt8](repeating: 7, count: 1 << 20), .zstd(level: 3))
+        // Frame header: magic (4), descriptor (1), window descriptor unless single-segment, then the
+        // content size; a 4-byte field (descriptor bits 7-6 = 2) for 1 MiB.
+        let descriptor = frame[4]
+        try #require(descriptor >> 6 == 2, "expected a 4-byte content size field, descriptor \(descriptor)")
+        let at = 5 + (descriptor & 0x20 != 0 ? 0 : 1)
+        frame.replaceSubrange(at..<(at + 4), with: [0, 0, 0, 0x40])  // 1 GiB, little-endian
+        let error = #expect(throws: EventLogError.self) { try decompress(frame, codec: 4) }
+        #expect(error?.code == .corruptData)
+        #expect(error?.message.contains("claims 1073741824 bytes") == true, "\(error?.message ?? "")")
+    }
+
+    @Test("the bound follows each codec's physical maximum ratio and never passes 1 GiB")
+    func limits() {
+        #expect(Codecs.decompressionLimit(1000, maximumRatio: 256) == 256_000 + 65_536)
+        #expect(Codecs.decompressionLimit(1 << 30, maximumRatio: 32_768) == 1 << 30)
+        #expect(Codecs.decompressionLimit(Int.max, maximumRatio: 32_768) == 1 << 30)
+    }
+}

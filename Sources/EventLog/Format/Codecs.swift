@@ -110,8 +110,24 @@ final class Codecs {
             if consumed >= source.count && destinationSize == 0 {
                 throw EventLogError(.corruptData, "lz4 frame is truncated")
             }
-            if output.count == output.capacity { output.ensureCapacity(output.capacity * 2) }
+            if output.count == output.capacity {
+                let limit = Self.decompressionLimit(source.count, maximumRatio: 256)
+                guard output.capacity < limit else { throw Self.bomb("lz4", limit) }
+                output.ensureCapacity(min(output.capacity * 2, limit))
+            }
         }
+    }
+
+    /// The most a compressed payload of `count` bytes can expand to: the codec's physical maximum ratio
+    /// (lz4 cannot pass 255:1; zstd's densest form, an RLE block, is 4 bytes per 128 KiB), capped at 1 GiB.
+    /// Hostile frames that claim or produce more are corrupt, so memory stays bounded by the input.
+    static func decompressionLimit(_ count: Int, maximumRatio: Int) -> Int {
+        let (product, overflow) = count.multipliedReportingOverflow(by: maximumRatio)
+        return overflow ? 1 << 30 : min(product, 1 << 30 - 65_536) + 65_536
+    }
+
+    private static func bomb(_ codec: String, _ limit: Int) -> EventLogError {
+        EventLogError(.corruptData, "\(codec) payload expands beyond \(limit) bytes, more than the codec can produce")
     }
 
     private func decompressZstd(_ source: UnsafeRawBufferPointer, into output: ByteStorage) throws(EventLogError) {
@@ -120,8 +136,9 @@ final class Codecs {
         if size == eventlog_zstd_content_size_error() {
             throw EventLogError(.corruptData, "not a zstd frame")
         }
+        let limit = Self.decompressionLimit(source.count, maximumRatio: 32_768)
         if size != eventlog_zstd_content_size_unknown() {
-            guard size <= 1 << 31 else { throw EventLogError(.corruptData, "zstd frame claims \(size) bytes") }
+            guard size <= UInt64(limit) else { throw EventLogError(.corruptData, "zstd frame claims \(size) bytes") }
             output.ensureCapacity(Int(size))
             let written = ZSTD_decompressDCtx(zstdDecompress, output.base, Int(size), source.baseAddress, source.count)
             if ZSTD_isError(written) != 0 { throw zstdError(written) }
@@ -141,7 +158,10 @@ final class Codecs {
             if input.pos == input.size && out.pos < out.size {
                 throw EventLogError(.corruptData, "zstd frame is truncated")
             }
-            if output.count == output.capacity { output.ensureCapacity(output.capacity * 2) }
+            if output.count == output.capacity {
+                guard output.capacity < limit else { throw Self.bomb("zstd", limit) }
+                output.ensureCapacity(min(output.capacity * 2, limit))
+            }
         }
     }
 
