@@ -120,43 +120,4 @@ struct MaintenanceTests {
         try log.close()
         #expect(try Log(directory: dir.path).all("t") == expected(dropTombstones: true))
     }
-
-    @Test(
-        "a kill at any step of the compaction swap leaves a valid log with the same latest value per key",
-        arguments: [CompactionCrashPoint.afterCleanedWritten, .afterSwapRenamed, .afterSwapped])
-    func killDuringCompaction(step: CompactionCrashPoint) async throws {
-        let dir = TemporaryDirectory()
-        var before: [Record] = []
-        do {
-            let log = try Log(directory: dir.path)
-            try log.createTopic("t", configuration: smallSegments(.compact))
-            for i in 0..<300 { try log.append(ProducerRecord(key: "key-\(i % 25)", value: "v\(i)"), to: "t") }
-            before = try log.all("t")
-            try log.close()
-        }
-        let path = dir.path
-        await #expect(processExitsWith: .signal(SIGKILL)) {
-            [path = path as String, step = step as CompactionCrashPoint] in
-            let log = try! Log(directory: path)
-            _ = try! log.compactForTesting(topic: "t", partition: 0, crashAfter: step)
-        }
-        let log = try Log(directory: dir.path)
-        let after = try log.all("t")
-        #expect(log.invariantViolation() == nil)
-        // Survivors are a subset of the original records, in order, and every key's last value is intact.
-        #expect(after.allSatisfy { record in before.contains(record) })
-        #expect(after.map(\.offset) == after.map(\.offset).sorted())
-        var latestBefore: [String: String] = [:]
-        for record in before { latestBefore[record.keyString!] = record.valueString }
-        var latestAfter: [String: String] = [:]
-        for record in after { latestAfter[record.keyString!] = record.valueString }
-        #expect(latestAfter == latestBefore)
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/t-0").filter {
-            $0.hasSuffix(".cleaned") || $0.hasSuffix(".swap")
-        }
-        #expect(leftovers.isEmpty)
-        // And compaction can run to completion afterwards.
-        try log.runMaintenance(forceCompaction: true)
-        #expect(try log.all("t").count <= after.count)
-    }
 }

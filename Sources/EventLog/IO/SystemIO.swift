@@ -61,11 +61,11 @@ package struct SystemIO: Sendable {
     /// been written; the caller truncates back.
     func pwrite(_ fd: Int32, _ buffer: UnsafeRawPointer, count: Int, offset: Int64) -> Result<Void, Errno> {
         var limit = count
-        var failAfter: Errno? = nil
-        if let faults, let hit = faults.check(.write) {
+        var fault: FaultInjector.WriteFault? = nil
+        if let faults, let hit = faults.check(.write, bytes: count) {
             guard let short = hit.shortWrite else { return .failure(hit.errno) }
             limit = min(short, count)
-            failAfter = hit.errno
+            fault = hit
         }
         var done = 0
         while done < limit {
@@ -75,7 +75,10 @@ package struct SystemIO: Sendable {
             case .success(let n): done += n
             }
         }
-        if let failAfter { return .failure(failAfter) }
+        if let fault {
+            if fault.killAfterShortWrite { kill(getpid(), SIGKILL) }
+            return .failure(fault.errno)
+        }
         return .success(())
     }
 
@@ -114,10 +117,12 @@ package struct SystemIO: Sendable {
     }
 
     func rmdir(_ path: String) -> Result<Void, Errno> {
-        Self.retrying { Glibc.rmdir(path) }.map { _ in () }
+        if let error = injected(.rmdir) { return .failure(error) }
+        return Self.retrying { Glibc.rmdir(path) }.map { _ in () }
     }
 
     package func mkdir(_ path: String) -> Result<Void, Errno> {
+        if let error = injected(.mkdir) { return .failure(error) }
         switch Self.retrying({ Glibc.mkdir(path, 0o755) }) {
         case .success: return .success(())
         case .failure(.fileExists): return .success(())

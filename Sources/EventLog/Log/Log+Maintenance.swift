@@ -26,10 +26,4 @@ extension Log {
         return report
     }
 
-    /// Compacts one partition now, optionally killing the process at a step (crash tests).
-    package func compactForTesting(topic: String, partition: Int, crashAfter step: CompactionCrashPoint?)
-        throws(EventLogError) -> Int64
-    {
-        try self.partition(topic, partition).compact(force: true, crashAfter: step)
-    }
 }

@@ -39,6 +39,7 @@ extension Log {
         if state.withLock({ $0.topics[name] != nil }) {
             throw EventLogError(.topicAlreadyExists, "topic '\(name)' already exists", topic: name)
         }
+        try removeLeftoversOfDeletedTopic(name)
         try writeTopicConfiguration(name, configuration)
         let partitions = try Self.openPartitions(
             topic: name, configuration: configuration, directory: directory, io: io, options: self.configuration,
@@ -132,6 +133,21 @@ extension Log {
             path: Self.topicConfigPath(directory, name))
         try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
         for path in renamed { Self.removeTree(path, io: io) }
+    }
+
+    /// Removes `<name>-<n>.deleted` directories that an earlier deletion of the same name could not
+    /// remove: left in place, the next open would take them for an interrupted deletion of the new topic.
+    private func removeLeftoversOfDeletedTopic(_ name: String) throws(EventLogError) {
+        guard case .success(let names) = io.listDirectory(directory) else { return }
+        for entry in names where Self.topicOfPartitionDirectory(entry).map({ $0.topic == name && $0.deleted }) == true {
+            let path = directory + "/" + entry
+            Self.removeTree(path, io: io)
+            if io.exists(path) {
+                throw EventLogError(
+                    .io, "cannot remove '\(path)', left by an earlier deletion of topic '\(name)'", path: path,
+                    topic: name)
+            }
+        }
     }
 
     /// The number of partitions of `topic`.

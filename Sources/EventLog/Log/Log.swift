@@ -130,6 +130,7 @@ public final class Log: Sendable {
                 try io.check(io.unlink(dir + "/" + Self.cleanShutdownFile), "remove clean-shutdown marker", path: dir)
                 try io.check(io.fsyncDirectory(dir), "fsync directory", path: dir)
             }
+            if writable { try Self.finishInterruptedDeletions(dir, io: io) }
             var topics: [String: Topic] = [:]
             var reports: [RecoveryReport] = []
             for (name, topicConfiguration) in try Self.readTopicConfigurations(dir, io: io) {
@@ -237,6 +238,36 @@ public final class Log: Sendable {
     private static func removeDeletedTopicDirectories(_ dir: String, known: Set<String>, io: SystemIO) {
         guard case .success(let names) = io.listDirectory(dir) else { return }
         for name in names where name.hasSuffix(".deleted") { removeTree(dir + "/" + name, io: io) }
+    }
+
+    /// The topic a partition directory name (`<topic>-<n>`, optionally with `.deleted`) belongs to.
+    static func topicOfPartitionDirectory(_ name: String) -> (topic: String, deleted: Bool)? {
+        let deleted = name.hasSuffix(".deleted")
+        let stem = deleted ? name.dropLast(".deleted".count) : Substring(name)
+        guard let dash = stem.lastIndex(of: "-"), Int(stem[stem.index(after: dash)...]) != nil else { return nil }
+        return (String(stem[..<dash]), deleted)
+    }
+
+    /// Rolls forward deletions that a crash interrupted. ``deleteTopic(_:)`` renames every partition to
+    /// `<topic>-<n>.deleted` and then removes the configuration, so a `.deleted` directory next to a
+    /// configuration marks a deletion in progress: finish it — rename the rest, remove the configuration —
+    /// so a topic is never half there.
+    private static func finishInterruptedDeletions(_ dir: String, io: SystemIO) throws(EventLogError) {
+        guard case .success(let names) = io.listDirectory(dir) else { return }
+        let partitions = names.compactMap { name in topicOfPartitionDirectory(name).map { (name, $0) } }
+        let deleting = Set(partitions.filter { $0.1.deleted }.map { $0.1.topic })
+        let interrupted = deleting.filter { io.exists(topicConfigPath(dir, $0)) }
+        guard !interrupted.isEmpty else { return }
+        for (name, owner) in partitions where interrupted.contains(owner.topic) && !owner.deleted {
+            let path = dir + "/" + name
+            try io.check(io.rename(path, path + ".deleted"), "rename", path: path)
+        }
+        for topic in interrupted.sorted() {
+            let config = topicConfigPath(dir, topic)
+            try io.check(io.unlink(config), "delete topic configuration", path: config)
+        }
+        try io.check(io.fsyncDirectory(dir + "/" + topicsDirectory), "fsync directory", path: dir)
+        try io.check(io.fsyncDirectory(dir), "fsync directory", path: dir)
     }
 
     /// Opens (or creates) every partition of a topic.

@@ -65,7 +65,7 @@ extension Partition {
     }
 
     /// Compacts the sealed segments if the dirty ratio calls for it (or `force`); returns the records removed.
-    func compact(force: Bool = false, crashAfter step: CompactionCrashPoint? = nil) throws(EventLogError) -> Int64 {
+    func compact(force: Bool = false) throws(EventLogError) -> Int64 {
         let config = self.config
         guard config.cleanupPolicy.contains(.compact), writable else { return 0 }
         let now = clock.milliseconds()
@@ -137,7 +137,7 @@ extension Partition {
                     output.setBigEndian(header.baseOffset, at: start)
                 }
                 if changed {
-                    try swap(segment, with: output, crashAfter: step)
+                    try swap(segment, with: output)
                 }
             }
             let active = segments[segments.count - 1].baseOffset
@@ -150,9 +150,7 @@ extension Partition {
         }
     }
 
-    private func swap(_ segment: Segment, with contents: ByteStorage, crashAfter step: CompactionCrashPoint?)
-        throws(EventLogError)
-    {
+    private func swap(_ segment: Segment, with contents: ByteStorage) throws(EventLogError) {
         let logPath = segment.logPath
         let cleaned = logPath + ".cleaned"
         let swapPath = logPath + ".swap"
@@ -162,7 +160,6 @@ extension Partition {
             if contents.count > 0 {
                 try io.check(io.pwrite(fd, contents.base, count: contents.count, offset: 0), "write", path: cleaned)
             }
-            if step == .afterCleanedWritten { crashForTesting() }
             try io.check(io.fsync(fd), "fsync", path: cleaned)
         } catch {
             io.close(fd)
@@ -172,12 +169,10 @@ extension Partition {
         io.close(fd)
         try io.check(io.rename(cleaned, swapPath), "rename", path: swapPath)
         try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
-        if step == .afterSwapRenamed { crashForTesting() }
         _ = io.unlink(segment.indexPath)
         _ = io.unlink(segment.timeIndexPath)
         try io.check(io.rename(swapPath, logPath), "rename", path: logPath)
         try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
-        if step == .afterSwapped { crashForTesting() }
         let replacement = try Segment.open(
             directory: directory, baseOffset: segment.baseOffset, io: io, writable: true,
             now: clock.milliseconds())
@@ -196,21 +191,11 @@ extension Partition {
     }
 }
 
-/// Where a test may make compaction kill its own process, to prove each step is crash-safe.
-package enum CompactionCrashPoint: Sendable, Codable {
-    case afterCleanedWritten, afterSwapRenamed, afterSwapped
-}
-
 /// Runs `body`, whose only errors are ``EventLogError``s but whose signature is untyped.
 func typed<T>(_ body: () throws -> T) throws(EventLogError) -> T {
     do { return try body() } catch let error as EventLogError { throw error } catch {
         throw EventLogError(.io, "unexpected error: \(error)")
     }
-}
-
-private func crashForTesting() -> Never {
-    kill(getpid(), SIGKILL)
-    fatalError("unreachable")
 }
 
 extension Compression {
