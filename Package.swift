@@ -70,11 +70,16 @@ let package = Package(
             swiftSettings: upcoming),
         .testTarget(
             name: "StreamJetTests",
-            dependencies: ["StreamJet", "EventLog", "TestSupport"],
+            dependencies: [
+                "StreamJet", "EventLog", "TestSupport", .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: upcoming),
         .testTarget(
             name: "LiveViewsTests",
-            dependencies: ["LiveViews", "StreamJet", "EventLog", "TestSupport"],
+            dependencies: [
+                "LiveViews", "StreamJet", "EventLog", "TestSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: upcoming),
         .testTarget(
             name: "SimulatorTests",

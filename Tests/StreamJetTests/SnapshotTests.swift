@@ -1,15 +1,25 @@
 import EventLog
 import Foundation
 import StreamJet
+import SystemPackage
 import Testing
 
 /// The job the crash tests run: count per key per 1-second tumbling window from topic `in`, results to
 /// topic `out` as "key,start,count", exactly once.
-func runCountingJob(directory: String, snapshotInterval: Int64) throws {
+func runCountingJob(directory: String, snapshotInterval: Int64, faults: FaultInjector? = nil) throws {
+    let (job, log) = try startCountingJob(directory: directory, snapshotInterval: snapshotInterval, faults: faults)
+    defer { try? log.close() }
+    try job.join()
+}
+
+/// Starts the counting job; unbounded, it runs until cancelled. The log closes when the job is released.
+func startCountingJob(
+    directory: String, snapshotInterval: Int64, faults: FaultInjector? = nil, bounded: Bool = true
+) throws -> (job: Job, log: Log) {
     let log = try Log(directory: directory)
     let pipeline = Pipeline()
     pipeline.readFrom(
-        .topic(log, "in", bounded: true) { record in
+        .topic(log, "in", bounded: bounded) { record in
             Int(String(decoding: record.value!, as: UTF8.self))!
         }
     )
@@ -21,12 +31,10 @@ func runCountingJob(directory: String, snapshotInterval: Int64) throws {
         Sinks.topic(log, "out") { result in
             (Array("\(result.key)".utf8), Array("\(result.key),\(result.start),\(result.value)".utf8))
         })
-    try pipeline.submit(
-        JobConfiguration(
-            name: "counts", workers: 2, guarantee: .exactlyOnce, snapshotIntervalMilliseconds: snapshotInterval,
-            log: log)
-    ).join()
-    try log.close()
+    var configuration = JobConfiguration(
+        name: "counts", workers: 2, guarantee: .exactlyOnce, snapshotIntervalMilliseconds: snapshotInterval, log: log)
+    configuration.faults = faults
+    return (try pipeline.submit(configuration), log)
 }
 
 /// Fills topic `in` with `count` records: value i, timestamp 10·i ms.
@@ -108,6 +116,67 @@ struct SnapshotTests {
         )
         let snapshots = (try? FileManager.default.contentsOfDirectory(atPath: dir.path + "/streamjet/counts")) ?? []
         print("[streamjet-kill] snapshot files left: \(snapshots.sorted())")
+    }
+
+    @Test(
+        "failed snapshot writes (EIO on fsync, ENOSPC on write) are reported; the job runs on and results stay exactly-once"
+    )
+    func snapshotWriteFaults() throws {
+        let dir = TemporaryDirectory()
+        try fillInput(directory: dir.path, count: 20_000)
+        let faults = FaultInjector()
+        faults.fail(.fsync, with: .ioError)
+        faults.fail(.write, with: .noSpace)
+        let (job, log) = try startCountingJob(directory: dir.path, snapshotInterval: 1, faults: faults, bounded: false)
+        // Wait (without a deadline on speed) until both faults have failed a snapshot and a later one has
+        // been written.
+        var waited = 0
+        while (job.snapshotFailures.count < 2 || (job.lastSnapshotID ?? 0) < 3) && waited < 60_000 {
+            usleep(1_000)
+            waited += 1
+        }
+        let failures = job.snapshotFailures
+        job.cancel()
+        _ = try? job.join()
+        try log.close()
+        #expect(failures.count == 2)
+        #expect(failures.last?.code == .snapshot)
+        #expect(failures.last?.message.contains("could not be written") == true, "\(failures.last?.message ?? "")")
+        #expect(failures.last?.message.contains("snapshot-") == true, "the error names the file")
+        #expect((job.lastSnapshotID ?? 0) >= 3, "snapshots resume once the fault is gone")
+        // A restart (bounded this time) restores the last good snapshot and finishes exactly once.
+        try runCountingJob(directory: dir.path, snapshotInterval: 1)
+        let same = try outputLines(directory: dir.path) == expectedCounts(20_000)
+        #expect(same)
+    }
+
+    @Test(
+        "kill -9 at each system call of the snapshot writes (mkdir, temp file, fsync, rename, directory fsync, unlink)")
+    func snapshotCrashMatrix() async throws {
+        let seed = testSeed("streamjet-snapshot-crash-matrix")
+        var generator = SeededGenerator(seed: seed)
+        let full = ProcessInfo.processInfo.environment["EVENTLOG_CRASH_MATRIX"] == "full"
+        // The first five snapshots take about 35 calls; each is killed cleanly and halfway through a write.
+        var points = (1...36).flatMap { [($0, false), ($0, true)] }
+        if !full { points = Array(points.shuffled(using: &generator).prefix(10)) }
+        let dir = TemporaryDirectory()
+        try fillInput(directory: dir.path, count: 20_000)
+        for (call, tearing) in points {
+            await #expect(processExitsWith: .signal(SIGKILL)) {
+                [path = dir.path as String, call = call as Int, tearing = tearing as Bool] in
+                let faults = FaultInjector()
+                faults.crash(atCall: call, tearing: tearing)
+                // Unbounded, so snapshots go on until the armed call comes.
+                let running = try? startCountingJob(
+                    directory: path, snapshotInterval: 1, faults: faults, bounded: false)
+                withExtendedLifetime(running) { while true { sleep(1) } }
+            }
+        }
+        try runCountingJob(directory: dir.path, snapshotInterval: 1)
+        let lines = try outputLines(directory: dir.path)
+        let same = lines == expectedCounts(20_000)
+        #expect(same, "after kills at \(points): \(lines.count) results")
+        print("[streamjet-snapshot-crash-matrix] \(points.count) kill points, seed \(seed)")
     }
 
     @Test("a torn or corrupt newest snapshot falls back to the previous one")

@@ -23,6 +23,12 @@ public struct JobConfiguration: Sendable {
     public var clock: any StreamClock
     /// Where the engine logs.
     public var logger: Logger
+    /// Makes chosen system calls of snapshot writes fail, or kills the process at one (tests). Without
+    /// it, a job given a `log` writes its snapshots through that log's system-call layer, so the log's
+    /// own injector applies.
+    public var faults: FaultInjector?
+    /// The log's system-call layer, when the job was configured with one.
+    var logIO: SystemIO?
 
     public init(
         name: String = "job", workers: Int? = nil, guarantee: ProcessingGuarantee = .none,
@@ -37,7 +43,11 @@ public struct JobConfiguration: Sendable {
         self.snapshotDirectory = snapshotDirectory ?? log.map { "\($0.directory)/streamjet/\(name)" }
         self.clock = clock
         self.logger = logger
+        self.logIO = log?.io
     }
+
+    /// The layer snapshot files go through.
+    var snapshotIO: SystemIO { faults.map { SystemIO(faults: $0) } ?? logIO ?? SystemIO() }
 }
 
 /// Counters of one vertex, summed over its instances. Read them with ``Job/metrics()``.
@@ -113,7 +123,7 @@ public final class Job: Sendable {
             }
             coordinator = try SnapshotCoordinator(
                 directory: directory, intervalMilliseconds: configuration.snapshotIntervalMilliseconds,
-                clock: configuration.clock, logger: configuration.logger)
+                clock: configuration.clock, logger: configuration.logger, io: configuration.snapshotIO)
         } else {
             coordinator = nil
         }
@@ -245,6 +255,13 @@ public final class Job: Sendable {
 
     /// The id of the last snapshot written completely, if any.
     public var lastSnapshotID: Int64? { coordinator?.lastCompleted }
+
+    /// Snapshots that could not be written (a full disk, a failing device) and the last such error. The
+    /// job keeps running through them: a restart uses the last snapshot that was written, and two-phase
+    /// sinks keep what they prepared until a later snapshot completes.
+    public var snapshotFailures: (count: Int, last: StreamJetError?) {
+        coordinator?.failures ?? (0, nil)
+    }
 }
 
 /// Runs a group of tasklets round-robin on one thread, backing off (25 µs doubling to 500 µs) when none

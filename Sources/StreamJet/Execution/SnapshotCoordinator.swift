@@ -27,7 +27,7 @@ final class SnapshotCoordinator: @unchecked Sendable {
     private let interval: Int64
     private let clock: any StreamClock
     private let logger: Logger
-    private let io = SystemIO()
+    private let io: SystemIO
     private let requested: Atomic<Int64>
     private let completed: Atomic<Int64>
     /// The last snapshot that finished, written or failed.
@@ -43,7 +43,11 @@ final class SnapshotCoordinator: @unchecked Sendable {
         var acknowledged: [SavedState] = []
         var ready: Int64?
         var failure: StreamJetError?
+        var failedWrites = 0
+        var lastWriteError: StreamJetError?
     }
+
+    var failures: (count: Int, last: StreamJetError?) { state.withLock { ($0.failedWrites, $0.lastWriteError) } }
 
     struct SavedState {
         var vertex: String
@@ -51,8 +55,9 @@ final class SnapshotCoordinator: @unchecked Sendable {
         var entries: [SnapshotEntry]
     }
 
-    init(directory: String, intervalMilliseconds: Int64, clock: any StreamClock, logger: Logger) throws {
+    init(directory: String, intervalMilliseconds: Int64, clock: any StreamClock, logger: Logger, io: SystemIO) throws {
         self.directory = directory
+        self.io = io
         interval = intervalMilliseconds
         self.clock = clock
         self.logger = logger
@@ -111,7 +116,13 @@ final class SnapshotCoordinator: @unchecked Sendable {
                 } catch {
                     // The job keeps running; a restart uses the previous snapshot, and two-phase sinks
                     // keep what they prepared until a later snapshot completes.
-                    logger.error("snapshot \(ready) failed: \(error)")
+                    let failure = StreamJetError(
+                        .snapshot, "snapshot \(ready) could not be written: \(error)", underlying: error)
+                    state.withLock {
+                        $0.failedWrites += 1
+                        $0.lastWriteError = failure
+                    }
+                    logger.error("\(failure.message)")
                 }
                 attempted.store(ready, ordering: .releasing)
                 lastRequest = clock.milliseconds()
