@@ -89,6 +89,43 @@ struct FaultInjectionTests {
         try log.createTopic("u")
         #expect(log.topicNames().contains("u"))
     }
+
+    @Test("a group commit that fails (ENOSPC, EIO on fsync, a failing rename) is reported and works again")
+    func groupCommits() throws {
+        let dir = TemporaryDirectory()
+        let faults = FaultInjector()
+        let log = try Log(directory: dir.path, configuration: .init(faults: faults))
+        try log.createTopic("t")
+        for i in 0..<20 { try log.append(ProducerRecord(key: "k\(i)", value: "v"), to: "t") }
+        let tp = TopicPartition("t", 0)
+        try log.commit(group: "g", offsets: [tp: 5])
+        for (operation, errno) in [(FaultInjector.Operation.write, Errno.noSpace), (.fsync, .ioError)] {
+            faults.fail(operation, with: errno)
+            let error = #expect(throws: EventLogError.self) { try log.commit(group: "g", offsets: [tp: 9]) }
+            #expect(error?.code == .io)
+            #expect(error?.errno == errno)
+            // Nothing was written on ENOSPC. A failed fsync leaves the written commit readable but not
+            // acknowledged (the outcome is ambiguous, as in Kafka; consumers commit what they processed,
+            // so either value is safe to resume from).
+            let committed = try log.committedOffsets(group: "g")[tp]?.offset
+            #expect(
+                operation == .write ? committed == 5 : [5, 9].contains(committed), "\(operation): \(committed ?? -1)")
+            faults.clear()
+        }
+        try log.commit(group: "g", offsets: [tp: 9])
+        try log.close()
+        // A reader process commits through files; a failing rename leaves the previous commit.
+        let reader = try Log.openReadOnly(directory: dir.path, configuration: .init(faults: faults))
+        #expect(try reader.committedOffsets(group: "g")[tp]?.offset == 9)
+        try reader.commit(group: "r", offsets: [tp: 3])
+        faults.fail(.rename, with: .ioError)
+        let error = #expect(throws: EventLogError.self) { try reader.commit(group: "r", offsets: [tp: 4]) }
+        #expect(error?.path?.contains("r/t-0.json") == true, "\(error?.description ?? "")")
+        #expect(try reader.committedOffsets(group: "r")[tp]?.offset == 3)
+        faults.clear()
+        try reader.commit(group: "r", offsets: [tp: 4])
+        #expect(try reader.committedOffsets(group: "r")[tp]?.offset == 4)
+    }
 }
 
 @Suite("Idempotent producers")
