@@ -22,7 +22,8 @@ struct EventLogCommand: AsyncParsableCommand {
               eventlog bench W1 --input /tmp/w1.jsonl
             """,
         subcommands: [
-            Simulate.self, Topics.self, Produce.self, Consume.self, Tail.self, Groups.self, Stats.self, Dump.self,
+            Simulate.self, Soak.self, Topics.self, Produce.self, Consume.self, Tail.self, Groups.self, Stats.self,
+            Dump.self,
             Verify.self, Tables.self, Query.self,
             Bench.self, BenchLatency.self,
         ])

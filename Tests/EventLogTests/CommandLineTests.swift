@@ -231,6 +231,19 @@ struct CommandLineTests {
         #expect(beyond.stderr.contains("past the log end"))
     }
 
+    @Test(
+        "soak: simulator, StreamJet job, views, a consumer process, retention and compaction together keep every invariant"
+    )
+    func soak() throws {
+        let dir = TemporaryDirectory()
+        // A short round in the suite; EVENTLOG_SOAK_SECONDS=1800 for a long one.
+        let seconds = ProcessInfo.processInfo.environment["EVENTLOG_SOAK_SECONDS"] ?? "8"
+        let result = try runEventlog(["soak", "--seconds", seconds, "--data-dir", dir.path + "/soak"])
+        print(result.stdout)
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr.suffix(2000))")
+        #expect(result.stdout.contains("soak passed: all invariants hold"))
+    }
+
     @Test("simulate writes orders and drivers; Ctrl-C stops it cleanly with a valid, cleanly closed log")
     func simulateAndInterrupt() throws {
         let dir = TemporaryDirectory()

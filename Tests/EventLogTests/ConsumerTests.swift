@@ -119,6 +119,46 @@ struct ConsumerTests {
         _ = await writer.value
         #expect(seen == (0..<2000).map { "r\($0)" })
     }
+
+    @Test("a reader that keeps up with a writer sees every record exactly once, in order, across segment rolls")
+    func tailWhileAppending() throws {
+        let seed = testSeed("tailWhileAppending")
+        var generator = SeededGenerator(seed: seed)
+        let dir = TemporaryDirectory()
+        let log = try Log(directory: dir.path)
+        var config = TopicConfiguration()
+        config.segmentBytes = 16 * 1024
+        try log.createTopic("t", configuration: config)
+        let total = 30_000
+        let sizes = (0..<total).map { _ in Int.random(in: 1...60, using: &generator) }
+        let writer = Thread {
+            var next = 0
+            var i = 0
+            while next < total {
+                let count = min(sizes[i], total - next)
+                try! log.append((next..<next + count).map { ProducerRecord(value: "v\($0)") }, to: "t")
+                next += count
+                i += 1
+            }
+        }
+        writer.start()
+        let reader = try log.reader(topic: "t", partition: 0)
+        var expected: Int64 = 0
+        var wrong: [String] = []
+        while expected < Int64(total) {
+            let n = try reader.read(maxRecords: Int.random(in: 1...500, using: &generator)) { record in
+                if record.offset != expected || String(decoding: record.value!, as: UTF8.self) != "v\(expected)" {
+                    wrong.append("offset \(record.offset) where \(expected) was due")
+                }
+                expected = record.offset + 1
+            }
+            if n == 0 { usleep(50) }
+            if wrong.count > 3 { break }
+        }
+        #expect(wrong.isEmpty, "seed \(seed): \(wrong)")
+        while !writer.isFinished { usleep(1_000) }
+        try log.close()
+    }
 }
 
 @Suite("Committed offsets and consumer groups")
@@ -289,6 +329,34 @@ struct GroupTests {
         let member = try log.groupConsumer(group: "cli", topics: ["t"])
         #expect(member.assignment.count == 2)
         #expect(try member.poll().isEmpty)
+    }
+
+    @Test("an idle member commits what it delivered once the auto-commit interval passes, with no new records")
+    func idleAutoCommit() async throws {
+        let dir = TemporaryDirectory()
+        let log = try Log(directory: dir.path)
+        try log.createTopic("t")
+        try log.append((0..<30).map { ProducerRecord(key: "k\($0)", value: "v") }, to: "t")
+        var config = GroupConsumer.Configuration()
+        config.autoCommitIntervalMilliseconds = 50
+        let member = try log.groupConsumer(group: "idle", topics: ["t"], configuration: config)
+        let reading = Task {
+            var seen = 0
+            for try await event in member.events {
+                if case .record = event { seen += 1 }
+            }
+            return seen
+        }
+        // Waiting for the commit, not timing it: the iterator is idle from the 30th record on.
+        var committed: Int64? = nil
+        for _ in 0..<500 where committed != 30 {
+            try await Task.sleep(nanoseconds: 10_000_000)
+            committed = try log.committedOffsets(group: "idle")[TopicPartition("t", 0)]?.offset
+        }
+        reading.cancel()
+        #expect(try await reading.value == 30)
+        #expect(committed == 30)
+        try member.close()
     }
 }
 

@@ -103,15 +103,16 @@ struct ProducerInputTests {
         }
         close(fds[1])
         var status: Int32 = 0
-        var usage = rusage()
-        #expect(wait4(pid, &status, 0, &usage) == pid)
+        #expect(waitpid(pid, &status, 0) == pid)
         let exited = status & 0x7f == 0
         #expect(exited && (status >> 8) & 0xff != 0, "produce should exit with an error, status \(status)")
         let message = try String(contentsOfFile: errorPath, encoding: .utf8)
         #expect(message.contains("line 1 of standard input is longer than --max-line-bytes"), "\(message)")
-        let peakMiB = usage.ru_maxrss / 1024  // kilobytes on Linux
-        #expect(peakMiB < 256, "produce peaked at \(peakMiB) MiB reading an endless line")
-        print("[gigabyteLine] sent \(sent >> 20) MiB before the error; produce peaked at \(peakMiB) MiB")
+        // Memory is bounded by what produce read, and it read little: it stopped at the limit and exited,
+        // so the pipe refused the rest. (The child's ru_maxrss cannot show this: Linux counts the
+        // parent's memory, shared until exec, in it.)
+        #expect(sent < 16 << 20, "produce kept reading: \(sent >> 20) MiB of the line were accepted")
+        print("[gigabyteLine] produce stopped after \(sent >> 10) KiB of a 1 GiB line")
         #expect(try Log.openReadOnly(directory: dir.path).all("t").map(\.valueString) == ["before"])
     }
 }

@@ -71,6 +71,9 @@ public final class Consumer: @unchecked Sendable {
     /// Called before every read attempt, including after each wake-up (group consumers sync with the
     /// group here, so a waiting member reacts to a rebalance at once).
     var beforeRead: (() throws -> Void)?
+    /// Nanoseconds after which an idle iterator should read again even without new records (a group
+    /// member with uncommitted positions wants its auto-commit turn); `nil`: wait for records only.
+    var idleWakeup: (() -> UInt64?)?
 
     init(log: Log, assignment: [TopicPartition], from start: StartPosition) throws {
         self.log = log
@@ -162,6 +165,16 @@ public final class Consumer: @unchecked Sendable {
     /// Waits (asynchronously) until any assigned partition may have new records.
     func waitForRecords(after seen: UInt64) async { await wakeup.wait(after: seen) }
 
+    /// Waits for records, or `nanoseconds` at most.
+    func waitForRecords(after seen: UInt64, atMost nanoseconds: UInt64) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.wakeup.wait(after: seen) }
+            group.addTask { try? await Task.sleep(nanoseconds: nanoseconds) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
     /// Every record from the current positions on, forever (until the task is cancelled).
     public var records: Records { Records(consumer: self) }
 
@@ -205,7 +218,11 @@ public final class Consumer: @unchecked Sendable {
                         announcedCaughtUp = true
                         return .caughtUp
                     }
-                    await consumer.waitForRecords(after: seen)
+                    if let nanoseconds = consumer.idleWakeup?() {
+                        await consumer.waitForRecords(after: seen, atMost: nanoseconds)
+                    } else {
+                        await consumer.waitForRecords(after: seen)
+                    }
                 }
             }
         }

@@ -64,6 +64,8 @@ public final class GroupConsumer: @unchecked Sendable {
     private var closed = false
     /// Positions already delivered to the caller (what auto-commit commits).
     private var delivered: [TopicPartition: Int64] = [:]
+    /// Positions this member last committed, so unchanged ones are not committed again.
+    private var committed: [TopicPartition: Int64] = [:]
 
     init(log: Log, group: String, topics: [String], configuration: Configuration) throws {
         try log.validateGroup(group)
@@ -91,6 +93,7 @@ public final class GroupConsumer: @unchecked Sendable {
         }
         for signal in others { signal.signal() }  // everyone re-syncs after a rebalance
         consumer.onDeliver = { [weak self] record in self?.delivered[record.topicPartition] = record.offset + 1 }
+        consumer.idleWakeup = { [weak self] in self?.nanosecondsUntilAutoCommit() }
         consumer.beforeRead = { [weak self] in
             guard let self else { return }
             try self.checkNotClosed()
@@ -151,7 +154,10 @@ public final class GroupConsumer: @unchecked Sendable {
                 }
             }
             try consumer.assign(Array(keep), from: configuration.resetTo, positions: positions)
-            for tp in changes.revoked { delivered[tp] = nil }
+            for tp in changes.revoked {
+                delivered[tp] = nil
+                self.committed[tp] = nil
+            }
             if !gained.isEmpty { configuration.onAssigned?(gained) }
         }
     }
@@ -216,9 +222,21 @@ public final class GroupConsumer: @unchecked Sendable {
         }
     }
 
+    /// When an idle member has delivered records it has not committed: how long until the auto-commit is
+    /// due, so the position reaches the group even if no record ever arrives again.
+    private func nanosecondsUntilAutoCommit() -> UInt64? {
+        guard let interval = configuration.autoCommitIntervalMilliseconds,
+            delivered.contains(where: { committed[$0.key] != $0.value })
+        else { return nil }
+        let remaining = interval - (log.configuration.clock.milliseconds() - lastCommit)
+        return UInt64(max(remaining, 0) + 1) * 1_000_000
+    }
+
     private func commitDelivered(_ partitions: Set<TopicPartition>) throws {
-        let offsets = delivered.filter { partitions.contains($0.key) }
-        if !offsets.isEmpty { try log.commit(group: group, offsets: offsets) }
+        let offsets = delivered.filter { partitions.contains($0.key) && committed[$0.key] != $0.value }
+        guard !offsets.isEmpty else { return }
+        try log.commit(group: group, offsets: offsets)
+        committed.merge(offsets) { $1 }
     }
 
     /// Commits the position after the last record returned from every assigned partition.
@@ -235,6 +253,7 @@ public final class GroupConsumer: @unchecked Sendable {
             throw EventLogError(.unknownPartition, "cannot commit partitions not assigned to this member")
         }
         try log.commit(group: group, offsets: offsets)
+        committed.merge(offsets) { $1 }
     }
 
     func checkNotClosed() throws {

@@ -133,8 +133,11 @@ public final class PartitionReader {
                 throw corruption(segment, batchPosition, "\(problem)")
             }
             let batch = RecordBatchView(UnsafeRawBufferPointer(start: p, count: total))
+            // A batch appended after `end` was read (the writer does not stop for readers) belongs to the
+            // next call: stop in front of it rather than step over it.
+            if batch.header.baseOffset >= end { break }
             consumed += total
-            if batch.header.lastOffset >= nextOffset && batch.header.baseOffset < end {
+            if batch.header.lastOffset >= nextOffset {
                 let minimum = nextOffset
                 var last = minimum - 1
                 do {

@@ -111,13 +111,17 @@ public struct Stage<Item> {
         KeyedStage(upstream: self, key: key)
     }
 
-    /// Ends the pipeline in `sink`.
+    /// Ends the pipeline in `sink`. With the same parallelism as this stage, each instance feeds its own
+    /// sink instance, so items reach the sink in the order this stage produced them (a topic-to-topic job
+    /// keeps every partition's order); with a different one they are spread round-robin.
     @discardableResult
     public func writeTo<S: Sink>(_ sink: S) -> S where S.Item == Item {
         let node = PipelineNode(
             name: sink.name, localParallelism: sink.localParallelism, isSink: true, hasTimestamps: false
         ) { _ in sink.makeProcessor }
-        node.inputs = [.make(from: self.node, port: port, carrying: Item.self, routing: .unicast)]
+        // Local: an isolated edge when the parallelism matches, so a partition's items reach the sink in
+        // the order they were read (a topic-to-topic job keeps each key's order, as Kafka users expect).
+        node.inputs = [.make(from: self.node, port: port, carrying: Item.self, routing: .local)]
         _ = pipeline.add(node)
         return sink
     }

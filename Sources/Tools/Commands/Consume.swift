@@ -39,7 +39,18 @@ struct Consume: AsyncParsableCommand {
             config.autoCommitIntervalMilliseconds = 1000
             let member = try log.groupConsumer(group: group, topics: [topic], configuration: config)
             defer { try? member.close() }
-            try await printEvents(member.events)
+            // Ctrl-C (or SIGTERM) ends the loop, and the position read so far is committed, as Kafka's
+            // console consumer does on close.
+            let reading = Task { try await printEvents(member.events) }
+            let stops = [SIGINT, SIGTERM].map { signalNumber in
+                signal(signalNumber, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: signalNumber)
+                source.setEventHandler { reading.cancel() }
+                source.resume()
+                return source
+            }
+            defer { stops.forEach { $0.cancel() } }
+            try await reading.value
             try member.commit()
         } else {
             let partitions = try partition.map { [$0] } ?? Array(0..<log.partitionCount(topic))
