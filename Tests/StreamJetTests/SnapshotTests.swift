@@ -127,11 +127,12 @@ struct SnapshotTests {
         let faults = FaultInjector()
         faults.fail(.fsync, with: .ioError)
         faults.fail(.write, with: .noSpace)
+        faults.fail(.rename, with: .ioError)
         let (job, log) = try startCountingJob(directory: dir.path, snapshotInterval: 1, faults: faults, bounded: false)
         // Wait (without a deadline on speed) until both faults have failed a snapshot and a later one has
         // been written.
         var waited = 0
-        while (job.snapshotFailures.count < 2 || (job.lastSnapshotID ?? 0) < 3) && waited < 60_000 {
+        while (job.snapshotFailures.count < 3 || (job.lastSnapshotID ?? 0) < 4) && waited < 60_000 {
             usleep(1_000)
             waited += 1
         }
@@ -139,11 +140,11 @@ struct SnapshotTests {
         job.cancel()
         _ = try? job.join()
         try log.close()
-        #expect(failures.count == 2)
+        #expect(failures.count == 3)
         #expect(failures.last?.code == .snapshot)
         #expect(failures.last?.message.contains("could not be written") == true, "\(failures.last?.message ?? "")")
         #expect(failures.last?.message.contains("snapshot-") == true, "the error names the file")
-        #expect((job.lastSnapshotID ?? 0) >= 3, "snapshots resume once the fault is gone")
+        #expect((job.lastSnapshotID ?? 0) >= 4, "snapshots resume once the fault is gone")
         // A restart (bounded this time) restores the last good snapshot and finishes exactly once.
         try runCountingJob(directory: dir.path, snapshotInterval: 1)
         let same = try outputLines(directory: dir.path) == expectedCounts(20_000)
