@@ -209,3 +209,58 @@ struct DecompressionBoundsTests {
         #expect(Codecs.decompressionLimit(Int.max, maximumRatio: 32_768) == 1 << 30)
     }
 }
+
+/// Batches whose record fields are hostile behind a valid CRC (how the record-batch fuzz target reaches
+/// the decoder): each is an error or a harmless value, never a trap or a giant allocation.
+@Suite("Hostile record fields")
+struct HostileRecordTests {
+    static func varint(_ value: Int64) -> [UInt8] {
+        var zigzag = UInt64(bitPattern: (value << 1) ^ (value >> 63))
+        var bytes: [UInt8] = []
+        while zigzag >= 0x80 {
+            bytes.append(UInt8(zigzag & 0x7f) | 0x80)
+            zigzag >>= 7
+        }
+        return bytes + [UInt8(zigzag)]
+    }
+
+    /// One record with the given fields (length computed), sealed with a valid CRC.
+    static func batch(
+        baseOffset: Int64 = 0, offsetDelta: Int64 = 0, keyLength: Int64 = 1, headerCount: Int64 = 0
+    ) -> [UInt8] {
+        var body: [UInt8] = [0] + varint(0) + varint(offsetDelta) + varint(keyLength) + [UInt8(ascii: "k")]
+        body += varint(1) + [UInt8(ascii: "v")] + varint(headerCount)
+        let record = varint(Int64(body.count)) + body
+        var bytes = [UInt8](repeating: 0, count: RecordBatchHeader.size) + record
+        func put<T: FixedWidthInteger>(_ value: T, at offset: Int) {
+            withUnsafeBytes(of: value.bigEndian) { bytes.replaceSubrange(offset..<offset + $0.count, with: $0) }
+        }
+        put(baseOffset, at: 0)
+        put(Int32(bytes.count - RecordBatchHeader.logOverhead), at: 8)
+        bytes[16] = 2
+        put(Int64(-1), at: 43)
+        put(Int16(-1), at: 51)
+        put(Int32(-1), at: 53)
+        put(Int32(1), at: 57)
+        let crc = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[21...])) }
+        put(crc, at: 17)
+        return bytes
+    }
+
+    @Test("a header count of 2^40 with no header bytes decodes to no headers, without reserving for them")
+    func headerCount() throws {
+        let records = try decode(Self.batch(headerCount: 1 << 40))
+        #expect(records.count == 1)
+        #expect(records[0].headers.isEmpty)
+    }
+
+    @Test("lengths near Int64.max and offset deltas outside the batch are corrupt-data errors")
+    func lengthsAndDeltas() throws {
+        for bytes in [Self.batch(keyLength: .max), Self.batch(keyLength: .max - 3), Self.batch(offsetDelta: 5)] {
+            let error = #expect(throws: EventLogError.self) { try decode(bytes) }
+            #expect(error?.code == .corruptData)
+        }
+        // A base offset at the top of the range wraps instead of trapping; the log rejects it by position.
+        #expect(try decode(Self.batch(baseOffset: .max)).count == 1)
+    }
+}

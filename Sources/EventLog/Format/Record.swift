@@ -95,12 +95,12 @@ public struct RecordView {
     public var headers: [Header] {
         guard headerCount > 0, let base = headerBytes.baseAddress else { return [] }
         var result: [Header] = []
-        result.reserveCapacity(headerCount)
+        result.reserveCapacity(min(headerCount, headerBytes.count / 2))  // a header takes at least 2 bytes
         var position = 0
         let end = headerBytes.count
         for _ in 0..<headerCount {
             guard let keyLength = Varint.read(base, &position, end: end), keyLength >= 0,
-                position + Int(keyLength) <= end
+                keyLength <= Int64(end - position)
             else { break }
             let key = String(
                 decoding: UnsafeRawBufferPointer(start: base + position, count: Int(keyLength)),
@@ -109,7 +109,7 @@ public struct RecordView {
             guard let valueLength = Varint.read(base, &position, end: end) else { break }
             var value: [UInt8]? = nil
             if valueLength >= 0 {
-                guard position + Int(valueLength) <= end else { break }
+                guard valueLength <= Int64(end - position) else { break }
                 value = Array(UnsafeRawBufferPointer(start: base + position, count: Int(valueLength)))
                 position += Int(valueLength)
             }

@@ -37,7 +37,7 @@ struct RecordBatchHeader: Equatable {
     var recordsCount: Int32
 
     var totalSize: Int { Int(batchLength) + Self.logOverhead }
-    var lastOffset: Int64 { baseOffset + Int64(lastOffsetDelta) }
+    var lastOffset: Int64 { baseOffset &+ Int64(lastOffsetDelta) }  // wrapping: the header may be hostile
     var codec: Int { Int(attributes & 0x7) }
     var isControl: Bool { attributes & 0x20 != 0 }
     var lastSequence: Int32 {
@@ -154,7 +154,9 @@ struct RecordBatchView {
         var position = 0
         var visited = 0
         for _ in 0..<Int(header.recordsCount) {
-            guard let length = Varint.read(base, &position, end: end), length > 0, position + Int(length) <= end else {
+            // Lengths are compared as `length <= end - position`: a hostile varint may be near Int64.max.
+            guard let length = Varint.read(base, &position, end: end), length > 0, length <= Int64(end - position)
+            else {
                 throw corrupt("record length runs past the batch", header)
             }
             let recordEnd = position + Int(length)
@@ -162,7 +164,7 @@ struct RecordBatchView {
             guard let timestampDelta = Varint.read(base, &position, end: recordEnd),
                 let offsetDelta = Varint.read(base, &position, end: recordEnd),
                 let keyLength = Varint.read(base, &position, end: recordEnd), keyLength >= -1,
-                position + Int(max(keyLength, 0)) <= recordEnd
+                max(keyLength, 0) <= Int64(recordEnd - position)
             else { throw corrupt("malformed record header", header) }
             var key: UnsafeRawBufferPointer? = nil
             if keyLength >= 0 {
@@ -170,7 +172,7 @@ struct RecordBatchView {
                 position += Int(keyLength)
             }
             guard let valueLength = Varint.read(base, &position, end: recordEnd), valueLength >= -1,
-                position + Int(max(valueLength, 0)) <= recordEnd
+                max(valueLength, 0) <= Int64(recordEnd - position)
             else { throw corrupt("malformed record value", header) }
             var value: UnsafeRawBufferPointer? = nil
             if valueLength >= 0 {
@@ -180,7 +182,11 @@ struct RecordBatchView {
             guard let headerCount = Varint.read(base, &position, end: recordEnd), headerCount >= 0 else {
                 throw corrupt("malformed header count", header)
             }
-            let offset = header.baseOffset + offsetDelta
+            guard offsetDelta >= 0, offsetDelta <= Int64(header.lastOffsetDelta) else {
+                throw corrupt(
+                    "record offset delta \(offsetDelta) is outside the batch's 0...\(header.lastOffsetDelta)", header)
+            }
+            let offset = header.baseOffset &+ offsetDelta
             let headerBytes = UnsafeRawBufferPointer(start: base + position, count: recordEnd - position)
             position = recordEnd
             if offset < minimumOffset { continue }
