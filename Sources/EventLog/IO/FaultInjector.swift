@@ -87,8 +87,9 @@ public final class FaultInjector: Sendable {
     /// How many faults have fired so far.
     public var injectedCount: Int { injected.load(ordering: .relaxed) }
 
-    /// What a write should do instead of writing everything.
-    struct WriteFault {
+    /// What a call should do instead of its work: fail (a write may first store a prefix, and may then
+    /// kill the process).
+    struct Fault {
         var errno: Errno
         /// Store only this many bytes first.
         var shortWrite: Int?
@@ -99,12 +100,12 @@ public final class FaultInjector: Sendable {
     /// The fault to apply to this call of `operation`, if a rule fires: an error (with a short write
     /// first), or nothing after a delay. Kills the process here when an armed crash is due. `bytes` is
     /// the size of a write.
-    func check(_ operation: Operation, bytes: Int = 0) -> WriteFault? {
+    func check(_ operation: Operation, bytes: Int = 0) -> Fault? {
         if operation != .read {
             let call = calls.add(1, ordering: .relaxed).newValue
             if call == crashCall.load(ordering: .relaxed) {
                 if operation == .write && bytes > 1 && crashTearing.load(ordering: .relaxed) {
-                    return WriteFault(errno: .ioError, shortWrite: bytes / 2, killAfterShortWrite: true)
+                    return Fault(errno: .ioError, shortWrite: bytes / 2, killAfterShortWrite: true)
                 }
                 kill(getpid(), SIGKILL)
             }
@@ -122,6 +123,6 @@ public final class FaultInjector: Sendable {
             usleep(UInt32(delay))  // outside the rules lock
             return nil
         }
-        return WriteFault(errno: hit.errno ?? .ioError, shortWrite: hit.shortWriteBytes)
+        return Fault(errno: hit.errno ?? .ioError, shortWrite: hit.shortWriteBytes)
     }
 }

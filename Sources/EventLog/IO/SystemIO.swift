@@ -61,7 +61,7 @@ package struct SystemIO: Sendable {
     /// been written; the caller truncates back.
     func pwrite(_ fd: Int32, _ buffer: UnsafeRawPointer, count: Int, offset: Int64) -> Result<Void, Errno> {
         var limit = count
-        var fault: FaultInjector.WriteFault? = nil
+        var fault: FaultInjector.Fault? = nil
         if let faults, let hit = faults.check(.write, bytes: count) {
             guard let short = hit.shortWrite else { return .failure(hit.errno) }
             limit = min(short, count)
