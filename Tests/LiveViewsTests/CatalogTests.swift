@@ -229,4 +229,21 @@ struct CatalogTests {
         }
         print("forged snapshots, seed \(seed): \(rejected) of 300 rejected")
     }
+
+    @Test("a forged snapshot naming partition 2^31 is rejected without sizing anything by it")
+    func forgedPartition() throws {
+        let table = try LiveTable(config: ordersConfig())
+        table.ingest(json: orderJSON("o1", status: "S", lat: 37, lon: -122, time: 1), partition: 0, offset: 0)
+        var bytes = table.snapshotBytes()
+        // "ELVIEW01" | config (u32 length + bytes) | documents u64 | offsets: u32 count, then u32 partition.
+        let configLength = bytes[8..<12].withUnsafeBytes {
+            Int(UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)))
+        }
+        let partitionAt = 12 + configLength + 8 + 4
+        bytes.replaceSubrange(partitionAt..<(partitionAt + 4), with: [0, 0, 0, 0x80])
+        bytes = BinaryWriter(Array(bytes.dropLast(4))).sealed()
+        let restored = try LiveTable(config: ordersConfig())
+        let error = #expect(throws: ViewError.self) { try restored.restore(bytes, source: "forged") }
+        #expect(error?.message.contains("partition 2147483648") == true, "\(error?.message ?? "")")
+    }
 }

@@ -92,6 +92,12 @@ extension LiveTable {
                     for _ in 0..<(try r.u32()) {
                         let partition = Int(try r.u32())
                         let offset = try r.i64()
+                        // Offsets are kept in a dense per-partition table: a forged partition number must
+                        // not size it.
+                        guard partition < OffsetTable.maximumPartitions else {
+                            throw .init(
+                                "partition \(partition) is beyond the \(OffsetTable.maximumPartitions) a table follows")
+                        }
                         guard offset >= 0 else { throw .init("negative offset \(offset) for partition \(partition)") }
                         offsets[partition] = offset
                     }

@@ -325,6 +325,8 @@ struct KeyMap {
 /// The next offset per partition, in an array indexed by partition (the ingest path updates it for every
 /// record; a `Dictionary` hashed twice per record showed in profiles). −1 marks a partition not seen.
 struct OffsetTable {
+    /// The most partitions a table follows (partition numbers are indexes into a dense array).
+    static let maximumPartitions = 1 << 16
     private var next: [Int64] = []
 
     subscript(partition: Int) -> Int64? {
