@@ -4,7 +4,8 @@
     python3 Benchmarks/plot.py RESULTS.jsonl... --out Benchmarks/results/plots
 
 One plot per curve: append MB/s against record size, append records/s against batch size, read
-records/s against partition count, W4 query latency against table size (index and full scan).
+records/s against partition count, W3 events/s against key count and window size, W4 query latency
+against table size (index and full scan).
 """
 import argparse
 import collections
@@ -20,6 +21,8 @@ CURVES = {
     "W1-size": ("record_bytes", "mb_per_s", "value size (bytes)", "append MB/s", "Append throughput against record size"),
     "W1-batch": ("batch", "records_per_s", "records per batch", "append records/s", "Append throughput against batch size"),
     "W2-partitions": ("partitions", "records_per_s", "partitions", "read records/s", "Read throughput against partition count"),
+    "W3-keys": ("keys", "records_per_s", "keys", "events/s", "W3 throughput against key count (1-minute windows)"),
+    "W3-window": ("window_ms", "records_per_s", "window (ms)", "events/s", "W3 throughput against window size (1,000 keys)"),
 }
 
 
@@ -44,7 +47,7 @@ def main():
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.plot([r[x] for r in rows], [r[y] for r in rows], marker="o")
-        ax.set_xscale("log", base=2 if workload != "W1-batch" else 10)
+        ax.set_xscale("log", base=2 if workload in ("W1-size", "W2-partitions") else 10)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)

@@ -16,5 +16,6 @@ swift build -c release --product eventlog
 file="$out/scaling-$(date +%F).jsonl"
 mkdir -p "$out"
 .build/release/eventlog bench scaling | tee "$file"
+.build/release/eventlog bench W3-scaling | tee -a "$file"
 .build/release/eventlog bench W4-scaling | tee -a "$file"
 "$venv/bin/python" Benchmarks/plot.py "$file" --out "$out/plots"

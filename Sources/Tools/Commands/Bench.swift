@@ -21,6 +21,7 @@ struct Bench: ParsableCommand {
                    COUNT(*) within 6,500 m of (-122.44469, 37.75680) through the spatial index (answer 10,541);
                    prints ms_per_query, the full-scan and group-by times and the ingest rate
               W4-scaling  the W4 radius query against 10^3 … 10^7 synthetic points (index and full scan)
+              W3-scaling  W3 from decoded events against key count (100 … 10^6) and window size (1 s … 1 h)
               scaling  append throughput against record size (16 B … 64 KiB) and batch size (1 … 10,000),
                    read throughput against partition count (1 … 64); synthetic records, no input file
               recovery  write a ~1 GiB segment, drop the clean-shutdown marker and checkpoint, time the
@@ -29,7 +30,7 @@ struct Bench: ParsableCommand {
             Example: eventlog bench W1 --input /tmp/w1.jsonl --compression lz4
             """)
 
-    @Argument(help: "Workload: W1, W1s, W2, W3, W3d, W3-latency, W4, W4-scaling, scaling or recovery.")
+    @Argument(help: "Workload: W1, W1s, W2, W3, W3d, W3-latency, W3-scaling, W4, W4-scaling, scaling or recovery.")
     var workload: String
 
     @Option(help: "The W1 dataset (python3 shared/bench-peers/gen_w1.py writes /tmp/w1.jsonl).")
@@ -54,7 +55,9 @@ struct Bench: ParsableCommand {
     var scratch: String?
 
     func validate() throws {
-        let known = ["W1", "W1s", "W2", "W3", "W3d", "W3-latency", "W4", "W4-scaling", "scaling", "recovery"]
+        let known = [
+            "W1", "W1s", "W2", "W3", "W3d", "W3-latency", "W4", "W4-scaling", "W3-scaling", "scaling", "recovery",
+        ]
         guard known.contains(workload) else {
             throw ValidationError(
                 "unknown workload '\(workload)'; expected \(known.dropLast().joined(separator: ", ")) or recovery")
@@ -66,6 +69,7 @@ struct Bench: ParsableCommand {
         if workload == "W3-latency" { return try runW3Latency() }
         if workload == "W4-scaling" { return try runW4Scaling() }
         if workload == "scaling" { return try runScaling() }
+        if workload == "W3-scaling" { return try runW3Scaling() }
         let data = try Dataset(path: input, limit: records ?? (workload == "W1s" ? 100_000 : nil))
         if workload == "W3" || workload == "W3d" { return try runW3(data: data, decoded: workload == "W3d") }
         if workload == "W4" { return try runW4(data: data) }
