@@ -70,16 +70,11 @@ extension Bench {
                 .topic(opened, "w1", bounded: true) { record in RestaurantEvent.decode(record.value!) }
             ).withTimestamps({ $0.lastModified }, allowedLag: 2_000)
         }
-        let results = source.groupingKey(\.restaurantId).window(.tumbling(60_000)).aggregate(.counting())
-            .writeTo(Sinks.collector())
-        let start = DispatchTime.now().uptimeNanoseconds
-        try pipeline.submit(JobConfiguration(name: "w3", workers: workers)).join()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        let windows = results.items
-        let sum = windows.reduce(0) { $0 + $1.value }
-        guard windows.count == 30_000 || data.count != 1_000_000, sum == data.count else {
+        let (seconds, windows, sum) = try Self.countPerWindow(
+            source, pipeline: pipeline, window: 60_000, job: "w3", workers: workers)
+        guard windows == 30_000 || data.count != 1_000_000, sum == data.count else {
             throw ValidationError(
-                "W3 produced \(windows.count) windows summing to \(sum); expected 30,000 summing to \(data.count)")
+                "W3 produced \(windows) windows summing to \(sum); expected 30,000 summing to \(data.count)")
         }
         let how =
             decoded
@@ -88,7 +83,7 @@ extension Bench {
         report(
             decoded ? "W3d" : "W3", records: data.count, bytes: data.payloadBytes, seconds: seconds,
             notes:
-                "StreamJet count per restaurantId per 1-min tumbling event-time window, lag 2 s, \(how), \(workers) workers, two-stage aggregation; windows=\(windows.count) sum=\(sum)"
+                "StreamJet count per restaurantId per 1-min tumbling event-time window, lag 2 s, \(how), \(workers) workers, two-stage aggregation; windows=\(windows) sum=\(sum)"
         )
         try log?.close()
     }
@@ -161,6 +156,19 @@ final class LatencyRecorder: @unchecked Sendable {
 }
 
 extension Bench {
+    /// Runs count-per-restaurant-per-window over `source` and times the job: seconds, results, their sum.
+    static func countPerWindow(
+        _ source: Stage<RestaurantEvent>, pipeline: Pipeline, window: Int64, job: String, workers: Int
+    ) throws -> (seconds: Double, windows: Int, sum: Int) {
+        let results = source.groupingKey(\.restaurantId).window(.tumbling(window)).aggregate(.counting())
+            .writeTo(Sinks.collector())
+        let start = DispatchTime.now().uptimeNanoseconds
+        try pipeline.submit(JobConfiguration(name: job, workers: workers)).join()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let windows = results.items
+        return (seconds, windows.count, windows.reduce(0) { $0 + $1.value })
+    }
+
     /// W3-scaling: the W3 job (count per key per tumbling event-time window, from events decoded in
     /// memory) on 1,000,000 synthetic events spread evenly over 5 hours, against the number of keys
     /// (100 … 1,000,000, 1-minute windows) and the window size (1 s … 1 h, 1,000 keys): one JSON line each.
@@ -175,21 +183,15 @@ extension Bench {
                     lastModified: 1_704_067_200_000 + Int64(i) * 18)
             }
             let pipeline = Pipeline()
-            let results = pipeline.readFrom(.collection(events))
-                .withTimestamps({ $0.lastModified }, allowedLag: 2_000)
-                .groupingKey(\.restaurantId).window(.tumbling(window)).aggregate(.counting())
-                .writeTo(Sinks.collector())
-            let start = DispatchTime.now().uptimeNanoseconds
-            try pipeline.submit(JobConfiguration(name: "w3-scaling", workers: workers)).join()
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            let windows = results.items
-            let sum = windows.reduce(0) { $0 + $1.value }
+            let source = pipeline.readFrom(.collection(events)).withTimestamps({ $0.lastModified }, allowedLag: 2_000)
+            let (seconds, windows, sum) = try Self.countPerWindow(
+                source, pipeline: pipeline, window: window, job: "w3-scaling", workers: workers)
             guard sum == count else { throw ValidationError("\(workload): windows sum to \(sum), not \(count)") }
             report(
                 workload, records: count, bytes: 0, seconds: seconds,
                 notes:
-                    "\(keys) keys, \(window) ms tumbling windows, \(windows.count) results summing to \(count); decoded events, \(workers) workers",
-                extra: extra.merging(["results": windows.count]) { $1 })
+                    "\(keys) keys, \(window) ms tumbling windows, \(windows) results summing to \(count); decoded events, \(workers) workers",
+                extra: extra.merging(["results": windows]) { $1 })
         }
         for keys in [100, 1_000, 10_000, 100_000, 1_000_000] {
             try run(keys: keys, window: 60_000, workload: "W3-keys", extra: ["keys": keys, "window_ms": 60_000])
