@@ -140,7 +140,7 @@ public final class Log: Sendable {
                 reports += partitions.map { partition in partition.statistics.withLock { $0.recovery } }
                 topics[name] = Topic(configuration: topicConfiguration, partitions: partitions)
             }
-            if writable { Self.removeDeletedTopicDirectories(dir, known: Set(topics.keys), io: io) }
+            if writable { Self.removeDeletedTopicDirectories(dir, io: io) }
             recoveryReports = reports
             state.withLock { $0.topics = topics }
         } catch {
@@ -235,7 +235,7 @@ public final class Log: Sendable {
         return result
     }
 
-    private static func removeDeletedTopicDirectories(_ dir: String, known: Set<String>, io: SystemIO) {
+    private static func removeDeletedTopicDirectories(_ dir: String, io: SystemIO) {
         guard case .success(let names) = io.listDirectory(dir) else { return }
         for name in names where name.hasSuffix(".deleted") { removeTree(dir + "/" + name, io: io) }
     }

@@ -80,10 +80,7 @@ struct Soak: ParsableCommand {
         let pipeline = Pipeline()
         pipeline.readFrom(
             .topic(log, "orders", bounded: false) { record in
-                (
-                    record.key.map { Array($0) } ?? [],
-                    Array((record.value.flatMap { SimulationSummary.field("orderStatus", in: $0) } ?? "?").utf8)
-                )
+                (record.key.map { Array($0) } ?? [], Array(Self.status(record.value).utf8))
             }
         )
         .withoutTimestamps()
@@ -128,12 +125,9 @@ struct Soak: ParsableCommand {
         printError("soak: writers stopped after \(acknowledged) events and \(heartbeats) heartbeats; checking")
 
         // Everything written was acknowledged: every record is in the log.
-        func total(_ topic: String) throws -> Int64 {
-            try (0..<log.partitionCount(topic)).reduce(0) { $0 + (try log.offsets(topic: topic, partition: $1).end) }
-        }
-        let ordersEnd = try total("orders")
+        let ordersEnd = try Self.total(log, "orders")
         check(
-            ordersEnd + (try total("drivers")) == acknowledged,
+            ordersEnd + (try Self.total(log, "drivers")) == acknowledged,
             "orders + drivers hold fewer than the \(acknowledged) acknowledged events")
 
         // The readers catch up (waiting, not timing: up to a minute).
@@ -149,9 +143,9 @@ struct Soak: ParsableCommand {
         try eventually("the consumer process catching up") {
             try log.lag(group: "soak-tail", topics: ["orders"]).allSatisfy { $0.lag == 0 }
         }
-        let latest = try Self.latestStatus(log)
+        let latest = try Self.latest(log, "orders") { Self.status($0.value) }
         try eventually("order-status holding every order's latest status") {
-            try Self.compactedStatus(log) == latest
+            try Self.latest(log, "order-status") { String(decoding: $0.value!, as: UTF8.self) } == latest
         }
         for follower in followers {
             follower.stop()
@@ -185,20 +179,14 @@ struct Soak: ParsableCommand {
             expected = record.offset + 1
         }) > 0 {}
         var statusRecords = 0
-        for p in 0..<(try log.partitionCount("order-status")) {
-            let reader = try log.reader(topic: "order-status", partition: p)
-            while try reader.read({ _ in statusRecords += 1 }) > 0 {}
-        }
+        try Self.forEachRecord(log, "order-status") { _ in statusRecords += 1 }
         check(Int64(statusRecords) < ordersEnd, "compaction never removed an order-status record")
         check(log.invariantViolation() == nil, "log invariant: \(log.invariantViolation() ?? "")")
         try log.close()
 
         // A reopen sees the same.
         let reopened = try Log(directory: directory)
-        check(
-            try (0..<reopened.partitionCount("orders")).reduce(Int64(0)) {
-                $0 + (try reopened.offsets(topic: "orders", partition: $1).end)
-            } == ordersEnd, "after reopening, orders lost records")
+        check(try Self.total(reopened, "orders") == ordersEnd, "after reopening, orders lost records")
         try reopened.close()
 
         peakRSS = max(peakRSS, Self.residentBytes())
@@ -227,28 +215,28 @@ struct Soak: ParsableCommand {
         ]
     }
 
-    /// The latest orderStatus of every order, read from `orders`.
-    static func latestStatus(_ log: Log) throws -> [String: String] {
-        var latest: [String: String] = [:]
-        for p in 0..<(try log.partitionCount("orders")) {
-            let reader = try log.reader(topic: "orders", partition: p)
-            while try reader.read({ record in
-                latest[String(decoding: record.key!, as: UTF8.self)] =
-                    SimulationSummary.field("orderStatus", in: record.value!) ?? "?"
-            }) > 0 {}
+    /// Calls `body` with every record of every partition of `topic`, in order per partition.
+    static func forEachRecord(_ log: Log, _ topic: String, _ body: (RecordView) -> Void) throws {
+        for p in 0..<(try log.partitionCount(topic)) {
+            let reader = try log.reader(topic: topic, partition: p)
+            while try reader.read(body) > 0 {}
         }
-        return latest
     }
 
-    /// The latest value of every key of the compacted `order-status` topic.
-    static func compactedStatus(_ log: Log) throws -> [String: String] {
+    /// The sum of the end offsets of `topic`'s partitions: every record it was ever given.
+    static func total(_ log: Log, _ topic: String) throws -> Int64 {
+        try (0..<log.partitionCount(topic)).reduce(0) { $0 + (try log.offsets(topic: topic, partition: $1).end) }
+    }
+
+    /// An order event's orderStatus ("?" when it has none).
+    static func status(_ value: UnsafeRawBufferPointer?) -> String {
+        value.flatMap { SimulationSummary.field("orderStatus", in: $0) } ?? "?"
+    }
+
+    /// The latest value of every key of `topic`, as `value` reads it.
+    static func latest(_ log: Log, _ topic: String, value: (RecordView) -> String) throws -> [String: String] {
         var latest: [String: String] = [:]
-        for p in 0..<(try log.partitionCount("order-status")) {
-            let reader = try log.reader(topic: "order-status", partition: p)
-            while try reader.read({ record in
-                latest[String(decoding: record.key!, as: UTF8.self)] = String(decoding: record.value!, as: UTF8.self)
-            }) > 0 {}
-        }
+        try forEachRecord(log, topic) { latest[String(decoding: $0.key!, as: UTF8.self)] = value($0) }
         return latest
     }
 
