@@ -5,18 +5,23 @@ import SystemPackage
 import Testing
 
 /// The job the crash tests run: count per key per 1-second tumbling window from topic `in`, results to
-/// topic `out` as "key,start,count", exactly once.
-func runCountingJob(directory: String, snapshotInterval: Int64, faults: FaultInjector? = nil) throws {
-    let (job, log) = try startCountingJob(directory: directory, snapshotInterval: snapshotInterval, faults: faults)
+/// topic `out` as "key,start,count", exactly once. `faults` apply to snapshot files only, `logFaults` to
+/// the whole log (appends too) and through it to snapshots.
+func runCountingJob(
+    directory: String, snapshotInterval: Int64, faults: FaultInjector? = nil, logFaults: FaultInjector? = nil
+) throws {
+    let (job, log) = try startCountingJob(
+        directory: directory, snapshotInterval: snapshotInterval, faults: faults, logFaults: logFaults)
     defer { try? log.close() }
     try job.join()
 }
 
 /// Starts the counting job; unbounded, it runs until cancelled. The log closes when the job is released.
 func startCountingJob(
-    directory: String, snapshotInterval: Int64, faults: FaultInjector? = nil, bounded: Bool = true
+    directory: String, snapshotInterval: Int64, faults: FaultInjector? = nil, logFaults: FaultInjector? = nil,
+    bounded: Bool = true
 ) throws -> (job: Job, log: Log) {
-    let log = try Log(directory: directory)
+    let log = try Log(directory: directory, configuration: Log.Configuration(faults: logFaults))
     let pipeline = Pipeline()
     pipeline.readFrom(
         .topic(log, "in", bounded: bounded) { record in
@@ -37,12 +42,15 @@ func startCountingJob(
     return (try pipeline.submit(configuration), log)
 }
 
-/// Fills topic `in` with `count` records: value i, timestamp 10·i ms.
-func fillInput(directory: String, count: Int) throws {
+/// Fills topic `in` with records `first..<count`: value i, timestamp 10·i ms. Creates the topics when
+/// `first` is 0.
+func fillInput(directory: String, count: Int, from first: Int = 0) throws {
     let log = try Log(directory: directory)
-    try log.createTopic("in", configuration: TopicConfiguration(partitions: 2))
-    try log.createTopic("out", configuration: TopicConfiguration(partitions: 2))
-    for start in stride(from: 0, to: count, by: 1_000) {
+    if first == 0 {
+        try log.createTopic("in", configuration: TopicConfiguration(partitions: 2))
+        try log.createTopic("out", configuration: TopicConfiguration(partitions: 2))
+    }
+    for start in stride(from: first, to: count, by: 1_000) {
         let records = (start..<min(count, start + 1_000)).map {
             ProducerRecord(key: "k\($0)", value: "\($0)", timestamp: Int64($0) * 10)
         }
@@ -178,6 +186,71 @@ struct SnapshotTests {
         let same = lines == expectedCounts(20_000)
         #expect(same, "after kills at \(points): \(lines.count) results")
         print("[streamjet-snapshot-crash-matrix] \(points.count) kill points, seed \(seed)")
+    }
+
+    @Test(
+        "a completed job leaves a final snapshot: run again, it adds nothing; given more input, it adds only its results"
+    )
+    func restartAfterCompletion() throws {
+        let dir = TemporaryDirectory()
+        try fillInput(directory: dir.path, count: 3_000)
+        try runCountingJob(directory: dir.path, snapshotInterval: 1_000_000)
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/streamjet/counts")
+        #expect(snapshots == ["snapshot-1.bin"], "the final snapshot, with no periodic one before it")
+        try runCountingJob(directory: dir.path, snapshotInterval: 1_000_000)
+        let again = try outputLines(directory: dir.path) == expectedCounts(3_000)
+        #expect(again, "a rerun of a completed job publishes nothing twice")
+        try fillInput(directory: dir.path, count: 4_000, from: 3_000)
+        try runCountingJob(directory: dir.path, snapshotInterval: 1_000_000)
+        let more = try outputLines(directory: dir.path) == expectedCounts(4_000)
+        #expect(more, "the rerun resumes from where the completed job ended")
+    }
+
+    @Test("a final snapshot that cannot be written fails the exactly-once job before it publishes; a rerun publishes")
+    func finalSnapshotFault() throws {
+        let dir = TemporaryDirectory()
+        try fillInput(directory: dir.path, count: 2_000)
+        let faults = FaultInjector()
+        faults.fail(.fsync, with: .ioError)
+        let failure = #expect(throws: StreamJetError.self) {
+            try runCountingJob(directory: dir.path, snapshotInterval: 1_000_000, faults: faults)
+        }
+        #expect(failure?.code == .snapshot)
+        #expect(failure?.message.contains("final snapshot") == true, "\(failure?.message ?? "")")
+        #expect(try outputLines(directory: dir.path).isEmpty, "nothing of the unsnapshotted epoch was published")
+        try runCountingJob(directory: dir.path, snapshotInterval: 1_000_000)
+        let same = try outputLines(directory: dir.path) == expectedCounts(2_000)
+        #expect(same)
+    }
+
+    @Test("kill -9 at each system call of a bounded job's end (final snapshot, then publishing the last epoch)")
+    func finalPublishCrashMatrix() async throws {
+        // Count the state-changing calls of a whole run; with no periodic snapshot, the last ones are the
+        // final snapshot's (temporary file, fsync, rename, directory fsync) and the sinks' appends.
+        let probe = TemporaryDirectory()
+        try fillInput(directory: probe.path, count: 2_000)
+        let counter = FaultInjector()
+        try runCountingJob(directory: probe.path, snapshotInterval: 1_000_000, logFaults: counter)
+        let total = counter.stateChangingCalls
+        #expect(total > 16)
+        // Every point, killed cleanly and halfway through a write: about 3 s.
+        let points = (max(1, total - 15)...total).flatMap { [($0, false), ($0, true)] }
+        for (call, tearing) in points {
+            let dir = TemporaryDirectory()
+            try fillInput(directory: dir.path, count: 2_000)
+            await #expect(processExitsWith: .signal(SIGKILL)) {
+                [path = dir.path as String, call = call as Int, tearing = tearing as Bool] in
+                let faults = FaultInjector()
+                faults.crash(atCall: call, tearing: tearing)
+                try? runCountingJob(directory: path, snapshotInterval: 1_000_000, logFaults: faults)
+                kill(getpid(), SIGKILL)  // the armed call never came: end the same way
+            }
+            try runCountingJob(directory: dir.path, snapshotInterval: 1_000_000)
+            let lines = try outputLines(directory: dir.path)
+            let same = lines == expectedCounts(2_000)
+            #expect(same, "killed at call \(call) of \(total) (tearing: \(tearing)): \(lines.count) results")
+        }
+        print("[streamjet-final-publish-crash-matrix] \(points.count) kill points of \(total) calls")
     }
 
     @Test("a torn or corrupt newest snapshot falls back to the previous one")

@@ -122,7 +122,8 @@ public final class Job: Sendable {
                     .snapshot, "a job with guarantee \(configuration.guarantee) needs a snapshot directory")
             }
             coordinator = try SnapshotCoordinator(
-                directory: directory, intervalMilliseconds: configuration.snapshotIntervalMilliseconds,
+                directory: directory, guarantee: configuration.guarantee,
+                intervalMilliseconds: configuration.snapshotIntervalMilliseconds,
                 clock: configuration.clock, logger: configuration.logger, io: configuration.snapshotIO)
         } else {
             coordinator = nil
@@ -159,11 +160,43 @@ public final class Job: Sendable {
             spawnThread(name: "jet-\(index)") { worker.run() }
         }
         if let coordinator, !all.isEmpty {
+            let processors = UncheckedBox(tasklets.map { ($0.processor, $0.vertexName) })
             spawnThread(name: "jet-snapshots") { [self] in
                 coordinator.run(stopping: {
                     self.stopping.load(ordering: .acquiring) || self.workersDone.load(ordering: .acquiring)
                 })
+                if !isStopping { finish(coordinator, processors.value) }
                 self.threadEnded(worker: false)
+            }
+        }
+    }
+
+    /// After every tasklet completed: writes the final snapshot, then lets the processors (now idle) commit
+    /// it, which is when two-phase sinks publish their last epoch. Without the final snapshot written, an
+    /// exactly-once job fails and publishes nothing more: a restart publishes from the last snapshot.
+    private func finish(_ coordinator: SnapshotCoordinator, _ processors: [(any Processor, String)]) {
+        let id: Int64?
+        do {
+            id = try coordinator.writeFinal()
+        } catch {
+            guard coordinator.guarantee == .exactlyOnce else {
+                coordinator.recordFailure(error)
+                return
+            }
+            fail(error)
+            return
+        }
+        guard let id else { return }
+        for (processor, vertex) in processors {
+            do {
+                try processor.snapshotCommitted(id)
+            } catch {
+                var failure =
+                    error as? StreamJetError
+                    ?? StreamJetError(.processorFailed, "\(error)", vertex: vertex, underlying: error)
+                if failure.vertex == nil { failure.vertex = vertex }
+                fail(failure)
+                return
             }
         }
     }
@@ -311,7 +344,6 @@ final class Worker: @unchecked Sendable {
                 if emitted > 0 { metrics.itemsOut.add(emitted, ordering: .relaxed) }
                 if tasklet.isFinished {
                     tasklets.remove(at: index)
-                    job.coordinator?.taskletFinished()
                 } else {
                     index += 1
                 }
@@ -325,6 +357,12 @@ final class Worker: @unchecked Sendable {
         }
         job.workerFinished()
     }
+}
+
+/// Hands values that are not `Sendable` to a thread that alone uses them from then on.
+struct UncheckedBox<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// Starts a detached pthread running `body`.

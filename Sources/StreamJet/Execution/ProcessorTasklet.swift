@@ -12,7 +12,7 @@ import Synchronization
 ///   idle      ─▶ coalescer ─▶ forward
 ///   barrier   ─▶ block queue (exactly-once) until all arrived ─▶ saveToSnapshot ─▶ ack ─▶ forward
 ///   done      ─▶ coalescer; last queue of an ordinal ─▶ completeEdge
-///  all inputs done ─▶ complete() until true ─▶ forward done ─▶ finished
+///  all inputs done ─▶ complete() until true ─▶ save final snapshot ─▶ forward done ─▶ finished
 /// ```
 ///
 /// A tasklet is called by one thread at a time. Each call does a bounded amount of work (a budget of
@@ -34,6 +34,8 @@ final class ProcessorTasklet {
         case forward(ControlItem)
         case completeEdge(Int)
         case snapshot(Int64)
+        /// Saves the state after completion into the job's final snapshot (`done` is its barrier).
+        case finalSnapshot
     }
 
     enum Phase {
@@ -119,6 +121,7 @@ final class ProcessorTasklet {
             let before = outboxEmitted()
             if try processor.complete() {
                 phase = .finishing
+                if coordinator != nil { pending.append(.finalSnapshot) }
                 pending.append(.forward(.done))
                 _ = try runPending(&progress)
                 return true
@@ -162,6 +165,11 @@ final class ProcessorTasklet {
                 lastSnapshot = id
                 pending[0] = .forward(.barrier(id))
                 continue
+            case .finalSnapshot:
+                guard let coordinator else { break }
+                let writer = SnapshotWriter(snapshotID: coordinator.finalSnapshotID())
+                guard try processor.saveToSnapshot(writer) else { return false }
+                coordinator.acknowledgeFinal(vertex: vertexName, index: context.index, entries: writer.entries)
             }
             pending.removeFirst()
             progress = true

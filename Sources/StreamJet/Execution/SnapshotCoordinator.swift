@@ -20,10 +20,17 @@ import Synchronization
 ///   previous one completed and the interval passed.
 /// - A snapshot file is either absent or complete and CRC-valid; a restart uses the newest valid one and
 ///   ignores torn temporaries. The two newest are kept so a corrupt newest still leaves one to use.
-/// - Once any tasklet has finished (a bounded input ended) no snapshot starts: its state could no longer
-///   be aligned with the others.
+/// - Once any tasklet starts finishing (a bounded input ended) no periodic snapshot starts: its state could
+///   no longer be aligned with the others. Instead, the `done` marker is the barrier of a **final
+///   snapshot** whose id is one above every requested one: each tasklet saves its state after its
+///   processor completed (so after every upstream one did) and acknowledges it with
+///   ``acknowledgeFinal(vertex:index:entries:)``. When the job completes, ``writeFinal()`` writes it, and
+///   only then do two-phase sinks publish their last epoch. A kill during that publish is therefore
+///   recovered like any other: the restart restores the final snapshot and re-sends the same batches with
+///   the same sequence numbers. A job restarted after it completed resumes from the end of its inputs.
 final class SnapshotCoordinator: @unchecked Sendable {
     let directory: String
+    let guarantee: ProcessingGuarantee
     private let interval: Int64
     private let clock: any StreamClock
     private let logger: Logger
@@ -39,7 +46,9 @@ final class SnapshotCoordinator: @unchecked Sendable {
 
     struct State {
         var expected = 0
-        var finishedTasklets = 0
+        /// The final snapshot's id, fixed when the first tasklet finishes; no periodic one starts after.
+        var finalID: Int64?
+        var finalStates: [SavedState] = []
         var acknowledged: [SavedState] = []
         var ready: Int64?
         var failure: StreamJetError?
@@ -49,14 +58,26 @@ final class SnapshotCoordinator: @unchecked Sendable {
 
     var failures: (count: Int, last: StreamJetError?) { state.withLock { ($0.failedWrites, $0.lastWriteError) } }
 
+    func recordFailure(_ failure: StreamJetError) {
+        state.withLock {
+            $0.failedWrites += 1
+            $0.lastWriteError = failure
+        }
+        logger.error("\(failure.message)")
+    }
+
     struct SavedState {
         var vertex: String
         var index: Int
         var entries: [SnapshotEntry]
     }
 
-    init(directory: String, intervalMilliseconds: Int64, clock: any StreamClock, logger: Logger, io: SystemIO) throws {
+    init(
+        directory: String, guarantee: ProcessingGuarantee, intervalMilliseconds: Int64, clock: any StreamClock,
+        logger: Logger, io: SystemIO
+    ) throws {
         self.directory = directory
+        self.guarantee = guarantee
         self.io = io
         interval = intervalMilliseconds
         self.clock = clock
@@ -82,7 +103,38 @@ final class SnapshotCoordinator: @unchecked Sendable {
 
     func expect(tasklets: Int) { state.withLock { $0.expected = tasklets } }
 
-    func taskletFinished() { state.withLock { $0.finishedTasklets += 1 } }
+    /// The id of the final snapshot, which a finishing tasklet saves its state under. The first call fixes
+    /// it one above the last requested snapshot and stops periodic requests.
+    func finalSnapshotID() -> Int64 {
+        state.withLock { state in
+            if let id = state.finalID { return id }
+            let id = requested.load(ordering: .acquiring) + 1
+            state.finalID = id
+            return id
+        }
+    }
+
+    func acknowledgeFinal(vertex: String, index: Int, entries: [SnapshotEntry]) {
+        state.withLock { $0.finalStates.append(SavedState(vertex: vertex, index: index, entries: entries)) }
+    }
+
+    /// Writes the final snapshot once every tasklet has acknowledged it (the job completed). Returns its id,
+    /// or nil when the job ended otherwise (cancelled or failed: a restart uses the last periodic one).
+    func writeFinal() throws(StreamJetError) -> Int64? {
+        let (id, saved) = state.withLock { state in
+            (state.finalID, state.finalStates.count == state.expected ? state.finalStates : nil)
+        }
+        guard let id, let saved else { return nil }
+        do {
+            try write(id: id, saved: saved)
+        } catch {
+            throw StreamJetError(.snapshot, "final snapshot \(id) could not be written: \(error)", underlying: error)
+        }
+        completed.store(id, ordering: .releasing)
+        attempted.store(id, ordering: .releasing)
+        logger.debug("final snapshot complete", metadata: ["streamjet.snapshot": "\(id)"])
+        return id
+    }
 
     func acknowledge(snapshot id: Int64, vertex: String, index: Int, entries: [SnapshotEntry]) throws {
         let complete = state.withLock { state -> Bool in
@@ -99,14 +151,14 @@ final class SnapshotCoordinator: @unchecked Sendable {
         var lastRequest = clock.milliseconds()
         while !stopping() {
             wake.withLock { wake.wait(nanoseconds: 5_000_000) }
-            let (ready, saved, anyFinished) = state.withLock { state in
+            let (ready, saved) = state.withLock { state in
                 let ready = state.ready
                 let saved = ready == nil ? [] : state.acknowledged
                 if ready != nil {
                     state.ready = nil
                     state.acknowledged = []
                 }
-                return (ready, saved, state.finishedTasklets > 0)
+                return (ready, saved)
             }
             if let ready {
                 do {
@@ -116,20 +168,19 @@ final class SnapshotCoordinator: @unchecked Sendable {
                 } catch {
                     // The job keeps running; a restart uses the previous snapshot, and two-phase sinks
                     // keep what they prepared until a later snapshot completes.
-                    let failure = StreamJetError(
-                        .snapshot, "snapshot \(ready) could not be written: \(error)", underlying: error)
-                    state.withLock {
-                        $0.failedWrites += 1
-                        $0.lastWriteError = failure
-                    }
-                    logger.error("\(failure.message)")
+                    recordFailure(
+                        StreamJetError(.snapshot, "snapshot \(ready) could not be written: \(error)", underlying: error)
+                    )
                 }
                 attempted.store(ready, ordering: .releasing)
                 lastRequest = clock.milliseconds()
             }
             let inFlight = requested.load(ordering: .acquiring) > attempted.load(ordering: .acquiring)
-            if !inFlight && !anyFinished && clock.milliseconds() - lastRequest >= interval {
-                requested.add(1, ordering: .releasing)
+            if !inFlight && clock.milliseconds() - lastRequest >= interval {
+                // Under the lock, so no request slips in after a tasklet fixed the final snapshot's id.
+                state.withLock { state in
+                    if state.finalID == nil { requested.add(1, ordering: .releasing) }
+                }
                 lastRequest = clock.milliseconds()
             }
         }

@@ -306,9 +306,9 @@ final class TopicSinkProcessor<Item>: Processor {
 
     func complete() throws -> Bool {
         if twoPhase {
-            // A finished job takes no further snapshot: publish the last epoch directly.
+            // The last epoch goes into the job's final snapshot and is published when that is written
+            // (``snapshotCommitted(_:)``), so a kill while publishing it is recovered like any other.
             prepareEpoch(.min)
-            try commit(upTo: .max)
         } else {
             try flushBuilders()
         }
