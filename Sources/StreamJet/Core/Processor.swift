@@ -299,7 +299,9 @@ protocol AnyInbox: AnyObject {
 
 extension Inbox: AnyInbox {
     func serve(_ queue: any AnyConcurrentQueue, budget: Int) {
-        self.queue = (queue as! ConcurrentQueue<Item>)
+        // The wiring connects each inbox only to queues of its edge's item type (checked in debug builds);
+        // a checked `as!` here costs a generic-metadata lookup on every serve.
+        self.queue = unsafeDowncast(queue, to: ConcurrentQueue<Item>.self)
         self.budget = budget
         taken = 0
     }

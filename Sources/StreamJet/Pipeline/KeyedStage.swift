@@ -41,7 +41,7 @@ extension KeyedStage {
 
 /// A keyed stage with windows chosen; ``aggregate(_:)`` completes it.
 public struct WindowedStage<Item, Key: Hashable> {
-    let keyed: KeyedStage<Item, Key>
+    @usableFromInline let keyed: KeyedStage<Item, Key>
     let definition: WindowDefinition
 
     /// Aggregates each key's items per window.
@@ -52,8 +52,23 @@ public struct WindowedStage<Item, Key: Hashable> {
     ///
     /// - Returns: A stage of window results; its ``WindowAggregateStage/lateEvents`` stage carries the items
     ///   that arrived after their window was emitted.
+    @inlinable
     public func aggregate<Accumulator, Result>(
         _ operation: AggregateOperation<Item, Accumulator, Result>
+    ) -> WindowAggregateStage<Item, Key, Result> {
+        // Inlined into the caller, where the types are concrete, so this closure's dictionary lookup is
+        // specialized: the window processors are generic classes called through `any Processor`, and the
+        // stdlib's unspecialized Dictionary costs several generic-metadata lookups per item.
+        let key = keyed.key
+        let create = operation.create
+        let accumulate = operation.accumulate
+        return aggregate(operation) { table, item in accumulate(&table[key(item), default: create()], item) }
+    }
+
+    @usableFromInline
+    func aggregate<Accumulator, Result>(
+        _ operation: AggregateOperation<Item, Accumulator, Result>,
+        foldInto: @escaping (inout [Key: Accumulator], Item) -> Void
     ) -> WindowAggregateStage<Item, Key, Result> {
         let upstream = keyed.upstream
         let pipeline = keyed.pipeline
@@ -76,7 +91,8 @@ public struct WindowedStage<Item, Key: Hashable> {
                     { _ in
                         SlidingWindowProcessor<Item, Key, Accumulator, Result>(
                             window: definition, mode: .windows, raw: true, keyedState: true, key: { key($0.value) },
-                            frame: nil, fold: operation.accumulate, operation: operation, ports: ports)
+                            frame: nil, fold: operation.accumulate, foldInto: foldInto, operation: operation,
+                            ports: ports)
                     }
                 }
                 node.inputs = [keyed.partitionedInput()]
@@ -88,7 +104,7 @@ public struct WindowedStage<Item, Key: Hashable> {
                 { _ in
                     SlidingWindowProcessor<Item, Key, Accumulator, Accumulator>(
                         window: definition, mode: .frames, raw: true, keyedState: false, key: { key($0.value) },
-                        frame: nil, fold: operation.accumulate,
+                        frame: nil, fold: operation.accumulate, foldInto: foldInto,
                         operation: AggregateOperation<Item, Accumulator, Accumulator>(
                             create: operation.create, accumulate: operation.accumulate, combine: operation.combine,
                             export: { $0 }),

@@ -130,7 +130,7 @@ public struct Stage<Item> {
 /// A stage whose items are grouped by a key.
 public struct KeyedStage<Item, Key: Hashable> {
     let upstream: Stage<Item>
-    let key: (Item) -> Key
+    @usableFromInline let key: (Item) -> Key
 
     var pipeline: Pipeline { upstream.pipeline }
 

@@ -30,6 +30,8 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     private let keyOf: (Timestamped<Input>) -> Key
     private let frameOf: (Timestamped<Input>) -> Int64
     private let fold: (inout Accumulator, Input) -> Void
+    /// Looks the item's key up in a frame's table and folds the item in; made where the types are concrete.
+    private let foldInto: ((inout [Key: Accumulator], Input) -> Void)?
     private let create: () -> Accumulator
     private let combine: (inout Accumulator, Accumulator) -> Void
     private let deduct: ((inout Accumulator, Accumulator) -> Void)?
@@ -54,6 +56,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     init<Item>(
         window: WindowDefinition, mode: Mode, raw: Bool, keyedState: Bool, key: @escaping (Timestamped<Input>) -> Key,
         frame: ((Timestamped<Input>) -> Int64)?, fold: @escaping (inout Accumulator, Input) -> Void,
+        foldInto: ((inout [Key: Accumulator], Input) -> Void)? = nil,
         operation: AggregateOperation<Item, Accumulator, Result>, ports: OutputPorts
     ) {
         guard case .sliding(let size, let step) = window.kind else { preconditionFailure("not a sliding window") }
@@ -67,6 +70,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         let offset = window.offset
         self.frameOf = frame ?? { Self.frameStart($0.timestamp, step: step, offset: offset) }
         self.fold = fold
+        self.foldInto = foldInto
         self.create = operation.create
         self.combine = operation.combine
         self.deduct = size == step ? nil : operation.deduct
@@ -121,7 +125,11 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                 hot = frames.removeValue(forKey: frame) ?? [:]
                 hotStart = frame
             }
-            fold(&hot[keyOf(item), default: create()], item.value)
+            if let foldInto {
+                foldInto(&hot, item.value)
+            } else {
+                fold(&hot[keyOf(item), default: create()], item.value)
+            }
         }
     }
 
