@@ -30,6 +30,10 @@ if [ ! -x /tmp/bp-bin/sqlite_bench ] || [ ! -f /tmp/w1.jsonl ]; then bash "$PEER
 
 rm -rf "$RES" && mkdir -p "$RES"
 EVENTLOG_BIN="$EVENTLOG_BIN" bash "$PEERS_DIR/run_all.sh" "$REPS" "$PEERS eventlog"
+# The harness runs EventLog's W1, W1s, W2, W3 and W4; W3d (StreamJet from decoded events) goes beside them.
+for rep in $(seq 1 "$REPS"); do
+  python3 "$PEERS_DIR/runner.py" "$RES/results.jsonl" --rep "$rep" -- "$EVENTLOG_BIN" bench W3d --input /tmp/w1.jsonl
+done
 python3 "$PEERS_DIR/summarize.py" "$RES" > "$RES/summary.md"
 python3 Benchmarks/ratios.py "$RES/results.jsonl" > "$RES/ratios.md"
 cat "$RES/summary.md" "$RES/ratios.md"
