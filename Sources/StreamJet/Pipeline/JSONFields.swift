@@ -199,9 +199,28 @@ public enum JSONFields {
     }
 
     /// The index of the quote closing a string whose contents start at `start`.
+    ///
+    /// Eight bytes at a time: a word has a byte equal to `c` exactly when `word ^ c·0x0101…` has a zero byte,
+    /// and `(v − 0x0101…) & ~v & 0x8080…` flags zero bytes; the lowest flag is always a true match (false
+    /// flags only occur above one), so the first quote or backslash is found without a per-byte loop.
     @inline(__always)
     static func stringEnd(_ base: UnsafeRawPointer, _ start: Int, _ end: Int) -> Int? {
         var index = start
+        while index &+ 8 <= end {
+            let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+            let quotes = word ^ 0x2222_2222_2222_2222
+            let backslashes = word ^ 0x5C5C_5C5C_5C5C_5C5C
+            let flags =
+                ((quotes &- 0x0101_0101_0101_0101) & ~quotes | (backslashes &- 0x0101_0101_0101_0101) & ~backslashes)
+                & 0x8080_8080_8080_8080
+            if flags == 0 {
+                index &+= 8
+                continue
+            }
+            index &+= flags.trailingZeroBitCount >> 3
+            if base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "\"") { return index }
+            index &+= 2  // a backslash and the byte it escapes
+        }
         while index < end {
             let byte = base.load(fromByteOffset: index, as: UInt8.self)
             if byte == UInt8(ascii: "\"") { return index }

@@ -8,10 +8,15 @@ final class SourceProcessor<Raw, Output>: Processor {
     private let policy: TimestampPolicy<Raw>
     private let eventTime: EventTimePolicy?
     private let chain: Chain<Raw, Output>
+    /// Whether `chain` passes items through unchanged (no stateless step fused): then `Raw` is `Output`.
+    private let isIdentity: Bool
     private let ports: OutputPorts
     private let index: Int
     private var reader: (any SourceReader<Raw>)!
     private var emitter: Emitter<Output>!
+    /// `emitter` seen with the reader's item type, when the chain is the identity. Emitting through it
+    /// skips two closure calls per item, each of which looks up generic metadata in this unspecialized code.
+    private var rawEmitter: Emitter<Raw>?
     private var context: ProcessorContext!
     private var watermarks: PartitionWatermarks?
     private var pendingControl: WatermarkCoalescer.Output?
@@ -20,12 +25,14 @@ final class SourceProcessor<Raw, Output>: Processor {
 
     init(
         source: Source<Raw>, policy: TimestampPolicy<Raw>, eventTime: EventTimePolicy?,
-        chain: @escaping Chain<Raw, Output>, ports: OutputPorts, index: Int
+        chain: @escaping Chain<Raw, Output>, isIdentity: Bool, ports: OutputPorts, index: Int
     ) {
+        precondition(!isIdentity || Raw.self == Output.self, "an identity chain must not change the item type")
         self.source = source
         self.policy = policy
         self.eventTime = eventTime
         self.chain = chain
+        self.isIdentity = isIdentity
         self.ports = ports
         self.index = index
     }
@@ -36,6 +43,7 @@ final class SourceProcessor<Raw, Output>: Processor {
         self.context = context
         reader = try source.makeReader(context.index, context.localParallelism)
         emitter = Emitter(context: context, ordinals: ports.main)
+        if isIdentity { rawEmitter = unsafeDowncast(emitter as AnyObject, to: Emitter<Raw>.self) }
         if let eventTime {
             watermarks = PartitionWatermarks(
                 partitions: reader.laneCount, policy: eventTime, now: context.clock.milliseconds())
@@ -52,20 +60,30 @@ final class SourceProcessor<Raw, Output>: Processor {
         var watermarks = self.watermarks
         self.watermarks = nil
         defer { self.watermarks = watermarks }
-        exhausted = try reader.read(
-            limit: Self.batchLimit,
-            emit: { lane, raw, native in
-                let timestamp: Int64
-                switch policy {
-                case .none: timestamp = .min
-                case .native: timestamp = native
-                case .ingestion: timestamp = now
-                case .field(let extract): timestamp = extract(raw)
-                }
-                _ = watermarks?.observe(partition: lane, timestamp: timestamp, now: now)
-                chain(Timestamped(raw, timestamp: timestamp)) { emitter.emit($0) }
-            },
-            finish: { lane in watermarks?.finish(partition: lane) })
+        @inline(__always) func stamp(_ lane: Int, _ raw: Raw, _ native: Int64) -> Int64 {
+            let timestamp: Int64
+            switch policy {
+            case .none: timestamp = .min
+            case .native: timestamp = native
+            case .ingestion: timestamp = now
+            case .field(let extract): timestamp = extract(raw)
+            }
+            _ = watermarks?.observe(partition: lane, timestamp: timestamp, now: now)
+            return timestamp
+        }
+        if let rawEmitter {
+            exhausted = try reader.read(
+                limit: Self.batchLimit,
+                emit: { lane, raw, native in rawEmitter.emit(Timestamped(raw, timestamp: stamp(lane, raw, native))) },
+                finish: { lane in watermarks?.finish(partition: lane) })
+        } else {
+            exhausted = try reader.read(
+                limit: Self.batchLimit,
+                emit: { lane, raw, native in
+                    chain(Timestamped(raw, timestamp: stamp(lane, raw, native))) { emitter.emit($0) }
+                },
+                finish: { lane in watermarks?.finish(partition: lane) })
+        }
         pendingControl = watermarks?.poll(now: now)
         guard emitter.flush(), flushControl() else { return false }
         return exhausted
@@ -101,17 +119,19 @@ final class SourceSpec<Raw, Output>: ChainAppendable {
     let policy: TimestampPolicy<Raw>
     let eventTime: EventTimePolicy?
     let chain: Chain<Raw, Output>
+    let isIdentity: Bool
     let parallelism: Int?
 
     init(
         pipeline: Pipeline, source: Source<Raw>, policy: TimestampPolicy<Raw>, eventTime: EventTimePolicy?,
-        chain: @escaping Chain<Raw, Output>, parallelism: Int?
+        chain: @escaping Chain<Raw, Output>, isIdentity: Bool = false, parallelism: Int?
     ) {
         self.pipeline = pipeline
         self.source = source
         self.policy = policy
         self.eventTime = eventTime
         self.chain = chain
+        self.isIdentity = isIdentity
         self.parallelism = parallelism
     }
 
@@ -123,12 +143,15 @@ final class SourceSpec<Raw, Output>: ChainAppendable {
     }
 
     func makeNode() -> PipelineNode {
-        let (source, policy, eventTime, chain) = (self.source, self.policy, self.eventTime, self.chain)
+        let (source, policy, eventTime, chain, isIdentity) = (
+            self.source, self.policy, self.eventTime, self.chain, self.isIdentity
+        )
         let node = PipelineNode(name: source.name, localParallelism: parallelism, hasTimestamps: eventTime != nil) {
             ports in
             { index in
                 SourceProcessor(
-                    source: source, policy: policy, eventTime: eventTime, chain: chain, ports: ports, index: index)
+                    source: source, policy: policy, eventTime: eventTime, chain: chain, isIdentity: isIdentity,
+                    ports: ports, index: index)
             }
         }
         node.fusion = self
@@ -159,7 +182,7 @@ public struct SourceStage<Item> {
     private func stage(_ policy: TimestampPolicy<Item>, _ eventTime: EventTimePolicy?) -> Stage<Item> {
         let spec = SourceSpec<Item, Item>(
             pipeline: pipeline, source: source, policy: policy, eventTime: eventTime,
-            chain: { item, emit in emit(item) },
+            chain: { item, emit in emit(item) }, isIdentity: true,
             parallelism: parallelism)
         return Stage(pipeline: pipeline, node: spec.makeNode())
     }
