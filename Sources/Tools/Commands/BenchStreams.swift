@@ -66,6 +66,9 @@ extension Bench {
                     builder.reset()
                 }
             }
+            // Untimed, like loading: write the topic's dirty pages back now, so the kernel's writeback does
+            // not share the two cores with the timed job.
+            sync()
             source = pipeline.readFrom(
                 .topic(opened, "w1", bounded: true) { record in RestaurantEvent.decode(record.value!) }
             ).withTimestamps({ $0.lastModified }, allowedLag: 2_000)
