@@ -63,6 +63,31 @@ struct LogTests {
         #expect(next.offset == Int64(expected.count))
     }
 
+    @Test(
+        "extreme record timestamps (Int64.min and .max) are stored and read back; segment age and retention never trap")
+    func extremeTimestamps() throws {
+        // Found by the record-batch fuzzer: a segment whose first batch carries Int64.min made the
+        // segment-age check (`now - created`) overflow on the next append.
+        // A reopened segment's age starts at its first batch's largest timestamp, so reopen between appends.
+        let dir = TemporaryDirectory()
+        var configuration = TopicConfiguration()
+        configuration.retentionMilliseconds = nil
+        try Log(directory: dir.path).createTopic("t", configuration: configuration)
+        let timestamps: [Int64] = [.min, .max, .min, 0, .max, -1]
+        for timestamp in timestamps {
+            let log = try Log(directory: dir.path)
+            try log.append([ProducerRecord(key: "k", value: "v", timestamp: timestamp)], to: "t")
+            try log.runMaintenance()
+            try log.close()
+        }
+        let reopened = try Log(directory: dir.path)
+        defer { try? reopened.close() }
+        var read: [Int64] = []
+        let reader = try reopened.reader(topic: "t", partition: 0)
+        while try reader.read({ read.append($0.timestamp) }) > 0 {}
+        #expect(read == timestamps)
+    }
+
     @Test("keyed records land on Kafka's murmur2 partition; offsets per partition are dense")
     func partitioning() throws {
         let dir = TemporaryDirectory()

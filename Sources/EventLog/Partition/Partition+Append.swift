@@ -99,7 +99,10 @@ extension Partition {
         let (size, created) = active.state.withLock { ($0.size, $0.createdAt) }
         guard size > 0 else { return false }
         if size + Int64(bytes) > config.segmentBytes { return true }
-        if now - created >= config.segmentMilliseconds { return true }
+        // `created` is the first batch's largest timestamp, which the producer chose: any Int64, so the age
+        // is computed without trapping. An age past Int64.max is older than any configured limit.
+        let (age, overflow) = now.subtractingReportingOverflow(created)
+        if overflow ? now > created : age >= config.segmentMilliseconds { return true }
         if lastOffset - active.baseOffset > Int64(Int32.max) { return true }
         return false
     }
