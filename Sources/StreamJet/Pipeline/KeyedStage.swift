@@ -90,9 +90,8 @@ public struct WindowedStage<Item, Key: Hashable> {
                 let node = PipelineNode(name: "window", hasTimestamps: true) { ports in
                     { _ in
                         SlidingWindowProcessor<Item, Key, Accumulator, Result>(
-                            window: definition, mode: .windows, raw: true, keyedState: true, key: { key($0.value) },
-                            frame: nil, fold: operation.accumulate, foldInto: foldInto, operation: operation,
-                            ports: ports)
+                            window: definition, mode: .windows, raw: true, keyedState: true, frame: nil,
+                            foldInto: foldInto, operation: operation, ports: ports)
                     }
                 }
                 node.inputs = [keyed.partitionedInput()]
@@ -103,8 +102,8 @@ public struct WindowedStage<Item, Key: Hashable> {
             ) { ports in
                 { _ in
                     SlidingWindowProcessor<Item, Key, Accumulator, Accumulator>(
-                        window: definition, mode: .frames, raw: true, keyedState: false, key: { key($0.value) },
-                        frame: nil, fold: operation.accumulate, foldInto: foldInto,
+                        window: definition, mode: .frames, raw: true, keyedState: false, frame: nil,
+                        foldInto: foldInto,
                         operation: AggregateOperation<Item, Accumulator, Accumulator>(
                             create: operation.create, accumulate: operation.accumulate, combine: operation.combine,
                             export: { $0 }),
@@ -117,8 +116,11 @@ public struct WindowedStage<Item, Key: Hashable> {
             let combine = PipelineNode(name: "window-combine", hasTimestamps: true) { ports in
                 { _ in
                     SlidingWindowProcessor<Partial, Key, Accumulator, Result>(
-                        window: definition, mode: .windows, raw: false, keyedState: true, key: { $0.value.key },
-                        frame: { $0.value.frameStart }, fold: { operation.combine(&$0, $1.accumulator) },
+                        window: definition, mode: .windows, raw: false, keyedState: true,
+                        frame: { $0.value.frameStart },
+                        foldInto: { table, partial in
+                            operation.combine(&table[partial.key, default: operation.create()], partial.accumulator)
+                        },
                         operation: operation, ports: ports)
                 }
             }

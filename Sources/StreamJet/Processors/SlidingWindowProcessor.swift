@@ -27,11 +27,10 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     private let mode: Mode
     private let isRaw: Bool
     private let keyedState: Bool
-    private let keyOf: (Timestamped<Input>) -> Key
     private let frameOf: (Timestamped<Input>) -> Int64
-    private let fold: (inout Accumulator, Input) -> Void
-    /// Looks the item's key up in a frame's table and folds the item in; made where the types are concrete.
-    private let foldInto: ((inout [Key: Accumulator], Input) -> Void)?
+    /// Looks the item's key up in a frame's table and folds the item in. The public API makes it where the
+    /// types are concrete, so the dictionary lookup runs specialized.
+    private let foldInto: (inout [Key: Accumulator], Input) -> Void
     private let create: () -> Accumulator
     private let combine: (inout Accumulator, Accumulator) -> Void
     private let deduct: ((inout Accumulator, Accumulator) -> Void)?
@@ -54,9 +53,8 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     private var running: (end: Int64, entries: [Key: (Accumulator, Int)])?
 
     init<Item>(
-        window: WindowDefinition, mode: Mode, raw: Bool, keyedState: Bool, key: @escaping (Timestamped<Input>) -> Key,
-        frame: ((Timestamped<Input>) -> Int64)?, fold: @escaping (inout Accumulator, Input) -> Void,
-        foldInto: ((inout [Key: Accumulator], Input) -> Void)? = nil,
+        window: WindowDefinition, mode: Mode, raw: Bool, keyedState: Bool, frame: ((Timestamped<Input>) -> Int64)?,
+        foldInto: @escaping (inout [Key: Accumulator], Input) -> Void,
         operation: AggregateOperation<Item, Accumulator, Result>, ports: OutputPorts
     ) {
         guard case .sliding(let size, let step) = window.kind else { preconditionFailure("not a sliding window") }
@@ -66,10 +64,8 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         self.mode = mode
         self.isRaw = raw
         self.keyedState = keyedState
-        self.keyOf = key
         let offset = window.offset
         self.frameOf = frame ?? { Self.frameStart($0.timestamp, step: step, offset: offset) }
-        self.fold = fold
         self.foldInto = foldInto
         self.create = operation.create
         self.combine = operation.combine
@@ -125,11 +121,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                 hot = frames.removeValue(forKey: frame) ?? [:]
                 hotStart = frame
             }
-            if let foldInto {
-                foldInto(&hot, item.value)
-            } else {
-                fold(&hot[keyOf(item), default: create()], item.value)
-            }
+            foldInto(&hot, item.value)
         }
     }
 
