@@ -119,8 +119,6 @@ public struct Stage<Item> {
         let node = PipelineNode(
             name: sink.name, localParallelism: sink.localParallelism, isSink: true, hasTimestamps: false
         ) { _ in sink.makeProcessor }
-        // Local: an isolated edge when the parallelism matches, so a partition's items reach the sink in
-        // the order they were read (a topic-to-topic job keeps each key's order, as Kafka users expect).
         node.inputs = [.make(from: self.node, port: port, carrying: Item.self, routing: .local)]
         _ = pipeline.add(node)
         return sink
