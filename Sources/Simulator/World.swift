@@ -121,12 +121,22 @@ public final class World {
 
     /// A driver's delivery in progress. The order lives here (not in `orders`) from the moment a driver
     /// claims it: only that driver touches it, and each step needs no dictionary lookup.
-    struct Trip {
+    ///
+    /// A class, so each step updates it in place: as a struct in `trips` every step copied it out and
+    /// back, retaining each string of its order (a tenth of the simulator's time).
+    final class Trip {
         var order: Order
-        var leg: GreatCircle
-        var steps: Int
-        var step: Int
-        var delivering: Bool
+        let leg: GreatCircle
+        let steps: Int
+        var step = 0
+        let delivering: Bool
+
+        init(order: Order, leg: GreatCircle, steps: Int, delivering: Bool) {
+            self.order = order
+            self.leg = leg
+            self.steps = steps
+            self.delivering = delivering
+        }
     }
 
     public let configuration: SimulationConfiguration
@@ -364,12 +374,12 @@ public final class World {
         let leg = GreatCircle(from: drivers[d].location, to: end)
         let stepMeters = max(1, configuration.speedMetersPerSecond * configuration.stepSeconds)
         let steps = max(1, Int((leg.meters / stepMeters).rounded(.up)))
-        trips[d] = Trip(order: order, leg: leg, steps: steps, step: 0, delivering: delivering)
+        trips[d] = Trip(order: order, leg: leg, steps: steps, delivering: delivering)
         schedule(.driverStep(driver: d), after: configuration.stepSeconds)
     }
 
     private func driverStep(_ d: Int) throws {
-        guard var trip = trips[d] else { return }
+        guard let trip = trips[d] else { return }
         trip.step += 1
         let point = trip.step >= trip.steps ? trip.leg.end : trip.leg.point(at: Double(trip.step) / Double(trip.steps))
         drivers[d].move(to: point, now: now)
@@ -379,7 +389,6 @@ public final class World {
             try emit(trip.order, .locationUpdated)
         }
         if trip.step < trip.steps {
-            trips[d] = trip
             schedule(.driverStep(driver: d), after: configuration.stepSeconds)
             return
         }
@@ -474,8 +483,14 @@ struct DispatchIndex {
     /// every cell.
     func nearest(to point: GeoPoint, within radius: Double) -> Int? {
         var best: (distance: Double, sequence: Int, order: Int)? = nil
+        let metersPerDegree = LiveViews.Geo.earthRadiusMeters * .pi / 180
         func consider(_ entries: [(order: Int, point: GeoPoint, sequence: Int)]) {
             for entry in entries {
+                // The latitude gap alone bounds the distance from below (the central angle is at least
+                // |Δφ|); an order it puts beyond the radius or the best so far (with a millimetre to spare
+                // for rounding) cannot win, so the exact formula's six trigonometric calls are skipped.
+                let gap = abs((entry.point.latitude * 1_000_000).rounded() / 1_000_000 - point.latitude)
+                if gap * metersPerDegree - 0.001 >= (best?.distance ?? radius) { continue }
                 let d = Self.dispatchDistance(order: entry.point, driver: point)
                 guard d < radius else { continue }
                 if best == nil || (d, entry.sequence) < (best!.distance, best!.sequence) {
@@ -500,9 +515,13 @@ struct DispatchIndex {
             return best?.order
         }
         let half = Self.lonCells / 2
+        // The driver's own cell first: the best found there prunes most candidates of the others.
+        let (ownA, ownB) = Self.cellOf(point)
+        consider(cells[Self.key(ownA, ownB)] ?? [])
         for a in minA...maxA {
             for b in minB...maxB {
                 let wrapped = ((b + half) % Self.lonCells + Self.lonCells) % Self.lonCells - half
+                if a == ownA && wrapped == ownB { continue }
                 consider(cells[Self.key(a, wrapped)] ?? [])
             }
         }

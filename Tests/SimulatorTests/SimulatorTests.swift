@@ -171,12 +171,18 @@ struct SimulatorTests {
             GeoPoint(latitude: 10, longitude: 179.99),
         ] {
             var index = DispatchIndex()
-            for i in 0..<300 {
-                let p = Geo.destination(
-                    from: centre, meters: random.nextDouble() * 30_000, bearing: random.nextDouble() * 360)
+            var points: [GeoPoint] = []
+            for i in 0..<1_500 {
+                // Every tenth order shares an earlier one's point: ties go to the order inserted first.
+                let p =
+                    i % 10 == 9
+                    ? points[Int(random.nextDouble() * Double(points.count))]
+                    : Geo.destination(
+                        from: centre, meters: random.nextDouble() * 30_000, bearing: random.nextDouble() * 360)
+                points.append(p)
                 index.insert(i, at: p)
             }
-            for _ in 0..<50 {
+            for _ in 0..<200 {
                 let q = Geo.destination(
                     from: centre, meters: random.nextDouble() * 20_000, bearing: random.nextDouble() * 360)
                 let brute = index.all(within: 15_000, of: q).min { ($0.distance, $0.order) < ($1.distance, $1.order) }?
@@ -310,5 +316,43 @@ struct StoreListTests {
         let list = try RestaurantCatalog.parseList(empty)
         #expect(list.restaurants.count == 1)
         #expect(list.skippedWithoutCoordinates == 1)
+    }
+
+    @Test("the JSON writer escapes exactly what JSON needs and writes integers as String(_:) does")
+    func jsonWriter() throws {
+        let s = seed("jsonWriter")
+        var random = SplitMix64(seed: s)
+        let alphabet: [Character] = [
+            "a", "Z", "0", " ", "\"", "\\", "\n", "\t", "\u{01}", "\u{1F}", "é", "€", "😀", "/", "~",
+        ]
+        var writer = JSONWriter()
+        for _ in 0..<2_000 {
+            let length = Int(random.nextDouble() * 40)
+            // Mostly plain text (the fast path) with the occasional character that needs escaping.
+            let text = String(
+                (0..<length).map { _ in
+                    random.nextDouble() < 0.9 ? "x" : alphabet[Int(random.nextDouble() * Double(alphabet.count))]
+                })
+            writer.reset()
+            writer.begin()
+            writer.field("s", text)
+            writer.end()
+            let parsed = try JSONSerialization.jsonObject(with: Data(writer.bytes)) as? [String: String]
+            #expect(parsed?["s"] == text, "seed \(s): \(text.debugDescription) came back as \(parsed?["s"] ?? "nil")")
+        }
+        var values: [UInt64] = [0, 1, 9, 10, 99, 100, 999_999, 1_000_000, UInt64.max, UInt64.max / 10]
+        for power in 1...19 {
+            let p = (0..<power).reduce(UInt64(1)) { product, _ in product * 10 }
+            values += [p - 1, p, p + 1]
+        }
+        for _ in 0..<1_000 { values.append(random.next() >> UInt64(random.next() % 64)) }
+        for value in values {
+            for minimum in [1, 6] {
+                writer.reset()
+                writer.appendDigits(value, minimumDigits: minimum)
+                let expected = String(repeating: "0", count: max(0, minimum - String(value).count)) + String(value)
+                #expect(String(decoding: writer.bytes, as: UTF8.self) == expected, "seed \(s)")
+            }
+        }
     }
 }
