@@ -83,7 +83,9 @@ let package = Package(
             swiftSettings: upcoming),
         .testTarget(
             name: "SimulatorTests",
-            dependencies: ["Simulator", "EventLog", "TestSupport"],
+            dependencies: [
+                "Simulator", "EventLog", "TestSupport", .product(name: "HeapModule", package: "swift-collections"),
+            ],
             swiftSettings: upcoming),
     ]
 )
@@ -105,7 +107,8 @@ if Context.environment["ENABLE_BENCHMARKS"] != nil {
 if Context.environment["ENABLE_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
     for (name, dependency) in [
-        ("RecordBatch", "EventLog"), ("SQLParser", "LiveViews"), ("StoreCSV", "Simulator"), ("ProduceInput", "EventLog"),
+        ("RecordBatch", "EventLog"), ("SQLParser", "LiveViews"), ("StoreCSV", "Simulator"),
+        ("ProduceInput", "EventLog"),
     ] {
         package.targets.append(
             .executableTarget(

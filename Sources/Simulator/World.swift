@@ -1,5 +1,4 @@
 import Foundation
-import HeapModule
 import LiveViews
 
 /// Settings of a simulation.
@@ -82,7 +81,7 @@ public final class World {
         case driverShift(driver: Int)
     }
 
-    /// One queued action in 12 bytes, ordered by a single integer comparison: the heap of a world with
+    /// One queued action in 12 bytes, ordered by a single integer comparison: the queue of a world with
     /// tens of thousands of drivers is the simulator's busiest structure.
     struct Scheduled: Comparable {
         /// Milliseconds since the simulation's start in the high 40 bits (35 years), the scheduling
@@ -143,7 +142,7 @@ public final class World {
     public let restaurants: [Restaurant]
     private let sink: any SimulationSink
     private var random: SplitMix64
-    private var queue = Heap<Scheduled>()
+    private var queue = CalendarQueue()
     private var sequence: Int64 = 0
     private(set) public var now: Int64
     private var lastTick: Int64
@@ -209,7 +208,7 @@ public final class World {
     /// Runs every action due up to and including `time` (simulated ms).
     public func run(until time: Int64) throws {
         let limit = UInt64(max(0, time - configuration.startMilliseconds)) << 24 | 0xFF_FFFF
-        while let next = queue.min, next.key <= limit {
+        while let next = queue.min(), next.key <= limit {
             _ = queue.popMin()
             try advanceClock(to: configuration.startMilliseconds + Int64(next.key >> 24))
             try perform(Self.unpack(next.action))

@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import HeapModule
 import TestSupport
 import Testing
 
@@ -354,5 +355,54 @@ struct StoreListTests {
                 #expect(String(decoding: writer.bytes, as: UTF8.self) == expected, "seed \(s)")
             }
         }
+    }
+
+    @Test("the calendar queue pops in exactly a heap's order: same-bucket, ring and far-future actions, gaps")
+    func calendarQueue() {
+        let s = seed("calendarQueue")
+        var random = SplitMix64(seed: s)
+        var calendar = CalendarQueue()
+        var heap = Heap<World.Scheduled>()
+        var now: UInt64 = 0  // ms
+        var sequence: UInt64 = 0
+        var popped = 0
+        for round in 0..<200_000 {
+            if random.nextDouble() < 0.52 {
+                // Mostly a few seconds ahead; some in the same millisecond or bucket; some beyond the ring
+                // (17 minutes) or hours ahead.
+                let r = random.nextDouble()
+                let delay: UInt64 =
+                    r < 0.1
+                    ? 0
+                    : r < 0.2
+                        ? UInt64(random.nextDouble() * 64)
+                        : r < 0.9
+                            ? UInt64(random.nextDouble() * 20_000)
+                            : r < 0.97
+                                ? UInt64(random.nextDouble() * 3_000_000) : UInt64(random.nextDouble() * 40_000_000)
+                sequence += 1
+                let item = World.Scheduled(key: (now + delay) << 24 | (sequence & 0xFF_FFFF), action: UInt32(round))
+                calendar.insert(item)
+                heap.insert(item)
+            } else {
+                let expected = heap.popMin()
+                let peeked = calendar.min()
+                let actual = calendar.popMin()
+                #expect(peeked?.key == expected?.key && actual?.key == expected?.key, "seed \(s), round \(round)")
+                guard actual?.key == expected?.key else { return }
+                if let actual {
+                    now = actual.key >> 24
+                    popped += 1
+                }
+            }
+            #expect(calendar.count == heap.count)
+        }
+        while let expected = heap.popMin() {
+            let actual = calendar.popMin()
+            #expect(actual?.key == expected.key, "seed \(s), draining")
+            guard actual?.key == expected.key else { return }
+        }
+        #expect(calendar.popMin() == nil && calendar.count == 0)
+        #expect(popped > 50_000)
     }
 }
