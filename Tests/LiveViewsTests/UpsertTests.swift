@@ -182,4 +182,33 @@ struct UpsertTests {
             try LiveTable(config: config)
         }
     }
+
+    @Test("the string dictionary: one code per distinct string, lengths 0–40 with shared prefixes and zero bytes")
+    func stringDictionary() {
+        let seed = testSeed("stringDictionary")
+        var random = SeededGenerator(seed: seed)
+        let dictionary = StringDictionary()
+        var expected: [String: Int32] = [:]
+        for _ in 0..<20_000 {
+            // Short alphabets and a common prefix make near-misses: same length, same first 8 or 16 bytes.
+            let length = Int(random.next() % 41)
+            let prefix = random.next() % 2 == 0 ? "order-00" : ""
+            let body = String((0..<max(0, length - prefix.count)).map { _ in Array("ab\0é")[Int(random.next() % 4)] })
+            let text = prefix + body
+            let code = dictionary.code(text)
+            if let known = expected[text] {
+                #expect(code == known, "seed \(seed): \(text.debugDescription) got \(code), had \(known)")
+            } else {
+                #expect(Int(code) == expected.count, "seed \(seed): a new string gets the next code")
+                expected[text] = code
+            }
+        }
+        #expect(dictionary.count == expected.count)
+        for (text, code) in expected {
+            #expect(dictionary.find(text) == code && dictionary.strings[Int(code)] == text, "seed \(seed)")
+        }
+        #expect(dictionary.find("never added") == nil)
+        let restored = StringDictionary(strings: dictionary.strings)
+        #expect(expected.allSatisfy { restored.find($0.key) == $0.value }, "seed \(seed): restore keeps the codes")
+    }
 }

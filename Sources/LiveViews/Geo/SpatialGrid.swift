@@ -87,6 +87,9 @@ final class SpatialGrid: @unchecked Sendable {
         count += 1
     }
 
+    /// Whether `doc` is indexed.
+    func contains(_ doc: Int32) -> Bool { Int(doc) < position.count && position[Int(doc)] >= 0 }
+
     func remove(_ doc: Int32, longitude: Double, latitude: Double) {
         guard Int(doc) < position.count, position[Int(doc)] >= 0,
             let slot = slots[key(longitude: longitude, latitude: latitude)].map(Int.init)

@@ -67,6 +67,7 @@ extension LiveTable {
     func run(_ statement: SelectStatement, now: Int64?) throws(ViewError) -> QueryResult {
         let now = now ?? Int64(Date().timeIntervalSince1970 * 1000)
         let result: Result<QueryResult, ViewError> = lock.read {
+            syncValidIndexes()
             do throws(ViewError) {
                 let executor = try QueryExecutor(table: self, statement: statement, now: now)
                 return .success(try executor.execute())
@@ -346,7 +347,7 @@ final class QueryExecutor {
         // The grid of every document for skipUpsert (and append tables), else the grid of valid ones:
         // either holds exactly the documents the query may see.
         let grids = { (column: Int) -> SpatialGrid? in
-            skipUpsert || !table.isUpsert ? table.allIndex[column] : table.latestIndex[column]
+            skipUpsert || !table.isUpsert ? table.allDocumentsGrid(column) : table.latestIndex[column]
         }
         if case .binary(let op, let a, let b) = e.kind, [.less, .lessOrEqual, .greater, .greaterOrEqual].contains(op) {
             var call = a, bound = b, strict = op == .less

@@ -23,6 +23,18 @@ import Synchronization
 ///   `dropOutOfOrder`); with `outOfOrderColumn` their row says so.
 /// - A PARTIAL upsert stores the merged row, so the newest document alone answers queries.
 ///
+/// Index maintenance is deferred to the queries that need it (ingest only appends and flips valid bits;
+/// a bulk load or catch-up then pays one index build instead of an insert and a remove per record):
+/// - The grids of every document hold exactly the documents below `allIndexed` that have a point; a query
+///   that uses them first indexes the documents from `allIndexed` to `documentCount`.
+/// - The indexes of valid documents (grids, posting lists) hold exactly the valid documents, except those
+///   listed in `validChanges` (documents whose valid bit changed since the last sync, each listed at least
+///   once), or, when `validIndexesStale`, all of them: every query brings them up to date first, by
+///   checking each listed document against its valid bit or by rebuilding them from the bitmap. The list
+///   is cut off (stale) once it is longer than the valid set, so its memory stays bounded.
+/// - Syncing happens under the read lock plus `indexLock`: readers holding the read lock see the same
+///   state, so the first one to sync does the work and the others find nothing pending.
+///
 /// Concurrency: one writer (ingest) and any number of readers (queries) share a read-write lock; a query
 /// holds the read lock for its whole run, so it sees one consistent state (no torn counts) while ingest
 /// waits.
@@ -44,14 +56,16 @@ public final class LiveTable: @unchecked Sendable {
     /// Point column index → grid over every document / over valid documents.
     var allIndex: [Int: SpatialGrid] = [:]
     var latestIndex: [Int: SpatialGrid] = [:]
-    /// Unretained views of `columns` and the grids for the ingest path (the strong references above keep
-    /// them alive for the table's lifetime).
+    /// Unretained views of `columns` for the ingest path (the strong references above keep them alive for
+    /// the table's lifetime).
     private var columnRefs: [Unmanaged<Column>] = []
-    private var allGridOf: [Unmanaged<SpatialGrid>?] = []
-    private var latestGrids: [(Int, Unmanaged<SpatialGrid>)] = []
     /// Column index → inverted index over valid documents.
     var postings: [Int: PostingLists] = [:]
-    private var postingRefs: [(Int, Unmanaged<PostingLists>)] = []
+    /// Deferred index maintenance (see the type's invariants).
+    @exclusivity(unchecked) private var allIndexed = 0
+    @exclusivity(unchecked) private var validChanges: [Int32] = []
+    @exclusivity(unchecked) private var validIndexesStale = false
+    private let indexLock = Locked(())
     /// Records skipped because their value is not a JSON object, and the last one's location.
     private(set) var badRecords = 0
     private(set) var lastBadRecord: String?
@@ -118,10 +132,7 @@ public final class LiveTable: @unchecked Sendable {
         for name in config.invertedIndexColumns ?? [] {
             if let i = index[name.lowercased()] { postings[i] = PostingLists() }
         }
-        postingRefs = postings.sorted { $0.key < $1.key }.map { ($0.key, Unmanaged.passUnretained($0.value)) }
         columnRefs = columns.map { Unmanaged.passUnretained($0) }
-        allGridOf = columns.indices.map { index in allIndex[index].map { Unmanaged.passUnretained($0) } }
-        latestGrids = latestIndex.sorted { $0.key < $1.key }.map { ($0.key, Unmanaged.passUnretained($0.value)) }
     }
 
     /// The table's name.
@@ -280,33 +291,89 @@ public final class LiveTable: @unchecked Sendable {
 
     private func indexValid(_ doc: Int32) {
         valid.insert(doc)
-        updateValidIndexes(doc, insert: true)
+        noteValidChange(doc)
     }
 
     private func unindexValid(_ doc: Int32) {
         valid.remove(doc)
-        updateValidIndexes(doc, insert: false)
+        noteValidChange(doc)
     }
 
-    /// Adds `doc` to (or removes it from) the indexes of valid documents: spatial grids and posting lists.
-    private func updateValidIndexes(_ doc: Int32, insert: Bool) {
-        for (column, grid) in latestGrids {
-            columnRefs[column]._withUnsafeGuaranteedRef { column in
-                guard !column.nulls[Int(doc)] else { return }
-                let lon = column.doubles[Int(doc)], lat = column.latitudes[Int(doc)]
-                grid._withUnsafeGuaranteedRef { grid in
-                    if insert {
-                        grid.insert(doc, longitude: lon, latitude: lat)
-                    } else {
-                        grid.remove(doc, longitude: lon, latitude: lat)
+    @inline(__always)
+    private func noteValidChange(_ doc: Int32) {
+        guard !validIndexesStale, !(latestIndex.isEmpty && postings.isEmpty) else { return }
+        if validChanges.count < max(valid.count, 4096) {
+            validChanges.append(doc)
+        } else {
+            validIndexesStale = true  // a rebuild from the bitmap is cheaper than replaying the list
+            validChanges = []
+        }
+    }
+
+    /// Brings the indexes of valid documents up to date (a query calls it under the read lock).
+    func syncValidIndexes() {
+        indexLock.withLock { _ in
+            if validIndexesStale {
+                for (column, grid) in latestIndex {
+                    grid.removeAll()
+                    let points = columns[column]
+                    valid.forEach(below: documentCount) { doc in
+                        guard !points.nulls[Int(doc)] else { return }
+                        grid.insert(doc, longitude: points.doubles[Int(doc)], latitude: points.latitudes[Int(doc)])
+                    }
+                }
+                for (column, lists) in postings {
+                    lists.removeAll()
+                    let codes = columns[column].codes
+                    valid.forEach(below: documentCount) { doc in lists.insert(doc, code: codes[Int(doc)]) }
+                }
+                validIndexesStale = false
+            } else if !validChanges.isEmpty {
+                for (column, grid) in latestIndex {
+                    let points = columns[column]
+                    for doc in validChanges where !points.nulls[Int(doc)] {
+                        let isValid = valid.contains(doc)
+                        guard isValid != grid.contains(doc) else { continue }
+                        let lon = points.doubles[Int(doc)], lat = points.latitudes[Int(doc)]
+                        if isValid {
+                            grid.insert(doc, longitude: lon, latitude: lat)
+                        } else {
+                            grid.remove(doc, longitude: lon, latitude: lat)
+                        }
+                    }
+                }
+                for (column, lists) in postings {
+                    let codes = columns[column].codes
+                    for doc in validChanges {
+                        let isValid = valid.contains(doc)
+                        guard isValid != lists.contains(doc) else { continue }
+                        if isValid {
+                            lists.insert(doc, code: codes[Int(doc)])
+                        } else {
+                            lists.remove(doc, code: codes[Int(doc)])
+                        }
                     }
                 }
             }
+            validChanges.removeAll(keepingCapacity: true)
         }
-        for (column, lists) in postingRefs {
-            let code = columnRefs[column]._withUnsafeGuaranteedRef { $0.codes[Int(doc)] }
-            lists._withUnsafeGuaranteedRef { insert ? $0.insert(doc, code: code) : $0.remove(doc, code: code) }
+    }
+
+    /// The grid of every document of point column `column`, brought up to date (a query calls it under the
+    /// read lock).
+    func allDocumentsGrid(_ column: Int) -> SpatialGrid? {
+        guard let grid = allIndex[column] else { return nil }
+        indexLock.withLock { _ in
+            guard allIndexed < documentCount else { return }
+            for (index, grid) in allIndex {
+                let points = columns[index]
+                for doc in allIndexed..<documentCount where !points.nulls[doc] {
+                    grid.insert(Int32(doc), longitude: points.doubles[doc], latitude: points.latitudes[doc])
+                }
+            }
+            allIndexed = documentCount
         }
+        return grid
     }
 
     private func primaryKey() -> PrimaryKey {
@@ -430,7 +497,7 @@ public final class LiveTable: @unchecked Sendable {
         staged[index] = slot
     }
 
-    /// Appends the staged row as a new document and indexes it in the all-documents grids.
+    /// Appends the staged row as a new document.
     private func appendStaged() -> Int32 {
         let doc = Int32(documentCount)
         staged.withUnsafeBufferPointer { staged in
@@ -455,9 +522,6 @@ public final class LiveTable: @unchecked Sendable {
                         column.doubles.append(null ? 0 : lon)
                         column.latitudes.append(null ? 0 : lat)
                         column.nulls.append(null)
-                        if !null, let grid = allGridOf[index] {
-                            grid._withUnsafeGuaranteedRef { $0.insert(doc, longitude: lon, latitude: lat) }
-                        }
                     }
                 }
             }
@@ -466,7 +530,8 @@ public final class LiveTable: @unchecked Sendable {
         return doc
     }
 
-    /// Installs restored storage after checking it is consistent; rebuilds the spatial grids and TTL heaps.
+    /// Installs restored storage after checking it is consistent; rebuilds the TTL heaps and leaves the
+    /// indexes to the first query.
     func installRestored(
         count: Int, offsets: [Int: Int64], valid: Bitmap, keys: KeyMap, largest: Int64
     ) throws(BinaryReader.Failure) {
@@ -513,31 +578,11 @@ public final class LiveTable: @unchecked Sendable {
         self.valid = valid
         self.keys = keys
         largestComparisonSeen = largest
-        for (index, grid) in allIndex {
-            grid.removeAll()
-            let column = columns[index]
-            for doc in 0..<count where !column.nulls[doc] {
-                grid.insert(Int32(doc), longitude: column.doubles[doc], latitude: column.latitudes[doc])
-            }
-        }
-        for (index, grid) in latestIndex {
-            grid.removeAll()
-            let column = columns[index]
-            valid.forEach(below: count) { doc in
-                if !column.nulls[Int(doc)] {
-                    grid.insert(doc, longitude: column.doubles[Int(doc)], latitude: column.latitudes[Int(doc)])
-                }
-            }
-        }
-        for (index, lists) in postings {
-            lists.removeAll()
-            let codes = columns[index].codes
-            if isUpsert {
-                valid.forEach(below: count) { doc in lists.insert(doc, code: codes[Int(doc)]) }
-            } else {
-                for doc in 0..<count { lists.insert(Int32(doc), code: codes[doc]) }
-            }
-        }
+        // The indexes are rebuilt by the first query that needs them.
+        for grid in allIndex.values { grid.removeAll() }
+        allIndexed = 0
+        validChanges = []
+        validIndexesStale = true
         expiry = Heap()
         deletedExpiry = Heap()
         if upsert?.keyTTL != nil || upsert?.deletedKeysTTL != nil {
@@ -562,6 +607,9 @@ public final class LiveTable: @unchecked Sendable {
         for grid in allIndex.values { grid.removeAll() }
         for grid in latestIndex.values { grid.removeAll() }
         for lists in postings.values { lists.removeAll() }
+        allIndexed = 0
+        validChanges = []
+        validIndexesStale = false
         expiry = Heap()
         deletedExpiry = Heap()
     }

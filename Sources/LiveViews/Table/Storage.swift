@@ -1,15 +1,26 @@
 /// Distinct strings of a column, each with a dense code (0, 1, 2, … in order of first appearance).
 ///
 /// Written by hand because it is on the ingest hot path: codes are found straight from the record's
-/// bytes (8-bytes-at-a-time multiplicative hash, open addressing with the hash kept in each slot so
-/// `memcmp` runs only on a probable match), so a string already seen costs no allocation.
+/// bytes (8-bytes-at-a-time multiplicative hash, open addressing) with no allocation for a string already
+/// seen. Each slot keeps the hash's top bits and, for strings of up to 16 bytes (ids, statuses), the
+/// bytes themselves, so a lookup costs one cache miss in the table rather than three (table, offsets,
+/// bytes): with 100,000 order ids the misses were a quarter of the ingest time.
 final class StringDictionary {
     @exclusivity(unchecked) private(set) var strings: [String] = []
     @exclusivity(unchecked) private var bytes: [UInt8] = []
     @exclusivity(unchecked) private var starts: [Int] = [0]
-    /// Slots: high 32 bits the hash's top bits, low 32 bits code + 1 (0: empty).
-    @exclusivity(unchecked) private var table: [UInt64] = Array(repeating: 0, count: 64)
+    @exclusivity(unchecked) private var table: [Slot] = Array(repeating: Slot(), count: 64)
     @exclusivity(unchecked) private var mask = 63
+
+    /// One open-addressing slot (half a cache line).
+    struct Slot {
+        /// High 32 bits the hash's top bits, low 32 bits code + 1 (0: empty).
+        var entry: UInt64 = 0
+        /// The string's length, and its bytes zero-padded when it has at most 16.
+        var length: UInt64 = 0
+        var word0: UInt64 = 0
+        var word1: UInt64 = 0
+    }
 
     var count: Int { strings.count }
 
@@ -34,26 +45,50 @@ final class StringDictionary {
         return h ^ (h >> 32)
     }
 
+    /// The first 16 bytes of `data` as two little-endian words, zero-padded (only for up to 16 bytes).
     @inline(__always)
-    private func matches(_ code: Int, _ data: UnsafeRawBufferPointer) -> Bool {
-        let start = starts[code], end = starts[code + 1]
-        guard end - start == data.count else { return false }
-        return bytes.withUnsafeBytes { all in
-            data.isEmpty || memcmp(all.baseAddress! + start, data.baseAddress!, data.count) == 0
+    static func words(_ data: UnsafeRawBufferPointer) -> (UInt64, UInt64) {
+        let n = data.count
+        guard let base = data.baseAddress, n > 0 else { return (0, 0) }
+        if n >= 8 {
+            let first = base.loadUnaligned(as: UInt64.self)
+            if n == 8 { return (first, 0) }
+            // The word ending at the last byte, shifted so bytes 8..<n come first.
+            let last = base.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) >> UInt64(8 * (16 - n))
+            return (first, last)
+        }
+        var word: UInt64 = 0
+        for i in 0..<n { word |= UInt64(base.load(fromByteOffset: i, as: UInt8.self)) << UInt64(8 * i) }
+        return (word, 0)
+    }
+
+    @inline(__always)
+    private func matches(_ slot: Slot, _ data: UnsafeRawBufferPointer, _ words: (UInt64, UInt64)) -> Bool {
+        guard slot.length == UInt64(data.count) else { return false }
+        if data.count <= 16 { return slot.word0 == words.0 && slot.word1 == words.1 }
+        let start = starts[Int(slot.entry & 0xFFFF_FFFF) - 1]
+        return bytes.withUnsafeBytes { all in bytesEqual(all.baseAddress! + start, data.baseAddress!, data.count) }
+    }
+
+    /// The slot holding `data`, or the empty slot where it would go.
+    @inline(__always)
+    private func probe(_ data: UnsafeRawBufferPointer, _ h: UInt64, _ words: (UInt64, UInt64)) -> Int {
+        let tag = h >> 32
+        var index = Int(truncatingIfNeeded: h) & mask
+        return table.withUnsafeBufferPointer { slots in
+            while true {
+                let slot = slots[index]
+                if slot.entry == 0 || (slot.entry >> 32 == tag && matches(slot, data, words)) { return index }
+                index = (index + 1) & mask
+            }
         }
     }
 
     /// The code of these UTF-8 bytes, if seen.
     func find(_ data: UnsafeRawBufferPointer) -> Int32? {
-        let h = Self.hash(data)
-        let tag = h >> 32
-        var slot = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let entry = table[slot]
-            if entry == 0 { return nil }
-            if entry >> 32 == tag, matches(Int(entry & 0xFFFF_FFFF) - 1, data) { return Int32(entry & 0xFFFF_FFFF) - 1 }
-            slot = (slot + 1) & mask
-        }
+        let h = Self.hash(data), words = data.count <= 16 ? Self.words(data) : (0, 0)
+        let entry = table[probe(data, h, words)].entry
+        return entry == 0 ? nil : Int32(entry & 0xFFFF_FFFF) - 1
     }
 
     func find(_ string: String) -> Int32? {
@@ -64,20 +99,16 @@ final class StringDictionary {
     /// The code of these UTF-8 bytes, adding them when new.
     @inline(__always)
     func code(_ data: UnsafeRawBufferPointer) -> Int32 {
-        let h = Self.hash(data)
-        let tag = h >> 32
-        var slot = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let entry = table[slot]
-            if entry == 0 { break }
-            if entry >> 32 == tag, matches(Int(entry & 0xFFFF_FFFF) - 1, data) { return Int32(entry & 0xFFFF_FFFF) - 1 }
-            slot = (slot + 1) & mask
-        }
+        let h = Self.hash(data), words = data.count <= 16 ? Self.words(data) : (0, 0)
+        let index = probe(data, h, words)
+        let entry = table[index].entry
+        if entry != 0 { return Int32(entry & 0xFFFF_FFFF) - 1 }
         let code = Int32(strings.count)
         strings.append(String(decoding: data, as: UTF8.self))
         bytes.append(contentsOf: data)
         starts.append(bytes.count)
-        table[slot] = tag << 32 | UInt64(code + 1)
+        table[index] = Slot(
+            entry: (h >> 32) << 32 | UInt64(code + 1), length: UInt64(data.count), word0: words.0, word1: words.1)
         if strings.count * 2 > table.count { grow() }
         return code
     }
@@ -89,15 +120,15 @@ final class StringDictionary {
 
     private func grow() {
         let old = table
-        table = Array(repeating: 0, count: table.count * 2)
+        table = Array(repeating: Slot(), count: table.count * 2)
         mask = table.count - 1
-        for entry in old where entry != 0 {
-            let code = Int(entry & 0xFFFF_FFFF) - 1
+        for slot in old where slot.entry != 0 {
+            let code = Int(slot.entry & 0xFFFF_FFFF) - 1
             let start = starts[code], end = starts[code + 1]
             let h = bytes.withUnsafeBytes { Self.hash(UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
-            var slot = Int(truncatingIfNeeded: h) & mask
-            while table[slot] != 0 { slot = (slot + 1) & mask }
-            table[slot] = entry
+            var index = Int(truncatingIfNeeded: h) & mask
+            while table[index].entry != 0 { index = (index + 1) & mask }
+            table[index] = slot
         }
     }
 
@@ -380,6 +411,9 @@ final class PostingLists {
         position[d] = Int32(lists[c].count)
         lists[c].append(doc)
     }
+
+    /// Whether `doc` is listed.
+    func contains(_ doc: Int32) -> Bool { Int(doc) < position.count && position[Int(doc)] >= 0 }
 
     func remove(_ doc: Int32, code: Int32) {
         let c = Int(code), d = Int(doc)

@@ -19,11 +19,22 @@ public enum JSONFields {
         public let bytes: UnsafeRawBufferPointer
         /// Whether the token was a string.
         public let isString: Bool
+        /// Whether the string holds a backslash escape (so its bytes are not its text as they stand).
+        public let hasEscapes: Bool
 
         /// A token over `bytes` (string contents without the quotes when `isString`).
         public init(bytes: UnsafeRawBufferPointer, isString: Bool) {
             self.bytes = bytes
             self.isString = isString
+            hasEscapes = isString && bytes.contains(UInt8(ascii: "\\"))
+        }
+
+        /// A token whose escapes the scanner has already noticed.
+        @inlinable
+        init(bytes: UnsafeRawBufferPointer, isString: Bool, hasEscapes: Bool) {
+            self.bytes = bytes
+            self.isString = isString
+            self.hasEscapes = hasEscapes
         }
 
         /// Whether this key or string equals `name` (compared byte for byte, no unescaping).
@@ -36,7 +47,7 @@ public enum JSONFields {
         /// The value as a string (escape sequences decoded), nil when it is not a string.
         public var string: String? {
             guard isString else { return nil }
-            guard bytes.contains(UInt8(ascii: "\\")) else { return String(decoding: bytes, as: UTF8.self) }
+            guard hasEscapes else { return String(decoding: bytes, as: UTF8.self) }
             return JSONFields.unescape(bytes)
         }
 
@@ -73,7 +84,10 @@ public enum JSONFields {
 
     /// Calls `body` with each top-level key and its value until it returns false or the object ends.
     ///
+    /// Inlinable, so `body` is inlined into the caller's loop (no call per field).
+    ///
     /// - Returns: false when the bytes are not a well-formed object up to the point scanned.
+    @inlinable
     @discardableResult
     public static func scan(_ bytes: UnsafeRawBufferPointer, _ body: (Token, Token) -> Bool) -> Bool {
         guard let base = bytes.baseAddress else { return false }
@@ -84,9 +98,11 @@ public enum JSONFields {
         if index < end, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "}") { return true }
         while index < end {
             guard base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "\"") else { return false }
-            guard let keyEnd = stringEnd(base, index + 1, end) else { return false }
+            var keyEscaped = false
+            guard let keyEnd = stringEnd(base, index + 1, end, escaped: &keyEscaped) else { return false }
             let key = Token(
-                bytes: UnsafeRawBufferPointer(start: base + index + 1, count: keyEnd - index - 1), isString: true)
+                bytes: UnsafeRawBufferPointer(start: base + index + 1, count: keyEnd - index - 1), isString: true,
+                hasEscapes: keyEscaped)
             index = skipSpace(base, keyEnd + 1, end)
             guard index < end, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: ":") else {
                 return false
@@ -96,14 +112,17 @@ public enum JSONFields {
             let value: Token
             let first = base.load(fromByteOffset: index, as: UInt8.self)
             if first == UInt8(ascii: "\"") {
-                guard let valueEnd = stringEnd(base, index + 1, end) else { return false }
+                var escaped = false
+                guard let valueEnd = stringEnd(base, index + 1, end, escaped: &escaped) else { return false }
                 value = Token(
-                    bytes: UnsafeRawBufferPointer(start: base + index + 1, count: valueEnd - index - 1), isString: true)
+                    bytes: UnsafeRawBufferPointer(start: base + index + 1, count: valueEnd - index - 1), isString: true,
+                    hasEscapes: escaped)
                 index = valueEnd + 1
             } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
                 guard let valueEnd = containerEnd(base, index, end) else { return false }
                 value = Token(
-                    bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false)
+                    bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false,
+                    hasEscapes: false)
                 index = valueEnd
             } else {
                 var valueEnd = index
@@ -113,7 +132,8 @@ public enum JSONFields {
                     valueEnd += 1
                 }
                 value = Token(
-                    bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false)
+                    bytes: UnsafeRawBufferPointer(start: base + index, count: valueEnd - index), isString: false,
+                    hasEscapes: false)
                 index = valueEnd
             }
             guard body(key, value) else { return true }
@@ -141,11 +161,12 @@ public enum JSONFields {
         while index < end {
             let first = base.load(fromByteOffset: index, as: UInt8.self)
             if first == UInt8(ascii: "\"") {
-                guard let valueEnd = stringEnd(base, index + 1, end) else { return false }
+                var escaped = false
+                guard let valueEnd = stringEnd(base, index + 1, end, escaped: &escaped) else { return false }
                 body(
                     Token(
                         bytes: UnsafeRawBufferPointer(start: base + index + 1, count: valueEnd - index - 1),
-                        isString: true))
+                        isString: true, hasEscapes: escaped))
                 index = valueEnd + 1
             } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
                 guard let valueEnd = containerEnd(base, index, end) else { return false }
@@ -187,7 +208,7 @@ public enum JSONFields {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     static func skipSpace(_ base: UnsafeRawPointer, _ start: Int, _ end: Int) -> Int {
         var index = start
         while index < end {
@@ -203,8 +224,15 @@ public enum JSONFields {
     /// Eight bytes at a time: a word has a byte equal to `c` exactly when `word ^ c·0x0101…` has a zero byte,
     /// and `(v − 0x0101…) & ~v & 0x8080…` flags zero bytes; the lowest flag is always a true match (false
     /// flags only occur above one), so the first quote or backslash is found without a per-byte loop.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func stringEnd(_ base: UnsafeRawPointer, _ start: Int, _ end: Int) -> Int? {
+        var escaped = false
+        return stringEnd(base, start, end, escaped: &escaped)
+    }
+
+    /// ``stringEnd(_:_:_:)``, also telling whether the string holds a backslash escape.
+    @inlinable @inline(__always)
+    static func stringEnd(_ base: UnsafeRawPointer, _ start: Int, _ end: Int, escaped: inout Bool) -> Int? {
         var index = start
         while index &+ 8 <= end {
             let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
@@ -219,17 +247,24 @@ public enum JSONFields {
             }
             index &+= flags.trailingZeroBitCount >> 3
             if base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "\"") { return index }
+            escaped = true
             index &+= 2  // a backslash and the byte it escapes
         }
         while index < end {
             let byte = base.load(fromByteOffset: index, as: UInt8.self)
             if byte == UInt8(ascii: "\"") { return index }
-            index += byte == UInt8(ascii: "\\") ? 2 : 1
+            if byte == UInt8(ascii: "\\") {
+                escaped = true
+                index += 2
+            } else {
+                index += 1
+            }
         }
         return nil
     }
 
     /// The index just past the object or array starting at `start`.
+    @usableFromInline
     static func containerEnd(_ base: UnsafeRawPointer, _ start: Int, _ end: Int) -> Int? {
         var depth = 0
         var index = start

@@ -18,15 +18,17 @@ extension Bench {
                 ColumnDefinition("location_st_point", .point, transform: "toSphericalGeography(stPoint(lon, lat))"),
             ],
             upsert: UpsertConfig(mode: .full, primaryKey: ["orderId"]))
+        let radius =
+            "SELECT COUNT(*) FROM w1 WHERE ST_DISTANCE(location_st_point, ST_Point(-122.44469, 37.75680, 1)) < 6500"
         let table = try LiveTable(config: config)
         let start = DispatchTime.now().uptimeNanoseconds
         table.reserveCapacity(additionalRows: data.count)  // as a catch-up from the log does
         BenchIngest.ingest(table, data)
+        // Until queryable: the first query brings the deferred spatial index up to date.
+        _ = try table.query(radius)
         let ingestSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let rows = table.rowCount
 
-        let radius =
-            "SELECT COUNT(*) FROM w1 WHERE ST_DISTANCE(location_st_point, ST_Point(-122.44469, 37.75680, 1)) < 6500"
         let scan =
             "SELECT COUNT(*) FROM w1 WHERE ST_DISTANCE(location_st_point, ST_Point(-122.44469, 37.75680, 1)) + 0 < 6500"
         let groupBy = "SELECT restaurantId, COUNT(*) FROM w1 GROUP BY restaurantId LIMIT 1000"
@@ -47,7 +49,8 @@ extension Bench {
             "rows=\(rows) hits=\(hits) (reference 10541); \(String(format: "%.4f", indexed.ms)) ms/query with the spatial index, "
             + "\(String(format: "%.3f", scanned.ms)) ms/query full scan, group-by count over \(rows) rows "
             + "\(String(format: "%.3f", grouped.ms)) ms (\(grouped.result.rows.count) groups); upsert ingest of \(data.count) JSON events "
-            + "\(String(format: "%.0f", Double(data.count) / ingestSeconds)) rows/s (\(String(format: "%.2f", ingestSeconds)) s)"
+            + "\(String(format: "%.0f", Double(data.count) / ingestSeconds)) rows/s (\(String(format: "%.2f", ingestSeconds)) s, "
+            + "until the first query has brought the spatial index up to date)"
         report(
             "W4", records: queries, bytes: 0, seconds: indexed.ms * Double(queries) / 1e3, notes: notes,
             extra: [
@@ -117,6 +120,7 @@ extension Bench {
                 }
                 done = end
             }
+            _ = try table.query(radius)  // brings the deferred index up to date
             let ingestSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             func time(_ sql: String, _ repetitions: Int) throws -> (Double, String) {
                 var result = try table.query(sql)
