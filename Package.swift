@@ -43,7 +43,7 @@ let package = Package(
         .target(
             name: "LiveViews",
             dependencies: [
-                "EventLog", "StreamJet", .product(name: "HeapModule", package: "swift-collections"),
+                "EventLog", "StreamJet", "CEventLogSupport", .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),

@@ -10,6 +10,10 @@ struct StagedValue {
     var code: Int32 = -1
     var bool: UInt8 = 2
     var isNull = true
+    /// A string whose dictionary code is still to be looked up (its bytes and hash), while the record's
+    /// bytes are alive: see `RowDecoder.decode`.
+    var pending: UnsafeRawBufferPointer? = nil
+    var pendingHash: UInt64 = 0
 }
 
 /// Turns records into staged row values: a matcher over the JSON keys the columns need (nested paths
@@ -79,6 +83,8 @@ struct RowDecoder {
     let points: [(Int, Int, Int)]
     /// How many values the root level needs before the scan can stop early.
     let wantedAtRoot: Int
+    /// Single-value string columns (their codes are looked up after the scan).
+    let stringColumns: [Int]
 
     init(_ config: TableConfig) throws(ViewError) {
         var key: [Int] = [], timestamp: [Int] = [], offset: [Int] = [], partition: [Int] = []
@@ -116,6 +122,7 @@ struct RowDecoder {
         partitionColumns = partition
         self.points = points
         wantedAtRoot = root.count
+        stringColumns = config.columns.indices.filter { config.columns[$0].type == .string }
     }
 
     /// Fills `staged` from the record. Returns false when the value is not a JSON object.
@@ -133,7 +140,16 @@ struct RowDecoder {
         for index in offsetColumns { Self.stage(long: offset, columns[index], &staged[index]) }
         for index in partitionColumns { Self.stage(long: Int64(partition), columns[index], &staged[index]) }
         if root.count > 0 {
-            guard let value, decodeLevel(root, value, columns, &staged) else { return false }
+            guard let value, decodeLevel(root, value, columns, &staged) else {
+                for index in staged.indices { staged[index].pending = nil }
+                return false
+            }
+        }
+        // Strings are coded only now: each one's dictionary slot was prefetched when it was parsed, so the
+        // cache misses of large dictionaries overlap the parsing of the rest of the record.
+        for index in stringColumns where staged[index].pending != nil {
+            staged[index].code = columns[index].dictionary.code(staged[index].pending!, hash: staged[index].pendingHash)
+            staged[index].pending = nil
         }
         for (point, lonIndex, latIndex) in points {
             let lon = staged[lonIndex], lat = staged[latIndex]
@@ -189,6 +205,7 @@ struct RowDecoder {
     /// Converts one JSON token to the column's type.
     static func stage(_ token: JSONFields.Token, _ column: Column, _ slot: inout StagedValue) {
         slot.present = true
+        slot.pending = nil
         if token.isNull {
             slot.isNull = true
             slot.code = -1
@@ -204,7 +221,10 @@ struct RowDecoder {
         switch column.type {
         case .string:
             if token.isString, !token.hasEscapes {
-                slot.code = column.dictionary.code(token.bytes)
+                let hash = StringDictionary.hash(token.bytes)
+                column.dictionary.prefetch(hash: hash)
+                slot.pending = token.bytes
+                slot.pendingHash = hash
             } else {
                 var text = token.isString ? (token.string ?? "") : String(decoding: token.bytes, as: UTF8.self)
                 slot.code = text.withUTF8 { column.dictionary.code(UnsafeRawBufferPointer($0)) }

@@ -1,3 +1,5 @@
+import CEventLogSupport
+
 /// Distinct strings of a column, each with a dense code (0, 1, 2, … in order of first appearance).
 ///
 /// Written by hand because it is on the ingest hot path: codes are found straight from the record's
@@ -96,10 +98,21 @@ final class StringDictionary {
         return copy.withUTF8 { find(UnsafeRawBufferPointer($0)) }
     }
 
+    /// Starts loading the table slot where `hash`'s probe begins, so a `code(_:hash:)` call made a little
+    /// later (after the rest of the record is parsed) finds it in cache.
+    @inline(__always)
+    func prefetch(hash: UInt64) {
+        table.withUnsafeBufferPointer { eventlog_prefetch($0.baseAddress! + (Int(truncatingIfNeeded: hash) & mask)) }
+    }
+
     /// The code of these UTF-8 bytes, adding them when new.
     @inline(__always)
-    func code(_ data: UnsafeRawBufferPointer) -> Int32 {
-        let h = Self.hash(data), words = data.count <= 16 ? Self.words(data) : (0, 0)
+    func code(_ data: UnsafeRawBufferPointer) -> Int32 { code(data, hash: Self.hash(data)) }
+
+    /// ``code(_:)`` with the bytes' hash already computed.
+    @inline(__always)
+    func code(_ data: UnsafeRawBufferPointer, hash h: UInt64) -> Int32 {
+        let words = data.count <= 16 ? Self.words(data) : (0, 0)
         let index = probe(data, h, words)
         let entry = table[index].entry
         if entry != 0 { return Int32(entry & 0xFFFF_FFFF) - 1 }
