@@ -31,7 +31,7 @@ import Synchronization
 ///   listed in `validChanges` (documents whose valid bit changed since the last sync, each listed at least
 ///   once), or, when `validIndexesStale`, all of them: every query brings them up to date first, by
 ///   checking each listed document against its valid bit or by rebuilding them from the bitmap. The list
-///   is cut off (stale) once it is longer than the valid set, so its memory stays bounded.
+///   is cut off (stale) once it outgrows the valid set (and 4,096 entries), so its memory stays bounded.
 /// - Syncing happens under the read lock plus `indexLock`: readers holding the read lock see the same
 ///   state, so the first one to sync does the work and the others find nothing pending.
 ///
