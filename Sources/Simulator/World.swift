@@ -471,11 +471,13 @@ struct DispatchIndex {
 
     static let lonCells = Int(360 / cell)  // 7,200
 
+    /// Degrees as the event JSON publishes them (6 decimals).
+    static func published(_ degrees: Double) -> Double { (degrees * 1_000_000).rounded() / 1_000_000 }
+
     /// The distance the dispatch query computes: Pinot's formula from the order's published position (the
     /// event JSON has 6 decimals) to the driver, so grid and view agree to the last bit.
     static func dispatchDistance(order: GeoPoint, driver: GeoPoint) -> Double {
-        func published(_ degrees: Double) -> Double { (degrees * 1_000_000).rounded() / 1_000_000 }
-        return LiveViews.Geo.distance(
+        LiveViews.Geo.distance(
             lon1: published(order.longitude), lat1: published(order.latitude), lon2: driver.longitude,
             lat2: driver.latitude)
     }
@@ -491,7 +493,7 @@ struct DispatchIndex {
                 // The latitude gap alone bounds the distance from below (the central angle is at least
                 // |Δφ|); an order it puts beyond the radius or the best so far (with a millimetre to spare
                 // for rounding) cannot win, so the exact formula's six trigonometric calls are skipped.
-                let gap = abs((entry.point.latitude * 1_000_000).rounded() / 1_000_000 - point.latitude)
+                let gap = abs(Self.published(entry.point.latitude) - point.latitude)
                 if gap * metersPerDegree - 0.001 >= (best?.distance ?? radius) { continue }
                 let d = Self.dispatchDistance(order: entry.point, driver: point)
                 guard d < radius else { continue }

@@ -314,48 +314,32 @@ public final class LiveTable: @unchecked Sendable {
     func syncValidIndexes() {
         indexLock.withLock { _ in
             if validIndexesStale {
-                for (column, grid) in latestIndex {
-                    grid.removeAll()
-                    let points = columns[column]
-                    valid.forEach(below: documentCount) { doc in
-                        guard !points.nulls[Int(doc)] else { return }
-                        grid.insert(doc, longitude: points.doubles[Int(doc)], latitude: points.latitudes[Int(doc)])
-                    }
-                }
-                for (column, lists) in postings {
-                    lists.removeAll()
-                    let codes = columns[column].codes
-                    valid.forEach(below: documentCount) { doc in lists.insert(doc, code: codes[Int(doc)]) }
-                }
+                for grid in latestIndex.values { grid.removeAll() }
+                for lists in postings.values { lists.removeAll() }
+                valid.forEach(below: documentCount) { updateValidIndexes($0, isValid: true) }
                 validIndexesStale = false
-            } else if !validChanges.isEmpty {
-                for (column, grid) in latestIndex {
-                    let points = columns[column]
-                    for doc in validChanges where !points.nulls[Int(doc)] {
-                        let isValid = valid.contains(doc)
-                        guard isValid != grid.contains(doc) else { continue }
-                        let lon = points.doubles[Int(doc)], lat = points.latitudes[Int(doc)]
-                        if isValid {
-                            grid.insert(doc, longitude: lon, latitude: lat)
-                        } else {
-                            grid.remove(doc, longitude: lon, latitude: lat)
-                        }
-                    }
-                }
-                for (column, lists) in postings {
-                    let codes = columns[column].codes
-                    for doc in validChanges {
-                        let isValid = valid.contains(doc)
-                        guard isValid != lists.contains(doc) else { continue }
-                        if isValid {
-                            lists.insert(doc, code: codes[Int(doc)])
-                        } else {
-                            lists.remove(doc, code: codes[Int(doc)])
-                        }
-                    }
-                }
+            } else {
+                for doc in validChanges { updateValidIndexes(doc, isValid: valid.contains(doc)) }
             }
             validChanges.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Puts `doc` into (or takes it out of) each index of valid documents where it is not as it should be.
+    private func updateValidIndexes(_ doc: Int32, isValid: Bool) {
+        let d = Int(doc)
+        for (column, grid) in latestIndex where isValid != grid.contains(doc) {
+            let points = columns[column]
+            guard !points.nulls[d] else { continue }
+            if isValid {
+                grid.insert(doc, longitude: points.doubles[d], latitude: points.latitudes[d])
+            } else {
+                grid.remove(doc, longitude: points.doubles[d], latitude: points.latitudes[d])
+            }
+        }
+        for (column, lists) in postings where isValid != lists.contains(doc) {
+            let code = columns[column].codes[d]
+            if isValid { lists.insert(doc, code: code) } else { lists.remove(doc, code: code) }
         }
     }
 

@@ -130,7 +130,10 @@ struct RowDecoder {
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64, offset: Int64, partition: Int,
         columns: [Column], into staged: inout [StagedValue]
     ) -> Bool {
-        for index in staged.indices { staged[index].present = false }
+        for index in staged.indices {
+            staged[index].present = false
+            staged[index].pending = nil
+        }
         if let key {
             for index in keyColumns {
                 Self.stage(JSONFields.Token(bytes: key, isString: true), columns[index], &staged[index])
@@ -140,10 +143,7 @@ struct RowDecoder {
         for index in offsetColumns { Self.stage(long: offset, columns[index], &staged[index]) }
         for index in partitionColumns { Self.stage(long: Int64(partition), columns[index], &staged[index]) }
         if root.count > 0 {
-            guard let value, decodeLevel(root, value, columns, &staged) else {
-                for index in staged.indices { staged[index].pending = nil }
-                return false
-            }
+            guard let value, decodeLevel(root, value, columns, &staged) else { return false }
         }
         // Strings are coded only now: each one's dictionary slot was prefetched when it was parsed, so the
         // cache misses of large dictionaries overlap the parsing of the rest of the record.
@@ -333,26 +333,3 @@ enum NumberParser {
 #elseif canImport(Darwin)
     import Darwin
 #endif
-
-/// Whether `count` bytes at `a` and `b` are equal: eight at a time (the last word overlapping), in line.
-/// Keys and dictionary strings are short, and a call to `memcmp` for each cost more than the comparison.
-@inline(__always)
-func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
-    if count >= 8 {
-        var index = 0
-        while index + 8 < count {
-            guard
-                a.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                    == b.loadUnaligned(fromByteOffset: index, as: UInt64.self)
-            else { return false }
-            index += 8
-        }
-        return a.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
-            == b.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
-    }
-    for index in 0..<count
-    where a.load(fromByteOffset: index, as: UInt8.self) != b.load(fromByteOffset: index, as: UInt8.self) {
-        return false
-    }
-    return true
-}
