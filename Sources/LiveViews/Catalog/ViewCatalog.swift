@@ -158,17 +158,23 @@ extension LiveTable {
             readers.append((partition, reader))
         }
         if pending > 4096 { reserveCapacity(additionalRows: Int(pending)) }
+        // Records are read (and copied) outside the lock, then applied a batch per lock round; a large
+        // batch is decoded on several threads.
+        var buffer = RecordBuffer()
         for (partition, reader) in readers {
             let end = reader.endOffset
             while reader.nextOffset < end {
                 let before = reader.nextOffset
-                try lock.write {
-                    _ = try reader.read(maxRecords: batch) { record in
-                        ingestLocked(
+                buffer.removeAll()
+                while buffer.count < batch, reader.nextOffset < end {
+                    let read = try reader.read(maxRecords: batch - buffer.count) { record in
+                        buffer.append(
                             value: record.value, key: record.key, timestamp: record.timestamp, offset: record.offset,
                             partition: partition)
                     }
+                    if read == 0 { break }
                 }
+                lock.write { ingestBuffered(buffer) }
                 if reader.nextOffset == before { break }
                 total += Int(reader.nextOffset - before)
             }

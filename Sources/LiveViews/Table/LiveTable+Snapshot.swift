@@ -116,7 +116,7 @@ extension LiveTable {
                                 _ throws(BinaryReader.Failure) in
                                 try r.string()
                             }
-                            column.dictionary = StringDictionary(strings: strings)
+                            column.dictionary.replace(with: strings)
                         case .long:
                             column.longs = try r.array(Int64.self)
                             column.nulls = try r.array(UInt8.self).map { $0 != 0 }

@@ -70,8 +70,32 @@ public final class LiveTable: @unchecked Sendable {
     private(set) var badRecords = 0
     private(set) var lastBadRecord: String?
 
-    @exclusivity(unchecked) private var staged: [StagedValue]
+    /// The row being applied: `scratch`, or a row of a batch decoded in parallel (see `ingestBuffered`).
+    @exclusivity(unchecked) var staged: UnsafeMutablePointer<StagedValue>
+    let scratch: UnsafeMutablePointer<StagedValue>
+    /// Chunks of rows decoded by helper threads (made on the first parallel batch).
+    var decodeRing: DecodeRing?
+    /// While a decoded chunk is applied (`deferringAppends`), the rows stored so far: their documents are
+    /// numbered at once and their values appended column by column at the end of the chunk
+    /// (`appendDeferred`), one array append per column instead of one per value. Nothing reads column
+    /// values in between (PARTIAL upserts, which merge the previous row, do not defer).
+    @exclusivity(unchecked) var deferringAppends = false
+    @exclusivity(unchecked) var deferredCount = 0
+    let deferredRows: UnsafeMutablePointer<UnsafeMutablePointer<StagedValue>>
+    /// How many batches were decoded on helper threads (tests check the path is taken).
+    var parallelBatches = 0
+    /// `ingestBatch`'s copies of the records (kept, so its pages are not faulted in again every batch).
+    @exclusivity(unchecked) private var batchBuffer = RecordBuffer()
     private let upsert: UpsertConfig?
+    /// Whether the table keeps the latest row per key.
+    let isUpsert: Bool
+    /// The upsert options the ingest path reads for every record (copying `upsert` there retains its
+    /// strings and arrays).
+    let partialUpsert: Bool
+    private let dropsOutOfOrder: Bool
+    private let keyTTL: Int64?
+    /// `deletedKeysTTL`, or `keyTTL` when it is not set.
+    private let deletedKeyTTL: Int64?
     let keyColumns: [Int]
     private let comparisonColumn: Int?
     private let deleteColumn: Int?
@@ -106,13 +130,21 @@ public final class LiveTable: @unchecked Sendable {
         for (i, column) in config.columns.enumerated() { index[column.name.lowercased()] = i }
         columnIndex = index
         decoder = try RowDecoder(config)
-        staged = Array(repeating: StagedValue(), count: config.columns.count)
+        scratch = .allocate(capacity: max(1, config.columns.count))
+        scratch.initialize(repeating: StagedValue(), count: max(1, config.columns.count))
+        staged = scratch
+        deferredRows = .allocate(capacity: DecodeRing.chunkRows)
         var denseKey = false
         if let key = config.upsert?.primaryKey, key.count == 1 {
             denseKey = config.columns.first { $0.name == key[0] }?.type == .string
         }
         keys = KeyMap(dense: denseKey)
         upsert = config.upsert
+        isUpsert = config.upsert != nil
+        partialUpsert = config.upsert?.mode == .partial
+        dropsOutOfOrder = config.upsert?.dropOutOfOrder == true
+        keyTTL = config.upsert?.keyTTL
+        deletedKeyTTL = config.upsert?.deletedKeysTTL ?? config.upsert?.keyTTL
         let find = { (name: String?) in name.flatMap { index[$0.lowercased()] } }
         keyColumns = (config.upsert?.primaryKey ?? []).compactMap { find($0) }
         comparisonColumn = find(config.upsert?.comparisonColumn)
@@ -135,11 +167,17 @@ public final class LiveTable: @unchecked Sendable {
         columnRefs = columns.map { Unmanaged.passUnretained($0) }
     }
 
+    deinit {
+        scratch.deinitialize(count: max(1, columns.count))
+        scratch.deallocate()
+        deferredRows.deallocate()
+    }
+
     /// The table's name.
     public var name: String { config.name }
 
     /// Rows visible to ordinary queries (the latest row of each live key; every row of an append table).
-    public var rowCount: Int { lock.read { upsert == nil ? documentCount : valid.count } }
+    public var rowCount: Int { lock.read { isUpsert ? valid.count : documentCount } }
 
     /// Every stored row: what a `skipUpsert` query sees.
     public var storedRowCount: Int { lock.read { documentCount } }
@@ -193,10 +231,20 @@ public final class LiveTable: @unchecked Sendable {
             _ ingest: (_ value: UnsafeRawBufferPointer, _ key: UnsafeRawBufferPointer?, _ timestamp: Int64) -> Void
         ) -> Void
     ) {
+        // The records are copied, so that a large batch can be decoded on several threads; a long batch
+        // is applied in parts (still under the one lock round).
         lock.write {
+            var next = offsets[0] ?? 0
             body { value, key, timestamp in
-                ingestLocked(value: value, key: key, timestamp: timestamp, offset: offsets[0] ?? 0, partition: 0)
+                batchBuffer.append(value: value, key: key, timestamp: timestamp, offset: next, partition: 0)
+                next += 1
+                if batchBuffer.isFull {
+                    ingestBuffered(batchBuffer)
+                    batchBuffer.removeAll()
+                }
             }
+            ingestBuffered(batchBuffer)
+            batchBuffer.removeAll()
         }
     }
 
@@ -215,17 +263,29 @@ public final class LiveTable: @unchecked Sendable {
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64, offset: Int64, partition: Int
     ) {
         offsets.advance(partition, past: offset)
+        staged = scratch
         guard
-            decoder.decode(
+            decoder.plan.decode(
                 value: value, key: key, timestamp: timestamp, offset: offset, partition: partition, columns: columns,
-                into: &staged)
+                into: scratch)
         else {
-            badRecords += 1
-            lastBadRecord =
-                "topic '\(config.topic)' partition \(partition) offset \(offset): the value is not a JSON object"
+            noteBadRecord(partition: partition, offset: offset)
             return
         }
-        guard upsert != nil else {
+        decoder.plan.resolveStrings(scratch, columns)
+        applyStaged()
+    }
+
+    func noteBadRecord(partition: Int, offset: Int64) {
+        badRecords += 1
+        lastBadRecord =
+            "topic '\(config.topic)' partition \(partition) offset \(offset): the value is not a JSON object"
+    }
+
+    /// Stores the decoded row `staged` (its strings coded): appended, and upserted by its key.
+    @inline(__always)
+    func applyStaged() {
+        guard isUpsert else {
             let doc = appendStaged()
             valid.insert(doc)
             indexValid(doc)
@@ -235,19 +295,19 @@ public final class LiveTable: @unchecked Sendable {
     }
 
     private func upsertStaged() {
-        let key = primaryKey()
+        let key = primaryKey(staged)
         let comparison = comparisonColumn.map { comparisonValue(staged[$0], columns[$0].type) } ?? Int64.min
         let isDelete = deleteColumn.map { staged[$0].present && staged[$0].bool == 1 } ?? false
         let existing = keys[key]
         if let existing, comparisonColumn != nil, comparison < existing.comparison {
             // Out of order: the key's row stays; the record is kept only for skipUpsert queries.
-            if upsert?.dropOutOfOrder == true { return }
+            if dropsOutOfOrder { return }
             if let flag = outOfOrderColumn { setBool(flag, true) }
             _ = appendStaged()
             return
         }
         if let flag = outOfOrderColumn { setBool(flag, false) }
-        if upsert?.mode == .partial, let existing, !existing.deleted, !isDelete { merge(from: existing.doc) }
+        if partialUpsert, let existing, !existing.deleted, !isDelete { merge(from: existing.doc) }
         let doc = appendStaged()
         if let existing, !existing.deleted { unindexValid(existing.doc) }
         keys[key] = KeyEntry(doc: doc, comparison: comparison, deleted: isDelete)
@@ -255,12 +315,12 @@ public final class LiveTable: @unchecked Sendable {
         if comparisonColumn != nil {
             largestComparisonSeen = max(largestComparisonSeen, comparison)
             let item = ExpiryItem(comparison: comparison, key: key, doc: doc)
-            if isDelete, upsert?.deletedKeysTTL != nil || upsert?.keyTTL != nil {
+            if isDelete, deletedKeyTTL != nil {
                 deletedExpiry.insert(item)
-            } else if !isDelete, upsert?.keyTTL != nil {
+            } else if !isDelete, keyTTL != nil {
                 expiry.insert(item)
             }
-            expireKeys()
+            if keyTTL != nil || deletedKeyTTL != nil { expireKeys() }
         }
     }
 
@@ -268,9 +328,8 @@ public final class LiveTable: @unchecked Sendable {
     /// `keyTTL`, deleted keys after `deletedKeysTTL` (or `keyTTL`). Each heap holds one item per record;
     /// an item whose key has moved on (another document) is stale and skipped.
     private func expireKeys() {
-        guard let upsert else { return }
-        if let ttl = upsert.keyTTL { expire(&expiry, ttl: ttl, deleted: false) }
-        if let ttl = upsert.deletedKeysTTL ?? upsert.keyTTL { expire(&deletedExpiry, ttl: ttl, deleted: true) }
+        if let ttl = keyTTL { expire(&expiry, ttl: ttl, deleted: false) }
+        if let ttl = deletedKeyTTL { expire(&deletedExpiry, ttl: ttl, deleted: true) }
     }
 
     private func expire(_ heap: inout Heap<ExpiryItem>, ttl: Int64, deleted: Bool) {
@@ -360,10 +419,11 @@ public final class LiveTable: @unchecked Sendable {
         return grid
     }
 
-    private func primaryKey() -> PrimaryKey {
+    /// The primary key of a decoded row (its strings coded).
+    func primaryKey(_ row: UnsafeMutablePointer<StagedValue>) -> PrimaryKey {
         var key = PrimaryKey()
         for (position, index) in keyColumns.enumerated() {
-            let slot = staged[index]
+            let slot = row[index]
             let part: Int64
             if !slot.present || slot.isNull {
                 part = Int64.min
@@ -481,10 +541,16 @@ public final class LiveTable: @unchecked Sendable {
         staged[index] = slot
     }
 
-    /// Appends the staged row as a new document.
+    /// Appends the staged row as a new document (or numbers it and defers the copy: see `deferredRows`).
     private func appendStaged() -> Int32 {
         let doc = Int32(documentCount)
-        staged.withUnsafeBufferPointer { staged in
+        if deferringAppends {
+            deferredRows[deferredCount] = staged
+            deferredCount += 1
+            documentCount += 1
+            return doc
+        }
+        do {
             for index in 0..<columnRefs.count {
                 columnRefs[index]._withUnsafeGuaranteedRef { column in
                     let null = !staged[index].present || staged[index].isNull
@@ -512,6 +578,46 @@ public final class LiveTable: @unchecked Sendable {
         }
         documentCount += 1
         return doc
+    }
+
+    /// Appends the deferred rows' values, column by column.
+    func appendDeferred() {
+        let n = deferredCount, rows = deferredRows
+        deferredCount = 0
+        guard n > 0 else { return }
+        @inline(__always)
+        func append<T>(_ array: inout [T], _ value: (UnsafeMutablePointer<StagedValue>) -> T) {
+            withUnsafeTemporaryAllocation(of: T.self, capacity: n) { buffer in
+                for k in 0..<n { buffer.initializeElement(at: k, to: value(rows[k])) }
+                array.append(contentsOf: UnsafeBufferPointer(buffer))
+            }
+        }
+        for index in 0..<columnRefs.count {
+            columnRefs[index]._withUnsafeGuaranteedRef { column in
+                @inline(__always)
+                func isNull(_ row: UnsafeMutablePointer<StagedValue>) -> Bool {
+                    !row[index].present || row[index].isNull
+                }
+                if column.isMultiValue {
+                    for k in 0..<n { column.lists.append(isNull(rows[k]) ? [] : column.pendingList) }
+                    return
+                }
+                switch column.type {
+                case .string: append(&column.codes) { isNull($0) ? -1 : $0[index].code }
+                case .long:
+                    append(&column.longs) { isNull($0) ? 0 : $0[index].long }
+                    append(&column.nulls) { isNull($0) }
+                case .double:
+                    append(&column.doubles) { isNull($0) ? 0 : $0[index].double }
+                    append(&column.nulls) { isNull($0) }
+                case .boolean: append(&column.bytes) { isNull($0) ? 2 : $0[index].bool }
+                case .point:
+                    append(&column.doubles) { isNull($0) ? 0 : $0[index].double }
+                    append(&column.latitudes) { isNull($0) ? 0 : $0[index].latitude }
+                    append(&column.nulls) { isNull($0) }
+                }
+            }
+        }
     }
 
     /// Installs restored storage after checking it is consistent; rebuilds the TTL heaps and leaves the
@@ -569,7 +675,7 @@ public final class LiveTable: @unchecked Sendable {
         validIndexesStale = true
         expiry = Heap()
         deletedExpiry = Heap()
-        if upsert?.keyTTL != nil || upsert?.deletedKeysTTL != nil {
+        if keyTTL != nil || deletedKeyTTL != nil {
             keys.forEach { key, entry in
                 let item = ExpiryItem(comparison: entry.comparison, key: key, doc: entry.doc)
                 if entry.deleted { deletedExpiry.insert(item) } else { expiry.insert(item) }
@@ -581,7 +687,7 @@ public final class LiveTable: @unchecked Sendable {
     func resetStorage() {
         for column in columns {
             column.truncate(to: 0)
-            column.dictionary = StringDictionary()
+            column.dictionary.replace(with: [])
         }
         documentCount = 0
         offsets = OffsetTable()
@@ -598,7 +704,6 @@ public final class LiveTable: @unchecked Sendable {
         deletedExpiry = Heap()
     }
 
-    var isUpsert: Bool { upsert != nil }
 }
 
 /// Up to four primary-key parts, each a column's code (string dictionary code, long value, double bits).

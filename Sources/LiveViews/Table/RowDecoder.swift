@@ -10,85 +10,143 @@ struct StagedValue {
     var code: Int32 = -1
     var bool: UInt8 = 2
     var isNull = true
-    /// A string whose dictionary code is still to be looked up (its bytes and hash), while the record's
-    /// bytes are alive: see `RowDecoder.decode`.
+    /// A string whose dictionary code is still to be looked up (`RowDecoder.resolveStrings`), while the
+    /// record's bytes are alive: decoding never touches a dictionary, so records can be decoded on other
+    /// threads while one thread codes and applies them in order.
+    var pendingKind = PendingKind.none
     var pending: UnsafeRawBufferPointer? = nil
+    /// `pending`'s dictionary hash (`.text` only).
     var pendingHash: UInt64 = 0
+
+    enum PendingKind: UInt8 {
+        case none
+        /// `pending` is the text.
+        case text
+        /// `pending` is a JSON string's contents with backslash escapes still to decode.
+        case escaped
+        /// The text is `long` in decimal (a timestamp, offset or partition stored in a string column).
+        case decimal
+    }
 }
 
 /// Turns records into staged row values: a matcher over the JSON keys the columns need (nested paths
-/// too), typed conversion without allocation for strings already in a column's dictionary, and the point
-/// transforms.
+/// too), typed conversion without allocation, and the point transforms.
 ///
-/// Written by hand: this is the ingest hot path (one pass over each record's bytes).
+/// Written by hand: this is the ingest hot path (one pass over each record's bytes). Everything the decode
+/// reads is frozen at `init` into one block of integers (`Plan`), so decoding touches no reference counts:
+/// it runs on several threads at once in a parallel ingest, where shared counts would bounce between cores.
 struct RowDecoder {
-    /// A JSON object level: the keys wanted at this level, bucketed by (length, first byte). Flat arrays
-    /// (names in one byte buffer, first column per key) so a lookup retains nothing.
+    /// A JSON object level while the plan is built: its keys, the columns each feeds and nested levels.
     final class Level {
-        @exclusivity(unchecked) var names: [UInt8] = []
-        @exclusivity(unchecked) var nameStarts: [Int] = [0]
-        /// Per key: its first column (−1: none), further columns, and the nested level.
-        @exclusivity(unchecked) var firstColumn: [Int] = []
-        @exclusivity(unchecked) var moreColumns: [[Int]] = []
-        @exclusivity(unchecked) var children: [Level?] = []
-        @exclusivity(unchecked) var buckets: [[Int]] = Array(repeating: [], count: 512)
-
-        var count: Int { firstColumn.count }
-
-        static func bucket(_ count: Int, _ first: UInt8) -> Int { (count & 15) << 5 | Int(first & 31) }
+        var names: [[UInt8]] = []
+        var columns: [[Int]] = []
+        var children: [Level?] = []
 
         func entry(_ name: String) -> Int {
             let bytes = Array(name.utf8)
-            for index in 0..<count where Array(names[nameStarts[index]..<nameStarts[index + 1]]) == bytes {
-                return index
-            }
-            names.append(contentsOf: bytes)
-            nameStarts.append(names.count)
-            firstColumn.append(-1)
-            moreColumns.append([])
+            if let index = names.firstIndex(of: bytes) { return index }
+            names.append(bytes)
+            columns.append([])
             children.append(nil)
-            buckets[Self.bucket(bytes.count, bytes.first ?? 0)].append(count - 1)
-            return count - 1
-        }
-
-        func addColumn(_ column: Int, to entry: Int) {
-            if firstColumn[entry] < 0 { firstColumn[entry] = column } else { moreColumns[entry].append(column) }
-        }
-
-        @inline(__always)
-        func find(_ key: UnsafeRawBufferPointer) -> Int? {
-            guard let base = key.baseAddress, !key.isEmpty else { return nil }
-            return buckets[Self.bucket(key.count, base.load(as: UInt8.self))].withUnsafeBufferPointer { candidates in
-                names.withUnsafeBytes { all in
-                    for index in candidates {
-                        let start = nameStarts[index]
-                        if nameStarts[index + 1] - start == key.count,
-                            bytesEqual(all.baseAddress! + start, base, key.count)
-                        {
-                            return index
-                        }
-                    }
-                    return nil
-                }
-            }
+            return names.count - 1
         }
     }
 
-    let root = Level()
-    let keyColumns: [Int]
-    let timestampColumns: [Int]
-    let offsetColumns: [Int]
-    let partitionColumns: [Int]
-    /// (point column, longitude column, latitude column).
+    /// The frozen decode tables: integer lists addressed by `Plan.List`, all in `words`.
+    ///
+    /// Layout: per level `1 + 2 × 512` words (its key count, then per (length, first byte) bucket the
+    /// start and count of its candidate entries); per entry 5 words (name offset, name length, start and
+    /// count of its columns, child level or −1).
+    struct Plan {
+        struct List {
+            var start = 0
+            var count = 0
+        }
+
+        static let buckets = 512
+        static let levelWords = 1 + 2 * buckets
+        static let entryWords = 5
+
+        let words: UnsafePointer<Int32>
+        let names: UnsafePointer<UInt8>
+        let types: UnsafePointer<ColumnType>
+        let multiValue: UnsafePointer<Bool>
+        let width: Int
+        let levels: Int
+        let entries: Int
+        let keyColumns: List
+        let timestampColumns: List
+        let offsetColumns: List
+        let partitionColumns: List
+        let stringColumns: List
+        /// Triples (point column, longitude column, latitude column).
+        let points: List
+
+        @inline(__always)
+        static func bucket(_ count: Int, _ first: UInt8) -> Int { (count & 15) << 5 | Int(first & 31) }
+
+        @inline(__always)
+        func word(_ index: Int) -> Int { Int(words[index]) }
+
+        @inline(__always)
+        func keyCount(level: Int) -> Int { word(level * Self.levelWords) }
+
+        @inline(__always)
+        func entryBase(_ entry: Int) -> Int { levels * Self.levelWords + entry * Self.entryWords }
+
+        /// The entry of `level` named `key`, if the columns need it.
+        @inline(__always)
+        func find(_ key: UnsafeRawBufferPointer, level: Int) -> Int? {
+            guard let base = key.baseAddress, !key.isEmpty else { return nil }
+            let bucket = level * Self.levelWords + 1 + 2 * Self.bucket(key.count, base.load(as: UInt8.self))
+            let start = word(bucket), count = word(bucket + 1)
+            for i in start..<start + count {
+                let entry = word(i), e = entryBase(entry)
+                if word(e + 1) == key.count, bytesEqual(names + word(e), base, key.count) { return entry }
+            }
+            return nil
+        }
+    }
+
+    /// Owns the plan's memory.
+    private final class Storage: @unchecked Sendable {
+        let words: UnsafeMutableBufferPointer<Int32>
+        let names: UnsafeMutableBufferPointer<UInt8>
+        let types: UnsafeMutableBufferPointer<ColumnType>
+        let multiValue: UnsafeMutableBufferPointer<Bool>
+
+        init(words: [Int32], names: [UInt8], types: [ColumnType], multiValue: [Bool]) {
+            func copy<T>(_ array: [T], _ filler: T) -> UnsafeMutableBufferPointer<T> {
+                let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: max(1, array.count))
+                _ = buffer.initialize(from: array.isEmpty ? [filler] : array)
+                return buffer
+            }
+            self.words = copy(words, 0)
+            self.names = copy(names, 0)
+            self.types = copy(types, .long)
+            self.multiValue = copy(multiValue, false)
+        }
+
+        deinit {
+            words.deallocate()
+            names.deallocate()
+            types.deallocate()
+            multiValue.deallocate()
+        }
+    }
+
+    private let storage: Storage
+    let plan: Plan
+    /// (point column, longitude column, latitude column), for PARTIAL merges.
     let points: [(Int, Int, Int)]
-    /// How many values the root level needs before the scan can stop early.
-    let wantedAtRoot: Int
-    /// Single-value string columns (their codes are looked up after the scan).
-    let stringColumns: [Int]
+    /// Whether any column holds a list of values (their lists are staged in the column, so such tables
+    /// are decoded on the applying thread).
+    let hasMultiValue: Bool
 
     init(_ config: TableConfig) throws(ViewError) {
         var key: [Int] = [], timestamp: [Int] = [], offset: [Int] = [], partition: [Int] = []
         var points: [(Int, Int, Int)] = []
+        let root = Level()
         for (index, column) in config.columns.enumerated() {
             if column.type == .point, let transform = column.transform {
                 let (lon, lat) = try PointTransform.parse(transform, column: column.name, table: config.name)
@@ -108,7 +166,7 @@ struct RowDecoder {
                 for (depth, part) in path.enumerated() {
                     let entry = level.entry(part)
                     if depth == path.count - 1 {
-                        level.addColumn(index, to: entry)
+                        level.columns[entry].append(index)
                     } else {
                         if level.children[entry] == nil { level.children[entry] = Level() }
                         level = level.children[entry]!
@@ -116,118 +174,234 @@ struct RowDecoder {
                 }
             }
         }
-        keyColumns = key
-        timestampColumns = timestamp
-        offsetColumns = offset
-        partitionColumns = partition
         self.points = points
-        wantedAtRoot = root.count
-        stringColumns = config.columns.indices.filter { config.columns[$0].type == .string }
+        let types = config.columns.map(\.type), multiValue = config.columns.map { $0.multiValue == true }
+        hasMultiValue = multiValue.contains(true)
+
+        // Levels in breadth-first order (root = 0), entries numbered level by level.
+        var levels = [root]
+        var next = 0
+        while next < levels.count {
+            for child in levels[next].children { if let child { levels.append(child) } }
+            next += 1
+        }
+        let entryCount = levels.reduce(0) { $0 + $1.names.count }
+        var words = [Int32](repeating: 0, count: levels.count * Plan.levelWords + entryCount * Plan.entryWords)
+        var names: [UInt8] = []
+        var tail: [Int32] = []
+        let tailStart = words.count
+        func list(_ values: [Int]) -> Plan.List {
+            defer { tail.append(contentsOf: values.map { Int32($0) }) }
+            return Plan.List(start: tailStart + tail.count, count: values.count)
+        }
+        var entry = 0
+        var childLevel = 1
+        for (levelIndex, level) in levels.enumerated() {
+            let base = levelIndex * Plan.levelWords
+            words[base] = Int32(level.names.count)
+            var buckets = [[Int]](repeating: [], count: Plan.buckets)
+            for (i, name) in level.names.enumerated() {
+                let e = levels.count * Plan.levelWords + (entry + i) * Plan.entryWords
+                buckets[Plan.bucket(name.count, name.first ?? 0)].append(entry + i)
+                words[e] = Int32(names.count)
+                words[e + 1] = Int32(name.count)
+                names.append(contentsOf: name)
+                let columns = list(level.columns[i])
+                words[e + 2] = Int32(columns.start)
+                words[e + 3] = Int32(columns.count)
+                if level.children[i] != nil {
+                    words[e + 4] = Int32(childLevel)
+                    childLevel += 1
+                } else {
+                    words[e + 4] = -1
+                }
+            }
+            for (b, candidates) in buckets.enumerated() {
+                let candidateList = list(candidates)
+                words[base + 1 + 2 * b] = Int32(candidateList.start)
+                words[base + 2 + 2 * b] = Int32(candidateList.count)
+            }
+            entry += level.names.count
+        }
+        let keyList = list(key), timestampList = list(timestamp), offsetList = list(offset)
+        let partitionList = list(partition)
+        let stringList = list(types.indices.filter { types[$0] == .string && !multiValue[$0] })
+        let pointList = list(points.flatMap { [$0.0, $0.1, $0.2] })
+        storage = Storage(words: words + tail, names: names, types: types, multiValue: multiValue)
+        plan = Plan(
+            words: UnsafePointer(storage.words.baseAddress!), names: UnsafePointer(storage.names.baseAddress!),
+            types: UnsafePointer(storage.types.baseAddress!),
+            multiValue: UnsafePointer(storage.multiValue.baseAddress!), width: types.count, levels: levels.count,
+            entries: entryCount, keyColumns: keyList, timestampColumns: timestampList, offsetColumns: offsetList,
+            partitionColumns: partitionList, stringColumns: stringList, points: pointList)
     }
 
-    /// Fills `staged` from the record. Returns false when the value is not a JSON object.
+}
+
+extension RowDecoder.Plan {
+    @inline(__always)
+    func forEach(_ list: List, _ body: (Int) -> Void) {
+        for i in list.start..<list.start + list.count { body(word(i)) }
+    }
+
+    /// Fills `row` (one slot per column) from the record; strings are left pending (see `StagedValue`).
+    /// Returns false when the value is not a JSON object.
+    ///
+    /// With `columns` (the single-threaded path) each string's dictionary slot is prefetched as it is
+    /// seen, so the cache misses of large dictionaries overlap the parsing of the rest of the record, and
+    /// multi-value columns stage their lists in their column. Without it the decode reads nothing but the
+    /// record and the plan, and may run on any thread (a table without multi-value columns).
     func decode(
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64, offset: Int64, partition: Int,
-        columns: [Column], into staged: inout [StagedValue]
+        columns: [Column]?, into row: UnsafeMutablePointer<StagedValue>
     ) -> Bool {
-        for index in staged.indices {
-            staged[index].present = false
-            staged[index].pending = nil
+        for index in 0..<width {
+            row[index].present = false
+            row[index].pendingKind = .none
         }
         if let key {
-            for index in keyColumns {
-                Self.stage(JSONFields.Token(bytes: key, isString: true), columns[index], &staged[index])
+            forEach(keyColumns) { index in
+                if types[index] == .string, !multiValue[index] {
+                    RowDecoder.stage(text: key, &row[index])  // raw bytes, not JSON: no escapes to decode
+                    prefetch(index, row, columns)
+                } else {
+                    stage(JSONFields.Token(bytes: key, isString: true), index, columns, row)
+                }
             }
         }
-        for index in timestampColumns { Self.stage(long: timestamp, columns[index], &staged[index]) }
-        for index in offsetColumns { Self.stage(long: offset, columns[index], &staged[index]) }
-        for index in partitionColumns { Self.stage(long: Int64(partition), columns[index], &staged[index]) }
-        if root.count > 0 {
-            guard let value, decodeLevel(root, value, columns, &staged) else { return false }
+        forEach(timestampColumns) { RowDecoder.stage(long: timestamp, types[$0], &row[$0]) }
+        forEach(offsetColumns) { RowDecoder.stage(long: offset, types[$0], &row[$0]) }
+        forEach(partitionColumns) { RowDecoder.stage(long: Int64(partition), types[$0], &row[$0]) }
+        if keyCount(level: 0) > 0 {
+            guard let value, decodeLevel(0, value, columns, row) else { return false }
         }
-        // Strings are coded only now: each one's dictionary slot was prefetched when it was parsed, so the
-        // cache misses of large dictionaries overlap the parsing of the rest of the record.
-        for index in stringColumns where staged[index].pending != nil {
-            staged[index].code = columns[index].dictionary.code(staged[index].pending!, hash: staged[index].pendingHash)
-            staged[index].pending = nil
-        }
-        for (point, lonIndex, latIndex) in points {
-            let lon = staged[lonIndex], lat = staged[latIndex]
+        var i = points.start
+        while i < points.start + points.count {
+            let point = word(i), lonIndex = word(i + 1), latIndex = word(i + 2)
+            i += 3
+            let lon = row[lonIndex], lat = row[latIndex]
             var slot = StagedValue()
             slot.present = true
             if lon.present, lat.present, !lon.isNull, !lat.isNull {
-                let x = columns[lonIndex].type == .long ? Double(lon.long) : lon.double
-                let y = columns[latIndex].type == .long ? Double(lat.long) : lat.double
+                let x = types[lonIndex] == .long ? Double(lon.long) : lon.double
+                let y = types[latIndex] == .long ? Double(lat.long) : lat.double
                 if x >= -180, x <= 180, y >= -90, y <= 90 {
                     slot.double = x
                     slot.latitude = y
                     slot.isNull = false
                 }
             }
-            staged[point] = slot
+            row[point] = slot
         }
         return true
     }
 
-    private func decodeLevel(
-        _ level: Level, _ bytes: UnsafeRawBufferPointer, _ columns: [Column], _ staged: inout [StagedValue]
-    ) -> Bool {
-        var remaining = level.count
-        return JSONFields.scan(bytes) { key, value in
-            guard let found = level.find(key.bytes) else { return true }
-            let first = level.firstColumn[found]
-            if first >= 0 {
-                Self.stage(value, columns[first], &staged[first])
-                if !level.moreColumns[found].isEmpty {
-                    for index in level.moreColumns[found] { Self.stage(value, columns[index], &staged[index]) }
-                }
+    /// Codes the row's pending strings in their columns' dictionaries (on the one thread that applies rows).
+    @inline(__always)
+    func resolveStrings(_ row: UnsafeMutablePointer<StagedValue>, _ columns: [Column]) {
+        forEach(stringColumns) { index in
+            guard row[index].pendingKind != .none else { return }
+            let dictionary = columns[index].dictionary
+            switch row[index].pendingKind {
+            case .text: row[index].code = dictionary.code(row[index].pending!, hash: row[index].pendingHash)
+            case .escaped:
+                var text = JSONFields.Token(bytes: row[index].pending!, isString: true).string ?? ""
+                row[index].code = text.withUTF8 { dictionary.code(UnsafeRawBufferPointer($0)) }
+            case .decimal:
+                var text = String(row[index].long)
+                row[index].code = text.withUTF8 { dictionary.code(UnsafeRawBufferPointer($0)) }
+            case .none: break
             }
-            if !value.isString, value.bytes.first == UInt8(ascii: "{"), let child = level.children[found] {
-                _ = decodeLevel(child, value.bytes, columns, &staged)
+            row[index].pendingKind = .none
+            row[index].pending = nil
+        }
+    }
+
+    /// Starts loading the dictionary slots of the row's pending strings (ahead of `resolveStrings`).
+    @inline(__always)
+    func prefetchStrings(_ row: UnsafeMutablePointer<StagedValue>, _ columns: [Column]) {
+        forEach(stringColumns) { index in
+            if row[index].pendingKind == .text { columns[index].dictionary.prefetch(hash: row[index].pendingHash) }
+        }
+    }
+
+    @inline(__always)
+    private func prefetch(_ index: Int, _ row: UnsafeMutablePointer<StagedValue>, _ columns: [Column]?) {
+        if let columns, row[index].pendingKind == .text {
+            columns[index].dictionary.prefetch(hash: row[index].pendingHash)
+        }
+    }
+
+    private func decodeLevel(
+        _ level: Int, _ bytes: UnsafeRawBufferPointer, _ columns: [Column]?, _ row: UnsafeMutablePointer<StagedValue>
+    ) -> Bool {
+        var remaining = keyCount(level: level)
+        return JSONFields.scan(bytes) { key, value in
+            guard let found = find(key.bytes, level: level) else { return true }
+            let e = entryBase(found)
+            let start = word(e + 2)
+            for i in start..<start + word(e + 3) { stage(value, word(i), columns, row) }
+            let child = word(e + 4)
+            if child >= 0, !value.isString, value.bytes.first == UInt8(ascii: "{") {
+                _ = decodeLevel(child, value.bytes, columns, row)
             }
             remaining -= 1
             return remaining > 0
         }
     }
 
-    static func stage(long: Int64, _ column: Column, _ slot: inout StagedValue) {
+    @inline(__always)
+    private func stage(
+        _ token: JSONFields.Token, _ index: Int, _ columns: [Column]?, _ row: UnsafeMutablePointer<StagedValue>
+    ) {
+        if multiValue[index] {
+            // Only on the single-threaded path (tables with multi-value columns are decoded there).
+            row[index].present = true
+            row[index].isNull = token.isNull
+            columns![index].pendingList = token.isNull ? [] : RowDecoder.listValues(token, types[index])
+            return
+        }
+        RowDecoder.stage(token, types[index], &row[index])
+        prefetch(index, row, columns)
+    }
+}
+
+extension RowDecoder {
+    static func stage(long: Int64, _ type: ColumnType, _ slot: inout StagedValue) {
         slot.present = true
         slot.isNull = false
         slot.long = long
         slot.double = Double(long)
         slot.bool = long != 0 ? 1 : 0
-        if column.type == .string {
-            var text = String(long)
-            slot.code = text.withUTF8 { column.dictionary.code(UnsafeRawBufferPointer($0)) }
-        }
+        if type == .string { slot.pendingKind = .decimal }
+    }
+
+    /// Stages raw bytes (a record key) as the text of a string column.
+    static func stage(text: UnsafeRawBufferPointer, _ slot: inout StagedValue) {
+        slot.present = true
+        slot.isNull = false
+        slot.pendingKind = .text
+        slot.pending = text
+        slot.pendingHash = StringDictionary.hash(text)
     }
 
     /// Converts one JSON token to the column's type.
-    static func stage(_ token: JSONFields.Token, _ column: Column, _ slot: inout StagedValue) {
+    static func stage(_ token: JSONFields.Token, _ type: ColumnType, _ slot: inout StagedValue) {
         slot.present = true
-        slot.pending = nil
         if token.isNull {
             slot.isNull = true
             slot.code = -1
             slot.bool = 2
-            if column.isMultiValue { column.pendingList = [] }
             return
         }
         slot.isNull = false
-        if column.isMultiValue {
-            column.pendingList = listValues(token, column.type)
-            return
-        }
-        switch column.type {
+        switch type {
         case .string:
-            if token.isString, !token.hasEscapes {
-                let hash = StringDictionary.hash(token.bytes)
-                column.dictionary.prefetch(hash: hash)
+            if token.isString, token.hasEscapes {
+                slot.pendingKind = .escaped
                 slot.pending = token.bytes
-                slot.pendingHash = hash
             } else {
-                var text = token.isString ? (token.string ?? "") : String(decoding: token.bytes, as: UTF8.self)
-                slot.code = text.withUTF8 { column.dictionary.code(UnsafeRawBufferPointer($0)) }
+                stage(text: token.bytes, &slot)
             }
         case .long:
             if let v = token.int64 {

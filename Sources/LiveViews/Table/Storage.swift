@@ -146,8 +146,18 @@ final class StringDictionary {
         }
     }
 
-    /// Rebuilds from strings in code order (snapshot restore).
+    /// A dictionary of `strings`, coded in order.
     init(strings: [String] = []) {
+        replace(with: strings)
+    }
+
+    /// Starts over with `strings`, coded in order (snapshot restore, reset).
+    func replace(with strings: [String]) {
+        self.strings = []
+        bytes = []
+        starts = [0]
+        table = Array(repeating: Slot(), count: 64)
+        mask = 63
         for string in strings { _ = code(string) }
     }
 }
@@ -217,7 +227,8 @@ final class Column {
     let type: ColumnType
     let isMultiValue: Bool
     @exclusivity(unchecked) var codes: [Int32] = []
-    @exclusivity(unchecked) var dictionary = StringDictionary()
+    /// Its strings (replaced in place, so the ingest path can use it without retaining it).
+    let dictionary = StringDictionary()
     @exclusivity(unchecked) var longs: [Int64] = []
     @exclusivity(unchecked) var doubles: [Double] = []
     @exclusivity(unchecked) var latitudes: [Double] = []
@@ -354,6 +365,13 @@ struct KeyMap {
             slots[index] = newValue ?? Self.empty
             count += (newValue != nil ? 1 : 0) - (had ? 1 : 0)
         }
+    }
+
+    /// Starts loading the entry of a dense key (so the lookup a few rows later finds it in cache).
+    @inline(__always)
+    func prefetch(_ key: PrimaryKey) {
+        guard let index = denseIndex(key), index < slots.count else { return }
+        slots.withUnsafeBufferPointer { eventlog_prefetch($0.baseAddress! + index) }
     }
 
     /// Every (key, entry).
