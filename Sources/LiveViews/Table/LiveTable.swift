@@ -35,6 +35,10 @@ import Synchronization
 /// - Syncing happens under the read lock plus `indexLock`: readers holding the read lock see the same
 ///   state, so the first one to sync does the work and the others find nothing pending.
 ///
+/// Batches of `DecodeRing.parallelThreshold` records or more are decoded on helper threads and applied in
+/// order by the writer (see `DecodeRing` for its own invariants); everything below is then done by
+/// the writer alone, exactly as for a record ingested on its own.
+///
 /// Concurrency: one writer (ingest) and any number of readers (queries) share a read-write lock; a query
 /// holds the read lock for its whole run, so it sees one consistent state (no torn counts) while ingest
 /// waits.
