@@ -54,6 +54,44 @@ struct JSONFieldsTests {
         }
     }
 
+    /// Scalars of 0–24 bytes (non-ASCII bytes included, which must not end them) followed by every kind
+    /// of separator, so each end falls at every position of the scanner's 8-byte words; integers of 1–20
+    /// digits, signed, around the overflow boundary.
+    @Test("numbers and literals end exactly at `,`, `}` or whitespace; int64 agrees with Int64(_:) (seeded)")
+    func scalars() {
+        let seed = testSeed("json-scalars")
+        var generator = SeededGenerator(seed: seed)
+        let alphabet = Array("0123456789-+.eEtrufalsn\u{e9}")
+        for round in 0..<5_000 {
+            let scalar = String(
+                (0..<Int.random(in: 1...24, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            let separator = [",\"z\":1}", "}", " }", "\n}", "\t,\"z\":2}", "\r}"].randomElement(using: &generator)!
+            let padding = String(repeating: " ", count: Int.random(in: 0...7, using: &generator))
+            let text = "{\"k\":" + padding + scalar + separator
+            var found: [UInt8]?
+            Array(text.utf8).withUnsafeBytes { bytes in
+                _ = JSONFields.scan(bytes) { key, value in
+                    if key.equals("k") { found = Array(value.bytes) }
+                    return true
+                }
+            }
+            #expect(found == Array(scalar.utf8), "seed \(seed) round \(round): \(text.debugDescription)")
+        }
+        for round in 0..<5_000 {
+            let digits = String(
+                (0..<Int.random(in: 1...20, using: &generator)).map { _ in
+                    Character(String(Int.random(in: 0...9, using: &generator)))
+                })
+            let text = (Bool.random(using: &generator) ? "-" : "") + digits
+            let parsed = Array(text.utf8).withUnsafeBytes { JSONFields.Token(bytes: $0, isString: false).int64 }
+            #expect(parsed == Int64(text), "seed \(seed) round \(round): \(text)")
+        }
+        for text in ["9223372036854775807", "-9223372036854775807", "9223372036854775808", "-", "", "1x", "12.5"] {
+            let parsed = Array(text.utf8).withUnsafeBytes { JSONFields.Token(bytes: $0, isString: false).int64 }
+            #expect(parsed == Int64(text), "\(text)")
+        }
+    }
+
     @Test("an unterminated string or a missing colon is reported as malformed, at any length")
     func malformed() {
         for length in 0..<24 {
