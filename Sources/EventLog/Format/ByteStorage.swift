@@ -2,23 +2,24 @@
 ///
 /// The batch builder and the readers own one each and reuse it across batches, which is how the append
 /// and read paths stay at (at most) one heap allocation per batch: the buffer grows to the largest batch
-/// seen and then stays. It is a class so its storage is never copied on write.
-final class ByteStorage {
-    private(set) var base: UnsafeMutableRawPointer
-    private(set) var capacity: Int
-    var count: Int = 0
+/// seen and then stays. It is a class so its storage is never copied on write. (Package access: the live
+/// views copy a batch of records into one, too.)
+package final class ByteStorage {
+    package private(set) var base: UnsafeMutableRawPointer
+    package private(set) var capacity: Int
+    package var count: Int = 0
 
-    init(capacity: Int = 64 * 1024) {
+    package init(capacity: Int = 64 * 1024) {
         self.capacity = max(capacity, 64)
         self.base = UnsafeMutableRawPointer.allocate(byteCount: self.capacity, alignment: 16)
     }
 
     deinit { base.deallocate() }
 
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
+    package var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 
-    @inline(__always)
-    func reserve(_ additional: Int) {
+    @inlinable @inline(__always)
+    package func reserve(_ additional: Int) {
         if count + additional > capacity { grow(to: count + additional) }
     }
 
@@ -27,7 +28,8 @@ final class ByteStorage {
         if total > capacity { grow(to: total) }
     }
 
-    private func grow(to needed: Int) {
+    @usableFromInline
+    package func grow(to needed: Int) {
         var newCapacity = capacity * 2
         while newCapacity < needed { newCapacity *= 2 }
         let newBase = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
@@ -37,8 +39,8 @@ final class ByteStorage {
         capacity = newCapacity
     }
 
-    @inline(__always)
-    func append(_ source: UnsafeRawBufferPointer) {
+    @inlinable @inline(__always)
+    package func append(_ source: UnsafeRawBufferPointer) {
         reserve(source.count)
         if let address = source.baseAddress { (base + count).copyMemory(from: address, byteCount: source.count) }
         count += source.count

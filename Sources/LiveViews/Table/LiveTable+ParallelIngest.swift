@@ -1,12 +1,14 @@
+import EventLog
 import Foundation
 import Synchronization
 
 /// Records copied out of their source (a log reader's batch buffer, a caller's bytes), so that a whole
 /// batch stays readable while it is decoded on several threads.
 ///
-/// Manually managed memory: appending is on the ingest path, and `Array.append` costs a uniqueness check
-/// and a capacity check per call. The buffer belongs to one table or one catch-up loop and is never
-/// shared, so it is a non-copyable type that frees its memory when it goes away.
+/// Both parts are appended without `Array`'s uniqueness and capacity checks per call (this is on the
+/// ingest path): the bytes go to a `ByteStorage`, the entries to memory managed here. The buffer belongs to
+/// one table or one catch-up loop and is never shared, so it is a non-copyable type that frees its memory
+/// when it goes away.
 struct RecordBuffer: ~Copyable {
     struct Entry {
         var value: Int
@@ -20,79 +22,53 @@ struct RecordBuffer: ~Copyable {
         var partition: Int
     }
 
-    private(set) var bytes: UnsafeMutableRawPointer
-    private(set) var byteCount = 0
-    private var byteCapacity: Int
+    private var storage = ByteStorage()
     private(set) var entries: UnsafeMutablePointer<Entry>
     private(set) var count = 0
-    private var entryCapacity: Int
+    private var entryCapacity = 256
 
     init() {
-        byteCapacity = 1 << 16
-        bytes = .allocate(byteCount: byteCapacity, alignment: 16)
-        entryCapacity = 256
         entries = .allocate(capacity: entryCapacity)
     }
 
     deinit {
-        bytes.deallocate()
         entries.deallocate()
     }
 
     /// Whether the buffer holds a batch's worth (8,192 records or 4 MiB).
-    var isFull: Bool { count >= 8192 || byteCount >= 1 << 22 }
+    var isFull: Bool { count >= 8192 || storage.count >= 1 << 22 }
 
     mutating func append(
         value: UnsafeRawBufferPointer?, key: UnsafeRawBufferPointer?, timestamp: Int64, offset: Int64, partition: Int
     ) {
-        let valueCount = value?.count ?? 0, keyCount = key?.count ?? 0
-        if byteCount + valueCount + keyCount > byteCapacity { growBytes(byteCount + valueCount + keyCount) }
-        if count == entryCapacity { growEntries() }
-        let valueStart = byteCount
-        if let value, valueCount > 0 { (bytes + byteCount).copyMemory(from: value.baseAddress!, byteCount: valueCount) }
-        byteCount += valueCount
-        let keyStart = byteCount
-        if let key, keyCount > 0 { (bytes + byteCount).copyMemory(from: key.baseAddress!, byteCount: keyCount) }
-        byteCount += keyCount
+        if count == entryCapacity {
+            let grown = UnsafeMutablePointer<Entry>.allocate(capacity: entryCapacity * 2)
+            grown.moveInitialize(from: entries, count: count)
+            entries.deallocate()
+            entries = grown
+            entryCapacity *= 2
+        }
+        let valueStart = storage.count
+        if let value { storage.append(value) }
+        let keyStart = storage.count
+        if let key { storage.append(key) }
         (entries + count).initialize(
             to: Entry(
-                value: valueStart, valueCount: value == nil ? -1 : valueCount, key: keyStart,
-                keyCount: key == nil ? -1 : keyCount, timestamp: timestamp, offset: offset, partition: partition))
+                value: valueStart, valueCount: value?.count ?? -1, key: keyStart, keyCount: key?.count ?? -1,
+                timestamp: timestamp, offset: offset, partition: partition))
         count += 1
-    }
-
-    private mutating func growBytes(_ needed: Int) {
-        var capacity = byteCapacity * 2
-        while capacity < needed { capacity *= 2 }
-        let grown = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-        grown.copyMemory(from: bytes, byteCount: byteCount)
-        bytes.deallocate()
-        bytes = grown
-        byteCapacity = capacity
-    }
-
-    private mutating func growEntries() {
-        let grown = UnsafeMutablePointer<Entry>.allocate(capacity: entryCapacity * 2)
-        grown.moveInitialize(from: entries, count: count)
-        entries.deallocate()
-        entries = grown
-        entryCapacity *= 2
     }
 
     /// Empties the buffer (keeping up to a batch's worth of memory).
     mutating func removeAll() {
         count = 0
-        byteCount = 0
-        if byteCapacity > 1 << 23 {
-            bytes.deallocate()
-            byteCapacity = 1 << 16
-            bytes = .allocate(byteCount: byteCapacity, alignment: 16)
-        }
+        storage.count = 0
+        if storage.capacity > 1 << 23 { storage = ByteStorage() }
     }
 
     /// The records and their bytes, valid until the buffer changes.
     var records: (entries: UnsafeBufferPointer<Entry>, bytes: UnsafeRawBufferPointer) {
-        (UnsafeBufferPointer(start: entries, count: count), UnsafeRawBufferPointer(start: bytes, count: byteCount))
+        (UnsafeBufferPointer(start: entries, count: count), storage.bytes)
     }
 }
 

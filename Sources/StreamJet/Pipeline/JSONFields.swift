@@ -225,21 +225,28 @@ public enum JSONFields {
         return index
     }
 
+    /// The high bit of each byte of `word` that equals `byte`, as `(v − 0x0101…) & ~v & 0x8080…` flags the
+    /// zero bytes of `v = word ^ byte·0x0101…`. Flags above a true match can be false (a borrow), the
+    /// lowest one never is: callers only use the lowest.
+    @inlinable @inline(__always)
+    static func bytes(of word: UInt64, equalTo byte: Unicode.Scalar) -> UInt64 {
+        let v = word ^ (0x0101_0101_0101_0101 &* UInt64(byte.value))
+        return (v &- 0x0101_0101_0101_0101) & ~v & 0x8080_8080_8080_8080
+    }
+
     /// The end of a number or literal starting at `start`: the first `,`, `}` or byte ≤ 0x20 (space and
     /// control characters), or `end`.
     ///
     /// Eight bytes at a time, like ``stringEnd(_:_:_:)``: `(v − 0x2121…) & ~v & 0x8080…` flags bytes
-    /// below 0x21 (the lowest flag is exact), and the separators are found as zero bytes of `v ^ c·0x0101…`.
+    /// below 0x21 (the lowest flag is exact), and ``bytes(of:equalTo:)`` finds the separators.
     @inlinable @inline(__always)
     static func scalarEnd(_ base: UnsafeRawPointer, _ start: Int, _ end: Int) -> Int {
         var index = start
         while index &+ 8 <= end {
             let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-            let commas = word ^ 0x2C2C_2C2C_2C2C_2C2C
-            let braces = word ^ 0x7D7D_7D7D_7D7D_7D7D
             let flags =
-                ((word &- 0x2121_2121_2121_2121) & ~word | (commas &- 0x0101_0101_0101_0101) & ~commas
-                    | (braces &- 0x0101_0101_0101_0101) & ~braces) & 0x8080_8080_8080_8080
+                (word &- 0x2121_2121_2121_2121) & ~word & 0x8080_8080_8080_8080 | bytes(of: word, equalTo: ",")
+                | bytes(of: word, equalTo: "}")
             if flags != 0 { return index &+ flags.trailingZeroBitCount >> 3 }
             index &+= 8
         }
@@ -268,11 +275,7 @@ public enum JSONFields {
         var index = start
         while index &+ 8 <= end {
             let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-            let quotes = word ^ 0x2222_2222_2222_2222
-            let backslashes = word ^ 0x5C5C_5C5C_5C5C_5C5C
-            let flags =
-                ((quotes &- 0x0101_0101_0101_0101) & ~quotes | (backslashes &- 0x0101_0101_0101_0101) & ~backslashes)
-                & 0x8080_8080_8080_8080
+            let flags = bytes(of: word, equalTo: "\"") | bytes(of: word, equalTo: "\\")
             if flags == 0 {
                 index &+= 8
                 continue
