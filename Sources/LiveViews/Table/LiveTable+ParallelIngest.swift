@@ -273,34 +273,19 @@ extension LiveTable {
         }
     }
 
-    /// Applies a decoded chunk in two passes, so that the cache misses of one row overlap the work on the
-    /// rows before it: strings are coded with their dictionary slots prefetched a few rows ahead, then the
-    /// rows are stored with their key-map entries (known once the key's string is coded) prefetched.
+    /// Applies a decoded chunk in record order, with each row's dictionary slots prefetched a few rows
+    /// ahead so that the cache misses of large dictionaries overlap the work on the rows before it.
     private func apply(chunk: Int, _ slot: DecodeRing.Slot, _ job: DecodeJob) {
         let first = chunk * DecodeRing.chunkRows
         let count = min(DecodeRing.chunkRows, job.entries.count - first)
         let width = job.ring.width
         let plan = decoder.plan
         let ahead = 4
-        for row in 0..<min(ahead, count) where slot.decoded[row] {
-            plan.prefetchStrings(slot.rows + row * width, columns)
-        }
-        for row in 0..<count {
+        for row in -ahead..<count {
             if row + ahead < count, slot.decoded[row + ahead] {
                 plan.prefetchStrings(slot.rows + (row + ahead) * width, columns)
             }
-            if slot.decoded[row] { plan.resolveStrings(slot.rows + row * width, columns) }
-        }
-        let keyed = isUpsert
-        if keyed {
-            for row in 0..<min(ahead, count) where slot.decoded[row] {
-                keys.prefetch(primaryKey(slot.rows + row * width))
-            }
-        }
-        for row in 0..<count {
-            if keyed, row + ahead < count, slot.decoded[row + ahead] {
-                keys.prefetch(primaryKey(slot.rows + (row + ahead) * width))
-            }
+            guard row >= 0 else { continue }
             let entry = job.entries[first + row]
             offsets.advance(entry.partition, past: entry.offset)
             guard slot.decoded[row] else {
@@ -308,6 +293,7 @@ extension LiveTable {
                 continue
             }
             staged = slot.rows + row * width
+            plan.resolveStrings(staged, columns)
             applyStaged()
         }
         appendDeferred()

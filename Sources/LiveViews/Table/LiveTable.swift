@@ -299,7 +299,7 @@ public final class LiveTable: @unchecked Sendable {
     }
 
     private func upsertStaged() {
-        let key = primaryKey(staged)
+        let key = primaryKey()
         let comparison = comparisonColumn.map { comparisonValue(staged[$0], columns[$0].type) } ?? Int64.min
         let isDelete = deleteColumn.map { staged[$0].present && staged[$0].bool == 1 } ?? false
         let existing = keys[key]
@@ -423,11 +423,10 @@ public final class LiveTable: @unchecked Sendable {
         return grid
     }
 
-    /// The primary key of a decoded row (its strings coded).
-    func primaryKey(_ row: UnsafeMutablePointer<StagedValue>) -> PrimaryKey {
+    private func primaryKey() -> PrimaryKey {
         var key = PrimaryKey()
         for (position, index) in keyColumns.enumerated() {
-            let slot = row[index]
+            let slot = staged[index]
             let part: Int64
             if !slot.present || slot.isNull {
                 part = Int64.min
@@ -545,46 +544,19 @@ public final class LiveTable: @unchecked Sendable {
         staged[index] = slot
     }
 
-    /// Appends the staged row as a new document (or numbers it and defers the copy: see `deferredRows`).
+    /// Appends the staged row as a new document: numbered at once, its values copied now or, while a
+    /// decoded chunk is applied, with the chunk's other rows (see `deferredRows`).
     private func appendStaged() -> Int32 {
         let doc = Int32(documentCount)
-        if deferringAppends {
-            deferredRows[deferredCount] = staged
-            deferredCount += 1
-            documentCount += 1
-            return doc
-        }
-        do {
-            for index in 0..<columnRefs.count {
-                columnRefs[index]._withUnsafeGuaranteedRef { column in
-                    let null = !staged[index].present || staged[index].isNull
-                    if column.isMultiValue {
-                        column.lists.append(null ? [] : column.pendingList)
-                        return
-                    }
-                    switch column.type {
-                    case .string: column.codes.append(null ? -1 : staged[index].code)
-                    case .long:
-                        column.longs.append(null ? 0 : staged[index].long)
-                        column.nulls.append(null)
-                    case .double:
-                        column.doubles.append(null ? 0 : staged[index].double)
-                        column.nulls.append(null)
-                    case .boolean: column.bytes.append(null ? 2 : staged[index].bool)
-                    case .point:
-                        let lon = staged[index].double, lat = staged[index].latitude
-                        column.doubles.append(null ? 0 : lon)
-                        column.latitudes.append(null ? 0 : lat)
-                        column.nulls.append(null)
-                    }
-                }
-            }
-        }
+        deferredRows[deferredCount] = staged
+        deferredCount += 1
         documentCount += 1
+        if !deferringAppends { appendDeferred() }
         return doc
     }
 
-    /// Appends the deferred rows' values, column by column.
+    /// Appends the deferred rows' values, column by column. (A multi-value column stages its list in the
+    /// column, so such tables never defer more than one row.)
     func appendDeferred() {
         let n = deferredCount, rows = deferredRows
         deferredCount = 0

@@ -73,7 +73,6 @@ struct RowDecoder {
         let multiValue: UnsafePointer<Bool>
         let width: Int
         let levels: Int
-        let entries: Int
         let keyColumns: List
         let timestampColumns: List
         let offsetColumns: List
@@ -232,7 +231,7 @@ struct RowDecoder {
             words: UnsafePointer(storage.words.baseAddress!), names: UnsafePointer(storage.names.baseAddress!),
             types: UnsafePointer(storage.types.baseAddress!),
             multiValue: UnsafePointer(storage.multiValue.baseAddress!), width: types.count, levels: levels.count,
-            entries: entryCount, keyColumns: keyList, timestampColumns: timestampList, offsetColumns: offsetList,
+            keyColumns: keyList, timestampColumns: timestampList, offsetColumns: offsetList,
             partitionColumns: partitionList, stringColumns: stringList, points: pointList)
     }
 

@@ -367,13 +367,6 @@ struct KeyMap {
         }
     }
 
-    /// Starts loading the entry of a dense key (so the lookup a few rows later finds it in cache).
-    @inline(__always)
-    func prefetch(_ key: PrimaryKey) {
-        guard let index = denseIndex(key), index < slots.count else { return }
-        slots.withUnsafeBufferPointer { eventlog_prefetch($0.baseAddress! + index) }
-    }
-
     /// Every (key, entry).
     func forEach(_ body: (PrimaryKey, LiveTable.KeyEntry) -> Void) {
         for (index, entry) in slots.enumerated() where entry.doc >= 0 {
