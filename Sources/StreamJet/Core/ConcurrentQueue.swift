@@ -109,6 +109,26 @@ final class ConcurrentQueue<Item>: AnyConcurrentQueue, @unchecked Sendable {
         return true
     }
 
+    /// Moves the first items of `source[0..<count]` that fit into the queue and returns how many it took;
+    /// the rest stay initialized in `source`. One bulk move and one release store for the whole run, so a
+    /// source hands over a batch without per-item generic code.
+    func offer(moving source: UnsafeMutablePointer<Item>, count: Int) -> Int {
+        if capacity - (localTail - cachedHead) < count { cachedHead = head.load(ordering: .acquiring) }
+        let taken = min(count, capacity - (localTail - cachedHead))
+        var moved = 0
+        while moved < taken {
+            let slot = (localTail + moved) & mask
+            let run = min(taken - moved, capacity - slot)
+            (items + slot).moveInitialize(from: source + moved, count: run)
+            (kinds + slot).update(repeating: Self.itemKind, count: run)
+            moved += run
+        }
+        guard taken > 0 else { return 0 }
+        localTail += taken
+        tail.store(localTail, ordering: .releasing)
+        return taken
+    }
+
     func offerControl(_ control: ControlItem) -> Bool {
         guard reserve() else { return false }
         let slot = localTail & mask

@@ -155,6 +155,21 @@ public final class Outbox<Item> {
         return true
     }
 
+    /// Emits the first items of `items[0..<count]` that go downstream now and returns how many it took (moved
+    /// out); the rest stay initialized in `items`, to be offered again. An isolated edge takes the run in
+    /// one bulk move; other routes go item by item.
+    func offer(moving items: UnsafeMutablePointer<Item>, count: Int) -> Int {
+        if case .isolated = route {
+            let taken = queues[0].offer(moving: items, count: count)
+            emitted += taken
+            return taken
+        }
+        var taken = 0
+        while taken < count && offer(items[taken]) { taken += 1 }
+        items.deinitialize(count: taken)
+        return taken
+    }
+
     /// Offers a control item to every downstream queue, resuming a partial broadcast.
     func offerControl(_ control: ControlItem) -> Bool {
         while broadcastProgress < queues.count {

@@ -9,6 +9,12 @@ public struct Source<Item> {
     let isCooperative: Bool
     /// Makes the reader of instance `index` of `count`.
     let makeReader: (_ index: Int, _ count: Int) throws -> any SourceReader<Item>
+
+    init(name: String, isCooperative: Bool, makeReader: @escaping (Int, Int) throws -> any SourceReader<Item>) {
+        self.name = name
+        self.isCooperative = isCooperative
+        self.makeReader = makeReader
+    }
 }
 
 /// Reads the items of one source instance. Each instance owns some *lanes* (log partitions, stream
@@ -17,30 +23,41 @@ protocol SourceReader<Item>: AnyObject {
     associatedtype Item
     /// The lanes this instance reads.
     var laneCount: Int { get }
-    /// Reads a bounded batch (about `limit` items), passing each to `emit(lane, item, nativeTimestamp)` and
-    /// calling `finish(lane)` for lanes that reached their end. Returns true when every lane has finished.
-    func read(limit: Int, emit: (Int, Item, Int64) -> Void, finish: (Int) -> Void) throws -> Bool
+    /// Reads a bounded batch (about `limit` items per lane) into `batch` and calls `finish(lane)` for lanes
+    /// that reached their end. Returns true when every lane has finished.
+    func read(limit: Int, into batch: SourceBatch<Item>, finish: (Int) -> Void) throws -> Bool
     /// The reader's position, to be restored after a restart.
     func position() -> [Int64]
     /// Continues from a saved position.
     func restore(_ position: [Int64]) throws
 }
 
-/// How a source assigns event time.
-enum TimestampPolicy<Item> {
-    case none
-    case native
-    case ingestion
-    case field((Item) -> Int64)
-}
-
 extension Source {
     /// The elements of a collection, spread over the source's instances (instance i takes elements i,
     /// i + n, …); bounded.
+    @inlinable
     public static func collection<C: Collection & Sendable>(_ items: C) -> Source<Item> where C.Element == Item {
-        let array = Array(items)
-        return Source(name: "collection", isCooperative: true) { index, count in
-            CollectionReader(items: array, index: index, stride: count)
+        // Inlined into the caller, where `Item` is concrete, so the per-item append runs specialized.
+        collection(Array(items)) { items, next, stride, limit, batch in
+            var next = next
+            var taken = 0
+            while next < items.count && taken < limit {
+                batch.append(items[next], lane: 0, native: 0)
+                next += stride
+                taken += 1
+            }
+            return next
+        }
+    }
+
+    /// A collection source whose reader appends with `append(items, next, stride, limit, batch)`, which
+    /// returns the next index to read.
+    @usableFromInline
+    static func collection(
+        _ items: [Item], append: @escaping ([Item], Int, Int, Int, SourceBatch<Item>) -> Int
+    ) -> Source<Item> {
+        Source(name: "collection", isCooperative: true) { index, count in
+            CollectionReader(items: items, index: index, stride: count, append: append)
         }
     }
 
@@ -63,16 +80,30 @@ extension Source {
     ///   - bounded: When true the source finishes at the log end it saw when the job started; when false
     ///     it follows new records for ever.
     ///   - decode: Turns a record into an item; the view's bytes are valid only during the call.
+    @inlinable
     public static func topic(
         _ log: Log, _ topic: String, partitions: [Int]? = nil, from start: SourceStart = .earliest,
         bounded: Bool = false,
         decode: @escaping (RecordView) throws -> Item?
     ) -> Source<Item> {
+        // Inlined into the caller, where `Item` is concrete, so decoding and appending each record runs
+        // specialized; the engine's generic code sees the batch, not the items.
+        self.topic(log, topic, partitions: partitions, from: start, bounded: bounded) { record, lane, batch in
+            if let item = try decode(record) { batch.append(item, lane: lane, native: record.timestamp) }
+        }
+    }
+
+    /// A topic source whose reader passes each record to `append(record, lane, batch)`.
+    @usableFromInline
+    static func topic(
+        _ log: Log, _ topic: String, partitions: [Int]?, from start: SourceStart, bounded: Bool,
+        append: @escaping (RecordView, Int, SourceBatch<Item>) throws -> Void
+    ) -> Source<Item> {
         Source(name: "topic-\(topic)", isCooperative: true) { index, count in
             let all = try partitions ?? Array(0..<log.partitionCount(topic))
             let mine = all.enumerated().filter { $0.offset % count == index }.map(\.element)
             return try TopicReader(
-                log: log, topic: topic, partitions: mine, start: start, bounded: bounded, decode: decode)
+                log: log, topic: topic, partitions: mine, start: start, bounded: bounded, append: append)
         }
     }
 }
@@ -140,22 +171,19 @@ final class CollectionReader<Item>: SourceReader {
     private let items: [Item]
     private var next: Int
     private let stride: Int
+    private let append: ([Item], Int, Int, Int, SourceBatch<Item>) -> Int
 
-    init(items: [Item], index: Int, stride: Int) {
+    init(items: [Item], index: Int, stride: Int, append: @escaping ([Item], Int, Int, Int, SourceBatch<Item>) -> Int) {
         self.items = items
         self.next = index
         self.stride = stride
+        self.append = append
     }
 
     var laneCount: Int { 1 }
 
-    func read(limit: Int, emit: (Int, Item, Int64) -> Void, finish: (Int) -> Void) throws -> Bool {
-        var emitted = 0
-        while next < items.count && emitted < limit {
-            emit(0, items[next], 0)
-            next += stride
-            emitted += 1
-        }
+    func read(limit: Int, into batch: SourceBatch<Item>, finish: (Int) -> Void) throws -> Bool {
+        next = append(items, next, stride, limit, batch)
         if next >= items.count {
             finish(0)
             return true
@@ -182,10 +210,10 @@ final class StreamReader<Item>: SourceReader {
 
     var laneCount: Int { partitions.count }
 
-    func read(limit: Int, emit: (Int, Item, Int64) -> Void, finish: (Int) -> Void) throws -> Bool {
+    func read(limit: Int, into batch: SourceBatch<Item>, finish: (Int) -> Void) throws -> Bool {
         for (lane, partition) in partitions.enumerated() where !finished[lane] {
             let (items, closed) = stream.take(partition: partition, limit: limit)
-            for (item, timestamp) in items { emit(lane, item, timestamp) }
+            for (item, timestamp) in items { batch.append(item, lane: lane, native: timestamp) }
             consumed[lane] += Int64(items.count)
             if closed {
                 finished[lane] = true
@@ -205,17 +233,17 @@ final class TopicReader<Item>: SourceReader {
     private let readers: [PartitionReader]
     private let ends: [Int64]?
     private var finished: [Bool]
-    private let decode: (RecordView) throws -> Item?
+    private let append: (RecordView, Int, SourceBatch<Item>) throws -> Void
     private let topic: String
     private let partitions: [Int]
 
     init(
         log: Log, topic: String, partitions: [Int], start: SourceStart, bounded: Bool,
-        decode: @escaping (RecordView) throws -> Item?
+        append: @escaping (RecordView, Int, SourceBatch<Item>) throws -> Void
     ) throws {
         self.topic = topic
         self.partitions = partitions
-        self.decode = decode
+        self.append = append
         var committed: [TopicPartition: CommittedOffset] = [:]
         if case .committed(let group) = start { committed = try log.committedOffsets(group: group) }
         readers = try partitions.map { partition in
@@ -235,7 +263,8 @@ final class TopicReader<Item>: SourceReader {
 
     var laneCount: Int { readers.count }
 
-    func read(limit: Int, emit: (Int, Item, Int64) -> Void, finish: (Int) -> Void) throws -> Bool {
+    func read(limit: Int, into batch: SourceBatch<Item>, finish: (Int) -> Void) throws -> Bool {
+        let append = self.append
         for lane in readers.indices where !finished[lane] {
             let reader = readers[lane]
             if let ends, reader.nextOffset >= ends[lane] {
@@ -245,9 +274,7 @@ final class TopicReader<Item>: SourceReader {
             }
             let remaining = ends.map { Int(min(Int64(limit), $0[lane] - reader.nextOffset)) } ?? limit
             do {
-                try reader.read(maxRecords: remaining) { record in
-                    if let item = try decode(record) { emit(lane, item, record.timestamp) }
-                }
+                try reader.read(maxRecords: remaining) { record in try append(record, lane, batch) }
             } catch let error as StreamJetError {
                 throw error
             } catch let error as EventLogError {

@@ -76,15 +76,28 @@ func compose<A, B, C>(_ first: @escaping Chain<A, B>, _ second: @escaping Chain<
 }
 
 /// Emits each item to every output ordinal of a stage (fan-out), resuming a partial emission where it
-/// stopped, and buffers what a fused chain produced until the outboxes take it.
+/// stopped, and buffers what a fused chain or a source batch produced until the outboxes take it.
+///
+/// Invariant: `storage[next..<count]` are initialized (waiting, oldest first), the rest of `capacity` is not.
+/// With a single output, ``flush()`` hands the waiting run over in one bulk move (see
+/// ``Outbox/offer(moving:count:)``), so a source's batch crosses an isolated edge without per-item
+/// generic code.
 final class Emitter<Value> {
     private let outboxes: [Outbox<Timestamped<Value>>]
     private var progress = 0
-    private var buffer: [Timestamped<Value>] = []
+    private var storage: UnsafeMutablePointer<Timestamped<Value>>
+    private var capacity = 16
+    private var count = 0
     private var next = 0
 
     init(context: ProcessorContext, ordinals: [Int]) {
         outboxes = ordinals.map { context.outbox($0, of: Timestamped<Value>.self) }
+        storage = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        (storage + next).deinitialize(count: count - next)
+        storage.deallocate()
     }
 
     /// Offers one item to every output; false when one refused (offer the same item again).
@@ -102,27 +115,58 @@ final class Emitter<Value> {
     /// Sends `item` now when nothing is waiting, else queues it behind the waiting ones.
     @inline(__always)
     func emit(_ item: Timestamped<Value>) {
-        if next >= buffer.count && offer(item) { return }
-        buffer.append(item)
+        if next >= count && offer(item) { return }
+        buffer(item)
     }
 
     /// Queues an item produced by a chain; ``flush()`` sends it.
     @inline(__always)
-    func buffer(_ item: Timestamped<Value>) { buffer.append(item) }
+    func buffer(_ item: Timestamped<Value>) {
+        if count == capacity { makeRoom(for: 1) }
+        (storage + count).initialize(to: item)
+        count += 1
+    }
+
+    /// Queues `items[0..<n]`, moving them out of `items`; ``flush()`` sends them.
+    func buffer(moving items: UnsafeMutablePointer<Timestamped<Value>>, count n: Int) {
+        if capacity - count < n { makeRoom(for: n) }
+        (storage + count).moveInitialize(from: items, count: n)
+        count += n
+    }
+
+    /// Ensures room for `n` more items: drops the sent prefix, then grows if that is not enough.
+    private func makeRoom(for n: Int) {
+        if next > 0 {
+            storage.moveInitialize(from: storage + next, count: count - next)
+            count -= next
+            next = 0
+        }
+        guard capacity - count < n else { return }
+        let grown = max(capacity * 2, count + n)
+        let fresh = UnsafeMutablePointer<Timestamped<Value>>.allocate(capacity: grown)
+        fresh.moveInitialize(from: storage, count: count)
+        storage.deallocate()
+        storage = fresh
+        capacity = grown
+    }
 
     /// Sends buffered items; false when an outbox refused (the rest stay buffered).
     @inline(__always)
     func flush() -> Bool {
-        while next < buffer.count {
-            guard offer(buffer[next]) else { return false }
-            next += 1
+        if outboxes.count == 1 {
+            if next < count { next += outboxes[0].offer(moving: storage + next, count: count - next) }
+        } else {
+            while next < count {
+                guard offer(storage[next]) else { break }
+                (storage + next).deinitialize(count: 1)
+                next += 1
+            }
         }
-        if next > 0 {
-            buffer.removeAll(keepingCapacity: true)
-            next = 0
-        }
+        guard next >= count else { return false }
+        next = 0
+        count = 0
         return true
     }
 
-    var isFlushed: Bool { next >= buffer.count }
+    var isFlushed: Bool { next >= count }
 }

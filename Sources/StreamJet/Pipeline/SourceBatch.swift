@@ -1,0 +1,84 @@
+/// The items one read of a source produced, stamped with event time, waiting to go downstream in one move.
+///
+/// Readers append with ``append(_:lane:native:)``, which is inlinable: the public source factories
+/// (``Source/topic(_:_:partitions:from:bounded:decode:)``, ``Source/collection(_:)``) build the closure that
+/// decodes and appends where the item type is concrete, so the per-item work runs specialized. The engine's
+/// generic code then touches the batch only once per read: it folds the per-lane summaries into the
+/// watermarks and moves the items to the outbox in bulk. Written by hand because it is the hot path of
+/// every source.
+///
+/// Invariants: `items[0..<count]` are initialized and the rest of `capacity` is not; for each lane,
+/// `laneEvents[lane]` counts the items appended since ``resetLanes()`` and `laneTop[lane]` is the highest
+/// of their timestamps (`Int64.min` when none).
+@usableFromInline
+final class SourceBatch<Item> {
+    @usableFromInline @exclusivity(unchecked) var items: UnsafeMutablePointer<Timestamped<Item>>
+    @usableFromInline @exclusivity(unchecked) var count = 0
+    @usableFromInline @exclusivity(unchecked) var capacity: Int
+    @usableFromInline let policy: TimestampPolicy<Item>
+    /// The wall-clock time of this read (ingestion timestamps).
+    @usableFromInline @exclusivity(unchecked) var now: Int64 = 0
+    @usableFromInline let laneTop: UnsafeMutablePointer<Int64>
+    @usableFromInline let laneEvents: UnsafeMutablePointer<Int>
+    let lanes: Int
+
+    init(policy: TimestampPolicy<Item>, lanes: Int, capacity: Int) {
+        self.policy = policy
+        self.lanes = lanes
+        self.capacity = max(1, capacity)
+        items = .allocate(capacity: self.capacity)
+        laneTop = .allocate(capacity: max(1, lanes))
+        laneEvents = .allocate(capacity: max(1, lanes))
+        resetLanes()
+    }
+
+    deinit {
+        items.deinitialize(count: count)
+        items.deallocate()
+        laneTop.deallocate()
+        laneEvents.deallocate()
+    }
+
+    /// Stamps `item` by the source's event-time policy and appends it. `native` is the item's own timestamp
+    /// (a record's), used by ``TimestampPolicy/native``.
+    @inlinable
+    func append(_ item: Item, lane: Int, native: Int64) {
+        let timestamp: Int64
+        switch policy {
+        case .none: timestamp = .min
+        case .native: timestamp = native
+        case .ingestion: timestamp = now
+        case .field(let extract): timestamp = extract(item)
+        }
+        if count == capacity { grow() }
+        (items + count).initialize(to: Timestamped(item, timestamp: timestamp))
+        count += 1
+        if timestamp > laneTop[lane] { laneTop[lane] = timestamp }
+        laneEvents[lane] += 1
+    }
+
+    @usableFromInline
+    func grow() {
+        let grown = capacity * 2
+        let fresh = UnsafeMutablePointer<Timestamped<Item>>.allocate(capacity: grown)
+        fresh.moveInitialize(from: items, count: count)
+        items.deallocate()
+        items = fresh
+        capacity = grown
+    }
+
+    /// Starts a new read's lane summaries.
+    func resetLanes() {
+        laneTop.update(repeating: .min, count: max(1, lanes))
+        laneEvents.update(repeating: 0, count: max(1, lanes))
+    }
+}
+
+/// How a source assigns event time.
+@usableFromInline
+enum TimestampPolicy<Item> {
+    case none
+    case native
+    case ingestion
+    case field((Item) -> Int64)
+}
