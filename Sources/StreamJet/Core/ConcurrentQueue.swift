@@ -174,6 +174,25 @@ final class ConcurrentQueue<Item>: AnyConcurrentQueue, @unchecked Sendable {
         return item
     }
 
+    /// The data items at the head that lie contiguously in the ring — up to the first control item, the end
+    /// of the ring or `limit` — as a pointer and a count (0 when none). The caller moves out a prefix of
+    /// them and then calls ``consume(_:)`` with its length.
+    func contiguousItems(limit: Int) -> (items: UnsafeMutablePointer<Item>, count: Int) {
+        guard available() else { return (items, 0) }
+        let slot = localHead & mask
+        let end = min(cachedTail - localHead, limit, capacity - slot)
+        var count = 0
+        while count < end && kinds[slot + count] == Self.itemKind { count += 1 }
+        return (items + slot, count)
+    }
+
+    /// Frees the first `count` slots, whose items the caller has moved out (see ``contiguousItems(limit:)``).
+    func consume(_ count: Int) {
+        guard count > 0 else { return }
+        localHead += count
+        head.store(localHead, ordering: .releasing)
+    }
+
     func headIsControl() -> Bool? {
         guard available() else { return nil }
         return kinds[localHead & mask] != Self.itemKind

@@ -93,6 +93,22 @@ public final class Inbox<Item> {
         taken += 1
         return item
     }
+
+    /// The next data items that lie contiguously in the input queue (at most the remaining budget), for a
+    /// processor that folds a run in specialized code; the count is 0 when ``poll()`` would return nil. Move
+    /// out a prefix of them, then report its length with ``consume(_:)``.
+    func contiguousItems() -> (items: UnsafeMutablePointer<Item>, count: Int)? {
+        guard budget > 0, let queue else { return nil }
+        let run = queue.contiguousItems(limit: budget)
+        return run.count > 0 ? run : nil
+    }
+
+    /// Frees the `count` items moved out of the run ``contiguousItems()`` returned.
+    func consume(_ count: Int) {
+        queue?.consume(count)
+        budget -= count
+        taken += count
+    }
 }
 
 /// Where a processor emits the items of one output ordinal.

@@ -62,13 +62,31 @@ public struct WindowedStage<Item, Key: Hashable> {
         let key = keyed.key
         let create = operation.create
         let accumulate = operation.accumulate
-        return aggregate(operation) { table, item in accumulate(&table[key(item), default: create()], item) }
+        return aggregate(
+            operation, foldInto: { table, item in accumulate(&table[key(item), default: create()], item) },
+            foldRun: { items, count, start, end, table in
+                // A run of raw items straight from the input queue, folded while they stay in one frame.
+                var index = 0
+                while index < count {
+                    let timestamp = items[index].timestamp
+                    guard timestamp >= start && timestamp < end else { break }
+                    let item = (items + index).move().value
+                    accumulate(&table[key(item), default: create()], item)
+                    index += 1
+                }
+                return index
+            })
     }
 
+    /// - Parameters:
+    ///   - foldInto: Folds one item into a frame's table.
+    ///   - foldRun: Folds `items[0..<count]` into a frame's table while their timestamps lie in
+    ///     `[start, end)`, moving each one out, and returns how many it took.
     @usableFromInline
     func aggregate<Accumulator, Result>(
         _ operation: AggregateOperation<Item, Accumulator, Result>,
-        foldInto: @escaping (inout [Key: Accumulator], Item) -> Void
+        foldInto: @escaping (inout [Key: Accumulator], Item) -> Void,
+        foldRun: @escaping (UnsafeMutablePointer<Timestamped<Item>>, Int, Int64, Int64, inout [Key: Accumulator]) -> Int
     ) -> WindowAggregateStage<Item, Key, Result> {
         let upstream = keyed.upstream
         let pipeline = keyed.pipeline
@@ -91,7 +109,7 @@ public struct WindowedStage<Item, Key: Hashable> {
                     { _ in
                         SlidingWindowProcessor<Item, Key, Accumulator, Result>(
                             window: definition, mode: .windows, raw: true, keyedState: true, frame: nil,
-                            foldInto: foldInto, operation: operation, ports: ports)
+                            foldInto: foldInto, foldRun: foldRun, operation: operation, ports: ports)
                     }
                 }
                 node.inputs = [keyed.partitionedInput()]
@@ -103,7 +121,7 @@ public struct WindowedStage<Item, Key: Hashable> {
                 { _ in
                     SlidingWindowProcessor<Item, Key, Accumulator, Accumulator>(
                         window: definition, mode: .frames, raw: true, keyedState: false, frame: nil,
-                        foldInto: foldInto,
+                        foldInto: foldInto, foldRun: foldRun,
                         operation: AggregateOperation<Item, Accumulator, Accumulator>(
                             create: operation.create, accumulate: operation.accumulate, combine: operation.combine,
                             export: { $0 }),

@@ -31,6 +31,10 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     /// Looks the item's key up in a frame's table and folds the item in. The public API makes it where the
     /// types are concrete, so the dictionary lookup runs specialized.
     private let foldInto: (inout [Key: Accumulator], Input) -> Void
+    /// Folds a run of raw items of one frame straight from the input queue (see
+    /// `WindowedStage.aggregate(_:foldInto:foldRun:)`); set when frames come from the items' timestamps.
+    private let foldRun:
+        ((UnsafeMutablePointer<Timestamped<Input>>, Int, Int64, Int64, inout [Key: Accumulator]) -> Int)?
     private let create: () -> Accumulator
     private let combine: (inout Accumulator, Accumulator) -> Void
     private let deduct: ((inout Accumulator, Accumulator) -> Void)?
@@ -55,6 +59,8 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     init<Item>(
         window: WindowDefinition, mode: Mode, raw: Bool, keyedState: Bool, frame: ((Timestamped<Input>) -> Int64)?,
         foldInto: @escaping (inout [Key: Accumulator], Input) -> Void,
+        foldRun: ((UnsafeMutablePointer<Timestamped<Input>>, Int, Int64, Int64, inout [Key: Accumulator]) -> Int)? =
+            nil,
         operation: AggregateOperation<Item, Accumulator, Result>, ports: OutputPorts
     ) {
         guard case .sliding(let size, let step) = window.kind else { preconditionFailure("not a sliding window") }
@@ -67,6 +73,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         let offset = window.offset
         self.frameOf = frame ?? { Self.frameStart($0.timestamp, step: step, offset: offset) }
         self.foldInto = foldInto
+        self.foldRun = raw && frame == nil ? foldRun : nil
         self.create = operation.create
         self.combine = operation.combine
         self.deduct = size == step ? nil : operation.deduct
@@ -108,6 +115,34 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         var hotStart = Int64.min
         var hot: [Key: Accumulator] = [:]
         defer { if hotStart != .min { frames[hotStart] = hot } }
+        if let foldRun {
+            // Whole runs of the input queue: one generic step per run, the items folded by specialized code.
+            while let (items, count) = inbox.contiguousItems() {
+                let frame = Self.frameStart(items[0].timestamp, step: step, offset: offset)
+                if frame &+ step <= lastWatermark {
+                    context.countLate()
+                    lateEmitter.buffer(items.move())
+                    inbox.consume(1)
+                    guard lateEmitter.flush() else { return }
+                    continue
+                }
+                if frame != hotStart {
+                    if hotStart != .min { frames[hotStart] = hot }
+                    hot = frames.removeValue(forKey: frame) ?? [:]
+                    hotStart = frame
+                }
+                let taken = foldRun(items, count, frame, frame &+ step, &hot)
+                if taken > 0 {
+                    inbox.consume(taken)
+                } else {
+                    // Only when the frame's end overflows Int64: fold the item on its own.
+                    let item = items.move()
+                    inbox.consume(1)
+                    foldInto(&hot, item.value)
+                }
+            }
+            return
+        }
         while let item = inbox.poll() {
             let frame = frameOf(item)
             if isRaw && frame &+ step <= lastWatermark {
