@@ -1,4 +1,5 @@
 import CEventLogSupport
+import Foundation
 import Testing
 
 @testable import EventLog
@@ -143,6 +144,33 @@ struct FormatTests {
         }
     }
 
+    @Test("a base offset the CRC does not cover is checked: negative, or so high the next offset overflows")
+    func hostileBaseOffset() throws {
+        func problem(base: Int64) -> BatchProblem? {
+            var bytes = Golden.b  // lastOffsetDelta 1
+            withUnsafeBytes(of: base.bigEndian) { bytes.replaceSubrange(0..<8, with: $0) }
+            return bytes.withUnsafeBytes {
+                RecordBatchHeader.validate($0.baseAddress!, available: $0.count, maxBatchSize: $0.count)
+            }
+        }
+        #expect(problem(base: 0) == nil)
+        #expect(problem(base: Int64.max - 2) == nil)
+        #expect(problem(base: Int64.max - 1) == .invalidBaseOffset(Int64.max - 1))
+        #expect(problem(base: Int64.max) == .invalidBaseOffset(Int64.max))
+        #expect(problem(base: -1) == .invalidBaseOffset(-1))
+        // The fuzzer's find: a segment whose second batch claims base offset Int64.max (CRC intact) made
+        // the inspector's `lastOffset + 1` trap. It now reports the batch and stops there.
+        let dir = TemporaryDirectory()
+        var second = Golden.b
+        withUnsafeBytes(of: Int64.max.bigEndian) { second.replaceSubrange(0..<8, with: $0) }
+        let path = dir.path + "/00000000000000000000.log"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(Golden.a + second)))
+        let report = try SegmentInspector.inspect(path: path) { _ in }
+        #expect(report.batches == 1)
+        #expect(report.validBytes == Int64(Golden.a.count))
+        #expect(report.problem == "invalid base offset \(Int64.max)")
+    }
+
     @Test("Kafka's murmur2 test vectors and partition choice")
     func murmur2() {
         let cases: [(String, Int32)] = [
@@ -260,7 +288,18 @@ struct HostileRecordTests {
             let error = #expect(throws: EventLogError.self) { try decode(bytes) }
             #expect(error?.code == .corruptData)
         }
-        // A base offset at the top of the range wraps instead of trapping; the log rejects it by position.
-        #expect(try decode(Self.batch(baseOffset: .max)).count == 1)
+        // A base offset at the top of the range: validation rejects it (the CRC does not cover it), and the
+        // record decoder, called on it anyway, wraps instead of trapping.
+        try Self.batch(baseOffset: .max).withUnsafeBytes { raw in
+            #expect(
+                RecordBatchHeader.validate(raw.baseAddress!, available: raw.count, maxBatchSize: raw.count)
+                    == .invalidBaseOffset(.max))
+            var count = 0
+            _ = try RecordBatchView(raw).forEachRecord(codecs: Codecs(), scratch: ByteStorage()) { _ in
+                count += 1
+                return true
+            }
+            #expect(count == 1)
+        }
     }
 }

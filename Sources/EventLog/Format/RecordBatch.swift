@@ -81,6 +81,10 @@ struct RecordBatchHeader: Equatable {
         guard lastDelta >= 0, count >= 0, Int64(count) <= Int64(lastDelta) + 1 else {
             return .invalidCounts(lastOffsetDelta: Int(lastDelta), records: Int(count))
         }
+        // The base offset is outside the CRC (the log stamps it): it must be non-negative and leave the
+        // offset after the batch representable.
+        let base = p.loadBigEndian(at: 0, as: Int64.self)
+        guard base >= 0, base < Int64.max - Int64(lastDelta) else { return .invalidBaseOffset(base) }
         return nil
     }
 }
@@ -92,6 +96,7 @@ enum BatchProblem: Equatable, CustomStringConvertible {
     case badMagic(Int)
     case crcMismatch(stored: UInt32, computed: UInt32)
     case invalidCounts(lastOffsetDelta: Int, records: Int)
+    case invalidBaseOffset(Int64)
     case unexpectedOffset(expected: Int64, found: Int64, exact: Bool)
 
     var description: String {
@@ -102,6 +107,7 @@ enum BatchProblem: Equatable, CustomStringConvertible {
         case .crcMismatch(let stored, let computed):
             "CRC-32C mismatch: stored \(hex(stored)), computed \(hex(computed))"
         case .invalidCounts(let delta, let records): "inconsistent lastOffsetDelta \(delta) for \(records) records"
+        case .invalidBaseOffset(let base): "invalid base offset \(base)"
         case .unexpectedOffset(let expected, let found, let exact):
             "base offset \(found) does not follow the previous batch (expected \(exact ? "" : "at least ")\(expected))"
         }
