@@ -229,6 +229,16 @@ struct SQLTests {
         #expect(throws: ViewError.self) { try t.query(nots) }
         let sum = "SELECT " + Array(repeating: "1", count: 5000).joined(separator: " + ") + " FROM orders"
         #expect(throws: ViewError.self) { try t.query(sum) }
+        // Arithmetic chains build left-deep trees: they count toward the depth limit, so a 150-term chain is
+        // an error (a fuzzer's 1,000-operator mix of chains and signs overflowed the compiler's stack) and a
+        // 90-term one works.
+        let chain = "SELECT " + Array(repeating: "1", count: 150).joined(separator: " - ") + " FROM orders"
+        let error = #expect(throws: ViewError.self) { try t.query(chain) }
+        #expect(error?.message.contains("nested or chained more than 100 levels deep") == true)
+        let products = "SELECT " + Array(repeating: "2", count: 150).joined(separator: " * ") + " FROM orders"
+        #expect(throws: ViewError.self) { try t.query(products) }
+        let fine = "SELECT " + Array(repeating: "1", count: 90).joined(separator: " + ") + " FROM orders LIMIT 1"
+        #expect(try t.query(fine).rows.first?.first == .long(90))
         // Long AND/OR chains are balanced, so they work.
         let ors =
             "SELECT COUNT(*) FROM orders WHERE " + (0..<5000).map { "lastModified = \($0)" }.joined(separator: " OR ")

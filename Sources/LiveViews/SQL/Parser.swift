@@ -186,12 +186,16 @@ struct Parser {
     private mutating func nested<T>(_ body: (inout Parser) throws(ViewError) -> T) throws(ViewError) -> T {
         depth += 1
         defer { depth -= 1 }
+        try checkDepth()
+        return try body(&self)
+    }
+
+    private func checkDepth() throws(ViewError) {
         guard depth <= Self.maximumDepth else {
             throw ViewError(
-                .syntax, "the expression is nested more than \(Self.maximumDepth) levels deep", line: current.line,
-                column: current.column)
+                .syntax, "the expression is nested or chained more than \(Self.maximumDepth) levels deep",
+                line: current.line, column: current.column)
         }
-        return try body(&self)
     }
 
     mutating func expression() throws(ViewError) -> Expression {
@@ -286,11 +290,19 @@ struct Parser {
         return left
     }
 
+    /// Arithmetic chains build left-deep trees (`a - b - c` is `(a - b) - c`), which the compiler and the
+    /// evaluator walk recursively: each operator of a chain counts as a level of ``maximumDepth`` until the
+    /// chain ends, so no tree gets deeper than that.
     private mutating func additive() throws(ViewError) -> Expression {
         var left = try multiplicative()
+        var chained = 0
+        defer { depth -= chained }
         while case .symbol(let symbol) = current.kind, symbol == "+" || symbol == "-" {
             let token = advance()
             try link()
+            chained += 1
+            depth += 1
+            try checkDepth()
             let right = try multiplicative()
             left = Expression(
                 kind: .binary(symbol == "+" ? .add : .subtract, left, right), line: token.line, column: token.column)
@@ -300,9 +312,14 @@ struct Parser {
 
     private mutating func multiplicative() throws(ViewError) -> Expression {
         var left = try unary()
+        var chained = 0
+        defer { depth -= chained }
         while case .symbol(let symbol) = current.kind, symbol == "*" || symbol == "/" || symbol == "%" {
             let token = advance()
             try link()
+            chained += 1
+            depth += 1
+            try checkDepth()
             let right = try unary()
             let op: BinaryOperator = symbol == "*" ? .multiply : (symbol == "/" ? .divide : .remainder)
             left = Expression(kind: .binary(op, left, right), line: token.line, column: token.column)
