@@ -9,12 +9,6 @@ public struct Source<Item> {
     let isCooperative: Bool
     /// Makes the reader of instance `index` of `count`.
     let makeReader: (_ index: Int, _ count: Int) throws -> any SourceReader<Item>
-
-    init(name: String, isCooperative: Bool, makeReader: @escaping (Int, Int) throws -> any SourceReader<Item>) {
-        self.name = name
-        self.isCooperative = isCooperative
-        self.makeReader = makeReader
-    }
 }
 
 /// Reads the items of one source instance. Each instance owns some *lanes* (log partitions, stream
