@@ -235,14 +235,18 @@ struct Parser {
         return Expression(kind: .binary(op, left, right), line: token.line, column: token.column)
     }
 
-    /// Counts arithmetic operators (left-deep chains), bounding the depth of the expression tree.
-    private mutating func link() throws(ViewError) {
+    /// Counts an arithmetic operator: toward the query's total, and as one more level of the chain it extends
+    /// (`chained`, which the chain's parser gives back to `depth` when the chain ends).
+    private mutating func link(_ chained: inout Int) throws(ViewError) {
         links += 1
         guard links <= Self.maximumArithmetic else {
             throw ViewError(
                 .syntax, "the query has more than \(Self.maximumArithmetic) arithmetic operators", line: current.line,
                 column: current.column)
         }
+        chained += 1
+        depth += 1
+        try checkDepth()
     }
 
     private mutating func not() throws(ViewError) -> Expression {
@@ -299,10 +303,7 @@ struct Parser {
         defer { depth -= chained }
         while case .symbol(let symbol) = current.kind, symbol == "+" || symbol == "-" {
             let token = advance()
-            try link()
-            chained += 1
-            depth += 1
-            try checkDepth()
+            try link(&chained)
             let right = try multiplicative()
             left = Expression(
                 kind: .binary(symbol == "+" ? .add : .subtract, left, right), line: token.line, column: token.column)
@@ -316,10 +317,7 @@ struct Parser {
         defer { depth -= chained }
         while case .symbol(let symbol) = current.kind, symbol == "*" || symbol == "/" || symbol == "%" {
             let token = advance()
-            try link()
-            chained += 1
-            depth += 1
-            try checkDepth()
+            try link(&chained)
             let right = try unary()
             let op: BinaryOperator = symbol == "*" ? .multiply : (symbol == "/" ? .divide : .remainder)
             left = Expression(kind: .binary(op, left, right), line: token.line, column: token.column)

@@ -115,6 +115,7 @@ final class ConcurrentQueue<Item>: AnyConcurrentQueue, @unchecked Sendable {
     func offer(moving source: UnsafeMutablePointer<Item>, count: Int) -> Int {
         if capacity - (localTail - cachedHead) < count { cachedHead = head.load(ordering: .acquiring) }
         let taken = min(count, capacity - (localTail - cachedHead))
+        guard taken > 0 else { return 0 }
         var moved = 0
         while moved < taken {
             let slot = (localTail + moved) & mask
@@ -123,7 +124,6 @@ final class ConcurrentQueue<Item>: AnyConcurrentQueue, @unchecked Sendable {
             (kinds + slot).update(repeating: Self.itemKind, count: run)
             moved += run
         }
-        guard taken > 0 else { return 0 }
         localTail += taken
         tail.store(localTail, ordering: .releasing)
         return taken

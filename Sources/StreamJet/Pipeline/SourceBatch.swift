@@ -27,8 +27,8 @@ final class SourceBatch<Item> {
         self.lanes = lanes
         self.capacity = max(1, capacity)
         items = .allocate(capacity: self.capacity)
-        laneTop = .allocate(capacity: max(1, lanes))
-        laneEvents = .allocate(capacity: max(1, lanes))
+        laneTop = .allocate(capacity: lanes)
+        laneEvents = .allocate(capacity: lanes)
         resetLanes()
     }
 
@@ -69,8 +69,8 @@ final class SourceBatch<Item> {
 
     /// Starts a new read's lane summaries.
     func resetLanes() {
-        laneTop.update(repeating: .min, count: max(1, lanes))
-        laneEvents.update(repeating: 0, count: max(1, lanes))
+        laneTop.update(repeating: .min, count: lanes)
+        laneEvents.update(repeating: 0, count: lanes)
     }
 }
 

@@ -127,8 +127,16 @@ final class Emitter<Value> {
         count += 1
     }
 
+    /// Sends `items[0..<n]` (moving them out of `items`) as far as a single outbox takes them now, and queues
+    /// the rest behind anything waiting.
+    func emit(moving items: UnsafeMutablePointer<Timestamped<Value>>, count n: Int) {
+        var sent = 0
+        if next >= count && outboxes.count == 1 { sent = outboxes[0].offer(moving: items, count: n) }
+        if sent < n { buffer(moving: items + sent, count: n - sent) }
+    }
+
     /// Queues `items[0..<n]`, moving them out of `items`; ``flush()`` sends them.
-    func buffer(moving items: UnsafeMutablePointer<Timestamped<Value>>, count n: Int) {
+    private func buffer(moving items: UnsafeMutablePointer<Timestamped<Value>>, count n: Int) {
         if capacity - count < n { makeRoom(for: n) }
         (storage + count).moveInitialize(from: items, count: n)
         count += n

@@ -126,11 +126,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                     guard lateEmitter.flush() else { return }
                     continue
                 }
-                if frame != hotStart {
-                    if hotStart != .min { frames[hotStart] = hot }
-                    hot = frames.removeValue(forKey: frame) ?? [:]
-                    hotStart = frame
-                }
+                if frame != hotStart { switchHot(to: frame, &hot, &hotStart) }
                 let taken = foldRun(items, count, frame, frame &+ step, &hot)
                 if taken > 0 {
                     inbox.consume(taken)
@@ -151,13 +147,16 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                 guard lateEmitter.flush() else { return }
                 continue
             }
-            if frame != hotStart {
-                if hotStart != .min { frames[hotStart] = hot }
-                hot = frames.removeValue(forKey: frame) ?? [:]
-                hotStart = frame
-            }
+            if frame != hotStart { switchHot(to: frame, &hot, &hotStart) }
             foldInto(&hot, item.value)
         }
+    }
+
+    /// Puts the hot frame's table back into `frames` and takes out `frame`'s (new when absent).
+    private func switchHot(to frame: Int64, _ hot: inout [Key: Accumulator], _ hotStart: inout Int64) {
+        if hotStart != .min { frames[hotStart] = hot }
+        hot = frames.removeValue(forKey: frame) ?? [:]
+        hotStart = frame
     }
 
     func tryProcessWatermark(_ watermark: Int64) throws -> Bool {

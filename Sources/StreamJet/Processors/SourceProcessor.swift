@@ -66,7 +66,7 @@ final class SourceProcessor<Raw, Output>: Processor {
         }
         batch.resetLanes()
         if let rawEmitter {
-            rawEmitter.buffer(moving: batch.items, count: batch.count)
+            rawEmitter.emit(moving: batch.items, count: batch.count)
         } else {
             let emitter = self.emitter!
             for index in 0..<batch.count {
