@@ -5,7 +5,10 @@ import Synchronization
 ///
 /// A reader owns reusable buffers, so reading costs no allocation per record (and none per batch once
 /// the buffers have grown). It remembers its file position between calls and needs the index only after a
-/// ``seek(to:)``. It sees records up to the partition's log end at the time of each call; a batch that is
+/// ``seek(to:)``. It keeps the last chunk it read: a call that stopped at `maxRecords` leaves the rest of the
+/// chunk for the next call, which continues from memory instead of reading the file again. That is safe
+/// because a segment's bytes below its visible size never change (appends go past it; a failed append is
+/// cut back only beyond it; compaction writes new segments). It sees records up to the partition's log end at the time of each call; a batch that is
 /// still being written is never visible.
 ///
 /// ```swift
@@ -20,6 +23,8 @@ public final class PartitionReader {
     public private(set) var nextOffset: Int64
     private var cursor: (segment: Segment, position: Int64)?
     private let buffer = ByteStorage(capacity: 1 << 20)
+    /// The segment and file position `buffer` holds bytes of (`buffer.count` of them), if any.
+    private var buffered: (segment: Segment, position: Int64)?
     private let scratch = ByteStorage(capacity: 1 << 16)
     private let codecs = Codecs()
 
@@ -109,11 +114,23 @@ public final class PartitionReader {
         _ body: (RecordView) throws -> Void
     ) throws -> Int {
         var want = Int(min(Int64(max(maxBytes, RecordBatchHeader.size)), size - position))
-        var got = try segment.read(at: position, count: want, into: buffer)
+        // Continue in the chunk the last call read when it holds `position`; otherwise read a new one.
+        var start = 0
+        var got: Int
+        if let buffered, buffered.segment === segment, position >= buffered.position,
+            position < buffered.position + Int64(buffer.count)
+        {
+            start = Int(position - buffered.position)
+            got = buffer.count - start
+        } else {
+            buffered = nil
+            got = try segment.read(at: position, count: want, into: buffer)
+            buffered = (segment, position)
+        }
         var consumed = 0
         var delivered = 0
         while consumed + RecordBatchHeader.logOverhead <= got {
-            let p = UnsafeRawPointer(buffer.base + consumed)
+            let p = UnsafeRawPointer(buffer.base + start + consumed)
             let total =
                 Int(p.loadBigEndian(at: RecordBatchHeader.lengthOffset, as: Int32.self)) + RecordBatchHeader.logOverhead
             let batchPosition = position + Int64(consumed)
@@ -125,7 +142,10 @@ public final class PartitionReader {
                 if consumed > 0 { break }
                 // One batch larger than the chunk: read exactly that batch.
                 want = total
+                buffered = nil
                 got = try segment.read(at: position, count: want, into: buffer)
+                buffered = (segment, position)
+                start = 0
                 guard got == total else { throw corruption(segment, batchPosition, "batch is truncated") }
                 continue
             }
