@@ -63,7 +63,7 @@ public struct WindowedStage<Item, Key: Hashable> {
         let create = operation.create
         let accumulate = operation.accumulate
         return aggregate(
-            operation, foldInto: { table, item in accumulate(&table[key(item), default: create()], item) },
+            operation, foldInto: { table, item in table.fold(key(item), creating: create) { accumulate(&$0, item) } },
             foldRun: { items, count, start, end, table in
                 // A run of raw items straight from the input queue, folded while they stay in one frame.
                 var index = 0
@@ -71,7 +71,7 @@ public struct WindowedStage<Item, Key: Hashable> {
                     let timestamp = items[index].timestamp
                     guard timestamp >= start && timestamp < end else { break }
                     let item = (items + index).move().value
-                    accumulate(&table[key(item), default: create()], item)
+                    table.fold(key(item), creating: create) { accumulate(&$0, item) }
                     index += 1
                 }
                 return index
@@ -137,7 +137,9 @@ public struct WindowedStage<Item, Key: Hashable> {
                         window: definition, mode: .windows, raw: false, keyedState: true,
                         frame: { $0.value.frameStart },
                         foldInto: { table, partial in
-                            operation.combine(&table[partial.key, default: operation.create()], partial.accumulator)
+                            table.fold(partial.key, creating: operation.create) {
+                                operation.combine(&$0, partial.accumulator)
+                            }
                         },
                         operation: operation, ports: ports)
                 }

@@ -230,7 +230,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                 var position = index
                 while position < starts.count && starts[position] < end {
                     for (key, accumulator) in frames[starts[position]]! {
-                        combine(&window[key, default: create()], accumulator)
+                        window.fold(key, creating: create) { combine(&$0, accumulator) }
                     }
                     position += 1
                 }
