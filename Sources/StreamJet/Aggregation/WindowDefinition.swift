@@ -53,10 +53,11 @@ public struct WindowDefinition: Sendable, Hashable {
 }
 
 /// A frame's partial aggregate travelling from the accumulate stage to the combine stage.
+@usableFromInline
 struct FramePartial<Key, Accumulator> {
-    var frameStart: Int64
-    var key: Key
-    var accumulator: Accumulator
+    @usableFromInline var frameStart: Int64
+    @usableFromInline var key: Key
+    @usableFromInline var accumulator: Accumulator
 }
 
 /// Encodes a key or accumulator for a snapshot; a type that is not `Codable` is a clear error.

@@ -56,14 +56,20 @@ public struct WindowedStage<Item, Key: Hashable> {
     public func aggregate<Accumulator, Result>(
         _ operation: AggregateOperation<Item, Accumulator, Result>
     ) -> WindowAggregateStage<Item, Key, Result> {
-        // Inlined into the caller, where the types are concrete, so this closure's dictionary lookup is
-        // specialized: the window processors are generic classes called through `any Processor`, and the
-        // stdlib's unspecialized Dictionary costs several generic-metadata lookups per item.
+        // Inlined into the caller, where the types are concrete, so these closures' dictionary lookups and
+        // key hashing are specialized: the window processors are generic classes called through
+        // `any Processor`, and the stdlib's unspecialized Dictionary costs several generic-metadata lookups
+        // per item.
         let key = keyed.key
         let create = operation.create
         let accumulate = operation.accumulate
+        let combine = operation.combine
         return aggregate(
             operation, foldInto: { table, item in table.fold(key(item), creating: create) { accumulate(&$0, item) } },
+            combineInto: { table, partial in
+                table.fold(partial.key, creating: create) { combine(&$0, partial.accumulator) }
+            },
+            partialHash: { $0.value.key.hashValue },
             foldRun: { items, count, start, end, table in
                 // A run of raw items straight from the input queue, folded while they stay in one frame.
                 var index = 0
@@ -80,12 +86,16 @@ public struct WindowedStage<Item, Key: Hashable> {
 
     /// - Parameters:
     ///   - foldInto: Folds one item into a frame's table.
+    ///   - combineInto: Folds a frame's partial into a table (the combine stage's `foldInto`).
+    ///   - partialHash: The hash of a partial's key, which routes it to its combine instance.
     ///   - foldRun: Folds `items[0..<count]` into a frame's table while their timestamps lie in
     ///     `[start, end)`, moving each one out, and returns how many it took.
     @usableFromInline
     func aggregate<Accumulator, Result>(
         _ operation: AggregateOperation<Item, Accumulator, Result>,
         foldInto: @escaping (inout [Key: Accumulator], Item) -> Void,
+        combineInto: @escaping (inout [Key: Accumulator], FramePartial<Key, Accumulator>) -> Void,
+        partialHash: @escaping (Timestamped<FramePartial<Key, Accumulator>>) -> Int,
         foldRun: @escaping (UnsafeMutablePointer<Timestamped<Item>>, Int, Int64, Int64, inout [Key: Accumulator]) -> Int
     ) -> WindowAggregateStage<Item, Key, Result> {
         let upstream = keyed.upstream
@@ -135,18 +145,13 @@ public struct WindowedStage<Item, Key: Hashable> {
                 { _ in
                     SlidingWindowProcessor<Partial, Key, Accumulator, Result>(
                         window: definition, mode: .windows, raw: false, keyedState: true,
-                        frame: { $0.value.frameStart },
-                        foldInto: { table, partial in
-                            table.fold(partial.key, creating: operation.create) {
-                                operation.combine(&$0, partial.accumulator)
-                            }
-                        },
+                        frame: { $0.value.frameStart }, foldInto: combineInto,
                         operation: operation, ports: ports)
                 }
             }
             combine.inputs = [
                 .make(
-                    from: accumulate, port: 0, carrying: Partial.self, routing: .partitioned { $0.value.key.hashValue })
+                    from: accumulate, port: 0, carrying: Partial.self, routing: .partitioned(partialHash))
             ]
             return WindowAggregateStage(
                 pipeline: pipeline, node: pipeline.add(combine), lateNode: accumulate)
