@@ -205,19 +205,3 @@ extension AggregateOperation {
             finish: { (first.finish($0.first), second.finish($0.second)) })
     }
 }
-
-extension Dictionary {
-    /// Updates `key`'s value in place, creating it first when absent: what `self[key, default: create()]`
-    /// does, without the heap-allocated context of the `default:` autoclosure (which captures `create`), and
-    /// with one hash lookup when the key is present. The window stages call it once per item.
-    @inlinable @inline(__always)
-    mutating func fold(_ key: Key, creating create: () -> Value, _ update: (inout Value) -> Void) {
-        if let index = index(forKey: key) {
-            update(&values[index])
-        } else {
-            var value = create()
-            update(&value)
-            self[key] = value
-        }
-    }
-}

@@ -93,10 +93,12 @@ public struct WindowedStage<Item, Key: Hashable> {
     @usableFromInline
     func aggregate<Accumulator, Result>(
         _ operation: AggregateOperation<Item, Accumulator, Result>,
-        foldInto: @escaping (inout [Key: Accumulator], Item) -> Void,
-        combineInto: @escaping (inout [Key: Accumulator], FramePartial<Key, Accumulator>) -> Void,
+        foldInto: @escaping (inout KeyTable<Key, Accumulator>, Item) -> Void,
+        combineInto: @escaping (inout KeyTable<Key, Accumulator>, FramePartial<Key, Accumulator>) -> Void,
         partialHash: @escaping (Timestamped<FramePartial<Key, Accumulator>>) -> Int,
-        foldRun: @escaping (UnsafeMutablePointer<Timestamped<Item>>, Int, Int64, Int64, inout [Key: Accumulator]) -> Int
+        foldRun:
+            @escaping (UnsafeMutablePointer<Timestamped<Item>>, Int, Int64, Int64, inout KeyTable<Key, Accumulator>) ->
+            Int
     ) -> WindowAggregateStage<Item, Key, Result> {
         let upstream = keyed.upstream
         let pipeline = keyed.pipeline

@@ -30,11 +30,11 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     private let frameOf: (Timestamped<Input>) -> Int64
     /// Looks the item's key up in a frame's table and folds the item in. The public API makes it where the
     /// types are concrete, so the dictionary lookup runs specialized.
-    private let foldInto: (inout [Key: Accumulator], Input) -> Void
+    private let foldInto: (inout KeyTable<Key, Accumulator>, Input) -> Void
     /// Folds a run of raw items of one frame straight from the input queue (see
     /// `WindowedStage.aggregate(_:foldInto:foldRun:)`); set when frames come from the items' timestamps.
     private let foldRun:
-        ((UnsafeMutablePointer<Timestamped<Input>>, Int, Int64, Int64, inout [Key: Accumulator]) -> Int)?
+        ((UnsafeMutablePointer<Timestamped<Input>>, Int, Int64, Int64, inout KeyTable<Key, Accumulator>) -> Int)?
     private let create: () -> Accumulator
     private let combine: (inout Accumulator, Accumulator) -> Void
     private let deduct: ((inout Accumulator, Accumulator) -> Void)?
@@ -43,7 +43,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     private let earlyPeriod: Int64?
     private let ports: OutputPorts
 
-    private var frames: [Int64: [Key: Accumulator]] = [:]
+    private var frames: [Int64: KeyTable<Key, Accumulator>] = [:]
     private(set) var lastWatermark = Int64.min
     private var completed = false
     private var lastEarly: Int64 = 0
@@ -58,8 +58,10 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
 
     init<Item>(
         window: WindowDefinition, mode: Mode, raw: Bool, keyedState: Bool, frame: ((Timestamped<Input>) -> Int64)?,
-        foldInto: @escaping (inout [Key: Accumulator], Input) -> Void,
-        foldRun: ((UnsafeMutablePointer<Timestamped<Input>>, Int, Int64, Int64, inout [Key: Accumulator]) -> Int)? =
+        foldInto: @escaping (inout KeyTable<Key, Accumulator>, Input) -> Void,
+        foldRun: (
+            (UnsafeMutablePointer<Timestamped<Input>>, Int, Int64, Int64, inout KeyTable<Key, Accumulator>) -> Int
+        )? =
             nil,
         operation: AggregateOperation<Item, Accumulator, Result>, ports: OutputPorts
     ) {
@@ -113,7 +115,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         // Items mostly arrive in time order: keep the current frame's map out of `frames` while folding
         // into it, so each item costs one hash lookup instead of two.
         var hotStart = Int64.min
-        var hot: [Key: Accumulator] = [:]
+        var hot = KeyTable<Key, Accumulator>()
         defer { if hotStart != .min { frames[hotStart] = hot } }
         if let foldRun {
             // Whole runs of the input queue: one generic step per run, the items folded by specialized code.
@@ -153,9 +155,9 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     }
 
     /// Puts the hot frame's table back into `frames` and takes out `frame`'s (new when absent).
-    private func switchHot(to frame: Int64, _ hot: inout [Key: Accumulator], _ hotStart: inout Int64) {
+    private func switchHot(to frame: Int64, _ hot: inout KeyTable<Key, Accumulator>, _ hotStart: inout Int64) {
         if hotStart != .min { frames[hotStart] = hot }
-        hot = frames.removeValue(forKey: frame) ?? [:]
+        hot = frames.removeValue(forKey: frame) ?? KeyTable()
         hotStart = frame
     }
 
@@ -176,7 +178,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     private func emitFrames(endingBy limit: Int64) {
         let emitter = frameEmitter!
         for start in frames.keys.filter({ $0 &+ step <= limit }).sorted() {
-            for (key, accumulator) in frames.removeValue(forKey: start)! {
+            frames.removeValue(forKey: start)!.forEach { key, accumulator in
                 emitter.buffer(
                     Timestamped(FramePartial(frameStart: start, key: key, accumulator: accumulator), timestamp: start))
             }
@@ -219,22 +221,22 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                 continue
             }
             if size == step {
-                for (key, accumulator) in frames[starts[index]]! {
+                frames[starts[index]]!.forEach { key, accumulator in
                     emit(emitter, key, accumulator, end: end, early: early)
                 }
             } else if let deduct, !early {
                 slide(to: end, deduct: deduct)
                 for (key, entry) in running!.entries { emit(emitter, key, entry.0, end: end, early: false) }
             } else {
-                var window: [Key: Accumulator] = [:]
+                var window = KeyTable<Key, Accumulator>()
                 var position = index
                 while position < starts.count && starts[position] < end {
-                    for (key, accumulator) in frames[starts[position]]! {
+                    frames[starts[position]]!.forEach { key, accumulator in
                         window.fold(key, creating: create) { combine(&$0, accumulator) }
                     }
                     position += 1
                 }
-                for (key, accumulator) in window { emit(emitter, key, accumulator, end: end, early: early) }
+                window.forEach { key, accumulator in emit(emitter, key, accumulator, end: end, early: early) }
             }
             end &+= step
         }
@@ -253,7 +255,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
             var entries = current.entries
             running = nil
             if let entering = frames[end &- step] {
-                for (key, accumulator) in entering {
+                for (key, accumulator) in entering.entries {
                     if var entry = entries[key] {
                         combine(&entry.0, accumulator)
                         entry.1 += 1
@@ -266,7 +268,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                 }
             }
             if let leaving = frames[end &- size &- step] {
-                for (key, accumulator) in leaving {
+                for (key, accumulator) in leaving.entries {
                     guard var entry = entries[key] else { continue }
                     entry.1 -= 1
                     if entry.1 == 0 {
@@ -284,7 +286,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         var start = end &- size
         while start < end {
             if let frame = frames[start] {
-                for (key, accumulator) in frame {
+                for (key, accumulator) in frame.entries {
                     var entry = entries[key] ?? (create(), 0)
                     combine(&entry.0, accumulator)
                     entry.1 += 1
@@ -332,7 +334,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         if keyedState {
             var byKey: [Key: [(Int64, Accumulator)]] = [:]
             for (start, frame) in frames {
-                for (key, accumulator) in frame { byKey[key, default: []].append((start, accumulator)) }
+                for (key, accumulator) in frame.entries { byKey[key, default: []].append((start, accumulator)) }
             }
             for (key, list) in byKey {
                 snapshot.saveRaw(
@@ -342,7 +344,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         } else {
             var list: [SavedFrame] = []
             for (start, frame) in frames {
-                for (key, accumulator) in frame {
+                for (key, accumulator) in frame.entries {
                     list.append(
                         SavedFrame(
                             start: start, key: try snapshotEncode(key), accumulator: try snapshotEncode(accumulator)))
@@ -361,13 +363,15 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
             let key = try snapshotDecode(payload, as: Key.self)
             guard context.owns(key) else { return }
             for saved in try decodeJSON([SavedFrame].self, entry.value) {
-                frames[saved.start, default: [:]][key] = try snapshotDecode(saved.accumulator, as: Accumulator.self)
+                frames[saved.start, default: KeyTable()].set(
+                    key, try snapshotDecode(saved.accumulator, as: Accumulator.self))
             }
         case 1:
             guard try snapshotDecode(payload, as: Int.self) == context.index else { return }
             for saved in try decodeJSON([SavedFrame].self, entry.value) {
                 let key = try snapshotDecode(saved.key ?? [], as: Key.self)
-                frames[saved.start, default: [:]][key] = try snapshotDecode(saved.accumulator, as: Accumulator.self)
+                frames[saved.start, default: KeyTable()].set(
+                    key, try snapshotDecode(saved.accumulator, as: Accumulator.self))
             }
         case 2:
             // Every instance saw the same watermarks before an aligned barrier; without alignment the smallest
