@@ -8,8 +8,8 @@ import Synchronization
 /// ``seek(to:)``. It keeps the last chunk it read: a call that stopped at `maxRecords` leaves the rest of the
 /// chunk for the next call, which continues from memory instead of reading the file again. That is safe
 /// because a segment's bytes below its visible size never change (appends go past it; a failed append is
-/// cut back only beyond it; compaction writes new segments). It sees records up to the partition's log end at the time of each call; a batch that is
-/// still being written is never visible.
+/// cut back only beyond it; compaction writes new segments). It sees records up to the partition's log end
+/// at the time of each call; a batch that is still being written is never visible.
 ///
 /// ```swift
 /// let reader = try log.reader(topic: "orders", partition: 0, from: .earliest)

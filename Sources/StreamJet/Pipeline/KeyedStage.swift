@@ -56,10 +56,9 @@ public struct WindowedStage<Item, Key: Hashable> {
     public func aggregate<Accumulator, Result>(
         _ operation: AggregateOperation<Item, Accumulator, Result>
     ) -> WindowAggregateStage<Item, Key, Result> {
-        // Inlined into the caller, where the types are concrete, so these closures' dictionary lookups and
-        // key hashing are specialized: the window processors are generic classes called through
-        // `any Processor`, and the stdlib's unspecialized Dictionary costs several generic-metadata lookups
-        // per item.
+        // Inlined into the caller, where the types are concrete, so these closures' table lookups and key
+        // hashing are specialized: the window processors are generic classes called through `any Processor`,
+        // and unspecialized code costs several generic-metadata lookups per item.
         let key = keyed.key
         let create = operation.create
         let accumulate = operation.accumulate

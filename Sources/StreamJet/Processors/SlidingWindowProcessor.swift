@@ -29,7 +29,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     private let keyedState: Bool
     private let frameOf: (Timestamped<Input>) -> Int64
     /// Looks the item's key up in a frame's table and folds the item in. The public API makes it where the
-    /// types are concrete, so the dictionary lookup runs specialized.
+    /// types are concrete, so the table lookup runs specialized.
     private let foldInto: (inout KeyTable<Key, Accumulator>, Input) -> Void
     /// Folds a run of raw items of one frame straight from the input queue (see
     /// `WindowedStage.aggregate(_:foldInto:foldRun:)`); set when frames come from the items' timestamps.
@@ -61,8 +61,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         foldInto: @escaping (inout KeyTable<Key, Accumulator>, Input) -> Void,
         foldRun: (
             (UnsafeMutablePointer<Timestamped<Input>>, Int, Int64, Int64, inout KeyTable<Key, Accumulator>) -> Int
-        )? =
-            nil,
+        )? = nil,
         operation: AggregateOperation<Item, Accumulator, Result>, ports: OutputPorts
     ) {
         guard case .sliding(let size, let step) = window.kind else { preconditionFailure("not a sliding window") }
@@ -112,7 +111,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     func process(ordinal: Int) throws {
         guard flush() else { return }
         let step = self.step
-        // Items mostly arrive in time order: keep the current frame's map out of `frames` while folding
+        // Items mostly arrive in time order: keep the current frame's table out of `frames` while folding
         // into it, so each item costs one hash lookup instead of two.
         var hotStart = Int64.min
         var hot = KeyTable<Key, Accumulator>()
