@@ -113,7 +113,7 @@ public final class PartitionReader {
         segment: Segment, position: Int64, size: Int64, maxBytes: Int, maxRecords: Int, end: Int64,
         _ body: (RecordView) throws -> Void
     ) throws -> Int {
-        var want = Int(min(Int64(max(maxBytes, RecordBatchHeader.size)), size - position))
+        let want = Int(min(Int64(max(maxBytes, RecordBatchHeader.size)), size - position))
         // Continue in the chunk the last call read when it holds `position`; otherwise read a new one.
         var start = 0
         var got: Int
@@ -123,9 +123,7 @@ public final class PartitionReader {
             start = Int(position - buffered.position)
             got = buffer.count - start
         } else {
-            buffered = nil
-            got = try segment.read(at: position, count: want, into: buffer)
-            buffered = (segment, position)
+            got = try fill(segment, at: position, count: want)
         }
         var consumed = 0
         var delivered = 0
@@ -141,10 +139,7 @@ public final class PartitionReader {
             if consumed + total > got {
                 if consumed > 0 { break }
                 // One batch larger than the chunk: read exactly that batch.
-                want = total
-                buffered = nil
-                got = try segment.read(at: position, count: want, into: buffer)
-                buffered = (segment, position)
+                got = try fill(segment, at: position, count: total)
                 start = 0
                 guard got == total else { throw corruption(segment, batchPosition, "batch is truncated") }
                 continue
@@ -187,6 +182,14 @@ public final class PartitionReader {
         }
         cursor = (segment, position + Int64(consumed))
         return delivered
+    }
+
+    /// Reads `count` bytes at `position` of `segment` into `buffer` and remembers where they came from.
+    private func fill(_ segment: Segment, at position: Int64, count: Int) throws -> Int {
+        buffered = nil
+        let got = try segment.read(at: position, count: count, into: buffer)
+        buffered = (segment, position)
+        return got
     }
 
     private func corruption(_ segment: Segment, _ position: Int64, _ what: String) -> EventLogError {

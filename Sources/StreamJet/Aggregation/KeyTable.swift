@@ -28,11 +28,8 @@ struct KeyTable<Key: Hashable, Value> {
     /// The number of keys.
     @inlinable var count: Int { keys.count }
 
-    /// The entries in insertion order.
-    var entries: Zip2Sequence<[Key], [Value]> { zip(keys, values) }
-
-    /// Calls `body` with each entry in insertion order; cheaper than ``entries`` in generic code, which
-    /// would look up the zip iterator's metadata for every entry.
+    /// Calls `body` with each entry in insertion order (by index: in the window processors' generic code a
+    /// sequence iterator would look up its type metadata for every entry).
     func forEach(_ body: (Key, Value) throws -> Void) rethrows {
         try keys.withUnsafeBufferPointer { keys in
             try values.withUnsafeBufferPointer { values in

@@ -254,7 +254,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
             var entries = current.entries
             running = nil
             if let entering = frames[end &- step] {
-                for (key, accumulator) in entering.entries {
+                entering.forEach { key, accumulator in
                     if var entry = entries[key] {
                         combine(&entry.0, accumulator)
                         entry.1 += 1
@@ -267,8 +267,8 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                 }
             }
             if let leaving = frames[end &- size &- step] {
-                for (key, accumulator) in leaving.entries {
-                    guard var entry = entries[key] else { continue }
+                leaving.forEach { key, accumulator in
+                    guard var entry = entries[key] else { return }
                     entry.1 -= 1
                     if entry.1 == 0 {
                         entries[key] = nil
@@ -285,7 +285,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         var start = end &- size
         while start < end {
             if let frame = frames[start] {
-                for (key, accumulator) in frame.entries {
+                frame.forEach { key, accumulator in
                     var entry = entries[key] ?? (create(), 0)
                     combine(&entry.0, accumulator)
                     entry.1 += 1
@@ -333,7 +333,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         if keyedState {
             var byKey: [Key: [(Int64, Accumulator)]] = [:]
             for (start, frame) in frames {
-                for (key, accumulator) in frame.entries { byKey[key, default: []].append((start, accumulator)) }
+                frame.forEach { key, accumulator in byKey[key, default: []].append((start, accumulator)) }
             }
             for (key, list) in byKey {
                 snapshot.saveRaw(
@@ -343,7 +343,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         } else {
             var list: [SavedFrame] = []
             for (start, frame) in frames {
-                for (key, accumulator) in frame.entries {
+                try frame.forEach { key, accumulator in
                     list.append(
                         SavedFrame(
                             start: start, key: try snapshotEncode(key), accumulator: try snapshotEncode(accumulator)))
