@@ -38,6 +38,17 @@ struct KeyTable<Key: Hashable, Value> {
         }
     }
 
+    /// Initializes `count` items at `destination`, `make(key, value)` for each entry in insertion order
+    /// (inlinable, so the window stages' emitting runs specialized).
+    @inlinable
+    func initialize<Item>(_ destination: UnsafeMutablePointer<Item>, _ make: (Key, Value) -> Item) {
+        keys.withUnsafeBufferPointer { keys in
+            values.withUnsafeBufferPointer { values in
+                for index in 0..<keys.count { (destination + index).initialize(to: make(keys[index], values[index])) }
+            }
+        }
+    }
+
     /// The slot holding `key`'s entry (and the entry's index), or the empty slot where it would go; the
     /// table must have slots.
     @inlinable @inline(__always)

@@ -58,6 +58,13 @@ struct FramePartial<Key, Accumulator> {
     @usableFromInline var frameStart: Int64
     @usableFromInline var key: Key
     @usableFromInline var accumulator: Accumulator
+
+    @inlinable
+    init(frameStart: Int64, key: Key, accumulator: Accumulator) {
+        self.frameStart = frameStart
+        self.key = key
+        self.accumulator = accumulator
+    }
 }
 
 /// Encodes a key or accumulator for a snapshot; a type that is not `Codable` is a clear error.

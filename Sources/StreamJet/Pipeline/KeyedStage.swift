@@ -56,48 +56,13 @@ public struct WindowedStage<Item, Key: Hashable> {
     public func aggregate<Accumulator, Result>(
         _ operation: AggregateOperation<Item, Accumulator, Result>
     ) -> WindowAggregateStage<Item, Key, Result> {
-        // Inlined into the caller, where the types are concrete, so these closures' table lookups and key
-        // hashing are specialized: the window processors are generic classes called through `any Processor`,
-        // and unspecialized code costs several generic-metadata lookups per item.
-        let key = keyed.key
-        let create = operation.create
-        let accumulate = operation.accumulate
-        let combine = operation.combine
-        return aggregate(
-            operation, foldInto: { table, item in table.fold(key(item), creating: create) { accumulate(&$0, item) } },
-            combineInto: { table, partial in
-                table.fold(partial.key, creating: create) { combine(&$0, partial.accumulator) }
-            },
-            partialHash: { $0.value.key.hashValue },
-            foldRun: { items, count, start, end, table in
-                // A run of raw items straight from the input queue, folded while they stay in one frame.
-                var index = 0
-                while index < count {
-                    let timestamp = items[index].timestamp
-                    guard timestamp >= start && timestamp < end else { break }
-                    let item = (items + index).move().value
-                    table.fold(key(item), creating: create) { accumulate(&$0, item) }
-                    index += 1
-                }
-                return index
-            })
+        aggregate(operation, kernels: WindowKernels(key: keyed.key, operation: operation))
     }
 
-    /// - Parameters:
-    ///   - foldInto: Folds one item into a frame's table.
-    ///   - combineInto: Folds a frame's partial into a table (the combine stage's `foldInto`).
-    ///   - partialHash: The hash of a partial's key, which routes it to its combine instance.
-    ///   - foldRun: Folds `items[0..<count]` into a frame's table while their timestamps lie in
-    ///     `[start, end)`, moving each one out, and returns how many it took.
     @usableFromInline
     func aggregate<Accumulator, Result>(
         _ operation: AggregateOperation<Item, Accumulator, Result>,
-        foldInto: @escaping (inout KeyTable<Key, Accumulator>, Item) -> Void,
-        combineInto: @escaping (inout KeyTable<Key, Accumulator>, FramePartial<Key, Accumulator>) -> Void,
-        partialHash: @escaping (Timestamped<FramePartial<Key, Accumulator>>) -> Int,
-        foldRun:
-            @escaping (UnsafeMutablePointer<Timestamped<Item>>, Int, Int64, Int64, inout KeyTable<Key, Accumulator>) ->
-            Int
+        kernels: WindowKernels<Item, Key, Accumulator, Result>
     ) -> WindowAggregateStage<Item, Key, Result> {
         let upstream = keyed.upstream
         let pipeline = keyed.pipeline
@@ -119,8 +84,9 @@ public struct WindowedStage<Item, Key: Hashable> {
                 let node = PipelineNode(name: "window", hasTimestamps: true) { ports in
                     { _ in
                         SlidingWindowProcessor<Item, Key, Accumulator, Result>(
-                            window: definition, mode: .windows, raw: true, keyedState: true, frame: nil,
-                            foldInto: foldInto, foldRun: foldRun, operation: operation, ports: ports)
+                            window: definition, mode: .windows(write: kernels.writeResults), raw: true,
+                            keyedState: true, frame: nil, foldInto: kernels.fold, foldRun: kernels.foldRun,
+                            operation: operation, ports: ports)
                     }
                 }
                 node.inputs = [keyed.partitionedInput()]
@@ -131,8 +97,8 @@ public struct WindowedStage<Item, Key: Hashable> {
             ) { ports in
                 { _ in
                     SlidingWindowProcessor<Item, Key, Accumulator, Accumulator>(
-                        window: definition, mode: .frames, raw: true, keyedState: false, frame: nil,
-                        foldInto: foldInto, foldRun: foldRun,
+                        window: definition, mode: .frames(write: kernels.writePartials), raw: true,
+                        keyedState: false, frame: nil, foldInto: kernels.fold, foldRun: kernels.foldRun,
                         operation: AggregateOperation<Item, Accumulator, Accumulator>(
                             create: operation.create, accumulate: operation.accumulate, combine: operation.combine,
                             export: { $0 }),
@@ -145,17 +111,92 @@ public struct WindowedStage<Item, Key: Hashable> {
             let combine = PipelineNode(name: "window-combine", hasTimestamps: true) { ports in
                 { _ in
                     SlidingWindowProcessor<Partial, Key, Accumulator, Result>(
-                        window: definition, mode: .windows, raw: false, keyedState: true,
-                        frame: { $0.value.frameStart }, foldInto: combineInto,
-                        operation: operation, ports: ports)
+                        window: definition, mode: .windows(write: kernels.writeResults), raw: false,
+                        keyedState: true, frame: { $0.value.frameStart }, foldInto: kernels.combine,
+                        foldRun: kernels.combineRun, operation: operation, ports: ports)
                 }
             }
             combine.inputs = [
                 .make(
-                    from: accumulate, port: 0, carrying: Partial.self, routing: .partitioned(partialHash))
+                    from: accumulate, port: 0, carrying: Partial.self, routing: .partitioned(kernels.partialHash))
             ]
             return WindowAggregateStage(
                 pipeline: pipeline, node: pipeline.add(combine), lateNode: accumulate)
+        }
+    }
+}
+
+/// The per-item work of the window stages, built by the inlinable ``WindowedStage/aggregate(_:)`` where the
+/// item, key and accumulator types are concrete, so it runs specialized. The window processors are generic
+/// classes called through `any Processor`; in their own code every item would cost generic-metadata lookups.
+@usableFromInline
+struct WindowKernels<Item, Key: Hashable, Accumulator, Result> {
+    @usableFromInline typealias Table = KeyTable<Key, Accumulator>
+    @usableFromInline typealias Partial = FramePartial<Key, Accumulator>
+
+    /// Folds one item into a frame's table.
+    @usableFromInline let fold: (inout Table, Item) -> Void
+    /// Folds `items[0..<count]` into a frame's table while their timestamps lie in `[start, end)`, moving each
+    /// one out, and returns how many it took.
+    @usableFromInline let foldRun: (UnsafeMutablePointer<Timestamped<Item>>, Int, Int64, Int64, inout Table) -> Int
+    /// Folds one frame partial into the combine stage's table.
+    @usableFromInline let combine: (inout Table, Partial) -> Void
+    /// Folds partials of frame `start` from the queue, like `foldRun`.
+    @usableFromInline let combineRun:
+        (UnsafeMutablePointer<Timestamped<Partial>>, Int, Int64, Int64, inout Table) -> Int
+    /// The hash of a partial's key, which routes it to its combine instance.
+    @usableFromInline let partialHash: (Timestamped<Partial>) -> Int
+    /// Writes a frame's entries as partials timestamped with the frame's start.
+    @usableFromInline let writePartials: (Table, Int64, UnsafeMutablePointer<Timestamped<Partial>>) -> Void
+    /// Writes a window's entries as results of the window `[start, end)` (early or final).
+    @usableFromInline let writeResults:
+        (Table, Int64, Int64, Bool, UnsafeMutablePointer<Timestamped<KeyedWindowResult<Key, Result>>>) -> Void
+
+    @inlinable
+    init(key: @escaping (Item) -> Key, operation: AggregateOperation<Item, Accumulator, Result>) {
+        let create = operation.create
+        let accumulate = operation.accumulate
+        let combine = operation.combine
+        let export = operation.export
+        let finish = operation.finish
+        fold = { table, item in table.fold(key(item), creating: create) { accumulate(&$0, item) } }
+        foldRun = { items, count, start, end, table in
+            var index = 0
+            while index < count {
+                let timestamp = items[index].timestamp
+                guard timestamp >= start && timestamp < end else { break }
+                let item = (items + index).move().value
+                table.fold(key(item), creating: create) { accumulate(&$0, item) }
+                index += 1
+            }
+            return index
+        }
+        self.combine = { table, partial in
+            table.fold(partial.key, creating: create) { combine(&$0, partial.accumulator) }
+        }
+        combineRun = { items, count, start, _, table in
+            var index = 0
+            while index < count && items[index].value.frameStart == start {
+                let partial = (items + index).move().value
+                table.fold(partial.key, creating: create) { combine(&$0, partial.accumulator) }
+                index += 1
+            }
+            return index
+        }
+        partialHash = { $0.value.key.hashValue }
+        writePartials = { table, start, destination in
+            table.initialize(destination) { key, accumulator in
+                Timestamped(FramePartial(frameStart: start, key: key, accumulator: accumulator), timestamp: start)
+            }
+        }
+        writeResults = { table, start, end, early, destination in
+            table.initialize(destination) { key, accumulator in
+                Timestamped(
+                    KeyedWindowResult(
+                        start: start, end: end, key: key,
+                        value: early ? export(accumulator) : finish(accumulator), isEarly: early),
+                    timestamp: end)
+            }
         }
     }
 }

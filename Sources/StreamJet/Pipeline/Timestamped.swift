@@ -32,6 +32,7 @@ public struct KeyedWindowResult<Key, Value> {
     /// True for a partial result emitted before the window closed (early results).
     public var isEarly: Bool
 
+    @inlinable
     public init(start: Int64, end: Int64, key: Key, value: Value, isEarly: Bool = false) {
         self.start = start
         self.end = end
@@ -125,6 +126,15 @@ final class Emitter<Value> {
         if count == capacity { makeRoom(for: 1) }
         (storage + count).initialize(to: item)
         count += 1
+    }
+
+    /// Queues `n` items that `initialize` writes in place at the pointer it is given (it must initialize
+    /// exactly `n`); ``flush()`` sends them. The window stages build their outputs this way with closures
+    /// specialized for the item type.
+    func buffer(count n: Int, _ initialize: (UnsafeMutablePointer<Timestamped<Value>>) -> Void) {
+        if capacity - count < n { makeRoom(for: n) }
+        initialize(storage + count)
+        count += n
     }
 
     /// Sends `items[0..<n]` (moving them out of `items`) as far as a single outbox takes them now, and queues

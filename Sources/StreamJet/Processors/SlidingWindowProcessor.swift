@@ -14,12 +14,22 @@
 /// - An item whose frame ends at or before the last watermark is late: it is counted and sent to the
 ///   late-events output, never folded in.
 final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: Processor {
+    /// What the processor emits, with the closure that writes one table's entries as output items. The
+    /// public API makes the closures where the types are concrete, so emitting runs specialized: a generic
+    /// loop here would look up type metadata for every item it builds.
     enum Mode {
-        /// Accumulate raw items and emit frames.
-        case frames
-        /// Emit windows (finished results).
-        case windows
+        /// Accumulate raw items and emit frames: `write(table, frameStart, destination)` initializes
+        /// `table.count` partials at `destination`.
+        case frames(write: (KeyTable<Key, Accumulator>, Int64, UnsafeMutablePointer<Timestamped<Partial>>) -> Void)
+        /// Emit windows (finished results): `write(table, start, end, early, destination)` initializes
+        /// `table.count` results of the window `[start, end)` at `destination`.
+        case windows(
+            write: (KeyTable<Key, Accumulator>, Int64, Int64, Bool, UnsafeMutablePointer<Timestamped<WindowResult>>)
+                -> Void)
     }
+
+    typealias Partial = FramePartial<Key, Accumulator>
+    typealias WindowResult = KeyedWindowResult<Key, Result>
 
     private let size: Int64
     private let step: Int64
@@ -31,10 +41,10 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     /// Looks the item's key up in a frame's table and folds the item in. The public API makes it where the
     /// types are concrete, so the table lookup runs specialized.
     private let foldInto: (inout KeyTable<Key, Accumulator>, Input) -> Void
-    /// Folds a run of raw items of one frame straight from the input queue (see
-    /// `WindowedStage.aggregate(_:foldInto:foldRun:)`); set when frames come from the items' timestamps.
+    /// Folds a run of items of one frame straight from the input queue (see
+    /// `WindowedStage.aggregate(_:kernels:)`), specialized like `foldInto`.
     private let foldRun:
-        ((UnsafeMutablePointer<Timestamped<Input>>, Int, Int64, Int64, inout KeyTable<Key, Accumulator>) -> Int)?
+        (UnsafeMutablePointer<Timestamped<Input>>, Int, Int64, Int64, inout KeyTable<Key, Accumulator>) -> Int
     private let create: () -> Accumulator
     private let combine: (inout Accumulator, Accumulator) -> Void
     private let deduct: ((inout Accumulator, Accumulator) -> Void)?
@@ -49,8 +59,8 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     private var lastEarly: Int64 = 0
     private var inbox: Inbox<Timestamped<Input>>!
     private var context: ProcessorContext!
-    private var frameEmitter: Emitter<FramePartial<Key, Accumulator>>?
-    private var windowEmitter: Emitter<KeyedWindowResult<Key, Result>>?
+    private var frameEmitter: Emitter<Partial>?
+    private var windowEmitter: Emitter<WindowResult>?
     private var lateEmitter: Emitter<Input>!
     /// The running window for deduct-based sliding: its end and, per key, the accumulator and the number of
     /// frames contributing to it.
@@ -59,9 +69,9 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     init<Item>(
         window: WindowDefinition, mode: Mode, raw: Bool, keyedState: Bool, frame: ((Timestamped<Input>) -> Int64)?,
         foldInto: @escaping (inout KeyTable<Key, Accumulator>, Input) -> Void,
-        foldRun: (
-            (UnsafeMutablePointer<Timestamped<Input>>, Int, Int64, Int64, inout KeyTable<Key, Accumulator>) -> Int
-        )? = nil,
+        foldRun:
+            @escaping (UnsafeMutablePointer<Timestamped<Input>>, Int, Int64, Int64, inout KeyTable<Key, Accumulator>)
+            -> Int,
         operation: AggregateOperation<Item, Accumulator, Result>, ports: OutputPorts
     ) {
         guard case .sliding(let size, let step) = window.kind else { preconditionFailure("not a sliding window") }
@@ -74,13 +84,13 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         let offset = window.offset
         self.frameOf = frame ?? { Self.frameStart($0.timestamp, step: step, offset: offset) }
         self.foldInto = foldInto
-        self.foldRun = raw && frame == nil ? foldRun : nil
+        self.foldRun = foldRun
         self.create = operation.create
         self.combine = operation.combine
         self.deduct = size == step ? nil : operation.deduct
         self.export = operation.export
         self.finish = operation.finish
-        self.earlyPeriod = mode == .windows ? window.earlyResultsPeriod : nil
+        if case .windows = mode { earlyPeriod = window.earlyResultsPeriod } else { earlyPeriod = nil }
         self.ports = ports
     }
 
@@ -116,40 +126,26 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         var hotStart = Int64.min
         var hot = KeyTable<Key, Accumulator>()
         defer { if hotStart != .min { frames[hotStart] = hot } }
-        if let foldRun {
-            // Whole runs of the input queue: one generic step per run, the items folded by specialized code.
-            while let (items, count) = inbox.contiguousItems() {
-                let frame = Self.frameStart(items[0].timestamp, step: step, offset: offset)
-                if frame &+ step <= lastWatermark {
-                    context.countLate()
-                    lateEmitter.buffer(items.move())
-                    inbox.consume(1)
-                    guard lateEmitter.flush() else { return }
-                    continue
-                }
-                if frame != hotStart { switchHot(to: frame, &hot, &hotStart) }
-                let taken = foldRun(items, count, frame, frame &+ step, &hot)
-                if taken > 0 {
-                    inbox.consume(taken)
-                } else {
-                    // Only when the frame's end overflows Int64: fold the item on its own.
-                    let item = items.move()
-                    inbox.consume(1)
-                    foldInto(&hot, item.value)
-                }
-            }
-            return
-        }
-        while let item = inbox.poll() {
-            let frame = frameOf(item)
+        // Whole runs of the input queue: one generic step per run, the items folded by specialized code.
+        while let (items, count) = inbox.contiguousItems() {
+            let frame = frameOf(items[0])
             if isRaw && frame &+ step <= lastWatermark {
                 context.countLate()
-                lateEmitter.buffer(item)
+                lateEmitter.buffer(items.move())
+                inbox.consume(1)
                 guard lateEmitter.flush() else { return }
                 continue
             }
             if frame != hotStart { switchHot(to: frame, &hot, &hotStart) }
-            foldInto(&hot, item.value)
+            let taken = foldRun(items, count, frame, frame &+ step, &hot)
+            if taken > 0 {
+                inbox.consume(taken)
+            } else {
+                // Only when the frame's end overflows Int64: fold the item on its own.
+                let item = items.move()
+                inbox.consume(1)
+                foldInto(&hot, item.value)
+            }
         }
     }
 
@@ -163,10 +159,10 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     func tryProcessWatermark(_ watermark: Int64) throws -> Bool {
         if watermark > lastWatermark {
             switch mode {
-            case .frames:
-                emitFrames(endingBy: watermark)
-            case .windows:
-                emitWindows(after: lastWatermark, upTo: watermark, early: false)
+            case .frames(let write):
+                emitFrames(endingBy: watermark, write)
+            case .windows(let write):
+                emitWindows(after: lastWatermark, upTo: watermark, early: false, write)
             }
             lastWatermark = watermark
         }
@@ -174,21 +170,20 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     }
 
     /// Emits, oldest first, and evicts the frames that end at or before `limit`.
-    private func emitFrames(endingBy limit: Int64) {
+    private func emitFrames(
+        endingBy limit: Int64,
+        _ write: (KeyTable<Key, Accumulator>, Int64, UnsafeMutablePointer<Timestamped<Partial>>) -> Void
+    ) {
         let emitter = frameEmitter!
         for start in frames.keys.filter({ $0 &+ step <= limit }).sorted() {
-            frames.removeValue(forKey: start)!.forEach { key, accumulator in
-                emitter.buffer(
-                    Timestamped(FramePartial(frameStart: start, key: key, accumulator: accumulator), timestamp: start))
-            }
+            let table = frames.removeValue(forKey: start)!
+            emitter.buffer(count: table.count) { write(table, start, $0) }
         }
     }
 
     /// Buffers one window result; its timestamp is the window's end.
-    @inline(__always)
     private func emit(
-        _ emitter: Emitter<KeyedWindowResult<Key, Result>>, _ key: Key, _ accumulator: Accumulator, end: Int64,
-        early: Bool
+        _ emitter: Emitter<WindowResult>, _ key: Key, _ accumulator: Accumulator, end: Int64, early: Bool
     ) {
         let value = early ? export(accumulator) : finish(accumulator)
         emitter.buffer(
@@ -205,7 +200,11 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
 
     /// Emits the windows whose end is in `(after, upTo]` and that contain at least one frame; evicts the frames
     /// no later window needs (unless early).
-    private func emitWindows(after: Int64, upTo limit: Int64, early: Bool) {
+    private func emitWindows(
+        after: Int64, upTo limit: Int64, early: Bool,
+        _ write: (KeyTable<Key, Accumulator>, Int64, Int64, Bool, UnsafeMutablePointer<Timestamped<WindowResult>>)
+            -> Void
+    ) {
         let starts = frames.keys.sorted()
         guard let first = starts.first else { return }
         let emitter = windowEmitter!
@@ -220,9 +219,8 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                 continue
             }
             if size == step {
-                frames[starts[index]]!.forEach { key, accumulator in
-                    emit(emitter, key, accumulator, end: end, early: early)
-                }
+                let table = frames[starts[index]]!
+                emitter.buffer(count: table.count) { write(table, end &- size, end, early, $0) }
             } else if let deduct, !early {
                 slide(to: end, deduct: deduct)
                 for (key, entry) in running!.entries { emit(emitter, key, entry.0, end: end, early: false) }
@@ -235,7 +233,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                     }
                     position += 1
                 }
-                window.forEach { key, accumulator in emit(emitter, key, accumulator, end: end, early: early) }
+                emitter.buffer(count: window.count) { write(window, end &- size, end, early, $0) }
             }
             end &+= step
         }
@@ -299,11 +297,11 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
 
     func tryProcess() throws -> Bool {
         guard flush() else { return false }
-        guard let period = earlyPeriod else { return true }
+        guard let period = earlyPeriod, case .windows(let write) = mode else { return true }
         let now = context.clock.milliseconds()
         guard now - lastEarly >= period else { return true }
         lastEarly = now
-        emitWindows(after: lastWatermark, upTo: .max, early: true)
+        emitWindows(after: lastWatermark, upTo: .max, early: true, write)
         return flush()
     }
 
@@ -312,10 +310,10 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         if !completed {
             completed = true
             switch mode {
-            case .frames:
-                emitFrames(endingBy: .max)
-            case .windows:
-                emitWindows(after: lastWatermark, upTo: .max, early: false)
+            case .frames(let write):
+                emitFrames(endingBy: .max, write)
+            case .windows(let write):
+                emitWindows(after: lastWatermark, upTo: .max, early: false, write)
                 frames = [:]
             }
         }
