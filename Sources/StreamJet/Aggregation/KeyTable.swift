@@ -18,11 +18,20 @@ struct KeyTable<Key: Hashable, Value> {
     @usableFromInline var values: [Value] = []
     @usableFromInline var hashes: [Int] = []
     @usableFromInline var slots: [UInt32] = []
-    @usableFromInline let hash: (Key) -> Int
+    /// ``KeyHash/seed``, read once: a static is lazily initialized, so each read would check that it is.
+    @usableFromInline let seed: UInt64
 
     @usableFromInline
     init() {
-        hash = KeyHash.function(for: Key.self)
+        seed = KeyHash.seed
+    }
+
+    /// The hash of `key`: ``KeyHash`` for strings, `hashValue` otherwise. Chosen by a type check that
+    /// specialized code folds away, so the window stages' folds call the string hash directly.
+    @inlinable @inline(__always)
+    func hash(_ key: Key) -> Int {
+        if Key.self == String.self { return KeyHash.string(unsafeBitCast(key, to: String.self), seed: seed) }
+        return key.hashValue
     }
 
     /// The number of keys.
@@ -129,26 +138,21 @@ struct KeyTable<Key: Hashable, Value> {
 /// `String`'s `==` compares, so `"K"` and `"\u{212A}"` (KELVIN SIGN), which are equal, hash alike.
 @usableFromInline
 enum KeyHash {
-    static let seed = UInt64.random(in: .min ... .max)
+    @usableFromInline static let seed = UInt64.random(in: .min ... .max)
 
+    /// The hash of `string` under `seed`.
     @usableFromInline
-    static func function<Key: Hashable>(for type: Key.Type) -> (Key) -> Int {
-        if Key.self == String.self {
-            return unsafeBitCast(string as (String) -> Int, to: ((Key) -> Int).self)
-        }
-        return { $0.hashValue }
-    }
-
-    static func string(_ string: String) -> Int {
+    static func string(_ string: String, seed: UInt64 = seed) -> Int {
         var string = string
         let ascii = string.withUTF8 { bytes -> Int? in
-            isASCII(bytes) ? Int(truncatingIfNeeded: hash(UnsafeRawBufferPointer(bytes))) : nil
+            isASCII(bytes) ? Int(truncatingIfNeeded: hash(UnsafeRawBufferPointer(bytes), seed: seed)) : nil
         }
         if let ascii { return ascii }
         // Not ASCII: hash the normalized form (uncommon for keys; the stdlib's own String hashing uses it).
-        return string._nfcCodeUnits.withUnsafeBytes { Int(truncatingIfNeeded: hash($0)) }
+        return string._nfcCodeUnits.withUnsafeBytes { Int(truncatingIfNeeded: hash($0, seed: seed)) }
     }
 
+    @inline(__always)
     static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let raw = UnsafeRawBufferPointer(bytes)
         var index = 0
@@ -170,8 +174,9 @@ enum KeyHash {
         return product.high ^ product.low
     }
 
-    /// The seeded hash of `bytes`.
-    static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    /// The hash of `bytes` under `seed`.
+    @inline(__always)
+    static func hash(_ bytes: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
         let k0: UInt64 = 0xa076_1d64_78bd_642f
         let k1: UInt64 = 0xe703_7ed1_a0b4_28db
         let count = bytes.count
