@@ -15,11 +15,25 @@ public protocol Sink<Item> {
 /// The built-in sinks.
 public enum Sinks {
     /// Collects every item in memory, for tests and small results.
-    public static func collector<Item>(of type: Item.Type = Item.self) -> CollectorSink<Item> { CollectorSink() }
+    @inlinable
+    public static func collector<Item>(of type: Item.Type = Item.self) -> CollectorSink<Item> {
+        CollectorSink(drain: drainValues())
+    }
 
     /// Calls `body` with every item, on a worker thread (keep it short and thread-safe).
+    @inlinable
     public static func callback<Item>(_ body: @escaping @Sendable (Item) -> Void) -> CallbackSink<Item> {
-        CallbackSink(body: body)
+        CallbackSink(body: body, drain: drainValues())
+    }
+
+    /// Moves the values out of a run of the input queue onto an array. Made in the inlinable factories,
+    /// where `Item` is concrete, so the sink's per-item work runs specialized.
+    @inlinable
+    static func drainValues<Item>() -> Drain<Item> {
+        { items, count, array in
+            array.reserveCapacity(array.count + count)
+            for index in 0..<count { array.append((items + index).move().value) }
+        }
     }
 
     /// Appends one line per item to a file (one file per instance: `path`, `path.1`, …), on its own
@@ -47,14 +61,16 @@ public final class CollectorSink<Item>: Sink, @unchecked Sendable {
     public let name = "collector"
     public var localParallelism: Int? { 1 }
     private let storage = Locked<[Item]>([])
+    private let drain: Drain<Item>
 
-    init() {}
+    @usableFromInline
+    init(drain: @escaping Drain<Item>) { self.drain = drain }
 
     /// What has arrived so far, in arrival order.
     public var items: [Item] { storage.withLock { $0 } }
 
     public func makeProcessor(index: Int) -> any Processor {
-        CallbackProcessor<Item>(batch: { [storage] batch in storage.withLock { $0.append(contentsOf: batch) } })
+        CallbackProcessor<Item>(drain: drain) { [storage] batch in storage.withLock { $0.append(contentsOf: batch) } }
     }
 }
 
@@ -63,25 +79,43 @@ public struct CallbackSink<Item>: Sink {
     public let name = "callback"
     public var localParallelism: Int? { nil }
     let body: @Sendable (Item) -> Void
+    let drain: Drain<Item>
+
+    @usableFromInline
+    init(body: @escaping @Sendable (Item) -> Void, drain: @escaping Drain<Item>) {
+        self.body = body
+        self.drain = drain
+    }
 
     public func makeProcessor(index: Int) -> any Processor {
         let body = self.body
-        return CallbackProcessor<Item>(batch: { for item in $0 { body(item) } })
+        return CallbackProcessor<Item>(drain: drain) { for item in $0 { body(item) } }
     }
 }
 
+/// Moves the values of `items[0..<count]` (a run of a sink's input queue) onto the array.
+@usableFromInline
+typealias Drain<Item> = (UnsafeMutablePointer<Timestamped<Item>>, Int, inout [Item]) -> Void
+
 /// Drains its inbox into a reusable batch and hands the batch to a closure.
 final class CallbackProcessor<Item>: Processor {
+    private let drain: Drain<Item>
     private let batch: ([Item]) -> Void
     private var inbox: Inbox<Timestamped<Item>>!
     private var buffer: [Item] = []
 
-    init(batch: @escaping ([Item]) -> Void) { self.batch = batch }
+    init(drain: @escaping Drain<Item>, batch: @escaping ([Item]) -> Void) {
+        self.drain = drain
+        self.batch = batch
+    }
 
     func initialize(context: ProcessorContext) throws { inbox = context.inbox(0) }
 
     func process(ordinal: Int) throws {
-        while let item = inbox.poll() { buffer.append(item.value) }
+        while let (items, count) = inbox.contiguousItems() {
+            drain(items, count, &buffer)
+            inbox.consume(count)
+        }
         if !buffer.isEmpty {
             batch(buffer)
             buffer.removeAll(keepingCapacity: true)
