@@ -100,6 +100,14 @@ struct KeyTable<Key: Hashable, Value> {
         return values[entry]
     }
 
+    /// Removes every entry, keeping the storage for reuse.
+    mutating func removeAll() {
+        keys.removeAll(keepingCapacity: true)
+        values.removeAll(keepingCapacity: true)
+        hashes.removeAll(keepingCapacity: true)
+        slots.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+    }
+
     /// Sets `key`'s value, adding the key when absent.
     mutating func set(_ key: Key, _ value: Value) {
         fold(key, creating: { value }) { $0 = value }

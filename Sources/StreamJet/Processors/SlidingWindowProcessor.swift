@@ -54,6 +54,12 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     private let ports: OutputPorts
 
     private var frames: [Int64: KeyTable<Key, Accumulator>] = [:]
+    /// The keys of `frames` in ascending order (outside `process`, where the hot frame is taken out). Kept
+    /// beside the dictionary because a combine stage whose inputs' watermarks drift apart holds thousands of
+    /// frames, and sorting the keys at every watermark cost more than the windows.
+    private var frameStarts: [Int64] = []
+    /// Emptied tables kept for reuse (see `recycle(_:)`).
+    private var spareTables: [KeyTable<Key, Accumulator>] = []
     private(set) var lastWatermark = Int64.min
     private var completed = false
     private var lastEarly: Int64 = 0
@@ -152,8 +158,28 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     /// Puts the hot frame's table back into `frames` and takes out `frame`'s (new when absent).
     private func switchHot(to frame: Int64, _ hot: inout KeyTable<Key, Accumulator>, _ hotStart: inout Int64) {
         if hotStart != .min { frames[hotStart] = hot }
-        hot = frames.removeValue(forKey: frame) ?? KeyTable()
+        if let table = frames.removeValue(forKey: frame) {
+            hot = table
+        } else {
+            hot = spareTables.popLast() ?? KeyTable()
+            insertStart(frame)
+        }
         hotStart = frame
+    }
+
+    /// Adds a new frame's start to `frameStarts` (usually the largest, so an append).
+    private func insertStart(_ start: Int64) {
+        if let last = frameStarts.last, start < last {
+            var low = 0
+            var high = frameStarts.count
+            while low < high {
+                let middle = (low + high) / 2
+                if frameStarts[middle] < start { low = middle + 1 } else { high = middle }
+            }
+            frameStarts.insert(start, at: low)
+        } else {
+            frameStarts.append(start)
+        }
     }
 
     func tryProcessWatermark(_ watermark: Int64) throws -> Bool {
@@ -175,10 +201,15 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         _ write: (KeyTable<Key, Accumulator>, Int64, UnsafeMutablePointer<Timestamped<Partial>>) -> Void
     ) {
         let emitter = frameEmitter!
-        for start in frames.keys.filter({ $0 &+ step <= limit }).sorted() {
-            let table = frames.removeValue(forKey: start)!
+        var done = 0
+        while done < frameStarts.count && frameStarts[done] &+ step <= limit {
+            let start = frameStarts[done]
+            var table = frames.removeValue(forKey: start)!
             emitter.buffer(count: table.count) { write(table, start, $0) }
+            recycle(&table)
+            done += 1
         }
+        frameStarts.removeFirst(done)
     }
 
     /// Buffers one window result; its timestamp is the window's end.
@@ -190,6 +221,15 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
             Timestamped(
                 KeyedWindowResult(start: end &- size, end: end, key: key, value: value, isEarly: early), timestamp: end)
         )
+    }
+
+    /// Empties `table` and keeps it for a later frame, so a stage with many short frames (or a sliding window
+    /// built anew at every step) does not allocate a table's arrays each time. Keeps a few, and none whose
+    /// slots would cost more to clear than to allocate.
+    private func recycle(_ table: inout KeyTable<Key, Accumulator>) {
+        guard spareTables.count < 4, table.slots.count <= 1 << 14 else { return }
+        table.removeAll()
+        spareTables.append(table)
     }
 
     /// The first window end after `watermark` on the grid.
@@ -205,7 +245,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         _ write: (KeyTable<Key, Accumulator>, Int64, Int64, Bool, UnsafeMutablePointer<Timestamped<WindowResult>>)
             -> Void
     ) {
-        let starts = frames.keys.sorted()
+        let starts = frameStarts
         guard let first = starts.first else { return }
         let emitter = windowEmitter!
         var end = max(firstEnd(after: after), first &+ step)
@@ -225,7 +265,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                 slide(to: end, deduct: deduct)
                 for (key, entry) in running!.entries { emit(emitter, key, entry.0, end: end, early: false) }
             } else {
-                var window = KeyTable<Key, Accumulator>()
+                var window = spareTables.popLast() ?? KeyTable()
                 var position = index
                 while position < starts.count && starts[position] < end {
                     frames[starts[position]]!.forEach { key, accumulator in
@@ -234,6 +274,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                     position += 1
                 }
                 emitter.buffer(count: window.count) { write(window, end &- size, end, early, $0) }
+                recycle(&window)
             }
             end &+= step
         }
@@ -241,7 +282,12 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         // Windows up to `limit` are done; the next one starts at firstEnd(after: limit) - size. Deduction also
         // needs the frame that leaves the running window next.
         let keepFrom = (limit == .max ? end : firstEnd(after: limit)) &- size &- (deduct == nil ? 0 : step)
-        for start in starts where start < keepFrom { frames[start] = nil }
+        var evicted = 0
+        while evicted < starts.count && starts[evicted] < keepFrom {
+            if var table = frames.removeValue(forKey: starts[evicted]) { recycle(&table) }
+            evicted += 1
+        }
+        frameStarts.removeFirst(evicted)
         if let current = running, current.end < keepFrom { running = nil }
     }
 
@@ -315,6 +361,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
             case .windows(let write):
                 emitWindows(after: lastWatermark, upTo: .max, early: false, write)
                 frames = [:]
+                frameStarts = []
             }
         }
         return flush()
@@ -383,6 +430,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
     private var restoredWatermark: Int64?
 
     func finishSnapshotRestore() throws {
+        frameStarts = frames.keys.sorted()
         if let restoredWatermark { lastWatermark = restoredWatermark }
     }
 }
