@@ -142,14 +142,7 @@ final class Emitter<Value> {
     func emit(moving items: UnsafeMutablePointer<Timestamped<Value>>, count n: Int) {
         var sent = 0
         if next >= count && outboxes.count == 1 { sent = outboxes[0].offer(moving: items, count: n) }
-        if sent < n { buffer(moving: items + sent, count: n - sent) }
-    }
-
-    /// Queues `items[0..<n]`, moving them out of `items`; ``flush()`` sends them.
-    private func buffer(moving items: UnsafeMutablePointer<Timestamped<Value>>, count n: Int) {
-        if capacity - count < n { makeRoom(for: n) }
-        (storage + count).moveInitialize(from: items, count: n)
-        count += n
+        if sent < n { buffer(count: n - sent) { $0.moveInitialize(from: items + sent, count: n - sent) } }
     }
 
     /// Ensures room for `n` more items: drops the sent prefix, then grows if that is not enough.

@@ -161,7 +161,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         if let table = frames.removeValue(forKey: frame) {
             hot = table
         } else {
-            hot = spareTables.popLast() ?? KeyTable()
+            hot = emptyTable()
             insertStart(frame)
         }
         hotStart = frame
@@ -204,12 +204,11 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         var done = 0
         while done < frameStarts.count && frameStarts[done] &+ step <= limit {
             let start = frameStarts[done]
-            var table = frames.removeValue(forKey: start)!
+            let table = frames[start]!
             emitter.buffer(count: table.count) { write(table, start, $0) }
-            recycle(&table)
             done += 1
         }
-        frameStarts.removeFirst(done)
+        dropFrames(done)
     }
 
     /// Buffers one window result; its timestamp is the window's end.
@@ -222,6 +221,18 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                 KeyedWindowResult(start: end &- size, end: end, key: key, value: value, isEarly: early), timestamp: end)
         )
     }
+
+    /// Removes the oldest `count` frames, keeping their tables for reuse.
+    private func dropFrames(_ count: Int) {
+        for start in frameStarts[..<count] {
+            var table = frames.removeValue(forKey: start)!
+            recycle(&table)
+        }
+        frameStarts.removeFirst(count)
+    }
+
+    /// An empty table, reused when one is spare.
+    private func emptyTable() -> KeyTable<Key, Accumulator> { spareTables.popLast() ?? KeyTable() }
 
     /// Empties `table` and keeps it for a later frame, so a stage with many short frames (or a sliding window
     /// built anew at every step) does not allocate a table's arrays each time. Keeps a few, and none whose
@@ -265,7 +276,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
                 slide(to: end, deduct: deduct)
                 for (key, entry) in running!.entries { emit(emitter, key, entry.0, end: end, early: false) }
             } else {
-                var window = spareTables.popLast() ?? KeyTable()
+                var window = emptyTable()
                 var position = index
                 while position < starts.count && starts[position] < end {
                     frames[starts[position]]!.forEach { key, accumulator in
@@ -282,12 +293,7 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         // Windows up to `limit` are done; the next one starts at firstEnd(after: limit) - size. Deduction also
         // needs the frame that leaves the running window next.
         let keepFrom = (limit == .max ? end : firstEnd(after: limit)) &- size &- (deduct == nil ? 0 : step)
-        var evicted = 0
-        while evicted < starts.count && starts[evicted] < keepFrom {
-            if var table = frames.removeValue(forKey: starts[evicted]) { recycle(&table) }
-            evicted += 1
-        }
-        frameStarts.removeFirst(evicted)
+        dropFrames(starts.prefix { $0 < keepFrom }.count)
         if let current = running, current.end < keepFrom { running = nil }
     }
 
