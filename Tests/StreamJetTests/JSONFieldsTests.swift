@@ -86,6 +86,19 @@ struct JSONFieldsTests {
             let parsed = Array(text.utf8).withUnsafeBytes { JSONFields.Token(bytes: $0, isString: false).int64 }
             #expect(parsed == Int64(text), "seed \(seed) round \(round): \(text)")
         }
+        // A non-digit at every position of 1–18-digit numbers (the eight-digit steps must reject it), with
+        // the bytes just below and above the digits.
+        for length in 1...18 {
+            for position in 0..<length {
+                for bad in ["/", ":", " ", ".", "e", "\u{80}"] {
+                    var characters = Array(String(repeating: "7", count: length))
+                    characters[position] = Character(bad)
+                    let text = String(characters)
+                    let parsed = Array(text.utf8).withUnsafeBytes { JSONFields.Token(bytes: $0, isString: false).int64 }
+                    #expect(parsed == nil, "\(text.debugDescription)")
+                }
+            }
+        }
         for text in ["9223372036854775807", "-9223372036854775807", "9223372036854775808", "-", "", "1x", "12.5"] {
             let parsed = Array(text.utf8).withUnsafeBytes { JSONFields.Token(bytes: $0, isString: false).int64 }
             #expect(parsed == Int64(text), "\(text)")

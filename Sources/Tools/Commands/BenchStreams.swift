@@ -92,6 +92,31 @@ extension Bench {
     }
 }
 
+extension Bench {
+    /// W3-json: the end-to-end W3's JSON extraction on its own — every W1 value decoded into a
+    /// `RestaurantEvent` (the key `String` included) on one thread, five passes, the median reported.
+    func runW3JSON(data: Dataset) throws {
+        var passes: [Double] = []
+        var checksum = 0
+        for _ in 0..<5 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            for index in 0..<data.count {
+                guard let event = RestaurantEvent.decode(data.value(index)) else {
+                    throw ValidationError("record \(index) has no restaurantId/lastModified")
+                }
+                checksum &+= event.restaurantId.utf8.count &+ Int(truncatingIfNeeded: event.lastModified)
+            }
+            passes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        let seconds = passes.sorted()[2]
+        report(
+            "W3-json", records: data.count, bytes: data.payloadBytes, seconds: seconds,
+            notes:
+                "JSONFields.scan extracting restaurantId (as String) and lastModified (as Int64) from each W1 value in memory, 1 thread, median of 5 passes (\(String(format: "%.1f", seconds * 1e9 / Double(data.count))) ns/record); checksum \(checksum)"
+        )
+    }
+}
+
 extension Dataset {
     /// The value bytes of record `index`.
     func value(_ index: Int) -> UnsafeRawBufferPointer {
