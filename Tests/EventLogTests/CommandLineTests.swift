@@ -117,7 +117,7 @@ struct CommandLineTests {
         }
     }
 
-    @Test("bench prints one bench-peers JSON line per workload", arguments: ["W1", "W1s", "W2"])
+    @Test("bench prints one bench-peers JSON line per workload", arguments: ["W1", "W1s", "W2", "W3-json"])
     func bench(workload: String) throws {
         let dir = TemporaryDirectory()
         let input = dir.path + "/w1.jsonl"
