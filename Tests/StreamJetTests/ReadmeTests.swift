@@ -16,12 +16,13 @@ struct StreamJetReadmeTests {
         }
         // --- README StreamJet sample (keep in sync) ---
         let pipeline = Pipeline()
+        let json = JSONFields.Scanner()  // learns the records' key order, then matches keys in a few word compares
         let perMinute =
             pipeline
             .readFrom(
                 .topic(log, "orders", bounded: true) { record in  // bounded: stop at today's end of the topic
                     var restaurant: String?
-                    JSONFields.scan(record.value!) { key, value in
+                    json.scan(record.value!) { key, value in
                         if key.equals("restaurantId") { restaurant = value.string }
                         return restaurant == nil  // stop scanning once found
                     }
