@@ -385,8 +385,9 @@ public enum JSONFields {
     /// where the ordinary scan would read that same key followed directly by its colon. An object of another
     /// shape costs one failed comparison; the learned keys are kept for the scanner's life.
     ///
-    /// Invariants: `learned` is 0 until an object with at least one key has been scanned, then the address
-    /// of an immutable ``LearnedKeys`` buffer that lives until `deinit`. Threads that learn at the same time
+    /// Invariants: `learned` is 0 until an object whose first key can be learned has been scanned (until
+    /// then each call also reads the object's first key to try), then the address of an immutable
+    /// ``LearnedKeys`` buffer that lives until `deinit`. Threads that learn at the same time
     /// each build a buffer; the first compare-exchange publishes its own and the others free theirs. So one
     /// scanner can be shared by every instance of a source.
     ///
@@ -424,7 +425,7 @@ public enum JSONFields {
         }
 
         /// Learns the keys of `bytes` and publishes them unless another thread did first; returns the
-        /// published buffer's address, or 0 when the object has no key to learn.
+        /// published buffer's address, or 0 when the object's first key cannot be learned.
         @usableFromInline
         func learn(_ bytes: UnsafeRawBufferPointer) -> Int {
             var keys: [UnsafeRawBufferPointer] = []
