@@ -284,8 +284,10 @@ enum EventEncoding {
     static func orderSnapshot(_ w: inout JSONWriter, _ o: Order) {
         w.field("orderId", o.orderId)
         w.field("status", o.status.rawValue)
-        w.field("lat", degrees: o.location.latitude)
-        w.field("lon", degrees: o.location.longitude)
+        // An order has a location from the moment a restaurant is assigned (domain.md: ORDER_CREATED carries
+        // neither a restaurant nor its coordinates).
+        w.field("lat", degrees: o.restaurant == nil ? nil : o.location.latitude)
+        w.field("lon", degrees: o.restaurant == nil ? nil : o.location.longitude)
         w.field("accountId", o.accountId)
         w.field("driverId", o.driverId)
         w.field("deliveryLat", degrees: o.delivery?.latitude)
@@ -318,8 +320,8 @@ enum EventEncoding {
         w.field("orderStatus", o.status.rawValue)
         w.field("aggregateId", o.orderId)
         w.field("aggregateType", "Order")
-        w.field("orderLocationLat", degrees: o.location.latitude)
-        w.field("orderLocationLon", degrees: o.location.longitude)
+        w.field("orderLocationLat", degrees: o.restaurant == nil ? nil : o.location.latitude)
+        w.field("orderLocationLon", degrees: o.restaurant == nil ? nil : o.location.longitude)
         restaurantFields(&w, o.restaurant)
         w.object("payload") { orderSnapshot(&$0, o) }
         w.field("createdAt", o.createdAt)
@@ -327,9 +329,14 @@ enum EventEncoding {
         w.end()
     }
 
-    /// A driver event: ids, the three statuses, location, current order, the snapshot as `payload`.
+    /// A driver event: ids, the three statuses, location, the order the event concerns, the snapshot as
+    /// `payload`.
+    ///
+    /// `order` names the order when the driver's state no longer does (ORDER_DELIVERED: the delivery is done,
+    /// so the snapshot's `orderId` is null, but the event is about that order).
     static func driver(
-        _ d: Driver, type: DriverEventType, eventId: (seed: UInt64, counter: Int64), into w: inout JSONWriter
+        _ d: Driver, type: DriverEventType, order: String? = nil, eventId: (seed: UInt64, counter: Int64),
+        into w: inout JSONWriter
     ) {
         w.reset()
         w.begin()
@@ -343,7 +350,7 @@ enum EventEncoding {
         w.field("activityStatus", d.activity.rawValue)
         w.field("driverLat", degrees: d.location.latitude)
         w.field("driverLon", degrees: d.location.longitude)
-        w.field("orderId", d.orderId)
+        w.field("orderId", order ?? d.orderId)
         w.object("payload") { w in
             w.field("driverId", d.driverId)
             w.field("driverStatus", d.status.rawValue)

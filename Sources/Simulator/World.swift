@@ -271,8 +271,8 @@ public final class World {
         statistics.events += 1
     }
 
-    private func emit(_ driver: Driver, _ type: DriverEventType) throws {
-        EventEncoding.driver(driver, type: type, eventId: nextEventId(), into: &writer)
+    private func emit(_ driver: Driver, _ type: DriverEventType, order: String? = nil) throws {
+        EventEncoding.driver(driver, type: type, order: order, eventId: nextEventId(), into: &writer)
         try writer.withUnsafeBytes { try sink.emit(.drivers, key: driver.driverId, value: $0, timestamp: now) }
         statistics.events += 1
     }
@@ -296,11 +296,16 @@ public final class World {
         schedule(.orderArrives(restaurant: r), after: interval / Self.demand(atMilliseconds: now))
     }
 
-    /// A delivery point: another store of the same city within 15 km, else 2.5–5 km at a random bearing.
+    /// The shortest delivery: a store closer than this (store lists round coordinates, so several stores
+    /// can share one point) is not a delivery point.
+    static let minimumDeliveryMeters = 500.0
+
+    /// A delivery point: another store of the same city 500 m to 15 km away, else 2.5–5 km at a random bearing.
     func deliveryPoint(for r: Int) -> GeoPoint {
         let restaurant = restaurants[r]
         let neighbours = (storesByCity["\(restaurant.country)|\(restaurant.state)|\(restaurant.city)"] ?? []).filter {
-            $0 != r && Geo.distance(restaurants[$0].location, restaurant.location) <= 15_000
+            let meters = Geo.distance(restaurants[$0].location, restaurant.location)
+            return $0 != r && meters >= Self.minimumDeliveryMeters && meters <= 15_000
         }
         if !neighbours.isEmpty {
             return restaurants[neighbours[Int(random.nextDouble() * Double(neighbours.count))]].location
@@ -413,7 +418,7 @@ public final class World {
         try order.delivered(now: now)
         try drivers[d].finish(order: order.orderId, now: now)
         try emit(order, .delivered)
-        try emit(drivers[d], .orderDelivered)
+        try emit(drivers[d], .orderDelivered, order: order.orderId)
         statistics.maxDeliveryDistance = max(
             statistics.maxDeliveryDistance, Geo.distance(order.restaurant!.location, order.delivery!))
         statistics.counts[OrderStatus.delivering.rank] -= 1

@@ -120,4 +120,22 @@ struct MaintenanceTests {
         try log.close()
         #expect(try Log(directory: dir.path).all("t") == expected(dropTombstones: true))
     }
+
+    @Test("compaction walks batches larger than its 8 MiB read chunk (it used to re-read the first forever)")
+    func compactionOfHugeBatches() throws {
+        let dir = TemporaryDirectory()
+        let log = try Log(directory: dir.path)
+        var config = smallSegments(.compact)
+        config.maxRecordBytes = 20 << 20
+        try log.createTopic("t", configuration: config)
+        let huge = [UInt8](repeating: 7, count: 9 << 20)
+        try log.append(ProducerRecord(key: Array("k".utf8), value: huge), to: "t")
+        try log.append(ProducerRecord(key: Array("k".utf8), value: huge), to: "t")
+        try log.append(ProducerRecord(key: Array("other".utf8), value: Array("last".utf8)), to: "t")
+        let report = try log.runMaintenance(forceCompaction: true)
+        #expect(report.recordsCompacted == 1)
+        let records = try log.all("t")
+        #expect(records.map(\.offset) == [1, 2])
+        #expect(records[0].value == huge)
+    }
 }

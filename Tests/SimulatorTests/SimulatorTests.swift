@@ -32,9 +32,10 @@ func seed(_ name: String) -> UInt64 { testSeed(name) }
 
 @Suite("Simulator")
 struct SimulatorTests {
-    static func run(seed: UInt64, hours: Double = 2, stores: Int = 12, dispatch: DispatchMode = .grid) throws -> (
-        MemorySink, World
-    ) {
+    static func run(
+        seed: UInt64, hours: Double = 2, stores: Int = 12, dispatch: DispatchMode = .grid,
+        restaurants: [Restaurant]? = nil
+    ) throws -> (MemorySink, World) {
         let sink = MemorySink()
         var config = SimulationConfiguration()
         config.seed = seed
@@ -42,8 +43,8 @@ struct SimulatorTests {
         config.driversPerRestaurant = 2
         config.shiftHours = 0.75
         config.shiftBreakMinutes = 10
-        let restaurants = RestaurantCatalog.builtIn(perCity: 3).prefix(stores)
-        let world = try World(restaurants: Array(restaurants), configuration: config, sink: sink)
+        let restaurants = restaurants ?? Array(RestaurantCatalog.builtIn(perCity: 3).prefix(stores))
+        let world = try World(restaurants: restaurants, configuration: config, sink: sink)
         try world.run(until: config.startMilliseconds + Int64(hours * 3_600_000))
         return (sink, world)
     }
@@ -191,6 +192,90 @@ struct SimulatorTests {
                 #expect(index.nearest(to: q, within: 15_000) == brute)
             }
         }
+    }
+
+    @Test("ORDER_CREATED carries neither a restaurant nor a location; every later order event carries both")
+    func createdCarriesNeither() throws {
+        let (sink, _) = try Self.run(seed: seed("createdCarriesNeither"), hours: 0.5)
+        let fields = ["restaurantId", "restaurantLat", "restaurantLon", "orderLocationLat", "orderLocationLon"]
+        var created = 0
+        for event in sink.events where event.topic == .orders {
+            let payload = event.json["payload"] as! [String: Any]
+            if event.json["type"] as? String == "ORDER_CREATED" {
+                created += 1
+                #expect(fields.allSatisfy { event.json[$0] is NSNull }, "\(event.json)")
+                #expect(payload["restaurant"] is NSNull && payload["lat"] is NSNull && payload["lon"] is NSNull)
+            } else {
+                #expect(fields.allSatisfy { !(event.json[$0] is NSNull) && event.json[$0] != nil }, "\(event.json)")
+                #expect(payload["restaurant"] is [String: Any] && payload["lat"] is Double)
+            }
+        }
+        #expect(created > 10)
+    }
+
+    @Test("every driver event about an order names it, ORDER_DELIVERED included")
+    func driverEventsNameTheOrder() throws {
+        let (sink, _) = try Self.run(seed: seed("driverEventsNameTheOrder"), hours: 1)
+        var current: [String: String] = [:]  // driver → order it accepted
+        var delivered = 0
+        for event in sink.events where event.topic == .drivers {
+            let type = event.json["eventType"] as! String
+            let order = event.json["orderId"] as? String
+            switch type {
+            case "ACCEPTED_ORDER_REQUEST":
+                #expect(order != nil)
+                current[event.key] = order
+            case "ORDER_PICKED_UP":
+                #expect(order != nil && order == current[event.key])
+            case "ORDER_DELIVERED":
+                #expect(order != nil && order == current[event.key], "\(event.json)")
+                // The snapshot is the driver after the delivery: free again.
+                #expect((event.json["payload"] as! [String: Any])["orderId"] is NSNull)
+                current[event.key] = nil
+                delivered += 1
+            default: break
+            }
+        }
+        #expect(delivered > 20)
+    }
+
+    @Test("no order is delivered to its own restaurant's point, even when stores share coordinates")
+    func deliveriesGoSomewhere() throws {
+        // Store lists round coordinates: here every store of the city has a twin at the same point.
+        var restaurants: [Restaurant] = []
+        for (i, store) in RestaurantCatalog.builtIn(perCity: 3).prefix(6).enumerated() {
+            restaurants.append(store)
+            var twin = store
+            twin.storeId = 900_000 + Int64(i)
+            twin.name += " (twin)"
+            restaurants.append(twin)
+        }
+        let (sink, _) = try Self.run(seed: seed("deliveriesGoSomewhere"), restaurants: restaurants)
+        try Self.expectDeliveriesGoSomewhere(sink)
+    }
+
+    @Test(
+        "with the real Seattle stores (78 points for 156 stores) no delivery ends at the restaurant",
+        .enabled(if: FileManager.default.fileExists(atPath: StoreListTests.kaggle)))
+    func seattleDeliveriesGoSomewhere() throws {
+        var filter = StoreFilter()
+        filter.city = "Seattle"
+        let seattle = try RestaurantCatalog.load(path: StoreListTests.kaggle, filter: filter).restaurants
+        let (sink, _) = try Self.run(
+            seed: seed("seattleDeliveriesGoSomewhere"), hours: 1, restaurants: Array(seattle.prefix(60)))
+        try Self.expectDeliveriesGoSomewhere(sink)
+    }
+
+    static func expectDeliveriesGoSomewhere(_ sink: MemorySink) throws {
+        var checked = 0
+        for event in sink.events where event.topic == .orders && event.json["type"] as? String == "ORDER_ASSIGNED" {
+            let payload = event.json["payload"] as! [String: Any]
+            let meters = Geo.distance(
+                point(event.json, "restaurantLat", "restaurantLon"), point(payload, "deliveryLat", "deliveryLon"))
+            #expect(meters >= World.minimumDeliveryMeters, "order \(event.key) goes \(meters) m")
+            checked += 1
+        }
+        #expect(checked > 20)
     }
 
     @Test("the same seed writes a byte-identical log")

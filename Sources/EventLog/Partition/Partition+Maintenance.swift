@@ -209,6 +209,9 @@ extension Compression {
 }
 
 /// Walks every batch of a segment (validating each) with its own buffers; for maintenance work.
+///
+/// Progress: each pass of the outer loop reads from `position` and either consumes at least one whole batch
+/// or throws, so the walk ends after at most one pass per batch.
 final class SegmentScanner {
     let buffer = ByteStorage(capacity: 1 << 20)
     let scratch = ByteStorage(capacity: 1 << 16)
@@ -219,10 +222,15 @@ final class SegmentScanner {
     )
         throws(EventLogError)
     {
+        func corrupt(_ what: String, at position: Int64) -> EventLogError {
+            EventLogError(
+                .corruptData, "corrupt batch: \(what)", path: segment.logPath, topic: partition.topic,
+                partition: partition.index, filePosition: position)
+        }
         let size = segment.size
         var position: Int64 = 0
         while position < size {
-            let got = try segment.read(at: position, count: Int(min(Int64(8 << 20), size - position)), into: buffer)
+            var got = try segment.read(at: position, count: Int(min(Int64(8 << 20), size - position)), into: buffer)
             var consumed = 0
             while consumed + RecordBatchHeader.logOverhead <= got {
                 let p = UnsafeRawPointer(buffer.base + consumed)
@@ -230,25 +238,23 @@ final class SegmentScanner {
                     Int(p.loadBigEndian(at: RecordBatchHeader.lengthOffset, as: Int32.self))
                     + RecordBatchHeader.logOverhead
                 if total < RecordBatchHeader.size || position + Int64(consumed + total) > size {
-                    throw EventLogError(
-                        .corruptData, "invalid batch length", path: segment.logPath, topic: partition.topic,
-                        partition: partition.index, filePosition: position + Int64(consumed))
+                    throw corrupt("invalid batch length", at: position + Int64(consumed))
                 }
                 if consumed + total > got {
-                    if consumed == 0 {
-                        buffer.ensureCapacity(total); _ = try segment.read(at: position, count: total, into: buffer);
-                        continue
-                    }
-                    break
+                    if consumed > 0 { break }
+                    // A batch larger than the chunk: read all of it.
+                    got = try segment.read(at: position, count: total, into: buffer)
+                    guard got >= total else { throw corrupt("batch is truncated", at: position) }
+                    continue
                 }
                 if let problem = RecordBatchHeader.validate(p, available: total, maxBatchSize: total) {
-                    throw EventLogError(
-                        .corruptData, "corrupt batch: \(problem)", path: segment.logPath, topic: partition.topic,
-                        partition: partition.index, filePosition: position + Int64(consumed))
+                    throw corrupt("\(problem)", at: position + Int64(consumed))
                 }
                 try body(RecordBatchView(UnsafeRawBufferPointer(start: p, count: total)))
                 consumed += total
             }
+            // Fewer bytes than a batch where the segment's size promises one: the file is shorter than it was.
+            guard consumed > 0 else { throw corrupt("batch is truncated", at: position) }
             position += Int64(consumed)
         }
     }

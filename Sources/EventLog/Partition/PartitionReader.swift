@@ -101,29 +101,58 @@ public final class PartitionReader {
                 cursor = (next, 0)
                 continue
             }
-            let delivered = try readChunk(
+            switch try readChunk(
                 segment: segment, position: position, size: size, maxBytes: maxBytes, maxRecords: maxRecords,
                 end: end, body)
-            if delivered > 0 { return delivered }
+            {
+            case .delivered(let count): return count
+            case .atEnd: return 0
+            case .skipped:
+                // Progress guarantee: a chunk that delivered nothing moved the cursor past at least one batch.
+                // A loop that could call readChunk again at the same place would spin forever; say so instead.
+                guard let moved = cursor, moved.segment !== segment || moved.position > position else {
+                    throw corruption(segment, position, "reader made no progress (internal error)")
+                }
+            }
         }
     }
 
+    /// What one ``readChunk(segment:position:size:maxBytes:maxRecords:end:_:)`` did. Every call delivers a
+    /// record, moves the cursor past at least one batch, or finds that nothing before `end` is left here.
+    private enum ChunkResult {
+        /// This many records (at least one) went to the body.
+        case delivered(Int)
+        /// Whole batches below `nextOffset` (or emptied by compaction) were passed; the cursor moved forward.
+        case skipped
+        /// The next batch starts at or past `end`: it was appended after this call took `end`.
+        case atEnd
+    }
+
     /// Reads whole batches from `position` and delivers their records at or past `nextOffset`.
+    ///
+    /// It continues in the chunk the last call read when that chunk holds at least the length prefix of the
+    /// batch at `position`; otherwise (and when a batch runs past the chunk's end) it reads from `position`.
+    /// Bytes of the file below `size` are whole batches, so a fresh read that yields less than one batch is
+    /// corruption (the file is shorter than the partition believes), never a reason to try again.
     private func readChunk(
         segment: Segment, position: Int64, size: Int64, maxBytes: Int, maxRecords: Int, end: Int64,
         _ body: (RecordView) throws -> Void
-    ) throws -> Int {
+    ) throws -> ChunkResult {
         let want = Int(min(Int64(max(maxBytes, RecordBatchHeader.size)), size - position))
-        // Continue in the chunk the last call read when it holds `position`; otherwise read a new one.
         var start = 0
-        var got: Int
+        var got = 0
         if let buffered, buffered.segment === segment, position >= buffered.position,
-            position < buffered.position + Int64(buffer.count)
+            position + Int64(RecordBatchHeader.logOverhead) <= buffered.position + Int64(buffer.count)
         {
             start = Int(position - buffered.position)
             got = buffer.count - start
         } else {
             got = try fill(segment, at: position, count: want)
+            guard got >= RecordBatchHeader.logOverhead else {
+                throw corruption(
+                    segment, position,
+                    "batch is truncated: \(got) bytes where the segment's size says \(size - position)")
+            }
         }
         var consumed = 0
         var delivered = 0
@@ -138,10 +167,10 @@ public final class PartitionReader {
             }
             if consumed + total > got {
                 if consumed > 0 { break }
-                // One batch larger than the chunk: read exactly that batch.
-                got = try fill(segment, at: position, count: total)
+                // The batch runs past the chunk (or is larger than one): read from its start, at least all of it.
+                got = try fill(segment, at: position, count: Int(min(Int64(max(want, total)), size - position)))
                 start = 0
-                guard got == total else { throw corruption(segment, batchPosition, "batch is truncated") }
+                guard got >= total else { throw corruption(segment, batchPosition, "batch is truncated") }
                 continue
             }
             if let problem = RecordBatchHeader.validate(p, available: total, maxBatchSize: total) {
@@ -173,7 +202,7 @@ public final class PartitionReader {
                     // was delivered.
                     nextOffset = last + 1
                     cursor = (segment, batchPosition)
-                    return delivered
+                    return .delivered(delivered)
                 }
                 nextOffset = batch.header.lastOffset + 1
             }
@@ -181,7 +210,8 @@ public final class PartitionReader {
             if delivered >= maxRecords || (delivered > 0 && consumed >= maxBytes) { break }
         }
         cursor = (segment, position + Int64(consumed))
-        return delivered
+        if delivered > 0 { return .delivered(delivered) }
+        return consumed > 0 ? .skipped : .atEnd
     }
 
     /// Reads `count` bytes at `position` of `segment` into `buffer` and remembers where they came from.

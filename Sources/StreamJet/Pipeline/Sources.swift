@@ -268,7 +268,14 @@ final class TopicReader<Item>: SourceReader {
             }
             let remaining = ends.map { Int(min(Int64(limit), $0[lane] - reader.nextOffset)) } ?? limit
             do {
-                try reader.read(maxRecords: remaining) { record in try append(record, lane, batch) }
+                let read = try reader.read(maxRecords: remaining) { record in try append(record, lane, batch) }
+                // A bounded lane ends when its reader stands at the log end: 0 records means nothing is left
+                // before the end the reader saw, which is at or past `ends[lane]` (even when compaction left
+                // no record at the offsets just below it).
+                if read == 0, ends != nil {
+                    finished[lane] = true
+                    finish(lane)
+                }
             } catch let error as StreamJetError {
                 throw error
             } catch let error as EventLogError {

@@ -130,7 +130,13 @@ struct Simulate: ParsableCommand {
         let start = config.startMilliseconds
         let end = start + (try parseDuration())
         let factor = try parseSpeed()
-        signal(SIGINT) { _ in Simulate.interrupted.store(true, ordering: .relaxed) }
+        // Ctrl-C (or SIGTERM) ends the simulation and the summary at the next step, and the log is closed
+        // cleanly; a second one exits at once (what was appended survives that, as it survives kill -9).
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber) { _ in
+                if Simulate.interrupted.exchange(true, ordering: .relaxed) { _exit(130) }
+            }
+        }
         printError(
             "simulating \(restaurants.count) restaurants, \(restaurants.count * driversPerStore) drivers, \(duration) of simulated time at speed \(speed) into \(options.directory)"
         )
@@ -176,7 +182,7 @@ struct Simulate: ParsableCommand {
         printError(
             "\(Self.interrupted.load(ordering: .relaxed) ? "interrupted; " : "")wrote \(sink.appended) events in \(String(format: "%.2f", seconds)) s (\(Int(Double(sink.appended) / seconds)) events/s); \(world.statistics.delivered) orders delivered; longest delivery \(Int(world.statistics.maxDeliveryDistance)) m"
         )
-        if !noSummary { try SimulationSummary.print(log: log) }
+        if !noSummary { try SimulationSummary.print(log: log) { Self.interrupted.load(ordering: .relaxed) } }
         try log.close()
     }
 
@@ -205,22 +211,24 @@ enum SimulationSummary {
         return nil
     }
 
-    static func print(log: Log) throws {
+    /// Reads both topics and prints the summary; stops reading as soon as `interrupted()` says so.
+    static func print(log: Log, interrupted: () -> Bool) throws {
         var latest: [String: (status: String, city: String)] = [:]
         var perMinute: [Int64: Int] = [:]
         for topic in ["orders", "drivers"] {
             for p in 0..<(try log.partitionCount(topic)) {
                 let reader = try log.reader(topic: topic, partition: p, from: .earliest)
-                while try reader.read(
-                    maxBytes: 4 << 20,
-                    { record in
-                        perMinute[record.timestamp / 60_000, default: 0] += 1
-                        guard topic == "orders", let key = record.key, let value = record.value else { return }
-                        let id = String(decoding: key, as: UTF8.self)
-                        let status = field("orderStatus", in: value) ?? "?"
-                        let city = field("restaurantCity", in: value) ?? latest[id]?.city ?? "?"
-                        latest[id] = (status, city)
-                    }) > 0
+                while !interrupted(),
+                    try reader.read(
+                        maxBytes: 4 << 20,
+                        { record in
+                            perMinute[record.timestamp / 60_000, default: 0] += 1
+                            guard topic == "orders", let key = record.key, let value = record.value else { return }
+                            let id = String(decoding: key, as: UTF8.self)
+                            let status = field("orderStatus", in: value) ?? "?"
+                            let city = field("restaurantCity", in: value) ?? latest[id]?.city ?? "?"
+                            latest[id] = (status, city)
+                        }) > 0
                 {}
             }
         }
