@@ -62,6 +62,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),
+        // SQLite from Debian: the oracle LiveViews' SQL answers are compared with (tests only).
+        .systemLibrary(
+            name: "CSQLite", path: "Tests/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // Helpers shared by the test targets: temporary directories, seeded generators, printed seeds.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
@@ -77,7 +80,7 @@ let package = Package(
         .testTarget(
             name: "LiveViewsTests",
             dependencies: [
-                "LiveViews", "StreamJet", "EventLog", "TestSupport",
+                "LiveViews", "StreamJet", "EventLog", "TestSupport", "CSQLite",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: upcoming),

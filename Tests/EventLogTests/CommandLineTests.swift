@@ -41,6 +41,34 @@ func runEventlog(_ arguments: [String], stdin: String? = nil) throws -> CommandR
 
 @Suite("eventlog command line", .serialized)
 struct CommandLineTests {
+    @Test(
+        "consume reads every record of simulated logs (several seeds, durations, partition counts) and the summary ends",
+        arguments: [("3", "10m", "4"), ("7", "25m", "3"), ("11", "15m", "2")])
+    func consumeReadsEverySimulatedRecord(seed: String, duration: String, partitions: String) throws {
+        let dir = TemporaryDirectory()
+        let d = ["--data-dir", dir.path]
+        // With the summary: it reads both topics back through the same reader.
+        let simulated = try runEventlog(
+            ["simulate", "--seed", seed, "--duration", duration, "--partitions", partitions, "--stores-per-city", "2"]
+                + d)
+        #expect(simulated.status == 0, "\(simulated.stderr)")
+        #expect(simulated.stdout.contains("Events per simulated minute"))
+        let stats = try runEventlog(["stats", "--json"] + d)
+        let topics = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as! [[String: Any]]
+        #expect(topics.count == 2)
+        for topic in topics {
+            let name = topic["topic"] as! String
+            let records = (topic["records"] as! NSNumber).intValue
+            var read = 0
+            for partition in 0..<Int(partitions)! {
+                let consumed = try runEventlog(["consume", name, "--partition", String(partition), "--json"] + d)
+                #expect(consumed.status == 0, "\(consumed.stderr)")
+                read += consumed.stdout.split(separator: "\n").count
+            }
+            #expect(read == records, "seed \(seed) \(duration): \(name) holds \(records) records, consume read \(read)")
+        }
+    }
+
     @Test("topics, produce, consume, verify and dump work end to end; damage makes verify exit 1")
     func endToEnd() throws {
         let dir = TemporaryDirectory()
@@ -336,6 +364,14 @@ struct CommandLineTests {
         #expect(bad.stderr.contains("line 2, column 24"), "\(bad.stderr)")
         #expect(bad.stderr.contains("                      ^"))
         #expect(try runEventlog(["query", "SELECT * FROM nope"] + d).stderr.contains("no table 'nope'"))
+        // Columns that `*` stands for are placed at the `*` (they used to carry line 0, and the caret printer
+        // indexed line -1 and crashed the process).
+        for sql in ["SELECT * FROM orders GROUP BY status", "SELECT *, COUNT(*) FROM orders"] {
+            let star = try runEventlog(["query", sql] + d)
+            #expect(star.status == 1, "\(sql): \(star.stderr)")
+            #expect(star.stderr.contains("must be in GROUP BY"), "\(star.stderr)")
+            #expect(star.stderr.contains("line 1, column 8") && star.stderr.contains("       ^"), "\(star.stderr)")
+        }
         #expect(try runEventlog(["tables", "drop", "orders"] + d).status == 0)
         #expect(try runEventlog(["tables", "list"] + d).stdout.isEmpty)
     }

@@ -103,7 +103,10 @@ struct JSONFieldsTests {
                 }
             }
         }
-        for text in ["9223372036854775807", "-9223372036854775807", "9223372036854775808", "-", "", "1x", "12.5"] {
+        for text in [
+            "9223372036854775807", "-9223372036854775807", "9223372036854775808", "-9223372036854775808",
+            "-9223372036854775809", "-09223372036854775808", "-", "", "1x", "12.5",
+        ] {
             let parsed = Array(text.utf8).withUnsafeBytes { JSONFields.Token(bytes: $0, isString: false).int64 }
             #expect(parsed == Int64(text), "\(text)")
         }

@@ -169,14 +169,21 @@ enum ScalarFunctions {
         }
         switch value {
         case .null: return .success(.null)
-        case .long(let v): return .success(.long(v &- ((v % size) + size) % size))
+        case .long(let v): return .success(truncate(v, size))
         case .double(let d):
             guard let v = SQLValue.exactLong(d) else {
                 return .failure(FunctionError("\(d) is not a time in epoch milliseconds"))
             }
-            return .success(.long(v &- ((v % size) + size) % size))
+            return .success(truncate(v, size))
         default: return .failure(FunctionError("DATETRUNC needs epoch milliseconds, got \(value.typeName)"))
         }
+    }
+
+    /// `v` rounded down to a multiple of `size`; a double when that multiple is below Int64.min.
+    static func truncate(_ v: Int64, _ size: Int64) -> SQLValue {
+        let remainder = ((v % size) + size) % size
+        let (start, overflow) = v.subtractingReportingOverflow(remainder)
+        return overflow ? .double(Double(v) - Double(remainder)) : .long(start)
     }
 
     /// `ToDateTime(ms, 'yyyy-MM-dd HH:mm:ss')` in UTC (pattern letters y, M, d, H, m, s, S; others copied).
@@ -261,7 +268,8 @@ enum ScalarFunctions {
         guard let span = SQLValue.exactLong(total) else {
             return .failure(FunctionError("ago: duration '\(text)' is too long"))
         }
-        return .success(.long(now &- span))
+        let (start, overflow) = now.subtractingReportingOverflow(span)
+        return .success(overflow ? .double(Double(now) - Double(span)) : .long(start))
     }
 
     static func math(_ value: SQLValue, _ long: (Int64) -> SQLValue, _ double: (Double) -> SQLValue) -> Result<

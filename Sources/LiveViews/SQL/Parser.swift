@@ -103,7 +103,7 @@ struct Parser {
         let negative = accept("-")
         switch advance().kind {
         case .number(let text):
-            if let v = Int64(text) { return .long(negative ? -v : v) }
+            if let v = Int64(negative ? "-" + text : text) { return .long(v) }
             let v = Double(text) ?? 0
             return .double(negative ? -v : v)
         case .string(let text) where !negative: return .string(text)
@@ -118,8 +118,9 @@ struct Parser {
         try expect(keyword: "SELECT")
         select.distinct = accept(keyword: "DISTINCT")
         repeat {
+            let start = current
             if accept("*") {
-                select.items.append(.init(expression: nil, alias: nil))
+                select.items.append(.init(expression: nil, alias: nil, line: start.line, column: start.column))
                 continue
             }
             let expression = try expression()
@@ -328,6 +329,11 @@ struct Parser {
     private mutating func unary() throws(ViewError) -> Expression {
         if current.kind == .symbol("-") {
             let token = advance()
+            // -9223372036854775808 is a long, though its magnitude alone is not.
+            if case .number(let text) = current.kind, Int64(text) == nil, let v = Int64("-" + text) {
+                index += 1
+                return Expression(kind: .literal(.long(v)), line: token.line, column: token.column)
+            }
             let operand = try nested { (p: inout Parser) throws(ViewError) in try p.unary() }
             if case .literal(.long(let v)) = operand.kind {
                 return Expression(kind: .literal(.long(-v)), line: token.line, column: token.column)

@@ -35,7 +35,7 @@ extension QueryExecutor {
                         guard kind == .count else { throw error("DISTINCT is only supported in COUNT(DISTINCT …)", e) }
                         kind = .distinctCount
                     }
-                    guard callIndex[e.display] == nil else { return }
+                    guard callIndex[e.key] == nil else { return }
                     guard arguments.count == 1 else { throw error("\(name.uppercased()) takes one argument", e) }
                     if arguments[0].hasAggregate { throw error("aggregates cannot be nested", arguments[0]) }
                     var argument: Evaluator? = nil
@@ -52,7 +52,7 @@ extension QueryExecutor {
                             numeric = (table.columns[index].doubles, table.columns[index].nulls)
                         }
                     }
-                    callIndex[e.display] = calls.count
+                    callIndex[e.key] = calls.count
                     calls.append(AggregateCall(kind: kind, expression: e, argument: argument, numeric: numeric))
                     return
                 }
@@ -168,7 +168,7 @@ extension QueryExecutor {
             }
         }
         let groupKeyIndex = Dictionary(
-            groupExpressions.enumerated().map { ($1.display, $0) }, uniquingKeysWith: { a, _ in a })
+            groupExpressions.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { a, _ in a })
         let outputs = try items.map { (item) throws(ViewError) in
             try compileGroup(resolveAliases(item.1), callIndex, groupKeyIndex)
         }
@@ -280,11 +280,11 @@ extension QueryExecutor {
     func compileGroup(_ e: Expression, _ calls: [String: Int], _ keys: [String: Int]) throws(ViewError) -> (
         GroupContext
     ) -> SQLValue {
-        if let index = calls[e.display], e.hasAggregate || Aggregate.Kind(name: callName(e) ?? "") != nil {
+        if let index = calls[e.key], e.hasAggregate || Aggregate.Kind(name: callName(e) ?? "") != nil {
             return { $0.aggregates[index] }
         }
-        if let index = keys[e.display] { return { $0.keys[index] } }
-        if let index = keys[resolveAliases(e).display] { return { $0.keys[index] } }
+        if let index = keys[e.key] { return { $0.keys[index] } }
+        if let index = keys[resolveAliases(e).key] { return { $0.keys[index] } }
         if !references(e) {
             let value = try compile(e)(0)
             return { _ in value }
@@ -316,7 +316,7 @@ extension QueryExecutor {
         _ e: inout Expression, _ parts: inout [(GroupContext) -> SQLValue], _ calls: [String: Int],
         _ keys: [String: Int]
     ) throws(ViewError) {
-        if calls[e.display] != nil || keys[e.display] != nil || !references(e)
+        if calls[e.key] != nil || keys[e.key] != nil || !references(e)
             || {
                 if case .column = e.kind { return true } else { return false }
             }()

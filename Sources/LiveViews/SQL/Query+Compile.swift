@@ -77,7 +77,7 @@ extension QueryExecutor {
             let now = self.now
             let evaluate: Evaluator = { doc in
                 switch body(compiled.map { $0(doc) }, now) {
-                case .success(let value): return value
+                case .success(let value): return value.nanAsNull
                 case .failure(let f):
                     failure.fail(f.message, e)
                     return .null
@@ -94,7 +94,10 @@ extension QueryExecutor {
             let inner = try compile(x)
             return { doc in
                 switch inner(doc) {
-                case .long(let v): return .long(0 &- v)
+                case .long(let v):
+                    // -Int64.min is no long: like every overflowing operation, it becomes a double.
+                    let (negated, overflow) = Int64(0).subtractingReportingOverflow(v)
+                    return overflow ? .double(-Double(v)) : .long(negated)
                 case .double(let v): return .double(-v)
                 case .null: return .null
                 case let other:
@@ -103,13 +106,14 @@ extension QueryExecutor {
                 }
             }
         case .not, .isNull, .inList, .between, .like:
-            let predicate = try compilePredicate(e, threeValued: true)
-            return { predicate($0) ? .bool(true) : .bool(false) }
+            // A condition as a value: true, false, or NULL when unknown (as SQLite gives).
+            let truth = try compileTruth(e)
+            return { truth($0).map(SQLValue.bool) ?? .null }
         case .binary(let op, let a, let b):
             switch op {
             case .and, .or, .equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual:
-                let predicate = try compilePredicate(e)
-                return { predicate($0) ? .bool(true) : .bool(false) }
+                let truth = try compileTruth(e)
+                return { truth($0).map(SQLValue.bool) ?? .null }
             case .add, .subtract, .multiply, .divide, .remainder:
                 let left = try compile(a), right = try compile(b)
                 return { doc in Self.arithmetic(op, left(doc), right(doc), failure, e) }
@@ -122,30 +126,38 @@ extension QueryExecutor {
     {
         if x.isNull || y.isNull { return .null }
         if case .long(let a) = x, case .long(let b) = y {
+            // Long arithmetic that overflows Int64 gives the double result instead of wrapping, as SUM does.
+            let result: (partialValue: Int64, overflow: Bool)
             switch op {
-            case .add: return .long(a &+ b)
-            case .subtract: return .long(a &- b)
-            case .multiply: return .long(a &* b)
+            case .add: result = a.addingReportingOverflow(b)
+            case .subtract: result = a.subtractingReportingOverflow(b)
+            case .multiply: result = a.multipliedReportingOverflow(by: b)
             case .divide: return b == 0 ? .null : .double(Double(a) / Double(b))
             default: return b == 0 ? .null : .long(a.remainderReportingOverflow(dividingBy: b).partialValue)
             }
+            if !result.overflow { return .long(result.partialValue) }
+            let (p, q) = (Double(a), Double(b))
+            return .double(op == .add ? p + q : (op == .subtract ? p - q : p * q))
         }
         guard let a = x.number, let b = y.number, !x.isBool, !y.isBool else {
             failure.fail("cannot apply '\(op.rawValue)' to \(x.typeName) and \(y.typeName)", at)
             return .null
         }
+        let result: Double
         switch op {
-        case .add: return .double(a + b)
-        case .subtract: return .double(a - b)
-        case .multiply: return .double(a * b)
-        case .divide: return b == 0 ? .null : .double(a / b)
-        default: return b == 0 ? .null : .double(a.truncatingRemainder(dividingBy: b))
+        case .add: result = a + b
+        case .subtract: result = a - b
+        case .multiply: result = a * b
+        case .divide: if b == 0 { return .null } else { result = a / b }
+        default: if b == 0 { return .null } else { result = a.truncatingRemainder(dividingBy: b) }
         }
+        return result.isNaN ? .null : .double(result)
     }
 
-    /// A closure deciding whether a document passes. Unknown (null) counts as false, as in SQL's WHERE;
-    /// `threeValued` is accepted for symmetry (NOT of unknown is also false here).
-    func compilePredicate(_ e: Expression, threeValued: Bool = false) throws(ViewError) -> Predicate {
+    /// A closure deciding whether a document passes: the condition is true. Unknown (NULL) does not pass,
+    /// as in SQL's WHERE. AND, OR and comparisons are compiled straight to true/false (unknown and false
+    /// are the same for them at the top); everything else goes through ``compileTruth(_:)``.
+    func compilePredicate(_ e: Expression) throws(ViewError) -> Predicate {
         switch e.kind {
         case .binary(.and, let a, let b):
             let left = try compilePredicate(a), right = try compilePredicate(b)
@@ -153,58 +165,71 @@ extension QueryExecutor {
         case .binary(.or, let a, let b):
             let left = try compilePredicate(a), right = try compilePredicate(b)
             return { left($0) || right($0) }
-        case .not(let x):
-            // NOT of unknown stays unknown: evaluate the value, not the predicate.
-            let inner = try compileNullable(x)
-            return { inner($0) == false }
-        case .binary(let op, let a, let b)
-        where [.equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual].contains(op):
+        case .binary(let op, let a, let b) where op.isComparison:
             if let fast = try fastComparison(op, a, b) { return fast }
+            let truth = try compileTruth(e)
+            return { truth($0) == true }
+        default:
+            let truth = try compileTruth(e)
+            return { truth($0) == true }
+        }
+    }
+
+    /// A condition's truth value under SQL's three-valued logic: nil when unknown.
+    ///
+    /// - A comparison, `IN`, `BETWEEN` or `LIKE` with a NULL operand is unknown; `IS NULL` never is.
+    /// - `x IN (list)`: true when x equals a member, else unknown when a member is NULL, else false.
+    /// - `x BETWEEN a AND b` is `x >= a AND x <= b`; the NOT forms negate, so unknown stays unknown.
+    /// - AND and OR follow Kleene's tables (false AND unknown is false, true OR unknown is true).
+    func compileTruth(_ e: Expression) throws(ViewError) -> (Int32) -> Bool? {
+        switch e.kind {
+        case .binary(.and, let a, let b):
+            let x = try compileTruth(a), y = try compileTruth(b)
+            return { doc in
+                let l = x(doc)
+                if l == false { return false }
+                let r = y(doc)
+                if r == false { return false }
+                return l == nil || r == nil ? nil : true
+            }
+        case .binary(.or, let a, let b):
+            let x = try compileTruth(a), y = try compileTruth(b)
+            return { doc in
+                let l = x(doc)
+                if l == true { return true }
+                let r = y(doc)
+                if r == true { return true }
+                return l == nil || r == nil ? nil : false
+            }
+        case .not(let x):
+            let inner = try compileTruth(x)
+            return { inner($0).map { !$0 } }
+        case .binary(let op, let a, let b) where op.isComparison:
             let left = try compile(a), right = try compile(b)
             try checkComparable(a, b, e)
             let failure = self.failure
             return { doc in
                 let x = left(doc), y = right(doc)
-                if x.isNull || y.isNull { return false }
+                if x.isNull || y.isNull { return nil }
                 guard let c = SQLValue.compare(x, y) else {
                     if op == .equal || op == .notEqual, x.typeName == y.typeName { return (x == y) == (op == .equal) }
                     failure.fail("cannot compare \(x.typeName) with \(y.typeName)", e)
-                    return false
+                    return nil
                 }
                 return Self.holds(op, c)
             }
         case .inList(let x, let list, let negated):
-            let values = list.map { constant($0) }
-            if case .column(let name) = x.kind, let index = table.columnIndex[name.lowercased()],
-                table.columns[index].type == .string,
-                !table.columns[index].isMultiValue, values.allSatisfy({ if case .string = $0 { true } else { false } })
-            {
-                let column = table.columns[index]
-                var wanted = Set<Int32>()
-                for case .string(let s)? in values { if let code = column.dictionary.find(s) { wanted.insert(code) } }
-                let codes = column.codes
-                return { doc in
-                    let code = codes[Int(doc)]
-                    return code >= 0 && wanted.contains(code) != negated
-                }
-            }
-            let inner = try compile(x)
-            let members = try list.map { (m) throws(ViewError) in try compile(m) }
-            return { doc in
-                let v = inner(doc)
-                if v.isNull { return false }
-                let found = members.contains { member in
-                    let m = member(doc)
-                    return SQLValue.compare(v, m).map { $0 == 0 } ?? (v == m)
-                }
-                return found != negated
-            }
+            return try compileIn(x, list, negated: negated)
         case .between(let x, let low, let high, let negated):
             let inner = try compile(x), lo = try compile(low), hi = try compile(high)
             return { doc in
                 let v = inner(doc)
-                guard let a = SQLValue.compare(v, lo(doc)), let b = SQLValue.compare(v, hi(doc)) else { return false }
-                return (a >= 0 && b <= 0) != negated
+                if v.isNull { return nil }
+                let above = Self.truth(v, lo(doc)) { $0 >= 0 }
+                if above == false { return negated }
+                let below = Self.truth(v, hi(doc)) { $0 <= 0 }
+                if below == false { return negated }
+                return above == nil || below == nil ? nil : !negated
             }
         case .like(let x, let pattern, let negated):
             guard case .string(let text)? = constant(pattern) else {
@@ -213,7 +238,7 @@ extension QueryExecutor {
             let matcher = LikePattern(text)
             let inner = try compile(x)
             return { doc in
-                guard case .string(let s) = inner(doc) else { return false }
+                guard case .string(let s) = inner(doc) else { return nil }
                 return matcher.matches(s) != negated
             }
         case .isNull(let x, let negated):
@@ -229,45 +254,77 @@ extension QueryExecutor {
             return { doc in
                 switch inner(doc) {
                 case .bool(let b): return b
-                case .null: return false
+                case .null: return nil
                 case let other:
                     failure.fail("a condition must be true or false, got \(other.typeName)", e)
-                    return false
+                    return nil
                 }
             }
         }
     }
 
-    /// A predicate's truth value, nil when unknown (for NOT).
-    func compileNullable(_ e: Expression) throws(ViewError) -> (Int32) -> Bool? {
-        switch e.kind {
-        case .binary(.and, let a, let b):
-            let x = try compileNullable(a), y = try compileNullable(b)
-            return { doc in
-                let l = x(doc), r = y(doc)
-                if l == false || r == false { return false }
-                return l == nil || r == nil ? nil : true
+    /// `compare(v, bound)` tested by `test`; nil when the bound is NULL or the two cannot be compared.
+    static func truth(_ v: SQLValue, _ bound: SQLValue, _ test: (Int) -> Bool) -> Bool? {
+        SQLValue.compare(v, bound).map(test)
+    }
+
+    /// `x [NOT] IN (list)`. A list of constants is looked up in a set (a NOT IN over 10,000 literals costs one
+    /// probe a row, not 10,000 comparisons); numbers are keyed so that a long and a double that are equal
+    /// (exactly) find each other.
+    func compileIn(_ x: Expression, _ list: [Expression], negated: Bool) throws(ViewError) -> (Int32) -> Bool? {
+        let constants = list.map { constant($0) }
+        if constants.allSatisfy({ $0 != nil }) {
+            let values = constants.map { $0! }
+            let hasNull = values.contains { $0.isNull }
+            // Strings against a dictionary-coded column: compare codes.
+            if case .column(let name) = x.kind, let index = table.columnIndex[name.lowercased()],
+                table.columns[index].type == .string, !table.columns[index].isMultiValue,
+                values.allSatisfy({ if case .string = $0 { true } else { false } })
+            {
+                let column = table.columns[index]
+                var wanted = Set<Int32>()
+                for case .string(let s) in values { if let code = column.dictionary.find(s) { wanted.insert(code) } }
+                let codes = column.codes
+                return { doc in
+                    let code = codes[Int(doc)]
+                    return code < 0 ? nil : wanted.contains(code) != negated
+                }
             }
-        case .binary(.or, let a, let b):
-            let x = try compileNullable(a), y = try compileNullable(b)
+            let members = Set(values.filter { !$0.isNull }.map(Self.membershipKey))
+            let inner = try compile(x)
             return { doc in
-                let l = x(doc), r = y(doc)
-                if l == true || r == true { return true }
-                return l == nil || r == nil ? nil : false
+                let v = inner(doc)
+                if v.isNull { return nil }
+                if members.contains(Self.membershipKey(v)) { return !negated }
+                return hasNull ? nil : negated
             }
-        case .not(let x):
-            let inner = try compileNullable(x)
-            return { inner($0).map { !$0 } }
-        case .binary(let op, let a, let b)
-        where [.equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual].contains(op):
-            let left = try compile(a), right = try compile(b)
-            let predicate = try compilePredicate(e)
-            return { doc in left(doc).isNull || right(doc).isNull ? nil : predicate(doc) }
-        default:
-            let predicate = try compilePredicate(e)
-            let inner = try compile(e)
-            return { doc in inner(doc).isNull ? nil : predicate(doc) }
         }
+        let inner = try compile(x)
+        let members = try list.map { (m) throws(ViewError) in try compile(m) }
+        return { doc in
+            let v = inner(doc)
+            if v.isNull { return nil }
+            var sawNull = false
+            for member in members {
+                let m = member(doc)
+                if m.isNull {
+                    sawNull = true
+                } else if SQLValue.compare(v, m).map({ $0 == 0 }) ?? (v == m) {
+                    return !negated
+                }
+            }
+            return sawNull ? nil : negated
+        }
+    }
+
+    /// The value as a set key for IN: a double holding an integer in Int64's range is keyed as that long.
+    static func membershipKey(_ v: SQLValue) -> SQLValue {
+        if case .double(let d) = v, d == d.rounded(.towardZero), d >= -9_223_372_036_854_775_808.0,
+            d < 9_223_372_036_854_775_808.0
+        {
+            return .long(Int64(d))
+        }
+        return v
     }
 
     static func holds(_ op: BinaryOperator, _ c: Int) -> Bool {
@@ -340,10 +397,10 @@ extension QueryExecutor {
                 !nulls[Int(doc)] && Self.holds(op, values[Int(doc)] < v ? -1 : (values[Int(doc)] == v ? 0 : 1))
             }
         case (.long, .double(let v)):
+            if v.isNaN { return { _ in false } }
             let values = column.longs, nulls = column.nulls
             return { doc in
-                let x = Double(values[Int(doc)])
-                return !nulls[Int(doc)] && Self.holds(op, x < v ? -1 : (x == v ? 0 : 1))
+                !nulls[Int(doc)] && SQLValue.compare(values[Int(doc)], v).map { Self.holds(op, $0) } == true
             }
         case (.double, .double(let v)):
             let values = column.doubles, nulls = column.nulls
@@ -351,10 +408,9 @@ extension QueryExecutor {
                 !nulls[Int(doc)] && Self.holds(op, values[Int(doc)] < v ? -1 : (values[Int(doc)] == v ? 0 : 1))
             }
         case (.double, .long(let l)):
-            let v = Double(l)
             let values = column.doubles, nulls = column.nulls
             return { doc in
-                !nulls[Int(doc)] && Self.holds(op, values[Int(doc)] < v ? -1 : (values[Int(doc)] == v ? 0 : 1))
+                !nulls[Int(doc)] && SQLValue.compare(l, values[Int(doc)]).map { Self.holds(op, -$0) } == true
             }
         default:
             return nil
@@ -362,32 +418,22 @@ extension QueryExecutor {
     }
 }
 
-/// SQL `LIKE`: `%` any run, `_` one character; case-sensitive, as in Pinot.
+/// SQL `LIKE`: `%` any run, `_` one code point; case-sensitive, as in Pinot. Text is matched by Unicode
+/// code points (not grapheme clusters), so `LIKE` agrees with `=`, which compares bytes.
 struct LikePattern {
-    let parts: [Character?]  // nil is %, "\u{0}"-free: "_" is represented by Character("_") wildcard flag below
-    let wildcards: [Bool]
+    /// The pattern's code points; nil stands for `%`.
+    let parts: [Unicode.Scalar?]
 
     init(_ pattern: String) {
-        var parts: [Character?] = [], wildcards: [Bool] = []
-        for c in pattern {
-            if c == "%" {
-                parts.append(nil)
-                wildcards.append(false)
-            } else {
-                parts.append(c)
-                wildcards.append(c == "_")
-            }
-        }
-        self.parts = parts
-        self.wildcards = wildcards
+        parts = pattern.unicodeScalars.map { $0 == "%" ? nil : $0 }
     }
 
     func matches(_ text: String) -> Bool {
-        let chars = Array(text)
+        let chars = Array(text.unicodeScalars)
         // Iterative matching with backtracking to the last %.
         var p = 0, t = 0, star = -1, mark = 0
         while t < chars.count {
-            if p < parts.count, let c = parts[p], wildcards[p] || c == chars[t] {
+            if p < parts.count, let c = parts[p], c == "_" || c == chars[t] {
                 p += 1
                 t += 1
             } else if p < parts.count, parts[p] == nil {

@@ -108,7 +108,8 @@ final class QueryExecutor {
         for item in statement.items {
             guard let expression = item.expression else {
                 for column in table.config.columns {
-                    items.append((column.name, Expression(kind: .column(column.name), line: 0, column: 0)))
+                    items.append(
+                        (column.name, Expression(kind: .column(column.name), line: item.line, column: item.column)))
                 }
                 continue
             }
@@ -486,10 +487,10 @@ final class QueryExecutor {
         if !orders.isEmpty { matches.sort(by: precedes) }
         var seen = Set<[SQLValue]>()
         for match in matches {
+            if rows.count >= wanted { break }
             let row = projections.map { $0(match.doc) }
             if statement.distinct, !seen.insert(row).inserted { continue }
             rows.append(row)
-            if rows.count >= wanted { break }
         }
         rows.removeFirst(min(statement.offset, rows.count))
         return QueryResult(columns: items.map(\.0), rows: rows, stats: stats)

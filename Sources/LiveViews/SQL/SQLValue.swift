@@ -1,3 +1,5 @@
+import Foundation
+
 /// A value in a query: a column's value, a literal, or a function's result. `null` compares as unknown.
 public enum SQLValue: Hashable, Sendable, CustomStringConvertible {
     case null
@@ -57,15 +59,86 @@ public enum SQLValue: Hashable, Sendable, CustomStringConvertible {
 
     /// Three-way comparison for ORDER BY, MIN/MAX and comparisons: numbers with numbers, strings with
     /// strings, booleans with booleans; nil when the types cannot be compared (or either is null).
+    ///
+    /// Strings compare by their UTF-8 bytes, which is Unicode code point order (as SQLite's BINARY collation
+    /// and Pinot): `'Café'` with U+00E9 and `'Cafe\u{301}'` are different strings. A long and a double compare
+    /// exactly, also beyond 2^53 (no rounding of the long to a double). NaN compares with nothing.
     static func compare(_ a: SQLValue, _ b: SQLValue) -> Int? {
         switch (a, b) {
         case (.long(let x), .long(let y)): return x < y ? -1 : (x == y ? 0 : 1)
-        case (.string(let x), .string(let y)): return x < y ? -1 : (x == y ? 0 : 1)
+        case (.string(let x), .string(let y)): return compareBytes(x, y)
         case (.bool(let x), .bool(let y)): return x == y ? 0 : (x ? 1 : -1)
+        case (.long(let x), .double(let y)): return compare(x, y)
+        case (.double(let x), .long(let y)): return compare(y, x).map { -$0 }
         default:
-            guard let x = a.number, let y = b.number, !a.isBool || b.isBool else { return nil }
+            guard let x = a.number, let y = b.number, !a.isBool || b.isBool, !x.isNaN, !y.isNaN else { return nil }
             return x < y ? -1 : (x == y ? 0 : 1)
         }
+    }
+
+    /// A long against a double, exactly: nil when the double is NaN.
+    static func compare(_ x: Int64, _ y: Double) -> Int? {
+        if y.isNaN { return nil }
+        // 2^63 is exactly representable; every double at or above it is above every long.
+        if y >= 9_223_372_036_854_775_808.0 { return -1 }
+        if y < -9_223_372_036_854_775_808.0 { return 1 }
+        let whole = Int64(y.rounded(.down))
+        if x != whole { return x < whole ? -1 : 1 }
+        return y > Double(whole) ? -1 : 0
+    }
+
+    /// Byte-wise (code point) order of two strings.
+    static func compareBytes(_ x: String, _ y: String) -> Int {
+        var x = x, y = y
+        return x.withUTF8 { a in
+            y.withUTF8 { b in
+                let common = min(a.count, b.count)
+                if common > 0, let base = a.baseAddress, let other = b.baseAddress {
+                    let c = memcmp(base, other, common)
+                    if c != 0 { return c < 0 ? -1 : 1 }
+                }
+                return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)
+            }
+        }
+    }
+
+    /// Equality by value, with strings equal only when their bytes are (see ``compare(_:_:)``), so `=`,
+    /// `IN`, `DISTINCT`, `GROUP BY` and `COUNT(DISTINCT …)` all follow one rule.
+    public static func == (a: SQLValue, b: SQLValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case (.bool(let x), .bool(let y)): return x == y
+        case (.long(let x), .long(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y
+        case (.string(let x), .string(let y)): return x.utf8.count == y.utf8.count && compareBytes(x, y) == 0
+        case (.point(let x), .point(let y)): return x == y
+        case (.geometry(let x), .geometry(let y)): return x == y
+        case (.array(let x), .array(let y)): return x == y
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(b)
+        case .long(let v): hasher.combine(v)
+        case .double(let v): hasher.combine(v)
+        case .string(let s):
+            // By bytes: Swift's String hashing follows canonical equivalence, which `==` here does not.
+            var s = s
+            s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        case .point(let p): hasher.combine(p)
+        case .geometry(let g): hasher.combine(g)
+        case .array(let values): hasher.combine(values)
+        }
+    }
+
+    /// The value with NaN made null: a function or operator with no numeric answer (`SQRT(-1)`,
+    /// `inf - inf`) gives NULL, as in SQLite, so NaN never reaches a comparison, a sort or a group.
+    var nanAsNull: SQLValue {
+        if case .double(let v) = self, v.isNaN { return .null }
+        return self
     }
 
     /// A double as an Int64 (truncated), nil when it is not finite or out of range.

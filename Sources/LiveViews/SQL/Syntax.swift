@@ -19,26 +19,63 @@ struct Expression: Hashable, Sendable {
     var line: Int
     var column: Int
 
-    /// The text a result column gets when it has no alias (`count(*)`, `lat`, …).
-    var display: String {
+    /// The text a result column gets when it has no alias (`count(*)`, `lat`, `d - (d - 1)`, …): the query's
+    /// own spelling, with the parentheses the expression's structure needs and no others.
+    var display: String { text(canonical: false) }
+
+    /// What identifies the expression when a query mentions it twice (an aggregate in SELECT and in ORDER
+    /// BY, a GROUP BY key in SELECT): the display text with identifiers lower-cased, since names are
+    /// case-insensitive. Two expressions with the same key compute the same value.
+    var key: String { text(canonical: true) }
+
+    /// How tightly an operator binds, for placing parentheses: higher binds tighter.
+    private var precedence: Int {
+        switch kind {
+        case .binary(.or, _, _): return 1
+        case .binary(.and, _, _): return 2
+        case .not: return 3
+        case .binary(.equal, _, _), .binary(.notEqual, _, _), .binary(.less, _, _), .binary(.lessOrEqual, _, _),
+            .binary(.greater, _, _), .binary(.greaterOrEqual, _, _), .inList, .between, .like, .isNull:
+            return 4
+        case .binary(.add, _, _), .binary(.subtract, _, _): return 5
+        case .binary: return 6
+        case .negate: return 7
+        case .literal, .column, .star, .call: return 8
+        }
+    }
+
+    private func text(canonical: Bool) -> String {
+        // Operands of a left-associative parse: the left one needs parentheses when it binds more loosely,
+        // the right one (and any operand of a non-chaining operator) also when it binds equally.
+        func operand(_ e: Expression, minimum: Int) -> String {
+            let inner = e.text(canonical: canonical)
+            return e.precedence < minimum ? "(" + inner + ")" : inner
+        }
+        let p = precedence
         switch kind {
         case .literal(let v):
-            if case .string(let s) = v { return "'\(s)'" }
+            if case .string(let s) = v {
+                return "'" + s.split(separator: "'", omittingEmptySubsequences: false).joined(separator: "''") + "'"
+            }
             return v.description
-        case .column(let name): return name
+        case .column(let name): return canonical ? name.lowercased() : name
         case .star: return "*"
         case .call(let name, let arguments, let distinct):
             return name.lowercased() + "(" + (distinct ? "DISTINCT " : "")
-                + arguments.map(\.display).joined(separator: ",") + ")"
-        case .negate(let e): return "-" + e.display
-        case .not(let e): return "NOT " + e.display
-        case .binary(let op, let a, let b): return "\(a.display) \(op.rawValue) \(b.display)"
+                + arguments.map { $0.text(canonical: canonical) }.joined(separator: ",") + ")"
+        case .negate(let e): return "-" + operand(e, minimum: p + 1)
+        case .not(let e): return "NOT " + operand(e, minimum: p)
+        case .binary(let op, let a, let b):
+            return "\(operand(a, minimum: p)) \(op.rawValue) \(operand(b, minimum: p + 1))"
         case .inList(let e, let list, let negated):
-            return "\(e.display) \(negated ? "NOT IN" : "IN") (\(list.map(\.display).joined(separator: ",")))"
+            return "\(operand(e, minimum: p + 1)) \(negated ? "NOT IN" : "IN") ("
+                + list.map { $0.text(canonical: canonical) }.joined(separator: ",") + ")"
         case .between(let e, let a, let b, let negated):
-            return "\(e.display) \(negated ? "NOT BETWEEN" : "BETWEEN") \(a.display) AND \(b.display)"
-        case .like(let e, let p, let negated): return "\(e.display) \(negated ? "NOT LIKE" : "LIKE") \(p.display)"
-        case .isNull(let e, let negated): return "\(e.display) IS \(negated ? "NOT NULL" : "NULL")"
+            return
+                "\(operand(e, minimum: p + 1)) \(negated ? "NOT BETWEEN" : "BETWEEN") \(operand(a, minimum: p + 1)) AND \(operand(b, minimum: p + 1))"
+        case .like(let e, let pattern, let negated):
+            return "\(operand(e, minimum: p + 1)) \(negated ? "NOT LIKE" : "LIKE") \(operand(pattern, minimum: p + 1))"
+        case .isNull(let e, let negated): return "\(operand(e, minimum: p + 1)) IS \(negated ? "NOT NULL" : "NULL")"
         }
     }
 
@@ -84,6 +121,14 @@ enum BinaryOperator: String, Hashable, Sendable {
     case and = "AND", or = "OR"
     case equal = "=", notEqual = "!=", less = "<", lessOrEqual = "<=", greater = ">", greaterOrEqual = ">="
     case add = "+", subtract = "-", multiply = "*", divide = "/", remainder = "%"
+
+    /// `=`, `!=`, `<`, `<=`, `>`, `>=`.
+    var isComparison: Bool {
+        switch self {
+        case .equal, .notEqual, .less, .lessOrEqual, .greater, .greaterOrEqual: true
+        default: false
+        }
+    }
 }
 
 /// `SELECT … FROM … [WHERE] [GROUP BY] [HAVING] [ORDER BY] [LIMIT/OFFSET] [OPTION(…)]`, plus the options
@@ -93,6 +138,8 @@ struct SelectStatement: Sendable {
         /// nil for `*`.
         var expression: Expression?
         var alias: String?
+        /// Where the item starts in the query text (for errors about the columns `*` stands for).
+        var line = 1, column = 1
     }
     struct Order: Sendable {
         var expression: Expression

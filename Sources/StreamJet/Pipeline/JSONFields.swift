@@ -83,16 +83,19 @@ public enum JSONFields {
                 }
                 return negative ? -value : value
             }
+            // Longer numbers accumulate with their sign, so Int64.min (whose magnitude is no Int64) parses.
             while index < count {
                 let digit = base.load(fromByteOffset: index, as: UInt8.self) &- UInt8(ascii: "0")
                 guard digit < 10 else { return nil }
                 let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
-                let (sum, overflow2) = times.addingReportingOverflow(Int64(digit))
+                let (sum, overflow2) =
+                    negative
+                    ? times.subtractingReportingOverflow(Int64(digit)) : times.addingReportingOverflow(Int64(digit))
                 guard !overflow1, !overflow2 else { return nil }
                 value = sum
                 index += 1
             }
-            return negative ? -value : value
+            return value
         }
 
         /// The value of eight ASCII digits loaded as a word (the first digit in the lowest byte), nil when

@@ -142,7 +142,7 @@ struct Query: ParsableCommand {
         } catch let error as ViewError {
             if let line = error.line, let column = error.column {
                 let text = sql.split(separator: "\n", omittingEmptySubsequences: false)
-                if line - 1 < text.count {
+                if line >= 1, line <= text.count {
                     printError(String(text[line - 1]))
                     printError(String(repeating: " ", count: max(0, column - 1)) + "^")
                 }
