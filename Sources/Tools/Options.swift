@@ -27,21 +27,16 @@ struct GlobalOptions: ParsableArguments {
         try Log(directory: directory, configuration: .init(logger: logger()))
     }
 
-    /// Opens the log for reading, failing clearly if the directory is missing.
+    /// Opens the log read-only, failing clearly if the directory is missing.
+    ///
+    /// Read commands never write the log: no recovery, no truncation, no writer lock, so a writer can start
+    /// while they run (and they follow what it appends). Damage past the last valid batch stays invisible
+    /// to them; `eventlog verify` reports it.
     func openLogForReading() throws -> Log {
         guard FileManager.default.fileExists(atPath: directory) else {
             throw ValidationError("no event log at '\(directory)' (use --data-dir or $EVENTLOG_DIR)")
         }
-        // A writer elsewhere holds the lock: follow the directory read-only instead.
-        let result: Result<Log, EventLogError> = Result { () throws(EventLogError) in
-            try Log(directory: directory, configuration: .init(logger: logger()))
-        }
-        switch result {
-        case .success(let log): return log
-        case .failure(let error) where error.code == .directoryLocked:
-            return try Log.openReadOnly(directory: directory, configuration: .init(logger: logger()))
-        case .failure(let error): throw error
-        }
+        return try Log.openReadOnly(directory: directory, configuration: .init(logger: logger()))
     }
 }
 

@@ -166,6 +166,103 @@ struct CommandLineTests {
         for key in ["seconds", "records_per_s", "mb_per_s"] { #expect((json[key] as? Double ?? 0) > 0, "\(key)") }
     }
 
+    /// Every file under `directory` with its bytes and modification time.
+    static func snapshotFiles(_ directory: String) throws -> [String: (Data, Date)] {
+        var files: [String: (Data, Date)] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: directory)!
+        while let relative = enumerator.nextObject() as? String {
+            let path = directory + "/" + relative
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            guard attributes[.type] as? FileAttributeType == .typeRegular else { continue }
+            files[relative] = (try Data(contentsOf: URL(fileURLWithPath: path)), attributes[.modificationDate] as! Date)
+        }
+        return files
+    }
+
+    @Test("read commands never write: on a damaged, cleanly closed log every file keeps its bytes and mtime")
+    func readCommandsNeverWrite() throws {
+        let dir = TemporaryDirectory()
+        let d = ["--data-dir", dir.path]
+        #expect(try runEventlog(["topics", "create", "t"] + d).status == 0)
+        for i in 1...3 { #expect(try runEventlog(["produce", "t"] + d, stdin: "rec-\(i)\n").status == 0) }
+        // Damage the third batch's length (bytes 8-11, outside the CRC) of the cleanly closed log.
+        let path = segmentPath(dir.path, "t", 0)
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        var position = 0
+        for _ in 0..<2 {
+            let length = bytes[(position + 8)..<(position + 12)].reduce(0) { $0 << 8 | Int($1) }
+            position += 12 + length
+        }
+        bytes.replaceSubrange((position + 8)..<(position + 12), with: [0x00, 0x00, 0x10, 0x00])
+        try bytes.write(to: URL(fileURLWithPath: path))
+        // mtimes must not move: make any write visible even within the file system's timestamp granularity.
+        Thread.sleep(forTimeInterval: 0.05)
+        let before = try Self.snapshotFiles(dir.path)
+
+        let consumed = try runEventlog(["consume", "t"] + d)
+        #expect(consumed.status == 0, "\(consumed.stderr)")
+        #expect(consumed.stdout.split(separator: "\n").map { $0.split(separator: "\t").last! } == ["rec-1", "rec-2"])
+        for command in [
+            ["consume", "t", "--json"], ["tail", "t", "--no-follow"], ["stats"], ["stats", "--json"], ["dump", path],
+            ["topics", "list"], ["topics", "describe", "t"], ["groups", "list"], ["tables", "list"],
+            ["query", "SELECT * FROM nope"],
+        ] {
+            _ = try runEventlog(command + d)
+        }
+        let verify = try runEventlog(["verify"] + d)
+        #expect(verify.status == 1, "\(verify.stdout)")
+        let after = try Self.snapshotFiles(dir.path)
+        #expect(
+            Set(after.keys) == Set(before.keys),
+            "files created or removed: \(Set(after.keys).symmetricDifference(before.keys))")
+        for (file, (data, mtime)) in before {
+            #expect(after[file]?.0 == data, "\(file) changed")
+            #expect(after[file]?.1 == mtime, "\(file) was touched")
+        }
+        // And the damage is still there for an operator to see.
+        #expect(try runEventlog(["verify"] + d).status == 1)
+    }
+
+    @Test("followers started first do not keep a writer out: tail -f and consume --follow print what a producer writes")
+    func followersFirst() throws {
+        let dir = TemporaryDirectory()
+        let d = ["--data-dir", dir.path]
+        #expect(try runEventlog(["topics", "create", "live"] + d).status == 0)
+        #expect(try runEventlog(["produce", "live"] + d, stdin: "first\n").status == 0)
+        var followers: [(Process, FileHandle)] = []
+        for arguments in [["tail", "live"], ["consume", "live", "--follow"]] {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try #require(eventlogBinary))
+            process.arguments = arguments + d
+            let out = Pipe()
+            process.standardOutput = out
+            try process.run()
+            followers.append((process, out.fileHandleForReading))
+        }
+        defer { for (process, _) in followers where process.isRunning { process.terminate() } }
+        // Each follower has the log open once it printed the first record.
+        var seen = [String](repeating: "", count: followers.count)
+        for (index, (_, handle)) in followers.enumerated() {
+            while !seen[index].contains("first\n") {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                seen[index] += String(decoding: chunk, as: UTF8.self)
+            }
+        }
+        let produced = try runEventlog(
+            ["produce", "live"] + d, stdin: (1...20).map { "record-\($0)" }.joined(separator: "\n") + "\n")
+        #expect(produced.status == 0, "a writer must start while readers run: \(produced.stderr)")
+        for (index, (_, handle)) in followers.enumerated() {
+            while !seen[index].contains("record-20\n") {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                seen[index] += String(decoding: chunk, as: UTF8.self)
+            }
+            let lines = seen[index].split(separator: "\n").map { String($0.split(separator: "\t").last ?? "") }
+            #expect(lines == ["first"] + (1...20).map { "record-\($0)" }, "follower \(index)")
+        }
+    }
+
     @Test("tail -f in another process sees everything this process appends, in order")
     func tailFollows() throws {
         let dir = TemporaryDirectory()

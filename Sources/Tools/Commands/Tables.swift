@@ -80,7 +80,7 @@ struct Tables: ParsableCommand {
         func run() throws {
             let catalog = ViewCatalog(log: try options.openLogForReading(), logger: options.logger())
             let config = try catalog.config(name)
-            let table = try catalog.open(name, saveSnapshotAfter: 50_000)
+            let table = try catalog.open(name)  // a read command: no snapshot written into the log directory
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys]
@@ -138,7 +138,7 @@ struct Query: ParsableCommand {
         let catalog = ViewCatalog(log: try options.openLogForReading(), logger: options.logger())
         let result: QueryResult
         do {
-            result = try catalog.query(sql, saveSnapshotAfter: 50_000)
+            result = try catalog.query(sql)  // a read command: no snapshot written into the log directory
         } catch let error as ViewError {
             if let line = error.line, let column = error.column {
                 let text = sql.split(separator: "\n", omittingEmptySubsequences: false)
