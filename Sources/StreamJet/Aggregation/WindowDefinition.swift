@@ -17,22 +17,23 @@ public struct WindowDefinition: Sendable, Hashable {
     /// When set, open windows also emit partial results (isEarly = true) this often (wall-clock ms).
     public private(set) var earlyResultsPeriod: Int64?
 
-    /// Consecutive windows of `size` milliseconds.
+    /// Consecutive windows of `size` milliseconds (1 ms to 2^59 ms).
     public static func tumbling(_ size: Int64) -> Self {
-        precondition(size > 0, "window size must be positive")
+        precondition(size > 0 && size <= EventTime.maximumSpan, "window size must be 1...2^59 ms")
         return WindowDefinition(kind: .sliding(size: size, step: size))
     }
 
-    /// Windows of `size` milliseconds starting every `step` milliseconds.
+    /// Windows of `size` milliseconds starting every `step` milliseconds (`size` at most 2^59 ms).
     public static func sliding(_ size: Int64, step: Int64) -> Self {
         precondition(
             step > 0 && size > 0 && size % step == 0, "sliding window size must be a positive multiple of step")
+        precondition(size <= EventTime.maximumSpan, "window size must be at most 2^59 ms")
         return WindowDefinition(kind: .sliding(size: size, step: step))
     }
 
-    /// Session windows closing after `gap` milliseconds without an event for the key.
+    /// Session windows closing after `gap` milliseconds (1 ms to 2^59 ms) without an event for the key.
     public static func session(gap: Int64) -> Self {
-        precondition(gap > 0, "session gap must be positive")
+        precondition(gap > 0 && gap <= EventTime.maximumSpan, "session gap must be 1...2^59 ms")
         return WindowDefinition(kind: .session(gap: gap))
     }
 
@@ -44,8 +45,11 @@ public struct WindowDefinition: Sendable, Hashable {
         return copy
     }
 
-    /// Shift the window grid by `offset` milliseconds.
+    /// Shift the window grid of tumbling and sliding windows by `offset` milliseconds, `0 ≤ offset < step`
+    /// (as Jet requires: any other offset names the same grid as one in that range).
     public func setOffset(_ offset: Int64) -> Self {
+        guard case .sliding(_, let step) = kind else { preconditionFailure("session windows have no offset") }
+        precondition(offset >= 0 && offset < step, "window offset must be in 0..<step (\(step)), got \(offset)")
         var copy = self
         copy.offset = offset
         return copy

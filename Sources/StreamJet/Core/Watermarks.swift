@@ -94,7 +94,12 @@ public struct EventTimePolicy: Sendable {
     /// A partition with no events for this long (wall-clock milliseconds) stops holding the watermark back.
     public var idleTimeout: Int64
 
+    /// - Parameters:
+    ///   - allowedLag: 0 to 2^59 milliseconds.
+    ///   - idleTimeout: Wall-clock milliseconds.
     public init(allowedLag: Int64, idleTimeout: Int64 = 60_000) {
+        precondition(
+            allowedLag >= 0 && allowedLag <= EventTime.maximumSpan, "allowedLag must be 0...2^59 ms, got \(allowedLag)")
         self.allowedLag = allowedLag
         self.idleTimeout = idleTimeout
     }
@@ -129,9 +134,10 @@ struct PartitionWatermarks {
     }
 
     /// Records an event's timestamp. Returns true when the event is behind the emitted watermark (late).
+    /// A timestamp outside `EventTime`'s range does not move the watermark.
     @inline(__always)
     mutating func observe(partition: Int, timestamp: Int64, now: Int64) -> Bool {
-        if timestamp > top[partition] {
+        if timestamp > top[partition] && EventTime.contains(timestamp) {
             top[partition] = timestamp
             let candidate = timestamp &- policy.allowedLag
             if candidate > watermark[partition] { watermark[partition] = candidate }

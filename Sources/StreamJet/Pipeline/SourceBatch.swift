@@ -9,7 +9,7 @@
 ///
 /// Invariants: `items[0..<count]` are initialized and the rest of `capacity` is not; for each lane,
 /// `laneEvents[lane]` counts the items appended since ``resetLanes()`` and `laneTop[lane]` is the highest
-/// of their timestamps (`Int64.min` when none).
+/// of their timestamps at or below `EventTime.upperBound` (`Int64.min` when none).
 @usableFromInline
 final class SourceBatch<Item> {
     @usableFromInline @exclusivity(unchecked) var items: UnsafeMutablePointer<Timestamped<Item>>
@@ -53,7 +53,8 @@ final class SourceBatch<Item> {
         if count == capacity { grow() }
         (items + count).initialize(to: Timestamped(item, timestamp: timestamp))
         count += 1
-        if timestamp > laneTop[lane] { laneTop[lane] = timestamp }
+        // Beyond EventTime's range a timestamp must not hide the highest one in range (it moves no watermark).
+        if timestamp > laneTop[lane] && timestamp <= EventTime.upperBound { laneTop[lane] = timestamp }
         laneEvents[lane] += 1
     }
 

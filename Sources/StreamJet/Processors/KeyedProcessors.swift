@@ -2,7 +2,7 @@
 ///
 /// Invariants (tested): sessions of a key never overlap; a session is emitted once, when the watermark
 /// reaches its end or at completion; an event with timestamp below the watermark is late (counted, sent to
-/// the late output) — the rule Jet uses for sessions.
+/// the late output) — the rule Jet uses for sessions — and so is one outside `EventTime`'s range.
 final class SessionWindowProcessor<Item, Key: Hashable, Accumulator, Result>: Processor {
     struct Session {
         var start: Int64
@@ -46,7 +46,8 @@ final class SessionWindowProcessor<Item, Key: Hashable, Accumulator, Result>: Pr
         guard flush() else { return }
         while let item = inbox.poll() {
             let timestamp = item.timestamp
-            if timestamp < lastWatermark {
+            // Outside EventTime's range a session's end could overflow: such an event is late too.
+            if timestamp < lastWatermark || !EventTime.contains(timestamp) {
                 context.countLate()
                 lateEmitter.buffer(item)
                 guard lateEmitter.flush() else { return }

@@ -12,7 +12,9 @@
 /// - Windows ending at or before ``lastWatermark`` have been emitted; frames are evicted once no window
 ///   still to be emitted needs them.
 /// - An item whose frame ends at or before the last watermark is late: it is counted and sent to the
-///   late-events output, never folded in.
+///   late-events output, never folded in. So is an item whose frame does not start within
+///   `EventTime`'s range: every frame start is in that range, so `Int64.min` is free as a sentinel and
+///   frame, window and watermark arithmetic cannot overflow.
 final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: Processor {
     /// What the processor emits, with the closure that writes one table's entries as output items. The
     /// public API makes the closures where the types are concrete, so emitting runs specialized: a generic
@@ -134,8 +136,19 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
         defer { if hotStart != .min { frames[hotStart] = hot } }
         // Whole runs of the input queue: one generic step per run, the items folded by specialized code.
         while let (items, count) = inbox.contiguousItems() {
-            let frame = frameOf(items[0])
-            if isRaw && frame &+ step <= lastWatermark {
+            // A raw item is windowed only when its frame starts within EventTime's range (so no frame or window
+            // arithmetic can overflow, and Int64.min stays free as "no hot frame"); otherwise, like an item
+            // whose frame was emitted, it is late. Items of one frame share the answer, so runs stay whole.
+            let frame: Int64
+            if isRaw {
+                let timestamp = items[0].timestamp
+                let reachable =
+                    timestamp >= EventTime.lowerBound &- step && timestamp <= EventTime.upperBound &+ step
+                frame = reachable ? frameOf(items[0]) : .min
+            } else {
+                frame = frameOf(items[0])
+            }
+            if isRaw && (!EventTime.contains(frame) || frame &+ step <= lastWatermark) {
                 context.countLate()
                 lateEmitter.buffer(items.move())
                 inbox.consume(1)
