@@ -223,6 +223,39 @@ struct CommandLineTests {
         #expect(try runEventlog(["verify"] + d).status == 1)
     }
 
+    @Test("a damaged cleanly closed log: produce is refused, verify reports, repair quarantines, appends go on")
+    func repairFromTheCommandLine() throws {
+        let dir = TemporaryDirectory()
+        let d = ["--data-dir", dir.path]
+        #expect(try runEventlog(["topics", "create", "t"] + d).status == 0)
+        for i in 1...3 { #expect(try runEventlog(["produce", "t"] + d, stdin: "rec-\(i)\n").status == 0) }
+        let path = segmentPath(dir.path, "t", 0)
+        var position = 0
+        modifyFile(path) { bytes in
+            for _ in 0..<2 { position += 12 + bytes[(position + 8)..<(position + 12)].reduce(0) { $0 << 8 | Int($1) } }
+            bytes.replaceSubrange((position + 8)..<(position + 12), with: [0x00, 0x00, 0x10, 0x00])
+        }
+        let refused = try runEventlog(["produce", "t"] + d, stdin: "rec-4\n")
+        #expect(refused.status != 0)
+        #expect(
+            refused.stderr.contains("corruptData") && refused.stderr.contains("eventlog repair"), "\(refused.stderr)")
+        #expect(try runEventlog(["verify"] + d).status == 1)
+        let repaired = try runEventlog(["repair", "--topic", "t", "--partition", "0"] + d)
+        #expect(repaired.status == 0, "\(repaired.stderr)")
+        #expect(repaired.stdout.contains("quarantine-\(position)"), "\(repaired.stdout)")
+        let verify = try runEventlog(["verify"] + d)
+        #expect(verify.status == 0, "\(verify.stdout)")
+        #expect(verify.stdout.contains("QUARANTINE \(path).quarantine-\(position)"), "\(verify.stdout)")
+        #expect(try runEventlog(["produce", "t"] + d, stdin: "rec-4\n").status == 0)
+        let consumed = try runEventlog(["consume", "t"] + d)
+        #expect(
+            consumed.stdout.split(separator: "\n").map { $0.split(separator: "\t").last! } == [
+                "rec-1", "rec-2", "rec-4",
+            ])
+        #expect(
+            try runEventlog(["repair", "--topic", "t", "--partition", "0"] + d).stdout.contains("nothing to repair"))
+    }
+
     @Test("followers started first do not keep a writer out: tail -f and consume --follow print what a producer writes")
     func followersFirst() throws {
         let dir = TemporaryDirectory()

@@ -26,4 +26,18 @@ extension Log {
         return report
     }
 
+    /// Repairs a partition found damaged in a cleanly closed log (its ``RecoveryReport/corruption``): the
+    /// bytes from the damage on go into quarantine files beside the segment (at most
+    /// ``Configuration/quarantineLimitBytes``), the segment is cut there, and appends are accepted again.
+    ///
+    /// Recovery after an unclean stop does this by itself; after a clean close damage is corruption, and
+    /// only this explicit call (`eventlog repair`) cuts anything.
+    ///
+    /// - Returns: What was cut and where it went, or nil when the partition was not damaged.
+    /// - Throws: `.readOnly`, `.unknownTopic`, `.unknownPartition`, `.io`.
+    @discardableResult
+    public func repair(topic: String, partition: Int) throws(EventLogError) -> RecoveryReport? {
+        try requireWritable()
+        return try self.partition(topic, partition).repair(quarantineLimit: configuration.quarantineLimitBytes)
+    }
 }

@@ -38,6 +38,10 @@ public final class Log: Sendable {
         /// Run retention and compaction in the background every this many milliseconds (`nil`: only when
         /// ``runMaintenance()`` is called).
         public var maintenanceIntervalMilliseconds: Int64?
+        /// At most this many bytes a recovery or repair moves into quarantine files per cut, instead of
+        /// deleting them; beyond it bytes are deleted, and the report says how many. Default 64 MiB.
+        public var quarantineLimitBytes: Int64 = defaultQuarantineLimit
+        static let defaultQuarantineLimit: Int64 = 64 << 20
 
         /// Creates a configuration.
         public init(
@@ -281,7 +285,8 @@ public final class Log: Sendable {
                 try Partition(
                     topic: topic, index: index, logDirectory: directory, configuration: configuration, io: io,
                     clock: options.clock, logger: options.logger, writable: writable, cleanShutdown: cleanShutdown,
-                    recoveryPoint: recoveryPoints["\(topic) \(index)"] ?? 0))
+                    recoveryPoint: recoveryPoints["\(topic) \(index)"] ?? 0,
+                    quarantineLimit: options.quarantineLimitBytes))
         }
         return partitions
     }

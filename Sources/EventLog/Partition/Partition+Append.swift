@@ -48,6 +48,9 @@ extension Partition {
     private func append(_ batch: UnsafeMutableRawBufferPointer, config: TopicConfiguration, writer: inout WriterState)
         throws(EventLogError) -> AppendResult
     {
+        if let damage = writer.damage {
+            throw error(.corruptData, "partition \(topic)-\(index) is damaged; appends are refused: \(damage)")
+        }
         let base = batch.baseAddress!
         var header = RecordBatchHeader(base)
         let verdict = try writer.producers.check(

@@ -64,10 +64,38 @@ extension Partition {
         }
     }
 
+    /// Repairs a partition whose damage was found in a cleanly closed log: moves the bytes from the damage
+    /// on (the rest of the damaged segment, and every later segment) into quarantine files, cuts the
+    /// segment there, and accepts appends again. Returns nil when the partition is not damaged.
+    func repair(quarantineLimit: Int64) throws(EventLogError) -> RecoveryReport? {
+        guard writable else { throw error(.readOnly, "the log was opened read-only") }
+        return try writer.withLock { (writer) throws(EventLogError) -> RecoveryReport? in
+            guard let damage = writer.damage else { return nil }
+            var report = RecoveryReport(topic: topic, partition: index)
+            report.problems.append(damage)
+            let damaged = state.withLock { $0.segments[$0.segments.count - 1] }
+            let fileSize = try io.check(io.fileSize(damaged.file.fd), "stat", path: damaged.logPath)
+            // Segments after the damaged one are on disk but were never served.
+            let names = try io.check(io.listDirectory(directory), "list", path: directory)
+            let later = try names.compactMap { Segment.baseOffset(fromFileName: $0) }
+                .filter { $0 > damaged.baseOffset }.sorted()
+                .map { (base) throws(EventLogError) in
+                    try Segment.open(
+                        directory: directory, baseOffset: base, io: io, writable: true, now: clock.milliseconds())
+                }
+            try Self.cutTail(
+                damaged, at: damaged.size, fileSize: fileSize, later: later, limit: quarantineLimit, io: io,
+                report: &report)
+            writer.damage = nil
+            logger.warning("repaired a damaged partition", metadata: ["eventlog.report": "\(report)"])
+            return report
+        }
+    }
+
     /// Compacts the sealed segments if the dirty ratio calls for it (or `force`); returns the records removed.
     func compact(force: Bool = false) throws(EventLogError) -> Int64 {
         let config = self.config
-        guard config.cleanupPolicy.contains(.compact), writable else { return 0 }
+        guard config.cleanupPolicy.contains(.compact), writable, writer.withLock({ $0.damage == nil }) else { return 0 }
         let now = clock.milliseconds()
         return try maintenance.withLock { () throws(EventLogError) -> Int64 in
             let segments = self.segments

@@ -34,6 +34,9 @@ final class Partition: Sendable {
         var producers = ProducerStateTable()
         /// A failed write left bytes past this size that must be cut before the next append.
         var pendingTruncate: Int64? = nil
+        /// Damage found in a cleanly closed log (file, position, problem): appends are refused until
+        /// ``Partition/repair(quarantineLimit:)`` runs.
+        var damage: String? = nil
     }
 
     struct SyncState {
@@ -67,7 +70,8 @@ final class Partition: Sendable {
     ///   - recoveryPoint: otherwise, every batch from the segment holding this offset is validated.
     init(
         topic: String, index: Int, logDirectory: String, configuration: TopicConfiguration, io: SystemIO,
-        clock: any LogClock, logger: Logger, writable: Bool, cleanShutdown: Bool, recoveryPoint: Int64
+        clock: any LogClock, logger: Logger, writable: Bool, cleanShutdown: Bool, recoveryPoint: Int64,
+        quarantineLimit: Int64 = Log.Configuration.defaultQuarantineLimit
     ) throws(EventLogError) {
         self.topic = topic
         self.index = index
@@ -82,9 +86,10 @@ final class Partition: Sendable {
         self.configuration = Locked(configuration)
         let loaded = try Self.load(
             directory: directory, topic: topic, partition: index, configuration: configuration, io: io, clock: clock,
-            logger: logger, writable: writable, cleanShutdown: cleanShutdown, recoveryPoint: recoveryPoint)
+            logger: logger, writable: writable, cleanShutdown: cleanShutdown, recoveryPoint: recoveryPoint,
+            quarantineLimit: quarantineLimit)
         self.state = Locked(loaded.state)
-        self.writer = Locked(WriterState(producers: loaded.producers))
+        self.writer = Locked(WriterState(producers: loaded.producers, damage: loaded.damage))
         self.syncState = SyncState(syncedOffset: cleanShutdown ? loaded.state.logEndOffset : recoveryPoint)
         statistics.withLock { $0.recovery = loaded.report }
     }
@@ -105,11 +110,13 @@ final class Partition: Sendable {
         var state: State
         var producers: ProducerStateTable
         var report: RecoveryReport
+        var damage: String?
     }
 
     private static func load(
         directory: String, topic: String, partition: Int, configuration: TopicConfiguration, io: SystemIO,
-        clock: any LogClock, logger: Logger, writable: Bool, cleanShutdown: Bool, recoveryPoint: Int64
+        clock: any LogClock, logger: Logger, writable: Bool, cleanShutdown: Bool, recoveryPoint: Int64,
+        quarantineLimit: Int64
     ) throws(EventLogError) -> Loaded {
         let now = clock.milliseconds()
         if writable { try io.check(io.mkdir(directory), "create partition directory", path: directory) }
@@ -159,23 +166,37 @@ final class Partition: Sendable {
             report.scannedSegments += 1
             report.validatedBatches += outcome.batches
             if let problem = outcome.problem, writable {
-                let dropped = outcome.fileSize - outcome.validSize
-                report.truncatedBytes += dropped
-                report.problems.append("\(segment.logPath) at position \(outcome.validSize): \(problem)")
+                let location = "\(segment.logPath) at position \(outcome.validSize): \(problem)"
+                report.problems.append(location)
+                if cleanShutdown {
+                    // The log was closed cleanly, so this is corruption, not a torn write: keep every byte,
+                    // serve what lies before it, and refuse appends until an operator repairs the partition.
+                    report.corruption = location
+                    logger.error(
+                        "damaged partition in a cleanly closed log: appends refused until repaired",
+                        metadata: [
+                            "eventlog.file": "\(segment.logPath)", "eventlog.position": "\(outcome.validSize)",
+                            "eventlog.problem": "\(problem)",
+                        ])
+                    segments.removeSubrange((index + 1)...)
+                    let end = segment.nextOffset
+                    producers.truncate(to: end)
+                    return Loaded(
+                        state: State(
+                            segments: segments, logStartOffset: segments.first?.baseOffset ?? 0, logEndOffset: end),
+                        producers: producers, report: report,
+                        damage: location + " (run: eventlog repair --topic \(topic) --partition \(partition))")
+                }
                 logger.warning(
-                    "recovery truncated a damaged tail",
+                    "recovery cut a damaged tail into quarantine",
                     metadata: [
                         "eventlog.file": "\(segment.logPath)", "eventlog.position": "\(outcome.validSize)",
-                        "eventlog.dropped_bytes": "\(dropped)", "eventlog.problem": "\(problem)",
+                        "eventlog.dropped_bytes": "\(outcome.fileSize - outcome.validSize)",
+                        "eventlog.problem": "\(problem)",
                     ])
-                try segment.truncate(to: outcome.validSize)
-                // Everything after the first invalid byte goes, including later segments.
-                for later in segments[(index + 1)...] {
-                    report.truncatedBytes +=
-                        (try? io.check(io.fileSize(later.file.fd), "stat", path: later.logPath)) ?? 0
-                    report.droppedSegments += 1
-                    later.deleteFiles()
-                }
+                try cutTail(
+                    segment, at: outcome.validSize, fileSize: outcome.fileSize, later: Array(segments[(index + 1)...]),
+                    limit: quarantineLimit, io: io, report: &report)
                 segments.removeSubrange((index + 1)...)
             }
             expected = segment.nextOffset
@@ -194,7 +215,49 @@ final class Partition: Sendable {
         }
         return Loaded(
             state: State(segments: segments, logStartOffset: start, logEndOffset: end), producers: producers,
-            report: report)
+            report: report, damage: nil)
+    }
+
+    /// Cuts `segment` at `position` and drops the segments after it, moving the bytes into quarantine files
+    /// first: `<segment>.log.quarantine-<position>` for the tail, `<later>.log.quarantine-0` for each later
+    /// segment (renamed, not copied). At most `limit` bytes go to quarantine per cut; what lies beyond is
+    /// deleted and counted in the report. The quarantine file is written (and synced) before the truncate,
+    /// so a crash in between only repeats the same cut.
+    static func cutTail(
+        _ segment: Segment, at position: Int64, fileSize: Int64, later: [Segment], limit: Int64, io: SystemIO,
+        report: inout RecoveryReport
+    ) throws(EventLogError) {
+        var budget = limit
+        let tail = fileSize - position
+        if tail > 0 {
+            let kept = min(tail, budget)
+            if kept > 0 {
+                let buffer = ByteStorage(capacity: Int(kept))
+                let got = try segment.read(at: position, count: Int(kept), into: buffer)
+                let path = segment.logPath + ".quarantine-\(position)"
+                try io.writeFileAtomically(path, Array(UnsafeRawBufferPointer(start: buffer.base, count: got)))
+                report.quarantined.append(path)
+                budget -= Int64(got)
+                report.droppedBeyondQuarantine += tail - Int64(got)
+            } else {
+                report.droppedBeyondQuarantine += tail
+            }
+            report.truncatedBytes += tail
+        }
+        try segment.truncate(to: position)
+        for dropped in later {
+            let size = (try? io.check(io.fileSize(dropped.file.fd), "stat", path: dropped.logPath)) ?? 0
+            report.truncatedBytes += size
+            report.droppedSegments += 1
+            if size <= budget, case .success = io.rename(dropped.logPath, dropped.logPath + ".quarantine-0") {
+                report.quarantined.append(dropped.logPath + ".quarantine-0")
+                budget -= size
+            } else {
+                report.droppedBeyondQuarantine += size
+            }
+            dropped.deleteFiles()
+        }
+        _ = io.fsyncDirectory(segment.directory)
     }
 
     /// Finishes or rolls back a compaction that a crash interrupted (see `Partition+Compaction.swift`):
@@ -256,9 +319,20 @@ public struct RecoveryReport: Sendable, Hashable, CustomStringConvertible {
     public var droppedSegments = 0
     /// Where each problem was and what it was.
     public var problems: [String] = []
+    /// The quarantine files that now hold the bytes cut (see ``Log/Configuration/quarantineLimitBytes``).
+    public var quarantined: [String] = []
+    /// Bytes cut that did not fit in quarantine and are gone.
+    public var droppedBeyondQuarantine: Int64 = 0
+    /// Damage found in a cleanly closed log: nothing was cut, appends are refused until
+    /// ``Log/repair(topic:partition:)`` runs.
+    public var corruption: String?
 
     public var description: String {
         "\(topic)-\(partition): scanned \(scannedSegments) segments, \(validatedBatches) batches; truncated \(truncatedBytes) bytes, dropped \(droppedSegments) segments"
+            + (quarantined.isEmpty ? "" : "; quarantined in \(quarantined.joined(separator: ", "))")
+            + (droppedBeyondQuarantine == 0
+                ? "" : "; \(droppedBeyondQuarantine) bytes beyond the quarantine limit deleted")
+            + (corruption.map { "; CORRUPT (appends refused until repaired): \($0)" } ?? "")
             + (problems.isEmpty ? "" : "; " + problems.joined(separator: "; "))
     }
 }

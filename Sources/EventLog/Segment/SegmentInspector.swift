@@ -104,6 +104,22 @@ public enum SegmentInspector {
         return report
     }
 
+    /// The quarantine files (`<segment>.log.quarantine-<position>`) under a log directory, sorted: bytes that
+    /// recovery or ``Log/repair(topic:partition:)`` cut from a segment.
+    public static func quarantineFiles(in directory: String) throws(EventLogError) -> [String] {
+        let io = SystemIO()
+        var result: [String] = []
+        let names = try io.check(io.listDirectory(directory), "list", path: directory)
+        for name in names.sorted() where io.isDirectory(directory + "/" + name) && name != "topics" {
+            let partitionDir = directory + "/" + name
+            let files = try io.check(io.listDirectory(partitionDir), "list", path: partitionDir)
+            for file in files.sorted() where file.contains(".log.quarantine-") {
+                result.append(partitionDir + "/" + file)
+            }
+        }
+        return result
+    }
+
     /// The segment files of every partition under a log directory, sorted: `(topic-partition, path)`.
     public static func segmentFiles(in directory: String) throws(EventLogError) -> [(partition: String, path: String)] {
         let io = SystemIO()

@@ -35,9 +35,20 @@ struct Verify: ParsableCommand {
             }
             if !report.isValid { damaged += 1 }
         }
+        // Bytes recovery or `eventlog repair` cut from segments are kept beside them for inspection.
+        let quarantined = try SegmentInspector.quarantineFiles(in: options.directory)
+        for path in quarantined {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+            if json {
+                printJSON(["quarantine": path, "bytes": size])
+            } else {
+                print("QUARANTINE \(path) (\(size) bytes cut by recovery or repair)")
+            }
+        }
         if !json {
             print(
                 "\(files.count) segments, \(batches) batches, \(records) records checked; \(damaged == 0 ? "no damage" : "\(damaged) damaged")"
+                    + (quarantined.isEmpty ? "" : "; \(quarantined.count) quarantine files")
             )
         }
         if damaged > 0 { throw ExitCode(1) }
