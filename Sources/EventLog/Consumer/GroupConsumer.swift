@@ -122,7 +122,7 @@ public final class GroupConsumer: @unchecked Sendable {
             let changes = registration.membership.sync(memberId, now: now)
             pending.subtract(changes.revoked)
             pending.formUnion(changes.assigned)
-            // Non-blocking flock calls: the only I/O under this lock, and it never waits.
+            // Non-blocking fcntl lock calls: the only I/O under this lock, and it never waits.
             var gained: [TopicPartition] = []
             for tp in pending.sorted()
             where registration.leases[tp] != nil || Self.takeLease(tp, in: dir, io: io, into: &registration.leases) {

@@ -12,14 +12,14 @@ import SystemPackage
 ///
 /// ```
 ///  <directory>/
-///    .lock                                flock'd by the writer; holds its pid
+///    .lock                                locked by the writer (POSIX fcntl lock); holds its pid
 ///    .clean-shutdown                      present only while no writer has it open uncleanly
 ///    recovery-point-offset-checkpoint     per partition: offset below which data was synced
 ///    topics/<name>.json                   topic configuration
 ///    <topic>-<partition>/                 one directory per partition (see ``Partition``)
 /// ```
 ///
-/// Opening for writing takes an exclusive `flock` on `.lock`: a second writer, in this process or
+/// Opening for writing takes an exclusive POSIX (`fcntl`) lock on `.lock`: a second writer, in this process or
 /// another, gets ``EventLogError/Code/directoryLocked`` naming the holder's pid. Any number of processes
 /// may open the directory with ``openReadOnly(directory:configuration:)`` and see committed batches.
 ///

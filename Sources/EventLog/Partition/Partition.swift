@@ -260,7 +260,7 @@ final class Partition: Sendable {
         _ = io.fsyncDirectory(segment.directory)
     }
 
-    /// Finishes or rolls back a compaction that a crash interrupted (see `Partition+Compaction.swift`):
+    /// Finishes or rolls back a compaction that a crash interrupted (see `compact(force:)` in `Partition+Maintenance.swift`):
     /// `.cleaned` files are incomplete and deleted; `.swap` files are complete and replace their segment.
     private static func completeInterruptedSwaps(directory: String, names: [String], io: SystemIO, logger: Logger)
         throws(EventLogError)

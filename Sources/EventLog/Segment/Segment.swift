@@ -17,7 +17,7 @@ import Synchronization
 ///  +-----------------------+ <- size: bytes readers may see (only whole, acknowledged batches)
 /// ```
 ///
-/// Invariants (checked by `checkInvariants()` in tests):
+/// Invariants (checked by `invariantViolation()` in tests):
 /// - `size` is the end of the last whole batch written through this object; readers never read past it,
 ///   so they never see a batch that is still being written.
 /// - Batches are contiguous from position 0 and their offsets strictly increase; `nextOffset` is one
