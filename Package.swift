@@ -111,7 +111,7 @@ if Context.environment["ENABLE_BENCHMARKS"] != nil {
 if Context.environment["ENABLE_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
     for (name, dependency) in [
-        ("RecordBatch", "EventLog"), ("SQLParser", "LiveViews"), ("StoreCSV", "Simulator"),
+        ("RecordBatch", "EventLog"), ("SQLParser", "Simulator"), ("StoreCSV", "Simulator"),
         ("ProduceInput", "EventLog"),
     ] {
         package.targets.append(

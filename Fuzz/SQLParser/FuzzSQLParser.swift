@@ -5,6 +5,7 @@
 //
 // Build and run: bash scripts/fuzz.sh sql-parser [seconds]
 import FuzzSupport
+import Simulator
 
 @testable import LiveViews
 

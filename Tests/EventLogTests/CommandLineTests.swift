@@ -187,14 +187,7 @@ struct CommandLineTests {
         for i in 1...3 { #expect(try runEventlog(["produce", "t"] + d, stdin: "rec-\(i)\n").status == 0) }
         // Damage the third batch's length (bytes 8-11, outside the CRC) of the cleanly closed log.
         let path = segmentPath(dir.path, "t", 0)
-        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        var position = 0
-        for _ in 0..<2 {
-            let length = bytes[(position + 8)..<(position + 12)].reduce(0) { $0 << 8 | Int($1) }
-            position += 12 + length
-        }
-        bytes.replaceSubrange((position + 8)..<(position + 12), with: [0x00, 0x00, 0x10, 0x00])
-        try bytes.write(to: URL(fileURLWithPath: path))
+        damageBatchLength(path, skipping: 2)
         // mtimes must not move: make any write visible even within the file system's timestamp granularity.
         Thread.sleep(forTimeInterval: 0.05)
         let before = try Self.snapshotFiles(dir.path)
@@ -230,11 +223,7 @@ struct CommandLineTests {
         #expect(try runEventlog(["topics", "create", "t"] + d).status == 0)
         for i in 1...3 { #expect(try runEventlog(["produce", "t"] + d, stdin: "rec-\(i)\n").status == 0) }
         let path = segmentPath(dir.path, "t", 0)
-        var position = 0
-        modifyFile(path) { bytes in
-            for _ in 0..<2 { position += 12 + bytes[(position + 8)..<(position + 12)].reduce(0) { $0 << 8 | Int($1) } }
-            bytes.replaceSubrange((position + 8)..<(position + 12), with: [0x00, 0x00, 0x10, 0x00])
-        }
+        let position = damageBatchLength(path, skipping: 2)
         let refused = try runEventlog(["produce", "t"] + d, stdin: "rec-4\n")
         #expect(refused.status != 0)
         #expect(

@@ -15,15 +15,7 @@ struct QuarantineTests {
         for i in 1...3 { try log.append(ProducerRecord(value: "rec-\(i)"), to: "t", partition: 0) }
         try log.close()
         let path = segmentPath(dir, "t", 0)
-        var position = 0
-        modifyFile(path) { bytes in
-            for _ in 0..<2 {
-                position += 12 + bytes[(position + 8)..<(position + 12)].reduce(0) { $0 << 8 | Int($1) }
-            }
-            // The length field (outside the CRC) now claims 4 KiB.
-            bytes.replaceSubrange((position + 8)..<(position + 12), with: [0x00, 0x00, 0x10, 0x00])
-        }
-        return (path, position)
+        return (path, damageBatchLength(path, skipping: 2))
     }
 
     @Test("damage in a cleanly closed log is reported, never cut; reads go on, appends are refused")

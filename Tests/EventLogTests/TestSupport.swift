@@ -33,3 +33,15 @@ extension Log {
         return records
     }
 }
+
+/// Makes the batch after the first `skip` batches of the segment at `path` claim a length of 4 KiB (bytes
+/// 8-11 of the batch, outside its CRC): a damaged last batch when it is the last one. Returns its position.
+@discardableResult
+func damageBatchLength(_ path: String, skipping skip: Int) -> Int {
+    var position = 0
+    modifyFile(path) { bytes in
+        for _ in 0..<skip { position += 12 + bytes[(position + 8)..<(position + 12)].reduce(0) { $0 << 8 | Int($1) } }
+        bytes.replaceSubrange((position + 8)..<(position + 12), with: [0x00, 0x00, 0x10, 0x00])
+    }
+    return position
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import EventLog
 import Foundation
 import LiveViews
+import Simulator
 
 /// `eventlog tables create|list|describe|drop`: live tables over topics.
 struct Tables: ParsableCommand {

@@ -1,4 +1,8 @@
-/// The analytic tables of the order-delivery demo over the simulator's `orders` and `drivers` topics
+public import LiveViews
+
+/// The analytic tables of the order-delivery demo over the simulator's `orders` and `drivers` topics. They
+/// live with the simulator, which writes those fields, so the LiveViews engine knows no demo field names.
+///
 /// (Pinot's schemas from the original, FULL upsert by id with `lastModified` as the comparison column, so
 /// ties go to the later event).
 public enum OrderDeliveryTables {
