@@ -32,26 +32,29 @@ let package = Package(
             name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
         // Hand-written C for the one hot path Swift cannot reach: the SSE4.2 / ARMv8 CRC-32C instructions.
         .target(name: "CEventLogSupport"),
+        // The building blocks every layer uses (locks, thread start-up), below all of them (DESIGN.md).
+        .target(name: "EventLogFoundation", swiftSettings: upcoming),
         .target(
             name: "EventLog",
             dependencies: [
-                "CLZ4", "CZstd", "CEventLogSupport",
+                "EventLogFoundation", "CLZ4", "CZstd", "CEventLogSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: upcoming),
-        .target(name: "StreamJet", dependencies: ["EventLog"], swiftSettings: upcoming),
+        .target(name: "StreamJet", dependencies: ["EventLogFoundation", "EventLog"], swiftSettings: upcoming),
         .target(
             name: "LiveViews",
             dependencies: [
-                "EventLog", "StreamJet", "CEventLogSupport", .product(name: "HeapModule", package: "swift-collections"),
+                "EventLogFoundation", "EventLog", "StreamJet", "CEventLogSupport",
+                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),
         .target(
             name: "Simulator",
             dependencies: [
-                "EventLog", "LiveViews", .product(name: "SwiftCSV", package: "SwiftCSV"),
+                "EventLogFoundation", "EventLog", "LiveViews", .product(name: "SwiftCSV", package: "SwiftCSV"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: upcoming),
@@ -70,7 +73,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "EventLogTests",
-            dependencies: ["EventLog", "CEventLogSupport", "TestSupport"],
+            dependencies: ["EventLogFoundation", "EventLog", "CEventLogSupport", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "StreamJetTests",

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # Fails when a module imports one of the project's modules it may not (DESIGN.md, "Layers"): the module graph
-# is one-directional, C shims → EventLog → StreamJet → LiveViews → Simulator → Tools.
+# is one-directional, C shims and EventLogFoundation → EventLog → StreamJet → LiveViews → Simulator → Tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A allowed=(
   [CEventLogSupport]=""
-  [EventLog]="CEventLogSupport CLZ4 CZstd"
-  [StreamJet]="EventLog"
-  [LiveViews]="EventLog StreamJet CEventLogSupport"
-  [Simulator]="EventLog LiveViews"
-  [Tools]="EventLog StreamJet LiveViews Simulator"
+  [EventLogFoundation]=""
+  [EventLog]="EventLogFoundation CEventLogSupport CLZ4 CZstd"
+  [StreamJet]="EventLogFoundation EventLog"
+  [LiveViews]="EventLogFoundation EventLog StreamJet CEventLogSupport"
+  [Simulator]="EventLogFoundation EventLog LiveViews"
+  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator"
 )
-project="CEventLogSupport CLZ4 CZstd EventLog StreamJet LiveViews Simulator Tools"
+project="CEventLogSupport CLZ4 CZstd EventLogFoundation EventLog StreamJet LiveViews Simulator Tools"
 status=0
 for module in "${!allowed[@]}"; do
   [ -d "Sources/$module" ] || continue

@@ -1,4 +1,5 @@
 public import EventLog
+import EventLogFoundation
 import Foundation
 
 /// Writes simulation events straight into a log: topics `orders` and `drivers`, keyed by aggregate id,

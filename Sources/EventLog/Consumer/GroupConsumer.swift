@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Synchronization
 
 #if canImport(Glibc)

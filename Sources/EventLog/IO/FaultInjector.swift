@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Glibc
 import Synchronization
 public import SystemPackage

@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Synchronization
 
 /// What one maintenance pass did.

@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Foundation
 public import Logging
 import Synchronization

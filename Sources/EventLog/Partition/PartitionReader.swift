@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Synchronization
 
 /// Reads one partition forward from an offset, in batches, verifying every batch's CRC before any of its

@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Synchronization
 
 /// Validating scans: how a segment's contents are rebuilt from its bytes after an unclean shutdown, and how

@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Synchronization
 
 /// Event-sourcing streams on a topic, in the style of EventStoreDB: one stream per aggregate id, appends

@@ -1,4 +1,5 @@
 public import EventLog
+import EventLogFoundation
 import Foundation
 public import Logging
 

@@ -1,4 +1,5 @@
 import EventLog
+import EventLogFoundation
 import Foundation
 
 /// The answer to a query: column names (aliases where given) and rows.

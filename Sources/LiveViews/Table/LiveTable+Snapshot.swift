@@ -1,4 +1,5 @@
 import EventLog
+import EventLogFoundation
 import Foundation
 
 /// Table snapshots: the whole table (columns, dictionaries, valid bits, key map, offsets) in one file, so a

@@ -1,4 +1,5 @@
 public import EventLog
+import EventLogFoundation
 import HeapModule
 import Synchronization
 
@@ -717,33 +718,6 @@ struct PrimaryKey: Hashable {
         h = (h ^ UInt64(bitPattern: parts.2)) &* 0xC4CE_B9FE_1A85_EC53
         h ^= UInt64(bitPattern: parts.3)
         hasher.combine(h)
-    }
-}
-
-/// A POSIX read-write lock: many readers or one writer.
-final class ReadWriteLock: @unchecked Sendable {
-    private let handle = UnsafeMutablePointer<pthread_rwlock_t>.allocate(capacity: 1)
-
-    init() {
-        handle.initialize(to: pthread_rwlock_t())
-        pthread_rwlock_init(handle, nil)
-    }
-
-    deinit {
-        pthread_rwlock_destroy(handle)
-        handle.deallocate()
-    }
-
-    func read<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_rwlock_rdlock(handle)
-        defer { pthread_rwlock_unlock(handle) }
-        return try body()
-    }
-
-    func write<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_rwlock_wrlock(handle)
-        defer { pthread_rwlock_unlock(handle) }
-        return try body()
     }
 }
 

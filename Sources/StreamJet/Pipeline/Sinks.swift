@@ -1,4 +1,5 @@
 public import EventLog
+import EventLogFoundation
 import Glibc
 
 /// Where a pipeline's results go. Use the factories in ``Sinks``.

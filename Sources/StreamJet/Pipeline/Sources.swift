@@ -1,4 +1,5 @@
 public import EventLog
+import EventLogFoundation
 import Synchronization
 
 /// Where a pipeline's items come from. Make one with the static factories: ``collection(_:)``,
