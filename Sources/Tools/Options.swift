@@ -43,6 +43,7 @@ struct GlobalOptions: ParsableArguments {
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 
 enum LoggingBootstrap {
+    // Written once by the main thread while parsing arguments, before any other thread starts.
     nonisolated(unsafe) private static var done = false
     static func once(level: Logger.Level) {
         guard !done else { return }

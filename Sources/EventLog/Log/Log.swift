@@ -430,6 +430,7 @@ public final class Log: Sendable {
 
 /// A weak reference usable from a `@Sendable` closure.
 final class WeakBox<T: AnyObject & Sendable>: Sendable {
+    // Set once in init and only read after; the runtime loads a weak reference atomically.
     nonisolated(unsafe) weak var value: T?
     init(_ value: T) { self.value = value }
 }

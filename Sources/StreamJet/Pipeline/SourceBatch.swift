@@ -12,6 +12,8 @@
 /// of their timestamps at or below `EventTime.upperBound` (`Int64.min` when none).
 @usableFromInline
 final class SourceBatch<Item> {
+    // `@exclusivity(unchecked)` here: a batch belongs to one source tasklet's thread and no access overlaps a call
+    // that could reach the same property; the runtime checks cost more than the per-item append itself.
     @usableFromInline @exclusivity(unchecked) var items: UnsafeMutablePointer<Timestamped<Item>>
     @usableFromInline @exclusivity(unchecked) var count = 0
     @usableFromInline @exclusivity(unchecked) var capacity: Int
