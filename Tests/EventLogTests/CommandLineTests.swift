@@ -179,15 +179,21 @@ struct CommandLineTests {
         return files
     }
 
+    /// Topic `t` with rec-1, rec-2 and rec-3 produced by three `eventlog produce` runs (a cleanly closed log),
+    /// then the third batch's length field (outside the CRC) damaged. Returns the segment and its position.
+    static func damagedThreeRecordLog(_ directory: String) throws -> (path: String, position: Int) {
+        let d = ["--data-dir", directory]
+        #expect(try runEventlog(["topics", "create", "t"] + d).status == 0)
+        for i in 1...3 { #expect(try runEventlog(["produce", "t"] + d, stdin: "rec-\(i)\n").status == 0) }
+        let path = segmentPath(directory, "t", 0)
+        return (path, damageBatchLength(path, skipping: 2))
+    }
+
     @Test("read commands never write: on a damaged, cleanly closed log every file keeps its bytes and mtime")
     func readCommandsNeverWrite() throws {
         let dir = TemporaryDirectory()
         let d = ["--data-dir", dir.path]
-        #expect(try runEventlog(["topics", "create", "t"] + d).status == 0)
-        for i in 1...3 { #expect(try runEventlog(["produce", "t"] + d, stdin: "rec-\(i)\n").status == 0) }
-        // Damage the third batch's length (bytes 8-11, outside the CRC) of the cleanly closed log.
-        let path = segmentPath(dir.path, "t", 0)
-        damageBatchLength(path, skipping: 2)
+        let (path, _) = try Self.damagedThreeRecordLog(dir.path)
         // mtimes must not move: make any write visible even within the file system's timestamp granularity.
         Thread.sleep(forTimeInterval: 0.05)
         let before = try Self.snapshotFiles(dir.path)
@@ -220,10 +226,7 @@ struct CommandLineTests {
     func repairFromTheCommandLine() throws {
         let dir = TemporaryDirectory()
         let d = ["--data-dir", dir.path]
-        #expect(try runEventlog(["topics", "create", "t"] + d).status == 0)
-        for i in 1...3 { #expect(try runEventlog(["produce", "t"] + d, stdin: "rec-\(i)\n").status == 0) }
-        let path = segmentPath(dir.path, "t", 0)
-        let position = damageBatchLength(path, skipping: 2)
+        let (path, position) = try Self.damagedThreeRecordLog(dir.path)
         let refused = try runEventlog(["produce", "t"] + d, stdin: "rec-4\n")
         #expect(refused.status != 0)
         #expect(

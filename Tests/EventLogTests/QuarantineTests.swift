@@ -84,47 +84,4 @@ struct QuarantineTests {
             try log.close()
         }
     }
-
-    @Test("unclean recovery renames the segments after the damage into quarantine instead of deleting them")
-    func laterSegmentsQuarantined() throws {
-        let dir = TemporaryDirectory()
-        do {
-            let log = try Log(directory: dir.path)
-            var config = TopicConfiguration()
-            config.segmentBytes = 1024
-            try log.createTopic("t", configuration: config)
-            for i in 0..<60 {
-                try log.append(ProducerRecord(value: "record-\(i)-" + String(repeating: "x", count: 40)), to: "t")
-            }
-            try log.close()
-        }
-        // As after a crash before the first checkpoint: recovery validates every segment.
-        try FileManager.default.removeItem(atPath: dir.path + "/" + Log.cleanShutdownFile)
-        try FileManager.default.removeItem(atPath: dir.path + "/" + Log.checkpointFile)
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/t-0").filter {
-            $0.hasSuffix(".log")
-        }
-        .sorted()
-        #expect(names.count >= 3)
-        // Flip a byte in the first segment's second batch; everything after it goes to quarantine.
-        let first = dir.path + "/t-0/" + names[0]
-        let laterBytes = try names.dropFirst().map {
-            try Data(contentsOf: URL(fileURLWithPath: dir.path + "/t-0/" + $0))
-        }
-        modifyFile(first) { bytes in
-            let second = 12 + bytes[8..<12].reduce(0) { $0 << 8 | Int($1) }
-            bytes[second + 70] ^= 0x40
-        }
-        let log = try Log(directory: dir.path)
-        let report = try #require(log.recoveryReports.first { $0.topic == "t" })
-        #expect(report.droppedSegments == names.count - 1)
-        #expect(report.droppedBeyondQuarantine == 0)
-        for (name, bytes) in zip(names.dropFirst(), laterBytes) {
-            let moved = dir.path + "/t-0/" + name + ".quarantine-0"
-            #expect(report.quarantined.contains(moved))
-            #expect(try Data(contentsOf: URL(fileURLWithPath: moved)) == bytes)
-        }
-        #expect(try log.all("t").count == 1)
-        try log.close()
-    }
 }

@@ -146,7 +146,7 @@ struct RecoveryTests {
         #expect(fileSize(segmentPath(dir.path, "t", 0)) == ends.last!)
     }
 
-    @Test("damage in an earlier segment drops every later segment")
+    @Test("damage in an earlier segment drops every later segment, keeping their bytes in quarantine")
     func laterSegmentsDropped() throws {
         let dir = TemporaryDirectory()
         do {
@@ -168,6 +168,7 @@ struct RecoveryTests {
         }.sorted()
         #expect(names.count > 3)
         let second = Segment.baseOffset(fromFileName: names[1])!
+        let original = try names.map { try Data(contentsOf: URL(fileURLWithPath: dir.path + "/t-0/" + $0)) }
         modifyFile(dir.path + "/t-0/" + names[1]) { $0[30] ^= 0xff }
         let log = try Log(directory: dir.path)
         let records = try log.all("t")
@@ -176,5 +177,15 @@ struct RecoveryTests {
         let report = try log.statistics(topic: "t", partition: 0).recovery
         #expect(report.droppedSegments == names.count - 2)
         #expect(try log.describeTopic("t").partitions[0].segments == 2)
+        // Nothing is destroyed: the damaged segment's bytes (cut at 0) and every later segment, renamed, are in
+        // quarantine, byte for byte.
+        #expect(report.droppedBeyondQuarantine == 0)
+        for index in 1..<names.count {
+            let moved = dir.path + "/t-0/" + names[index] + ".quarantine-0"
+            #expect(report.quarantined.contains(moved))
+            var expected = original[index]
+            if index == 1 { expected[30] ^= 0xff }
+            #expect(try Data(contentsOf: URL(fileURLWithPath: moved)) == expected)
+        }
     }
 }

@@ -149,6 +149,7 @@ final class Partition: Sendable {
             firstScanned = max(0, (segments.lastIndex { $0.baseOffset <= from }) ?? 0)
         }
         var expected: Int64 = 0
+        var damage: String? = nil
         var index = 0
         while index < segments.count {
             let segment = segments[index]
@@ -179,14 +180,9 @@ final class Partition: Sendable {
                             "eventlog.file": "\(segment.logPath)", "eventlog.position": "\(outcome.validSize)",
                             "eventlog.problem": "\(problem)",
                         ])
+                    damage = location + " (run: eventlog repair --topic \(topic) --partition \(partition))"
                     segments.removeSubrange((index + 1)...)
-                    let end = segment.nextOffset
-                    producers.truncate(to: end)
-                    return Loaded(
-                        state: State(
-                            segments: segments, logStartOffset: segments.first?.baseOffset ?? 0, logEndOffset: end),
-                        producers: producers, report: report,
-                        damage: location + " (run: eventlog repair --topic \(topic) --partition \(partition))")
+                    break
                 }
                 logger.warning(
                     "recovery cut a damaged tail into quarantine",
@@ -216,7 +212,7 @@ final class Partition: Sendable {
         }
         return Loaded(
             state: State(segments: segments, logStartOffset: start, logEndOffset: end), producers: producers,
-            report: report, damage: nil)
+            report: report, damage: damage)
     }
 
     /// Cuts `segment` at `position` and drops the segments after it, moving the bytes into quarantine files

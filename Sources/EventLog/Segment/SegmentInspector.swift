@@ -107,21 +107,18 @@ public enum SegmentInspector {
     /// The quarantine files (`<segment>.log.quarantine-<position>`) under a log directory, sorted: bytes that
     /// recovery or ``Log/repair(topic:partition:)`` cut from a segment.
     public static func quarantineFiles(in directory: String) throws(EventLogError) -> [String] {
-        let io = SystemIO()
-        var result: [String] = []
-        let names = try io.check(io.listDirectory(directory), "list", path: directory)
-        for name in names.sorted() where io.isDirectory(directory + "/" + name) && name != "topics" {
-            let partitionDir = directory + "/" + name
-            let files = try io.check(io.listDirectory(partitionDir), "list", path: partitionDir)
-            for file in files.sorted() where file.contains(".log.quarantine-") {
-                result.append(partitionDir + "/" + file)
-            }
-        }
-        return result
+        try partitionFiles(in: directory) { $0.contains(".log.quarantine-") }.map(\.path)
     }
 
     /// The segment files of every partition under a log directory, sorted: `(topic-partition, path)`.
     public static func segmentFiles(in directory: String) throws(EventLogError) -> [(partition: String, path: String)] {
+        try partitionFiles(in: directory) { Segment.baseOffset(fromFileName: $0) != nil }
+    }
+
+    /// The files of every partition directory under `directory` whose name passes `include`, sorted.
+    private static func partitionFiles(in directory: String, _ include: (String) -> Bool) throws(EventLogError)
+        -> [(partition: String, path: String)]
+    {
         let io = SystemIO()
         var result: [(String, String)] = []
         let names = try io.check(io.listDirectory(directory), "list", path: directory)
@@ -129,7 +126,7 @@ public enum SegmentInspector {
         where io.isDirectory(directory + "/" + name) && name != "topics" && !name.hasSuffix(".deleted") {
             let partitionDir = directory + "/" + name
             let files = try io.check(io.listDirectory(partitionDir), "list", path: partitionDir)
-            for file in files.sorted() where Segment.baseOffset(fromFileName: file) != nil {
+            for file in files.sorted() where include(file) {
                 result.append((name, partitionDir + "/" + file))
             }
         }
