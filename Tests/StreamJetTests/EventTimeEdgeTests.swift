@@ -7,10 +7,11 @@ import Testing
 /// the timestamps, no event crashes or hangs a job, and every event is either counted in its windows or
 /// reported late, exactly once, at any parallelism.
 ///
-/// The documented rule (`StreamJet` DocC article, "Event time"): a tumbling or sliding window stage windows
+/// The documented rules (`StreamJet` DocC article, "Event time"): a tumbling or sliding window stage windows
 /// an event only when its frame starts within −2^62 ... 2^62 (a session stage: when its timestamp is in
-/// that range); any other event goes to `lateEvents` and is counted late. Timestamps outside the range do
-/// not move the watermark.
+/// that range) and the frame ends after the event's partition watermark (sessions: the timestamp is not
+/// below it) — the highest earlier in-range timestamp of its partition minus the allowed lag; any other
+/// event goes to `lateEvents` and is counted late. Timestamps outside the range do not move the watermark.
 @Suite("Event time at the Int64 edges")
 struct EventTimeEdgeTests {
     static let lower: Int64 = -(1 << 62)
@@ -88,18 +89,35 @@ struct EventTimeEdgeTests {
         return o2 || o3 ? nil : start
     }
 
-    /// The brute-force model, for inputs in which no windowed event trails the watermark (the lag covers
-    /// the spread of the in-range timestamps): out-of-range events are late, everything else is counted.
-    static func model(_ events: [Reading], _ shape: Shape) -> Outcome {
+    /// The brute-force model of the documented rules, from the input alone. Per partition, in order: the
+    /// partition's watermark is the highest in-range timestamp so far minus the lag; an event is late when
+    /// its frame is out of range or ends at or before the watermark before it (sessions: when its timestamp
+    /// is out of range or below that watermark). Every other event is counted in each of its windows.
+    static func model(_ partitions: [[Reading]], _ shape: Shape, lag: Int64) -> Outcome {
         var outcome = Outcome()
+        var windowed: [Reading] = []
+        for events in partitions {
+            var watermark = Int64.min
+            for event in events {
+                let inRange = event.time >= lower && event.time <= upper
+                let late: Bool
+                switch shape {
+                case .sliding(_, let step, let offset):
+                    if let frame = frameStart(event.time, step: step, offset: offset), frame >= lower, frame <= upper {
+                        late = frame + step <= watermark
+                    } else {
+                        late = true
+                    }
+                case .session: late = !inRange || event.time < watermark
+                }
+                if late { outcome.late.append(event) } else { windowed.append(event) }
+                if inRange { watermark = max(watermark, event.time - lag) }
+            }
+        }
         switch shape {
         case .sliding(let size, let step, let offset):
-            for event in events {
-                guard let frame = frameStart(event.time, step: step, offset: offset), frame >= lower, frame <= upper
-                else {
-                    outcome.late.append(event)
-                    continue
-                }
+            for event in windowed {
+                let frame = frameStart(event.time, step: step, offset: offset)!
                 var start = frame - size + step
                 while start <= frame {
                     let key = WindowKey(key: event.key, start: start, end: start + size)
@@ -110,13 +128,7 @@ struct EventTimeEdgeTests {
             }
         case .session(let gap):
             var byKey: [Int: [Reading]] = [:]
-            for event in events {
-                if event.time < lower || event.time > upper {
-                    outcome.late.append(event)
-                } else {
-                    byKey[event.key, default: []].append(event)
-                }
-            }
+            for event in windowed { byKey[event.key, default: []].append(event) }
             for (key, list) in byKey {
                 let sorted = list.sorted { $0.time < $1.time }
                 var start = sorted[0].time, end = sorted[0].time + gap, count = 0, sum = 0
@@ -184,6 +196,48 @@ struct EventTimeEdgeTests {
         #expect(top.windows.keys.allSatisfy { $0.start < $0.end })
     }
 
+    // MARK: Lateness follows from the input alone
+
+    @Test("lateness does not depend on parallelism: judged by the event's own partition")
+    func latenessIndependentOfParallelism() throws {
+        // Partition 0 moves far ahead, then goes back; partition 1 stays behind and holds the job's watermark.
+        let ahead =
+            Array(repeating: Reading(key: 1, time: 1_000, value: 1), count: 1_024) + [
+                Reading(key: 1, time: 500, value: 2)
+            ]
+        let behind = [Reading(key: 2, time: 0, value: 3)]
+        let shape = Shape.sliding(size: 100, step: 100, offset: 0)
+        let expected = Self.model([ahead, behind], shape, lag: 0)
+        #expect(expected.late == [Reading(key: 1, time: 500, value: 2)])
+        for workers in [1, 2, 4] {
+            #expect(try Self.run([ahead, behind], shape, lag: 0, workers: workers) == expected, "\(workers) workers")
+        }
+        // With a lag that covers the step back, the event is counted, again at every parallelism.
+        let covered = Self.model([ahead, behind], shape, lag: 500)
+        #expect(covered.late.isEmpty && covered.windows[WindowKey(key: 1, start: 500, end: 600)] == [1, 2])
+        for workers in [1, 2, 4] {
+            #expect(try Self.run([ahead, behind], shape, lag: 500, workers: workers) == covered, "\(workers) workers")
+        }
+    }
+
+    @Test("lateness does not depend on how reads are batched: the watermark moves with every event")
+    func latenessIndependentOfReadBatches() throws {
+        let shape = Shape.sliding(size: 10, step: 10, offset: 0)
+        let early = Reading(key: 1, time: 0, value: 9)
+        let short = [Reading(key: 1, time: 100, value: 1), early]
+        let long = Array(repeating: Reading(key: 1, time: 100, value: 1), count: 1_024) + [early]
+        for events in [short, long] {
+            for workers in [1, 2] {
+                let outcome = try Self.run([events], shape, lag: 0, workers: workers)
+                #expect(outcome.late == [early], "\(events.count) events, \(workers) workers")
+                #expect(outcome.windows[WindowKey(key: 1, start: 0, end: 10)] == nil)
+            }
+        }
+        // Sessions follow the same rule: behind the partition's watermark is late.
+        let sessions = try Self.run([short], .session(gap: 5), lag: 0, workers: 2)
+        #expect(sessions.late == [early] && sessions.windows.count == 1)
+    }
+
     @Test("window offsets outside 0..<step and negative lags are refused")
     func configurationIsChecked() async {
         await #expect(processExitsWith: .failure) { _ = WindowDefinition.tumbling(10).setOffset(10) }
@@ -237,20 +291,21 @@ struct EventTimeEdgeTests {
         default:
             shape = .session(gap: [1, 10, 1000, 100_000].randomElement(using: &random)!)
         }
-        // The lag covers the band, so no windowed event trails the watermark (lateness rules are not what
-        // this test is about; the model is then exact at any parallelism and batching).
-        return Case(partitions: partitions, shape: shape, lag: bandWidth + 1)
+        // A lag that covers the band (nothing in range is late), none, or some of it (disorder makes late events).
+        let lag: Int64 = [bandWidth + 1, 0, Int64.random(in: 0...bandWidth, using: &random)].randomElement(
+            using: &random)!
+        return Case(partitions: partitions, shape: shape, lag: lag)
     }
 
-    @Test("random inputs with edge timestamps: results equal the brute-force model at parallelism 1 and 2")
+    @Test("random inputs with edge timestamps and disorder: results equal the brute-force model at parallelism 1 and 2")
     func differential() throws {
         let seed = testSeed("event-time-edges")
         var random = SeededGenerator(seed: seed)
-        let cases = ProcessInfo.processInfo.environment["EVENTLOG_WINDOW_ORACLE_CASES"].flatMap(Int.init) ?? 60
+        let cases = ProcessInfo.processInfo.environment["EVENTLOG_WINDOW_ORACLE_CASES"].flatMap(Int.init) ?? 200
         var mismatches = 0
         for index in 0..<cases {
             let testCase = Self.makeCase(&random)
-            let expected = Self.model(testCase.partitions.flatMap { $0 }, testCase.shape)
+            let expected = Self.model(testCase.partitions, testCase.shape, lag: testCase.lag)
             for workers in [1, 2] {
                 let got = try Self.run(testCase.partitions, testCase.shape, lag: testCase.lag, workers: workers)
                 if got != expected {

@@ -136,8 +136,8 @@ struct WindowKernels<Item, Key: Hashable, Accumulator, Result> {
 
     /// Folds one item into a frame's table.
     @usableFromInline let fold: (inout Table, Item) -> Void
-    /// Folds `items[0..<count]` into a frame's table while their timestamps lie in `[start, end)`, moving each
-    /// one out, and returns how many it took.
+    /// Folds `items[0..<count]` into a frame's table while their timestamps lie in `[start, end)` and their
+    /// source watermarks lie below `end`, moving each one out, and returns how many it took.
     @usableFromInline let foldRun: (UnsafeMutablePointer<Timestamped<Item>>, Int, Int64, Int64, inout Table) -> Int
     /// Folds one frame partial into the combine stage's table.
     @usableFromInline let combine: (inout Table, Partial) -> Void
@@ -164,7 +164,8 @@ struct WindowKernels<Item, Key: Hashable, Accumulator, Result> {
             var index = 0
             while index < count {
                 let timestamp = items[index].timestamp
-                guard timestamp >= start && timestamp < end else { break }
+                // An item whose source watermark reached the frame's end is late: the processor decides.
+                guard timestamp >= start && timestamp < end && items[index].sourceWatermark < end else { break }
                 let item = (items + index).move().value
                 table.fold(key(item), creating: create) { accumulate(&$0, item) }
                 index += 1

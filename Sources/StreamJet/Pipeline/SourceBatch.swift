@@ -9,7 +9,10 @@
 ///
 /// Invariants: `items[0..<count]` are initialized and the rest of `capacity` is not; for each lane,
 /// `laneEvents[lane]` counts the items appended since ``resetLanes()`` and `laneTop[lane]` is the highest
-/// of their timestamps at or below `EventTime.upperBound` (`Int64.min` when none).
+/// of their timestamps at or below `EventTime.upperBound` (`Int64.min` when none). `laneWatermark[lane]`
+/// outlives reads: the highest in-range timestamp the lane ever had minus the allowed lag (`Int64.min`
+/// before the first), and each item carries its value from just before the item (Jet's per-event
+/// watermark, kept per partition so lateness cannot depend on parallelism or read batching).
 @usableFromInline
 final class SourceBatch<Item> {
     // `@exclusivity(unchecked)` here: a batch belongs to one source tasklet's thread and no access overlaps a call
@@ -22,15 +25,21 @@ final class SourceBatch<Item> {
     @usableFromInline @exclusivity(unchecked) var now: Int64 = 0
     @usableFromInline let laneTop: UnsafeMutablePointer<Int64>
     @usableFromInline let laneEvents: UnsafeMutablePointer<Int>
+    @usableFromInline let laneWatermark: UnsafeMutablePointer<Int64>
+    /// The event-time policy's allowed lag (0 without event time).
+    @usableFromInline let allowedLag: Int64
     let lanes: Int
 
-    init(policy: TimestampPolicy<Item>, lanes: Int, capacity: Int) {
+    init(policy: TimestampPolicy<Item>, allowedLag: Int64, lanes: Int, capacity: Int) {
         self.policy = policy
+        self.allowedLag = allowedLag
         self.lanes = lanes
         self.capacity = max(1, capacity)
         items = .allocate(capacity: self.capacity)
         laneTop = .allocate(capacity: lanes)
         laneEvents = .allocate(capacity: lanes)
+        laneWatermark = .allocate(capacity: lanes)
+        laneWatermark.initialize(repeating: .min, count: lanes)
         resetLanes()
     }
 
@@ -39,6 +48,7 @@ final class SourceBatch<Item> {
         items.deallocate()
         laneTop.deallocate()
         laneEvents.deallocate()
+        laneWatermark.deallocate()
     }
 
     /// Stamps `item` by the source's event-time policy and appends it. `native` is the item's own timestamp
@@ -53,10 +63,15 @@ final class SourceBatch<Item> {
         case .field(let extract): timestamp = extract(item)
         }
         if count == capacity { grow() }
-        (items + count).initialize(to: Timestamped(item, timestamp: timestamp))
+        let watermark = laneWatermark[lane]
+        (items + count).initialize(to: Timestamped(item, timestamp: timestamp, sourceWatermark: watermark))
         count += 1
         // Beyond EventTime's range a timestamp must not hide the highest one in range (it moves no watermark).
         if timestamp > laneTop[lane] && timestamp <= EventTime.upperBound { laneTop[lane] = timestamp }
+        if timestamp >= EventTime.lowerBound && timestamp <= EventTime.upperBound && timestamp &- allowedLag > watermark
+        {
+            laneWatermark[lane] = timestamp &- allowedLag
+        }
         laneEvents[lane] += 1
     }
 

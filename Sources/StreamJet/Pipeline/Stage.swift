@@ -32,7 +32,7 @@ public struct Stage<Item> {
 
     /// Transforms each item; the timestamp is kept.
     public func map<Output>(_ transform: @escaping (Item) -> Output) -> Stage<Output> {
-        stateless("map") { item, emit in emit(Timestamped(transform(item.value), timestamp: item.timestamp)) }
+        stateless("map") { item, emit in emit(item.replacingValue(with: transform(item.value))) }
     }
 
     /// Keeps the items for which `predicate` is true.
@@ -43,14 +43,14 @@ public struct Stage<Item> {
     /// Transforms each item and drops it when the transform returns nil.
     public func compactMap<Output>(_ transform: @escaping (Item) -> Output?) -> Stage<Output> {
         stateless("compactMap") { item, emit in
-            if let output = transform(item.value) { emit(Timestamped(output, timestamp: item.timestamp)) }
+            if let output = transform(item.value) { emit(item.replacingValue(with: output)) }
         }
     }
 
     /// Replaces each item by the elements of a sequence, all with the item's timestamp.
     public func flatMap<S: Sequence>(_ transform: @escaping (Item) -> S) -> Stage<S.Element> {
         stateless("flatMap") { item, emit in
-            for output in transform(item.value) { emit(Timestamped(output, timestamp: item.timestamp)) }
+            for output in transform(item.value) { emit(item.replacingValue(with: output)) }
         }
     }
 
@@ -62,7 +62,7 @@ public struct Stage<Item> {
         _ service: Service, _ transform: @escaping (Service, Item) -> Output?
     ) -> Stage<Output> {
         stateless("mapUsing") { item, emit in
-            if let output = transform(service, item.value) { emit(Timestamped(output, timestamp: item.timestamp)) }
+            if let output = transform(service, item.value) { emit(item.replacingValue(with: output)) }
         }
     }
 

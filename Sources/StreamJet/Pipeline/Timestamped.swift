@@ -2,22 +2,54 @@
 ///
 /// Stateless stages keep the timestamp of their input; a window result carries its window's end.
 /// `timestamp` is `Int64.min` on stages without event time.
+///
+/// An item read from a source also carries its partition's watermark as it stood just before the item
+/// (the highest earlier timestamp in that partition minus the allowed lag). The window stages judge
+/// lateness by it, so which events are late follows from the input alone — not from the parallelism, how
+/// the reads were batched, or how the watermarks of other partitions happened to interleave.
 public struct Timestamped<Value> {
     /// Event time in milliseconds since the epoch.
     public var timestamp: Int64
+    /// The source partition's watermark just before this item; `Int64.min` when the item did not come
+    /// straight from a source (through stateless steps) or its partition had no watermark yet.
+    @usableFromInline var sourceWatermark: Int64
     /// The item.
     public var value: Value
 
     @inlinable
     public init(_ value: Value, timestamp: Int64) {
         self.timestamp = timestamp
+        self.sourceWatermark = .min
         self.value = value
+    }
+
+    @inlinable
+    init(_ value: Value, timestamp: Int64, sourceWatermark: Int64) {
+        self.timestamp = timestamp
+        self.sourceWatermark = sourceWatermark
+        self.value = value
+    }
+
+    /// The same event carrying `value` instead: what a stateless step emits for its input.
+    @inlinable
+    func replacingValue<Output>(with value: Output) -> Timestamped<Output> {
+        Timestamped<Output>(value, timestamp: timestamp, sourceWatermark: sourceWatermark)
     }
 }
 
 extension Timestamped: Sendable where Value: Sendable {}
-extension Timestamped: Equatable where Value: Equatable {}
-extension Timestamped: Hashable where Value: Hashable {}
+
+// Equality and hashing are the event's: its value and time (the source watermark is bookkeeping).
+extension Timestamped: Equatable where Value: Equatable {
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.timestamp == rhs.timestamp && lhs.value == rhs.value }
+}
+
+extension Timestamped: Hashable where Value: Hashable {
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(timestamp)
+        hasher.combine(value)
+    }
+}
 
 /// One result of a windowed aggregation: the value of key `key` in the half-open window `[start, end)`.
 public struct KeyedWindowResult<Key, Value> {

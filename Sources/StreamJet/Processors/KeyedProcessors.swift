@@ -1,8 +1,9 @@
 /// Session windows per key: events closer than `gap` merge into one window `[first, last + gap)`.
 ///
 /// Invariants (tested): sessions of a key never overlap; a session is emitted once, when the watermark
-/// reaches its end or at completion; an event with timestamp below the watermark is late (counted, sent to
-/// the late output) — the rule Jet uses for sessions — and so is one outside `EventTime`'s range.
+/// reaches its end or at completion; an event with timestamp below its source watermark (``Timestamped``;
+/// or the stage's watermark, should that be higher) is late (counted, sent to the late output) — the rule
+/// Jet uses for sessions, judged per partition — and so is one outside `EventTime`'s range.
 final class SessionWindowProcessor<Item, Key: Hashable, Accumulator, Result>: Processor {
     struct Session {
         var start: Int64
@@ -47,7 +48,9 @@ final class SessionWindowProcessor<Item, Key: Hashable, Accumulator, Result>: Pr
         while let item = inbox.poll() {
             let timestamp = item.timestamp
             // Outside EventTime's range a session's end could overflow: such an event is late too.
-            if timestamp < lastWatermark || !EventTime.contains(timestamp) {
+            // Late: behind the item's own source watermark (so the answer follows from the input alone) or the
+            // stage's, should that be higher.
+            if timestamp < max(lastWatermark, item.sourceWatermark) || !EventTime.contains(timestamp) {
                 context.countLate()
                 lateEmitter.buffer(item)
                 guard lateEmitter.flush() else { return }
@@ -186,7 +189,7 @@ final class StatefulMapProcessor<Item, Key: Hashable, State, Output>: Processor 
             states[key] = entry
             if ttl != nil { oldest = min(oldest, entry.lastTimestamp) }
             if let output {
-                emitter.buffer(Timestamped(output, timestamp: item.timestamp))
+                emitter.buffer(item.replacingValue(with: output))
                 guard emitter.flush() else { return }
             }
         }
@@ -282,11 +285,11 @@ final class HashJoinProcessor<Item, Side, Key: Hashable, Output>: Processor {
             if let matches = table[itemKey(item.value)] {
                 for side in matches {
                     if let output = join(item.value, side) {
-                        emitter.buffer(Timestamped(output, timestamp: item.timestamp))
+                        emitter.buffer(item.replacingValue(with: output))
                     }
                 }
             } else if !inner, let output = join(item.value, nil) {
-                emitter.buffer(Timestamped(output, timestamp: item.timestamp))
+                emitter.buffer(item.replacingValue(with: output))
             }
             guard emitter.flush() else { return }
         }

@@ -11,8 +11,11 @@
 ///   reaches `end` or at completion, with the combine of its frames.
 /// - Windows ending at or before ``lastWatermark`` have been emitted; frames are evicted once no window
 ///   still to be emitted needs them.
-/// - An item whose frame ends at or before the last watermark is late: it is counted and sent to the
-///   late-events output, never folded in. So is an item whose frame does not start within
+/// - An item whose frame ends at or before its source watermark (``Timestamped``) is late: it is counted
+///   and sent to the late-events output, never folded in. The stage's own watermark never exceeds an
+///   item's source watermark when the item arrives (watermarks travel behind the items read before them,
+///   and a coalesced watermark is a minimum) — unless idle partitions let it pass; then the stage's counts
+///   too, so a frame already emitted never takes an item. So is an item whose frame does not start within
 ///   `EventTime`'s range: every frame start is in that range, so `Int64.min` is free as a sentinel and
 ///   frame, window and watermark arithmetic cannot overflow.
 final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: Processor {
@@ -148,7 +151,9 @@ final class SlidingWindowProcessor<Input, Key: Hashable, Accumulator, Result>: P
             } else {
                 frame = frameOf(items[0])
             }
-            if isRaw && (!EventTime.contains(frame) || frame &+ step <= lastWatermark) {
+            // Late: the frame ended at or before the watermark — the item's own source watermark (so the
+            // answer follows from the input alone) or, should the stage's be higher, the stage's.
+            if isRaw && (!EventTime.contains(frame) || frame &+ step <= max(lastWatermark, items[0].sourceWatermark)) {
                 context.countLate()
                 lateEmitter.buffer(items.move())
                 inbox.consume(1)

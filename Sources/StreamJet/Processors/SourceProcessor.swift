@@ -43,7 +43,8 @@ final class SourceProcessor<Raw, Output>: Processor {
     func initialize(context: ProcessorContext) throws {
         self.context = context
         reader = try source.makeReader(context.index, context.localParallelism)
-        batch = SourceBatch(policy: policy, lanes: reader.laneCount, capacity: Self.batchLimit)
+        batch = SourceBatch(
+            policy: policy, allowedLag: eventTime?.allowedLag ?? 0, lanes: reader.laneCount, capacity: Self.batchLimit)
         emitter = Emitter(context: context, ordinals: ports.main)
         if isIdentity { rawEmitter = unsafeDowncast(emitter as AnyObject, to: Emitter<Raw>.self) }
         if let eventTime {
