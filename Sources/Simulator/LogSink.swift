@@ -1,6 +1,5 @@
 public import EventLog
 import EventLogFoundation
-import Foundation
 
 /// Writes simulation events straight into a log: topics `orders` and `drivers`, keyed by aggregate id,
 /// partitioned by key with Kafka's partitioner.
@@ -26,20 +25,10 @@ public final class LogSink: SimulationSink, @unchecked Sendable {
     private var builders: [[RecordBatchBuilder]] = []  // [topic index][partition]
     private var partitionCounts: [Int] = []
     private static let topics: [SimulationTopic] = [.orders, .drivers]
-
-    // Shared with the writer thread, guarded by `lock`.
-    private let lock = ConditionLock()
-    private var queue: [(topic: Int, partition: Int, builder: RecordBatchBuilder)] = []
-    private var pool: [RecordBatchBuilder] = []
-    private var busy = false
-    private var stopping = false
-    private var failure: (any Error)?
-    private var written: Int64 = 0
-    private var writerStarted = false
-    private static let maxQueued = 32
+    private let writer: Writer
 
     /// Records appended so far.
-    public var appended: Int64 { lock.withLock { written } }
+    public var appended: Int64 { writer.lock.withLock { writer.written } }
 
     /// Creates the topics if needed and prepares one builder per partition.
     public init(log: Log, partitions: Int = 4, compression: Compression = .lz4, durability: DurabilityPolicy = .none)
@@ -47,6 +36,7 @@ public final class LogSink: SimulationSink, @unchecked Sendable {
     {
         self.log = log
         self.compression = compression
+        writer = Writer(log: log, topics: Self.topics.map(\.rawValue))
         for topic in Self.topics {
             var config = TopicConfiguration(partitions: partitions)
             config.compression = compression
@@ -59,12 +49,8 @@ public final class LogSink: SimulationSink, @unchecked Sendable {
         }
     }
 
-    deinit {
-        lock.withLock {
-            stopping = true
-            lock.broadcast()
-        }
-    }
+    /// Lets the writer finish what is queued, then ends its thread.
+    deinit { writer.stop() }
 
     public func emit(_ topic: SimulationTopic, key: String, value: UnsafeRawBufferPointer, timestamp: Int64) throws {
         let t = topic == .orders ? 0 : 1
@@ -87,58 +73,92 @@ public final class LogSink: SimulationSink, @unchecked Sendable {
     /// Hands every non-empty batch to the writer and waits until everything is in the log.
     public func flush() throws {
         try tick(0)
-        let failed = lock.withLock { () -> (any Error)? in
-            while (!queue.isEmpty || busy) && failure == nil { lock.wait() }
-            return failure
-        }
-        if let failed { throw failed }
+        try writer.waitUntilWritten()
     }
 
     private func handOver(_ t: Int, _ partition: Int) throws {
-        startWriterIfNeeded()
-        let full = builders[t][partition]
-        let (fresh, failed) = lock.withLock { () -> (RecordBatchBuilder?, (any Error)?) in
-            while queue.count >= Self.maxQueued && failure == nil { lock.wait() }
-            if let failure { return (nil, failure) }
-            queue.append((t, partition, full))
-            lock.broadcast()
-            return (pool.popLast() ?? RecordBatchBuilder(compression: compression), nil)
+        builders[t][partition] = try writer.enqueue(
+            builders[t][partition], topic: t, partition: partition, compression: compression)
+    }
+
+    /// The writer thread and what it shares with the simulation thread. The thread holds only this
+    /// object, so a sink that goes away stops it (and joins it) in `deinit`.
+    private final class Writer: @unchecked Sendable {
+        let log: Log
+        let topics: [String]
+        // Shared with the writer thread, guarded by `lock`.
+        let lock = ConditionLock()
+        private var queue: [(topic: Int, partition: Int, builder: RecordBatchBuilder)] = []
+        private var pool: [RecordBatchBuilder] = []
+        private var busy = false
+        private var stopping = false
+        private var failure: (any Error)?
+        var written: Int64 = 0
+        private var thread: WorkerThread?  // the simulation thread's: started on the first hand-over
+        private static let maxQueued = 32
+
+        init(log: Log, topics: [String]) {
+            self.log = log
+            self.topics = topics
         }
-        if let failed { throw failed }
-        builders[t][partition] = fresh!
-    }
 
-    private func startWriterIfNeeded() {
-        guard !writerStarted else { return }
-        writerStarted = true
-        let thread = Thread { [self] in writerLoop() }
-        thread.name = "eventlog-simulator-writer"
-        thread.start()
-    }
-
-    private func writerLoop() {
-        while true {
-            let next = lock.withLock { () -> (topic: Int, partition: Int, builder: RecordBatchBuilder)? in
-                while queue.isEmpty && !stopping { lock.wait() }
-                if queue.isEmpty { return nil }
-                busy = true
-                return queue.removeFirst()
-            }
-            guard let (t, partition, builder) = next else { return }
-            var error: (any Error)? = nil
-            do {
-                try log.append(builder, to: Self.topics[t].rawValue, partition: partition)
-            } catch let failed {
-                error = failed
-            }
-            let count = Int64(builder.count)
-            builder.reset()
-            lock.withLock {
-                if let error, failure == nil { failure = error }
-                if error == nil { written += count }
-                pool.append(builder)
-                busy = false
+        /// Queues a full builder (waiting while the queue is full) and returns an empty one to fill next.
+        func enqueue(
+            _ full: RecordBatchBuilder, topic: Int, partition: Int, compression: Compression
+        ) throws -> RecordBatchBuilder {
+            if thread == nil { thread = WorkerThread(name: "simulator-writer") { [self] in run() } }
+            let (fresh, failed) = lock.withLock { () -> (RecordBatchBuilder?, (any Error)?) in
+                while queue.count >= Self.maxQueued && failure == nil { lock.wait() }
+                if let failure { return (nil, failure) }
+                queue.append((topic, partition, full))
                 lock.broadcast()
+                return (pool.popLast() ?? RecordBatchBuilder(compression: compression), nil)
+            }
+            if let failed { throw failed }
+            return fresh!
+        }
+
+        /// Waits until the queue is empty and nothing is being written; throws the first write error.
+        func waitUntilWritten() throws {
+            let failed = lock.withLock { () -> (any Error)? in
+                while (!queue.isEmpty || busy) && failure == nil { lock.wait() }
+                return failure
+            }
+            if let failed { throw failed }
+        }
+
+        func stop() {
+            lock.withLock {
+                stopping = true
+                lock.broadcast()
+            }
+            thread?.join()
+        }
+
+        private func run() {
+            while true {
+                let next = lock.withLock { () -> (topic: Int, partition: Int, builder: RecordBatchBuilder)? in
+                    while queue.isEmpty && !stopping { lock.wait() }
+                    if queue.isEmpty { return nil }
+                    busy = true
+                    return queue.removeFirst()
+                }
+                guard let (t, partition, builder) = next else { return }
+                var error: (any Error)? = nil
+                do {
+                    try log.append(builder, to: topics[t], partition: partition)
+                } catch let failed {
+                    error = failed
+                }
+                let count = Int64(builder.count)
+                builder.reset()
+                lock.withLock {
+                    if let error, failure == nil { failure = error }
+                    if error == nil { written += count }
+                    pool.append(builder)
+                    busy = false
+                    lock.broadcast()
+                }
             }
         }
     }

@@ -76,7 +76,7 @@ struct PipelineTests {
 
     @Test("late events go to the side output and are counted; windows close when a partition goes quiet")
     func lateEventsAndIdlePartitions() throws {
-        let clock = ManualStreamClock()
+        let clock = ManualClock(milliseconds: 0)
         let stream = TestStream<Reading>(partitions: 2)
         let pipeline = Pipeline()
         let windows = pipeline.readFrom(.stream(stream)).setLocalParallelism(1)
@@ -91,13 +91,13 @@ struct PipelineTests {
         }
         usleep(50_000)
         #expect(results.items.isEmpty, "the empty partition holds the watermark until its idle timeout")
-        clock.advance(6_000)
+        clock.advance(by: 6_000)
         // A new event refreshes partition 0; partition 1 is now idle and no longer holds the watermark back.
         stream.push(Reading(key: 1, time: 3_000, value: 1), partition: 0)
         guard eventually("two windows", { results.items.count >= 2 }) else { return }
         #expect(Set(results.items.map(\.start)).isSuperset(of: [0, 1_000]))
         // The whole input goes quiet: the highest watermark is forwarded, closing [2000, 3000).
-        clock.advance(6_000)
+        clock.advance(by: 6_000)
         guard eventually("the third window", { results.items.count >= 3 }) else { return }
         // An event for a window already emitted is late.
         stream.push(Reading(key: 1, time: 500, value: 1), partition: 1)
@@ -112,7 +112,7 @@ struct PipelineTests {
 
     @Test("early results report open windows before they close")
     func earlyResults() throws {
-        let clock = ManualStreamClock()
+        let clock = ManualClock(milliseconds: 0)
         let stream = TestStream<Reading>()
         let pipeline = Pipeline()
         let sink = pipeline.readFrom(.stream(stream)).withTimestamps({ $0.time }, allowedLag: 0)
@@ -121,7 +121,7 @@ struct PipelineTests {
         let job = try pipeline.submit(JobConfiguration(workers: 2, clock: clock))
         for time in 0..<5 { stream.push(Reading(key: 7, time: Int64(time), value: 1)) }
         _ = eventually("the events to be read") { job.metrics().contains { $0.vertex == "window" && $0.itemsIn == 5 } }
-        clock.advance(200)
+        clock.advance(by: 200)
         guard eventually("an early result", { !sink.items.isEmpty }) else { return }
         #expect(sink.items.first == KeyedWindowResult(start: 0, end: 10_000, key: 7, value: 5, isEarly: true))
         stream.close()

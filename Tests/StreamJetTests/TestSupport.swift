@@ -9,14 +9,6 @@ struct Reading: Sendable, Hashable, Codable {
     var value: Int
 }
 
-/// A clock the test moves by hand.
-final class ManualStreamClock: StreamClock, @unchecked Sendable {
-    private let lock = NSLock()
-    private var now: Int64 = 0
-    func milliseconds() -> Int64 { lock.withLock { now } }
-    func advance(_ milliseconds: Int64) { lock.withLock { now += milliseconds } }
-}
-
 /// The expected results of windows of `size` every `step` over `events`, by brute force.
 func bruteForceWindows(_ events: [Reading], size: Int64, step: Int64) -> [WindowKey: (count: Int, sum: Int)] {
     var result: [WindowKey: (count: Int, sum: Int)] = [:]

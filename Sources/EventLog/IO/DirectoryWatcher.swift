@@ -13,11 +13,8 @@ final class DirectoryWatcher: Sendable {
     private let inotify: Int32
     private let wakePipe: (read: Int32, write: Int32)
     private let watches = Locked<[Int32: String]>([:])
-    private let started = Locked(false)
-    /// Set by the thread as it exits; `stop()` waits for it (the thread is detached, so a process that
-    /// exits without closing its log has no thread left to join).
-    private let finished = ConditionLock()
-    nonisolated(unsafe) private var done = false  // guarded by finished
+    /// The watching thread, once started.
+    private let thread = Locked<WorkerThread?>(nil)
     private let onChange: @Sendable (String) -> Void
 
     /// - Parameter onChange: receives the watched directory in which something changed.
@@ -56,27 +53,9 @@ final class DirectoryWatcher: Sendable {
     }
 
     private func startIfNeeded() {
-        started.withLock { started in
-            guard !started else { return }
-            var created = pthread_t()
-            let context = Unmanaged.passRetained(self).toOpaque()
-            if pthread_create(
-                &created, nil,
-                { raw in
-                    let watcher = Unmanaged<DirectoryWatcher>.fromOpaque(raw!).takeRetainedValue()
-                    watcher.loop()
-                    watcher.finished.withLock {
-                        watcher.done = true
-                        watcher.finished.broadcast()
-                    }
-                    return nil
-                }, context) == 0
-            {
-                pthread_detach(created)
-                started = true
-            } else {
-                Unmanaged<DirectoryWatcher>.fromOpaque(context).release()
-            }
+        thread.withLock { thread in
+            // The thread holds the watcher until `stop()` ends its loop.
+            if thread == nil { thread = WorkerThread(name: "log-watcher") { [self] in loop() } }
         }
     }
 
@@ -110,7 +89,6 @@ final class DirectoryWatcher: Sendable {
     func stop() {
         var byte: UInt8 = 1
         _ = write(wakePipe.write, &byte, 1)
-        guard started.withLock({ $0 }) else { return }
-        finished.withLock { while !done { finished.wait() } }
+        thread.withLock { $0 }?.join()
     }
 }

@@ -31,7 +31,7 @@ public final class Log: Sendable {
     /// How a log is opened.
     public struct Configuration: Sendable {
         /// The source of "now" for retention, segment age and default timestamps.
-        public var clock: any LogClock
+        public var clock: any WallClock
         /// Where the library logs (at `.debug`/`.trace`, warnings for recovery). Defaults to a no-op logger.
         public var logger: Logger
         /// Fault injection for tests.
@@ -46,7 +46,7 @@ public final class Log: Sendable {
 
         /// Creates a configuration.
         public init(
-            clock: any LogClock = SystemClock(),
+            clock: any WallClock = SystemClock(),
             logger: Logger = Logger(label: "eventlog", factory: { _ in SwiftLogNoOpLogHandler() }),
             faults: FaultInjector? = nil, maintenanceIntervalMilliseconds: Int64? = nil
         ) {
@@ -79,8 +79,8 @@ public final class Log: Sendable {
     let committed = Locked(CommittedCache())
     let groups = Locked<[String: GroupRegistration]>([:])
     private let lockFile: Int32?
-    private let flusher = Locked<BackgroundThread?>(nil)
-    private let maintainer = Locked<BackgroundThread?>(nil)
+    private let flusher = Locked<PeriodicThread?>(nil)
+    private let maintainer = Locked<PeriodicThread?>(nil)
     /// In a read-only log: inotify on the partition directories, so followers learn of new batches.
     let watcher = Locked<DirectoryWatcher?>(nil)
     /// What recovery did for each partition when the log was opened.
@@ -167,11 +167,13 @@ public final class Log: Sendable {
         if writable {
             let log = WeakBox(self)
             flusher.withLock {
-                $0 = BackgroundThread(intervalMilliseconds: 5) { log.value?.flushDueIntervals() }
+                $0 = PeriodicThread(name: "log-flusher", intervalMilliseconds: 5) { log.value?.flushDueIntervals() }
             }
             if let interval = configuration.maintenanceIntervalMilliseconds {
                 maintainer.withLock {
-                    $0 = BackgroundThread(intervalMilliseconds: interval) { _ = try? log.value?.runMaintenance() }
+                    $0 = PeriodicThread(name: "log-maintenance", intervalMilliseconds: interval) {
+                        _ = try? log.value?.runMaintenance()
+                    }
                 }
             }
         }

@@ -49,7 +49,7 @@ final class Partition: Sendable {
     let index: Int
     let directory: String
     let io: SystemIO
-    let clock: any LogClock
+    let clock: any WallClock
     let logger: Logger
     let writable: Bool
     let configuration: Locked<TopicConfiguration>
@@ -71,7 +71,7 @@ final class Partition: Sendable {
     ///   - recoveryPoint: otherwise, every batch from the segment holding this offset is validated.
     init(
         topic: String, index: Int, logDirectory: String, configuration: TopicConfiguration, io: SystemIO,
-        clock: any LogClock, logger: Logger, writable: Bool, cleanShutdown: Bool, recoveryPoint: Int64,
+        clock: any WallClock, logger: Logger, writable: Bool, cleanShutdown: Bool, recoveryPoint: Int64,
         quarantineLimit: Int64 = Log.Configuration.defaultQuarantineLimit
     ) throws(EventLogError) {
         self.topic = topic
@@ -116,7 +116,7 @@ final class Partition: Sendable {
 
     private static func load(
         directory: String, topic: String, partition: Int, configuration: TopicConfiguration, io: SystemIO,
-        clock: any LogClock, logger: Logger, writable: Bool, cleanShutdown: Bool, recoveryPoint: Int64,
+        clock: any WallClock, logger: Logger, writable: Bool, cleanShutdown: Bool, recoveryPoint: Int64,
         quarantineLimit: Int64
     ) throws(EventLogError) -> Loaded {
         let now = clock.milliseconds()

@@ -191,15 +191,17 @@ extension LiveTable {
 }
 
 /// A thread that keeps a table caught up with its topic (polling with a 1–20 ms backoff when idle).
-public final class ViewFollower: @unchecked Sendable {
+public final class ViewFollower: Sendable {
     private let stopped = Locked(false)
-    private let done = DispatchSemaphore(value: 0)
     private let failure = Locked<(any Error)?>(nil)
+    private let thread: WorkerThread
 
     init(table: LiveTable, catalog: ViewCatalog, snapshotEvery: Double?) {
-        let thread = Thread { [stopped, done, failure] in
+        let (stopped, failure) = (self.stopped, self.failure)
+        let snapshotMilliseconds = snapshotEvery.map { Int64($0 * 1000) }
+        thread = WorkerThread(name: "view-\(table.name)") {
             var idle: UInt32 = 1000
-            var lastSnapshot = Date()
+            var lastSnapshot = SystemClock().milliseconds()
             var dirty = false
             while !stopped.withLock({ $0 }) {
                 do {
@@ -211,9 +213,10 @@ public final class ViewFollower: @unchecked Sendable {
                         usleep(idle)
                         idle = min(idle * 2, 20_000)
                     }
-                    if let every = snapshotEvery, dirty, Date().timeIntervalSince(lastSnapshot) >= every {
+                    let now = SystemClock().milliseconds()
+                    if let every = snapshotMilliseconds, dirty, now - lastSnapshot >= every {
                         try catalog.saveSnapshot(table)
-                        lastSnapshot = Date()
+                        lastSnapshot = now
                         dirty = false
                     }
                 } catch {
@@ -221,10 +224,7 @@ public final class ViewFollower: @unchecked Sendable {
                     break
                 }
             }
-            done.signal()
         }
-        thread.name = "view-\(table.name)"
-        thread.start()
     }
 
     /// The error that stopped the follower, if one did.
@@ -233,6 +233,6 @@ public final class ViewFollower: @unchecked Sendable {
     /// Stops following and waits for the thread to finish.
     public func stop() {
         stopped.withLock { $0 = true }
-        done.wait()
+        thread.join()
     }
 }

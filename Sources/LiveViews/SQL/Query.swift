@@ -36,7 +36,7 @@ extension LiveTable {
     ///
     /// - Parameters:
     ///   - sql: The query text, e.g. `SELECT count(*) FROM orders WHERE status = 'ORDER_PREPARED'`.
-    ///   - now: What `now()` returns, in epoch milliseconds (default: the wall clock).
+    ///   - now: What `now()` returns, in epoch milliseconds (default: the table's clock).
     /// - Throws: ``ViewError`` with code `syntax` (line, column, what was expected) or `query` (unknown
     ///   column, wrong types, coordinates out of range).
     public func query(_ sql: String, now: Int64? = nil) throws(ViewError) -> QueryResult {
@@ -64,9 +64,9 @@ extension LiveTable {
         return statement
     }
 
-    /// Runs a parsed statement; `now` defaults to the wall clock.
+    /// Runs a parsed statement; `now` defaults to the table's clock.
     func run(_ statement: SelectStatement, now: Int64?) throws(ViewError) -> QueryResult {
-        let now = now ?? Int64(Date().timeIntervalSince1970 * 1000)
+        let now = now ?? clock.milliseconds()
         let result: Result<QueryResult, ViewError> = lock.read {
             syncValidIndexes()
             do throws(ViewError) {

@@ -1,4 +1,5 @@
 import EventLog
+import EventLogFoundation
 import Foundation
 import Synchronization
 
@@ -210,15 +211,15 @@ final class DecodeHelpers: @unchecked Sendable {
     private init(count: Int) {
         self.count = max(0, count)
         for index in 0..<self.count {
-            let thread = Thread { [self] in
+            // Process-wide and parked between batches, like a runtime's worker pool: they live as long as
+            // the process.
+            WorkerThread.detach(name: "decode-\(index)") { [self] in
                 while true {
                     wake.wait()
                     let job = pending.withLock { $0.isEmpty ? nil : $0.removeFirst() }
                     job?.help()
                 }
             }
-            thread.name = "eventlog-decode-\(index)"
-            thread.start()
         }
     }
 

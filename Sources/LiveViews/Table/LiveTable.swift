@@ -127,10 +127,14 @@ public final class LiveTable: @unchecked Sendable {
         static func == (a: Self, b: Self) -> Bool { a.comparison == b.comparison }
     }
 
-    /// An empty table for `config`.
+    /// What SQL `now()` reads when a query does not pass `now` (tests and simulations inject a manual clock).
+    let clock: any WallClock
+
+    /// An empty table for `config`; SQL `now()` reads `clock`.
     ///
     /// - Throws: ``ViewError`` with code `invalidConfig` when the definition is inconsistent.
-    public init(config: TableConfig) throws(ViewError) {
+    public init(config: TableConfig, clock: any WallClock = SystemClock()) throws(ViewError) {
+        self.clock = clock
         try config.validate()
         self.config = config
         columns = config.columns.map(Column.init)

@@ -1,3 +1,4 @@
+public import EventLogFoundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -223,7 +224,7 @@ public final class ProcessorContext {
     /// The snapshot guarantee of the job.
     public let guarantee: ProcessingGuarantee
     /// Milliseconds of wall-clock time (injectable for tests).
-    public let clock: any StreamClock
+    public let clock: any WallClock
     let inboxes: [AnyObject]
     let outboxes: [any AnyOutbox]
     let metrics: VertexMetrics
@@ -231,7 +232,7 @@ public final class ProcessorContext {
 
     init(
         vertexName: String, index: Int, localParallelism: Int, jobName: String, guarantee: ProcessingGuarantee,
-        clock: any StreamClock, inboxes: [AnyObject], outboxes: [any AnyOutbox], metrics: VertexMetrics
+        clock: any WallClock, inboxes: [AnyObject], outboxes: [any AnyOutbox], metrics: VertexMetrics
     ) {
         self.vertexName = vertexName
         self.index = index
@@ -295,21 +296,6 @@ public enum ProcessingGuarantee: String, Sendable, Codable {
     case atLeastOnce
     /// Barrier snapshots with alignment: after a restart every event affects the state exactly once.
     case exactlyOnce
-}
-
-/// Wall-clock time in milliseconds, for idle timeouts and early results. Tests inject a manual clock.
-public protocol StreamClock: Sendable {
-    func milliseconds() -> Int64
-}
-
-/// The system's real-time clock.
-public struct SystemStreamClock: StreamClock {
-    public init() {}
-    public func milliseconds() -> Int64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Int64(time.tv_sec) * 1000 + Int64(time.tv_nsec) / 1_000_000
-    }
 }
 
 extension ProcessorContext {

@@ -21,7 +21,7 @@ public struct JobConfiguration: Sendable {
     /// `<log directory>/streamjet/<job name>`, so a job's snapshots sit next to the topics it reads.
     public var snapshotDirectory: String?
     /// Wall-clock time for idle timeouts and early results.
-    public var clock: any StreamClock
+    public var clock: any WallClock
     /// Where the engine logs.
     public var logger: Logger
     /// Makes chosen system calls of snapshot writes fail, or kills the process at one (tests). Without
@@ -34,7 +34,7 @@ public struct JobConfiguration: Sendable {
     public init(
         name: String = "job", workers: Int? = nil, guarantee: ProcessingGuarantee = .none,
         snapshotIntervalMilliseconds: Int64 = 10_000, snapshotDirectory: String? = nil, log: Log? = nil,
-        clock: any StreamClock = SystemStreamClock(),
+        clock: any WallClock = SystemClock(),
         logger: Logger = Logger(label: "streamjet", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.name = name
@@ -158,11 +158,11 @@ public final class Job: Sendable {
         }
         for (index, group) in all.enumerated() {
             let worker = Worker(tasklets: group, job: self)
-            spawnThread(name: "jet-\(index)") { worker.run() }
+            WorkerThread.detach(name: "jet-\(index)") { worker.run() }
         }
         if let coordinator, !all.isEmpty {
             let processors = UncheckedBox(tasklets.map { ($0.processor, $0.vertexName) })
-            spawnThread(name: "jet-snapshots") { [self] in
+            WorkerThread.detach(name: "jet-snapshots") { [self] in
                 coordinator.run(stopping: {
                     self.stopping.load(ordering: .acquiring) || self.workersDone.load(ordering: .acquiring)
                 })

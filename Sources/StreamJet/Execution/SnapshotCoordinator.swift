@@ -33,7 +33,7 @@ final class SnapshotCoordinator: @unchecked Sendable {
     let directory: String
     let guarantee: ProcessingGuarantee
     private let interval: Int64
-    private let clock: any StreamClock
+    private let clock: any WallClock
     private let logger: Logger
     private let io: SystemIO
     private let requested: Atomic<Int64>
@@ -74,7 +74,7 @@ final class SnapshotCoordinator: @unchecked Sendable {
     }
 
     init(
-        directory: String, guarantee: ProcessingGuarantee, intervalMilliseconds: Int64, clock: any StreamClock,
+        directory: String, guarantee: ProcessingGuarantee, intervalMilliseconds: Int64, clock: any WallClock,
         logger: Logger, io: SystemIO
     ) throws {
         self.directory = directory

@@ -1,3 +1,5 @@
+import EventLogFoundation
+
 /// Accumulates items into frames by event time and emits either the frames (stage one of a two-stage
 /// aggregation) or whole sliding/tumbling windows (stage two, or the single-stage form with early results).
 ///

@@ -1,3 +1,5 @@
+import EventLogFoundation
+
 /// Reads a ``Source``, stamps event time, keeps one watermark per lane, runs the stateless steps fused
 /// into the source, and emits items and watermarks in order.
 ///

@@ -45,7 +45,8 @@ struct BenchLatency: AsyncParsableCommand {
         }
         let box = UnsafeSendable(returned)
         let count = records, interval = intervalMicroseconds
-        let writer = Thread {
+        let consumer = try log.consumer(topics: ["lat"], from: .earliest)
+        let writer = WorkerThread(name: "bench-writer") {
             let builder = RecordBatchBuilder()
             for i in 0..<count {
                 builder.reset()
@@ -55,8 +56,6 @@ struct BenchLatency: AsyncParsableCommand {
                 usleep(UInt32(interval))
             }
         }
-        let consumer = try log.consumer(topics: ["lat"], from: .earliest)
-        writer.start()
         var received = [UInt64](repeating: 0, count: records)
         var n = 0
         for try await record in consumer.records {
@@ -73,6 +72,7 @@ struct BenchLatency: AsyncParsableCommand {
         report(
             "latency-in-process", latencies,
             note: "append returned -> async consumer received, one 200-byte record per append, no fsync")
+        writer.join()
         try log.close()
     }
 

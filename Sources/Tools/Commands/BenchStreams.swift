@@ -138,7 +138,7 @@ extension Bench {
     /// window's results are timed from the window's end (when the watermark can first pass it) to their
     /// arrival at the sink.
     func runW3Latency() throws {
-        let clock = SystemStreamClock()
+        let clock = SystemClock()
         let workers = self.workers ?? ProcessInfo.processInfo.activeProcessorCount
         let stream = TestStream<RestaurantEvent>(partitions: workers)
         let arrivals = LatencyRecorder()

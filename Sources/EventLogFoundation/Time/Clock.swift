@@ -4,15 +4,16 @@ import Synchronization
     import Glibc
 #endif
 
-/// Where the log gets "now" from: retention, segment age and default timestamps all read it, so tests
-/// and simulations can drive time deterministically.
-public protocol LogClock: Sendable {
+/// Where every module reads "now" from — the log (retention, segment age, default record timestamps),
+/// StreamJet (idle timeouts, early results, snapshot intervals) and LiveViews (SQL `now()`, snapshot
+/// intervals) — so tests and simulations can drive time deterministically with a ``ManualClock``.
+public protocol WallClock: Sendable {
     /// Milliseconds since the Unix epoch.
     func milliseconds() -> Int64
 }
 
-/// The system's wall clock.
-public struct SystemClock: LogClock {
+/// The system's real-time clock (`CLOCK_REALTIME`).
+public struct SystemClock: WallClock {
     /// Creates the wall clock.
     public init() {}
     public func milliseconds() -> Int64 {
@@ -23,7 +24,7 @@ public struct SystemClock: LogClock {
 }
 
 /// A clock that moves only when told to.
-public final class ManualClock: LogClock {
+public final class ManualClock: WallClock {
     private let now: Atomic<Int64>
     /// Creates a clock reading `milliseconds`.
     public init(milliseconds: Int64 = 1_700_000_000_000) { now = Atomic(milliseconds) }
