@@ -25,6 +25,6 @@ struct EventLogCommand: AsyncParsableCommand {
             Simulate.self, Soak.self, Topics.self, Produce.self, Consume.self, Tail.self, Groups.self, Stats.self,
             Dump.self,
             Verify.self, Repair.self, Tables.self, Query.self,
-            Bench.self, BenchLatency.self,
+            Serve.self, Bench.self, BenchLatency.self,
         ])
 }

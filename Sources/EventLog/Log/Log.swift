@@ -76,6 +76,8 @@ public final class Log: Sendable {
     package let io: SystemIO
     let state = Locked(State())
     let producerIdLock = ConditionLock()
+    /// Codec contexts for validating client-encoded batches, reused across appends.
+    let validationTools = Locked<[ValidationTools]>([])
     let committed = Locked(CommittedCache())
     let groups = Locked<[String: GroupRegistration]>([:])
     private let lockFile: Int32?

@@ -36,6 +36,29 @@ extension Partition {
                 .recordTooLarge,
                 "a batch of \(batch.count) bytes exceeds the topic's maxRecordBytes of \(config.maxRecordBytes)")
         }
+        return try appendSealed(batch, config: config)
+    }
+
+    /// Appends a batch a client encoded (Kafka's Produce) after validating it as Kafka's broker does
+    /// (``ClientBatchValidation``); only the base offset and the partition leader epoch (both outside the
+    /// CRC) are rewritten, every other byte is stored as sent.
+    func appendEncoded(_ batch: UnsafeMutableRawBufferPointer, codecs: Codecs, scratch: ByteStorage)
+        throws(EventLogError) -> AppendResult
+    {
+        guard writable else { throw error(.readOnly, "the log was opened read-only") }
+        let config = self.config
+        let (keyless, _) = try ClientBatchValidation.validate(
+            UnsafeRawBufferPointer(batch), maxBytes: config.maxRecordBytes, codecs: codecs, scratch: scratch)
+        if config.cleanupPolicy.contains(.compact) && keyless {
+            throw error(.keyRequired, "topic '\(topic)' is compacted, so every record needs a key")
+        }
+        batch.baseAddress!.storeBytes(of: Int32(0).bigEndian, toByteOffset: 12, as: Int32.self)  // leader epoch
+        return try appendSealed(batch, config: config)
+    }
+
+    private func appendSealed(_ batch: UnsafeMutableRawBufferPointer, config: TopicConfiguration)
+        throws(EventLogError) -> AppendResult
+    {
         let result = try writer.withLock { (writer) throws(EventLogError) -> AppendResult in
             try append(batch, config: config, writer: &writer)
         }

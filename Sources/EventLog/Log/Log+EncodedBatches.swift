@@ -1,0 +1,141 @@
+import EventLogFoundation
+
+/// Stored batches as bytes, for a server that speaks Kafka's protocol: what a Fetch returns for one
+/// partition.
+public struct EncodedBatches: Sendable {
+    /// Whole RecordBatch v2 batches as stored: the first is the one holding the requested offset (or the
+    /// first after it, where compaction removed it), so a client skips the records before its offset.
+    public var bytes: [UInt8]
+    /// The log end offset when the batches were read (Kafka's high watermark: on one node every appended
+    /// record is committed).
+    public var highWatermark: Int64
+    /// The first offset still stored.
+    public var logStartOffset: Int64
+}
+
+extension Log {
+    /// Appends a batch encoded by a client — Kafka's Produce — after validating it as Kafka's broker does:
+    /// one whole RecordBatch v2, matching CRC-32C, consistent counts, consecutive offset deltas, records and
+    /// headers that decode, a codec the log reads. Only the base offset and the partition leader epoch
+    /// (outside the CRC) are rewritten; every other byte is stored as sent.
+    ///
+    /// - Parameter batch: The batch; its first 16 bytes are overwritten (offset and epoch).
+    /// - Throws: `.invalidInput` (malformed batch), `.corruptData` (CRC mismatch), `.compression` (gzip or
+    ///   snappy, or a frame that does not decompress), `.recordTooLarge`, `.keyRequired`, `.unknownTopic`,
+    ///   `.unknownPartition`, `.outOfOrderSequence`, `.producerFenced`, `.io`. Nothing is stored on error.
+    @discardableResult
+    public func appendEncodedBatch(_ batch: UnsafeMutableRawBufferPointer, to topic: String, partition: Int)
+        throws(EventLogError) -> AppendResult
+    {
+        try requireWritable()
+        let target = try self.partition(topic, partition)
+        let tools = validationTools.withLock { $0.popLast() } ?? ValidationTools()
+        defer { validationTools.withLock { if $0.count < 8 { $0.append(tools) } } }
+        do throws(EventLogError) {
+            return try target.appendEncoded(batch, codecs: tools.codecs, scratch: tools.scratch)
+        } catch {
+            throw error.with(topic: topic, partition: partition)
+        }
+    }
+
+    /// Reads whole stored batches from the one holding `offset`, up to about `maxBytes` (the first batch is
+    /// returned whole even when larger, as Kafka does, so a consumer always makes progress).
+    ///
+    /// - Throws: `.offsetOutOfRange` when `offset` is below the log start or past the log end;
+    ///   `.corruptData` when a stored batch header is damaged; `.unknownTopic`, `.unknownPartition`.
+    public func encodedBatches(topic: String, partition: Int, from offset: Int64, maxBytes: Int)
+        throws(EventLogError) -> EncodedBatches
+    {
+        let target = try self.partition(topic, partition)
+        if !target.writable { try target.followWriter() }
+        do throws(EventLogError) { return try target.encodedBatches(from: offset, maxBytes: maxBytes) } catch {
+            throw error.with(topic: topic, partition: partition)
+        }
+    }
+
+    /// Returns when some partition of `positions` has records at or past its given offset, or after
+    /// `timeoutMilliseconds` — a Fetch's long poll, woken by appends instead of polling. Unknown
+    /// partitions are ignored. Cancelling the task returns at once.
+    public func waitForRecords(_ positions: [TopicPartition: Int64], timeoutMilliseconds: Int64) async {
+        let watched = positions.compactMap { position -> (Partition, Int64)? in
+            guard let partition = try? self.partition(position.key.topic, position.key.partition) else { return nil }
+            return (partition, position.value)
+        }
+        guard timeoutMilliseconds > 0 else { return }
+        await withTaskGroup(of: Void.self) { group in
+            for (partition, offset) in watched {
+                group.addTask {
+                    while !Task.isCancelled {
+                        let seen = partition.appendSignal.version
+                        if partition.offsets.end > offset { return }
+                        await partition.appendSignal.wait(after: seen)
+                    }
+                }
+            }
+            group.addTask { try? await Task.sleep(for: .milliseconds(timeoutMilliseconds)) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+}
+
+/// The codec contexts and buffer one validation uses; pooled by the log.
+final class ValidationTools: @unchecked Sendable {  // used by one caller at a time (taken from the pool)
+    let codecs = Codecs()
+    let scratch = ByteStorage(capacity: 1 << 16)
+}
+
+extension Partition {
+    /// See ``Log/encodedBatches(topic:partition:from:maxBytes:)``.
+    func encodedBatches(from offset: Int64, maxBytes: Int) throws(EventLogError) -> EncodedBatches {
+        let (segments, start, end) = state.withLock { ($0.segments, $0.logStartOffset, $0.logEndOffset) }
+        var result = EncodedBatches(bytes: [], highWatermark: end, logStartOffset: start)
+        guard offset >= start && offset <= end else {
+            throw error(
+                .offsetOutOfRange, "offset \(offset) is outside the partition's \(start)...\(end)", offset: offset)
+        }
+        guard offset < end,
+            var segmentIndex = segments.lastIndex(where: { $0.baseOffset <= offset }) ?? segments.indices.first
+        else { return result }
+        var position = segments[segmentIndex].position(forOffset: offset)
+        let header = ByteStorage(capacity: RecordBatchHeader.size)
+        while true {
+            let segment = segments[segmentIndex]
+            let size = segment.size
+            if position >= size {
+                segmentIndex += 1
+                guard segmentIndex < segments.count else { break }
+                position = 0
+                continue
+            }
+            guard size - position >= Int64(RecordBatchHeader.size),
+                try segment.read(at: position, count: RecordBatchHeader.size, into: header) == RecordBatchHeader.size
+            else { throw damaged(segment, position, "a batch header is cut short") }
+            let batch = RecordBatchHeader(header.base)
+            let total = Int64(batch.totalSize)
+            guard batch.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead),
+                total <= size - position
+            else { throw damaged(segment, position, "invalid batch length \(batch.batchLength)") }
+            if batch.baseOffset >= end { break }
+            if batch.lastOffset >= offset {
+                if !result.bytes.isEmpty && result.bytes.count + Int(total) > maxBytes { break }
+                let from = result.bytes.count
+                result.bytes.append(contentsOf: repeatElement(0, count: Int(total)))
+                let outcome = result.bytes.withUnsafeMutableBytes { bytes in
+                    io.pread(segment.file.fd, into: bytes.baseAddress! + from, count: Int(total), offset: position)
+                }
+                let read = try io.check(outcome, "read", path: segment.logPath)
+                guard read == Int(total) else {
+                    throw damaged(segment, position, "the segment file is shorter than its size")
+                }
+                if result.bytes.count >= maxBytes { break }
+            }
+            position += total
+        }
+        return result
+    }
+
+    private func damaged(_ segment: Segment, _ position: Int64, _ what: String) -> EventLogError {
+        EventLogError(.corruptData, what, path: segment.logPath, topic: topic, partition: index, filePosition: position)
+    }
+}

@@ -1,0 +1,86 @@
+import ArgumentParser
+import EventLog
+import KafkaServer
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `eventlog serve`: the log as a network server. `--kafka HOST:PORT` speaks Kafka's wire protocol.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the log over the network: Kafka's wire protocol (--kafka).",
+        discussion: """
+            One process owns the log as its writer; other processes (eventlog tail, consume, query) can still \
+            read it. Retention and compaction run in the background every --maintenance-interval seconds. \
+            SIGINT or SIGTERM stops accepting connections, finishes the requests in flight and closes the log \
+            cleanly.
+
+            Example: eventlog serve --kafka 127.0.0.1:9092
+                     kcat -b 127.0.0.1:9092 -L
+            """)
+    @OptionGroup var options: GlobalOptions
+
+    @Option(help: "Listen for Kafka clients on HOST:PORT (port 0: any free port, printed at start).")
+    var kafka: String
+
+    @Option(help: "The HOST:PORT clients are told to connect to (default: the --kafka address).")
+    var advertise: String?
+
+    @Option(help: "Partitions of topics created on first use (Kafka's num.partitions).")
+    var defaultPartitions = 1
+
+    @Flag(inversion: .prefixedNo, help: "Create unknown topics when a client asks for them.")
+    var autoCreateTopics = true
+
+    @Option(help: "Run retention and compaction every this many seconds.")
+    var maintenanceInterval: Double = 60
+
+    func validate() throws {
+        _ = try Self.address(kafka)
+        if let advertise { _ = try Self.address(advertise) }
+        guard defaultPartitions >= 1 else { throw ValidationError("--default-partitions must be at least 1") }
+        guard maintenanceInterval > 0 else { throw ValidationError("--maintenance-interval must be positive") }
+    }
+
+    static func address(_ text: String) throws -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65535).contains(port), colon != text.startIndex
+        else { throw ValidationError("'\(text)' is not HOST:PORT (e.g. 127.0.0.1:9092)") }
+        return (String(text[..<colon]), port)
+    }
+
+    func run() async throws {
+        let logger = options.logger()
+        var logConfiguration = Log.Configuration(logger: logger)
+        logConfiguration.maintenanceIntervalMilliseconds = Int64(maintenanceInterval * 1000)
+        let log = try Log(directory: options.directory, configuration: logConfiguration)
+        let (host, port) = try Self.address(kafka)
+        var configuration = KafkaServerConfiguration(host: host, port: port)
+        if let advertise {
+            let (advertisedHost, advertisedPort) = try Self.address(advertise)
+            configuration.advertisedHost = advertisedHost
+            configuration.advertisedPort = advertisedPort
+        }
+        configuration.defaultPartitions = defaultPartitions
+        configuration.autoCreateTopics = autoCreateTopics
+        let server = KafkaServer(log: log, configuration: configuration, logger: logger) { port in
+            // Unbuffered, so a script waiting for this line (with the port) sees it at once.
+            let line = "eventlog serve: Kafka protocol on \(host):\(port), log \(options.directory)\n"
+            _ = line.withCString { write(1, $0, strlen($0)) }
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            try? log.close()
+            throw error
+        }
+        try log.close()
+        print("eventlog serve: stopped; the log was closed cleanly")
+    }
+}
