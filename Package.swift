@@ -105,6 +105,14 @@ let package = Package(
             ],
             swiftSettings: upcoming),
         .testTarget(
+            name: "KafkaServerTests",
+            dependencies: [
+                "KafkaServer", "EventLog", "EventLogFoundation", "TestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming),
+        .testTarget(
             name: "SimulatorTests",
             dependencies: [
                 "Simulator", "EventLog", "TestSupport", .product(name: "HeapModule", package: "swift-collections"),

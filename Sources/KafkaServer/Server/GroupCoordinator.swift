@@ -276,7 +276,9 @@ actor GroupCoordinator {
         guard let group = groups[groupId], group.members[memberId] != nil else { return .unknownMemberId }
         group.members[memberId]!.lastSeen = now()
         guard generation == group.generation else { return .illegalGeneration }
-        return group.state == .stable ? .none : .rebalanceInProgress
+        // As Kafka: members of the current generation may commit while the next rebalance gathers (what
+        // they processed before giving partitions up); only between join and sync is it refused.
+        return group.state == .completingRebalance ? .rebalanceInProgress : .none
     }
 
     // MARK: Timeouts

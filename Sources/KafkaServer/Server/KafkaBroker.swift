@@ -71,6 +71,7 @@ final class KafkaBroker: Sendable {
             throw KafkaProtocolError("unknown API key \(rawKey)")
         }
         metrics.request(key)
+        logger.trace("request", metadata: ["api": "\(key)", "version": "\(version)", "correlation": "\(correlation)"])
         if key == .apiVersions && !key.versions.contains(version) {
             // An unknown ApiVersions version gets a v0 body with UNSUPPORTED_VERSION, so the client retries.
             return respond(correlation, flexibleHeader: false, flexible: false) {

@@ -1,0 +1,217 @@
+import EventLog
+import EventLogFoundation
+import Foundation
+import KafkaServer
+import Logging
+import ServiceLifecycle
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A Kafka-protocol server on loopback for one test: in this process, on a fresh log directory and a free
+/// port. With `EVENTLOG_KAFKA_BOOTSTRAP` set, tests talk to that broker instead (a real Kafka, to check
+/// the tests themselves) and skip their looks into the log.
+final class KafkaHarness: @unchecked Sendable {
+    let directory: String
+    let log: Log?
+    let bootstrap: String
+    private let group: ServiceGroup?
+    private let running: Task<Void, any Error>?
+
+    static var external: String? { ProcessInfo.processInfo.environment["EVENTLOG_KAFKA_BOOTSTRAP"] }
+
+    init(defaultPartitions: Int = 1, configure: (inout KafkaServerConfiguration) -> Void = { _ in }) async throws {
+        directory =
+            FileManager.default.temporaryDirectory.path + "/kafka-test-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        if let external = Self.external {
+            (log, bootstrap, group, running) = (nil, external, nil, nil)
+            return
+        }
+        let log = try Log(directory: directory)
+        var configuration = KafkaServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.defaultPartitions = defaultPartitions
+        configure(&configuration)
+        let listening = AsyncStream<Int>.makeStream()
+        let server = KafkaServer(
+            log: log, configuration: configuration,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) { port in
+            listening.continuation.yield(port)
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [server], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
+        running = Task { try await group.run() }
+        var port = 0
+        for await value in listening.stream {
+            port = value
+            break
+        }
+        self.log = log
+        self.group = group
+        bootstrap = "127.0.0.1:\(port)"
+    }
+
+    var port: Int32 { Int32(bootstrap.split(separator: ":").last!)! }
+
+    /// Stops the server gracefully and closes the log.
+    func stop() async throws {
+        if let group, let running {
+            await group.triggerGracefulShutdown()
+            try await running.value
+        }
+        try log?.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
+struct ToolResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a client program (kcat, python3) with `input` on stdin; killed after `timeout` seconds. It waits on
+/// a thread of its own: the server under test runs in this process, on the cooperative pool, which a
+/// blocking wait here could starve.
+func runTool(_ executable: String, _ arguments: [String], input: String? = nil, timeout: Double = 30) async throws
+    -> ToolResult
+{
+    let path = try #require(findExecutable(executable), "\(executable) is not installed (bash scripts/install-deps.sh)")
+    return try await withCheckedThrowingContinuation { continuation in
+        Thread {
+            continuation.resume(
+                with: Result { try runToolBlocking(path, arguments, input: input, timeout: timeout) })
+        }.start()
+    }
+}
+
+private func runToolBlocking(_ path: String, _ arguments: [String], input: String?, timeout: Double) throws
+    -> ToolResult
+{
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe(), stdin = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = stdin
+    try process.run()
+    let killer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+    DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+    if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
+    try stdin.fileHandleForWriting.close()
+    // Read both pipes concurrently so neither fills up.
+    let errData = Locked<Data>(Data())
+    let reader = Thread { errData.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
+    reader.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    killer.cancel()
+    while reader.isExecuting || !reader.isFinished { usleep(1000) }
+    return ToolResult(
+        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
+}
+
+/// Starts a client program in the background (a group member); `stop()` sends SIGTERM and waits.
+///
+/// Spawned with posix_spawn and an empty signal mask: the test process blocks SIGTERM in some threads,
+/// and a child started by Foundation's `Process` inherits that mask — kcat would then never see the
+/// SIGTERM that makes it leave its group.
+final class BackgroundTool: @unchecked Sendable {
+    let pid: pid_t
+    private let outFile: String
+    private let errFile: String
+
+    init(_ executable: String, _ arguments: [String]) throws {
+        let base = FileManager.default.temporaryDirectory.path + "/tool-\(UInt64.random(in: 0...UInt64.max))"
+        outFile = base + ".out"
+        errFile = base + ".err"
+        let path = try #require(findExecutable(executable))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outFile, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, errFile, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGTERM)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGPIPE)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var child = pid_t()
+        let result = posix_spawn(&child, path, &actions, &attributes, argv, environ)
+        try #require(result == 0, "posix_spawn \(path) failed: \(result)")
+        pid = child
+    }
+
+    var stdout: String { (try? String(contentsOfFile: outFile, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "" }
+
+    private var exited = false
+
+    /// Whether the program is still running (reaps it once it ended).
+    var isRunning: Bool {
+        if exited { return false }
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == pid { exited = true }
+        return !exited
+    }
+
+    /// Waits until `condition` holds on stderr (kcat reports rebalances there), at most `timeout` seconds.
+    func waitFor(timeout: Double = 30, _ condition: (String) -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition(stderr) { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return condition(stderr)
+    }
+
+    /// Sends SIGTERM (kcat then leaves its group) and waits for the exit without blocking a thread.
+    func stop() async {
+        if isRunning { kill(pid, SIGTERM) }
+        for _ in 0..<300 where isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+        if isRunning {
+            kill(pid, SIGKILL)
+            while isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+    }
+
+    /// Waits for the program to end by itself (at most `timeout` seconds).
+    func waitForExit(timeout: Double = 30) async {
+        let deadline = Date().addingTimeInterval(timeout)
+        while isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+    }
+
+    deinit {
+        if isRunning {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+        }
+        try? FileManager.default.removeItem(atPath: outFile)
+        try? FileManager.default.removeItem(atPath: errFile)
+    }
+}
+
+func findExecutable(_ name: String) -> String? {
+    for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+        let path = "\(directory)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return nil
+}

@@ -1,0 +1,182 @@
+import EventLog
+import Foundation
+import Testing
+
+/// The reference's acceptance list, driven by kcat (librdkafka 2.0, from Debian) against the server:
+/// an independent client implementation, not this project's own codec.
+@Suite("Kafka protocol with kcat", .serialized)
+struct KcatTests {
+    @Test("metadata lists the broker, the topic and its partitions exactly as kcat prints them")
+    func metadata() async throws {
+        let server = try await KafkaHarness()
+        try server.log?.createTopic("orders", configuration: TopicConfiguration(partitions: 2))
+        let result = try await runTool("kcat", ["-b", server.bootstrap, "-L", "-t", "orders"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(
+            result.stdout == """
+                Metadata for orders (from broker 0: \(server.bootstrap)/0):
+                 1 brokers:
+                  broker 0 at \(server.bootstrap) (controller)
+                 1 topics:
+                  topic "orders" with 2 partitions:
+                    partition 0, leader 0, replicas: 0, isrs: 0
+                    partition 1, leader 0, replicas: 0, isrs: 0
+
+                """)
+        try await server.stop()
+    }
+
+    @Test("produce with kcat, consume with kcat and with the library: same keys, values, offsets per partition")
+    func roundTrip() async throws {
+        let server = try await KafkaHarness()
+        try server.log?.createTopic("orders", configuration: TopicConfiguration(partitions: 2))
+        for partition in 0..<2 {
+            let input = (1...3).map { "k\($0)-\(partition):v\($0)-\(partition)\n" }.joined()
+            let produced = try await runTool(
+                "kcat", ["-b", server.bootstrap, "-P", "-t", "orders", "-p", "\(partition)", "-K:"], input: input)
+            #expect(produced.status == 0, "\(produced.stderr)")
+        }
+        for partition in 0..<2 {
+            let consumed = try await runTool(
+                "kcat",
+                [
+                    "-b", server.bootstrap, "-C", "-t", "orders", "-p", "\(partition)", "-o", "beginning", "-e", "-f",
+                    "%p:%o %k=%s\\n",
+                ])
+            #expect(consumed.status == 0)
+            #expect(
+                consumed.stdout
+                    == (1...3).map { "\(partition):\($0 - 1) k\($0)-\(partition)=v\($0)-\(partition)\n" }.joined())
+            #expect(consumed.stderr.contains("Reached end of topic orders [\(partition)] at offset 3"))
+            if let log = server.log {
+                let records = try log.read(topic: "orders", partition: partition, from: 0)
+                #expect(
+                    records.map { String(decoding: $0.key ?? [], as: UTF8.self) }
+                        == (1...3).map { "k\($0)-\(partition)" })
+                #expect(
+                    records.map { String(decoding: $0.value ?? [], as: UTF8.self) }
+                        == (1...3).map { "v\($0)-\(partition)" })
+                #expect(records.map(\.offset) == [0, 1, 2])
+            }
+        }
+        try await server.stop()
+    }
+
+    @Test("library appends are visible to kcat, and a long-poll fetch is woken by an append", .timeLimit(.minutes(1)))
+    func libraryToKcat() async throws {
+        let server = try await KafkaHarness()
+        guard let log = server.log else { return try await server.stop() }
+        try log.createTopic("live", configuration: TopicConfiguration(partitions: 1))
+        let consumer = try BackgroundTool(
+            "kcat", ["-b", server.bootstrap, "-C", "-t", "live", "-o", "beginning", "-c", "2", "-f", "%s\\n"])
+        try await Task.sleep(for: .milliseconds(500))
+        try log.append([ProducerRecord(value: Array("first".utf8))], to: "live")
+        try log.append([ProducerRecord(value: Array("second".utf8))], to: "live")
+        await consumer.waitForExit()
+        #expect(consumer.stdout == "first\nsecond\n")
+        await consumer.stop()
+        try await server.stop()
+    }
+
+    @Test("lz4 and zstd batches are stored compressed as sent; gzip and snappy are refused with Kafka's error 76")
+    func codecs() async throws {
+        let server = try await KafkaHarness()
+        let input = String(repeating: "hello hello\n", count: 500)
+        for codec in ["lz4", "zstd"] {
+            let produced = try await runTool(
+                "kcat", ["-b", server.bootstrap, "-P", "-t", "c_\(codec)", "-z", codec, "-d", "msg"], input: input)
+            #expect(produced.stderr.contains(", \(codec))"), "\(codec): \(produced.stderr.suffix(500))")
+            let consumed = try await runTool(
+                "kcat", ["-b", server.bootstrap, "-C", "-t", "c_\(codec)", "-o", "beginning", "-e", "-q"])
+            #expect(consumed.stdout == input)
+            if let log = server.log {
+                let stored = try log.encodedBatches(topic: "c_\(codec)", partition: 0, from: 0, maxBytes: 1 << 20)
+                let attributes = Int(stored.bytes[21]) << 8 | Int(stored.bytes[22])
+                #expect(attributes & 7 == (codec == "lz4" ? 3 : 4), "stored codec for \(codec)")
+            }
+        }
+        for codec in ["gzip", "snappy"] {
+            let produced = try await runTool(
+                "kcat", ["-b", server.bootstrap, "-P", "-t", "c_\(codec)", "-z", codec, "-d", "msg"], input: input)
+            #expect(produced.stderr.contains("Unsupported compression type"), "\(codec)")
+            if let log = server.log { #expect(try log.offsets(topic: "c_\(codec)", partition: 0).end == 0) }
+        }
+        try await server.stop()
+    }
+
+    @Test("an idempotent producer gets a producer id and its batches start at sequence 0, stored once")
+    func idempotence() async throws {
+        let server = try await KafkaHarness()
+        let produced = try await runTool(
+            "kcat", ["-b", server.bootstrap, "-P", "-t", "idem", "-X", "enable.idempotence=true", "-d", "eos,msg"],
+            input: "a\nb\nc\n")
+        #expect(produced.status == 0)
+        #expect(produced.stderr.contains("Acquired PID{Id:"))
+        #expect(produced.stderr.contains("BaseSeq 0"))
+        if let log = server.log {
+            #expect(
+                try log.read(topic: "idem", partition: 0, from: 0).map { String(decoding: $0.value!, as: UTF8.self) }
+                    == ["a", "b", "c"])
+        }
+        try await server.stop()
+    }
+
+    @Test("a fetch past the end resets the consumer to the end (offset out of range)")
+    func outOfRange() async throws {
+        let server = try await KafkaHarness()
+        _ = try await runTool("kcat", ["-b", server.bootstrap, "-P", "-t", "short"], input: "x\n")
+        let consumed = try await runTool(
+            "kcat", ["-b", server.bootstrap, "-C", "-t", "short", "-o", "100", "-e", "-d", "fetch"])
+        #expect(
+            consumed.stderr.contains("offset reset (at offset 100, broker 0) to END"), "\(consumed.stderr.suffix(800))")
+        try await server.stop()
+    }
+
+    @Test(
+        "a two-member group: both partitions to the first, one each after the second joins, both back when it leaves; commits land in the log",
+        .timeLimit(.minutes(2)))
+    func groupRebalance() async throws {
+        let server = try await KafkaHarness()
+        try server.log?.createTopic("orders", configuration: TopicConfiguration(partitions: 2))
+        for partition in 0..<2 {
+            _ = try await runTool(
+                "kcat", ["-b", server.bootstrap, "-P", "-t", "orders", "-p", "\(partition)"],
+                input: "a\(partition)\nb\(partition)\n")
+        }
+        let arguments = [
+            "-b", server.bootstrap, "-G", "g1", "-X", "auto.offset.reset=earliest", "-X", "auto.commit.interval.ms=200",
+            "-u", "-f", "%p:%o %s\\n", "orders",
+        ]
+        let first = try BackgroundTool("kcat", arguments)
+        #expect(await first.waitFor { $0.contains("assigned: orders [0], orders [1]") }, "\(first.stderr)")
+        let second = try BackgroundTool("kcat", arguments)
+        #expect(await second.waitFor { $0.contains("assigned: orders [") }, "\(second.stderr)")
+        #expect(await first.waitFor { $0.contains("revoked: orders [0], orders [1]") })
+        #expect(
+            await first.waitFor { text in
+                let last = text.components(separatedBy: "assigned: ").last ?? ""
+                return last.hasPrefix("orders [0]\n") || last.hasPrefix("orders [1]\n")
+            }, "\(first.stderr)")
+        await second.stop()  // SIGTERM: kcat leaves the group
+        #expect(
+            await first.waitFor {
+                $0.components(separatedBy: "assigned: ").last?.hasPrefix("orders [0], orders [1]") == true
+            }, "\(first.stderr)")
+        // Every record was read (at least once) and the group's commits reached the log's offset store.
+        let seen = Set((first.stdout + second.stdout).split(separator: "\n").map(String.init))
+        #expect(seen.isSuperset(of: ["0:0 a0", "0:1 b0", "1:0 a1", "1:1 b1"]), "\(seen)")
+        if let log = server.log {
+            var committed: [TopicPartition: CommittedOffset] = [:]
+            for _ in 0..<100 {
+                committed = try log.committedOffsets(group: "g1")
+                if committed.values.map(\.offset) == [2, 2] { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(
+                committed[TopicPartition("orders", 0)]?.offset == 2
+                    && committed[TopicPartition("orders", 1)]?.offset == 2)
+        }
+        await first.stop()
+        try await server.stop()
+    }
+}
