@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails when a module imports one of the project's modules it may not (DESIGN.md, "Layers"): the module graph
-# is one-directional, C shims and EventLogFoundation → EventLog → StreamJet → LiveViews → Simulator → Tools.
+# is one-directional, C shims and EventLogFoundation → EventLog → StreamJet → LiveViews → Simulator → Tools,
+# with KafkaServer (network services) on EventLog only, used by Tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A allowed=(
@@ -10,9 +11,10 @@ declare -A allowed=(
   [StreamJet]="EventLogFoundation EventLog"
   [LiveViews]="EventLogFoundation EventLog StreamJet CEventLogSupport"
   [Simulator]="EventLogFoundation EventLog LiveViews"
-  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator"
+  [KafkaServer]="EventLogFoundation EventLog"
+  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer"
 )
-project="CEventLogSupport CLZ4 CZstd EventLogFoundation EventLog StreamJet LiveViews Simulator Tools"
+project="CEventLogSupport CLZ4 CZstd EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer Tools"
 status=0
 for module in "${!allowed[@]}"; do
   [ -d "Sources/$module" ] || continue
