@@ -12,3 +12,9 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
+# Kafka clients from PyPI that the protocol server is tested with: confluent-kafka (librdkafka 2.16, bundled)
+# and kafka-python (an independent pure-Python implementation).
+if ! python3 -c "import confluent_kafka, kafka" >/dev/null 2>&1; then
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+    confluent-kafka==2.16.1 kafka-python==3.0.12
+fi

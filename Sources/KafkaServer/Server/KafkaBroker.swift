@@ -230,8 +230,9 @@ final class KafkaBroker: Sendable {
                 writer.array([Int32(0)]) { $0.int32($1) }  // in-sync replicas
                 if version >= 5 { writer.arrayCount(0) }  // offline replicas
             }
-            if version >= 8 { writer.int32(Int32.min) }  // authorized operations: not computed
+            if version >= 8 { writer.int32(Int32.min) }  // topic authorized operations: not computed
         }
+        if version >= 8 { writer.int32(Int32.min) }  // cluster authorized operations (v8–10)
         return writer.buffer
     }
 
