@@ -108,8 +108,6 @@ let package = Package(
             name: "KafkaServerTests",
             dependencies: [
                 "KafkaServer", "EventLog", "EventLogFoundation", "TestSupport",
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),
         .testTarget(

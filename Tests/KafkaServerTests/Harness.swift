@@ -1,68 +1,88 @@
 import EventLog
 import EventLogFoundation
 import Foundation
-import KafkaServer
-import Logging
-import ServiceLifecycle
 import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// A Kafka-protocol server on loopback for one test: in this process, on a fresh log directory and a free
-/// port. With `EVENTLOG_KAFKA_BOOTSTRAP` set, tests talk to that broker instead (a real Kafka, to check
-/// the tests themselves) and skip their looks into the log.
+/// `eventlog serve --kafka` on loopback for one test: the real binary in a child process, on a fresh log
+/// directory and a free port, stopped with SIGTERM (it must then exit 0 after closing the log cleanly).
+/// With `EVENTLOG_KAFKA_BOOTSTRAP` set, tests talk to that broker instead (a real Kafka, to check the tests
+/// themselves) and skip their looks into the log.
+///
+/// Tests look into the log through ``log``, a read-only view opened afresh each time: the server owns the
+/// directory as its writer, and a read-only process follows what it writes.
 final class KafkaHarness: @unchecked Sendable {
     let directory: String
-    let log: Log?
     let bootstrap: String
-    private let group: ServiceGroup?
-    private let running: Task<Void, any Error>?
+    private let process: BackgroundTool?
 
     static var external: String? { ProcessInfo.processInfo.environment["EVENTLOG_KAFKA_BOOTSTRAP"] }
 
-    init(defaultPartitions: Int = 1, configure: (inout KafkaServerConfiguration) -> Void = { _ in }) async throws {
+    /// The `eventlog` binary built next to the test bundle.
+    static let binary: String? = {
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [here, here.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("eventlog").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }()
+
+    /// - Parameters:
+    ///   - topics: Created (name → partitions) before the server starts.
+    ///   - arguments: More `eventlog serve` options.
+    init(topics: [String: Int] = [:], arguments: [String] = []) async throws {
         directory =
             FileManager.default.temporaryDirectory.path + "/kafka-test-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         if let external = Self.external {
-            (log, bootstrap, group, running) = (nil, external, nil, nil)
+            (bootstrap, process) = (external, nil)
             return
         }
-        let log = try Log(directory: directory)
-        var configuration = KafkaServerConfiguration(host: "127.0.0.1", port: 0)
-        configuration.defaultPartitions = defaultPartitions
-        configure(&configuration)
-        let listening = AsyncStream<Int>.makeStream()
-        let server = KafkaServer(
-            log: log, configuration: configuration,
-            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
-        ) { port in
-            listening.continuation.yield(port)
+        if !topics.isEmpty {
+            let log = try Log(directory: directory)
+            for (name, partitions) in topics {
+                try log.createTopic(name, configuration: TopicConfiguration(partitions: partitions))
+            }
+            try log.close()
         }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [server], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
-        running = Task { try await group.run() }
-        var port = 0
-        for await value in listening.stream {
-            port = value
-            break
+        let binary = try #require(Self.binary, "build the eventlog binary first: swift build --build-tests")
+        let process = try BackgroundTool(
+            binary, ["serve", "--kafka", "127.0.0.1:0", "--data-dir", directory, "--log-level", "warning"] + arguments)
+        var port: String?
+        let deadline = Date().addingTimeInterval(60)
+        while port == nil && Date() < deadline && process.isRunning {
+            if let range = process.stdout.range(
+                of: #"Kafka protocol on 127\.0\.0\.1:(\d+)"#, options: .regularExpression)
+            {
+                port = String(process.stdout[range].split(separator: ":").last!)
+            } else {
+                try await Task.sleep(for: .milliseconds(20))
+            }
         }
-        self.log = log
-        self.group = group
-        bootstrap = "127.0.0.1:\(port)"
+        self.process = process
+        bootstrap = "127.0.0.1:\(try #require(port, "the server did not start: \(process.stderr)"))"
     }
 
     var port: Int32 { Int32(bootstrap.split(separator: ":").last!)! }
 
-    /// Stops the server gracefully and closes the log.
+    /// A read-only view of the server's log (nil against an external broker).
+    var log: Log? {
+        guard process != nil else { return nil }
+        return try? Log.openReadOnly(directory: directory)
+    }
+
+    /// Stops the server with SIGTERM and expects a clean exit (status 0, log closed cleanly).
     func stop() async throws {
-        if let group, let running {
-            await group.triggerGracefulShutdown()
-            try await running.value
+        if let process {
+            await process.stop()
+            #expect(
+                process.exitStatus == 0,
+                "eventlog serve exited with \(process.exitStatus ?? -1): \(process.stderr.suffix(2000))")
+            #expect(process.stdout.contains("the log was closed cleanly"), "\(process.stdout)")
         }
-        try log?.close()
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
@@ -162,12 +182,17 @@ final class BackgroundTool: @unchecked Sendable {
     var stderr: String { (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? "" }
 
     private var exited = false
+    /// The exit status once the program ended normally (nil while running or when a signal ended it).
+    private(set) var exitStatus: Int32?
 
     /// Whether the program is still running (reaps it once it ended).
     var isRunning: Bool {
         if exited { return false }
         var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == pid { exited = true }
+        if waitpid(pid, &status, WNOHANG) == pid {
+            exited = true
+            if status & 0x7f == 0 { exitStatus = (status >> 8) & 0xff }
+        }
         return !exited
     }
 
@@ -209,6 +234,7 @@ final class BackgroundTool: @unchecked Sendable {
 }
 
 func findExecutable(_ name: String) -> String? {
+    if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
     for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
         let path = "\(directory)/\(name)"
         if FileManager.default.isExecutableFile(atPath: path) { return path }

@@ -5,6 +5,10 @@ import NIOCore
 import NIOPosix
 public import ServiceLifecycle
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `eventlog serve --kafka`: the log over Kafka's wire protocol, so Kafka clients in any language produce
 /// to it and consume from it — and the same clients can later point at a Kafka cluster unchanged.
 ///
@@ -44,6 +48,9 @@ public final class KafkaServer: Service, Sendable {
     public func metricsText() -> String { metricsStore.withLock { $0 }?.render() ?? "" }
 
     public func run() async throws {
+        // A peer that closes while its answer is being written must cost an EPIPE on that socket, not the
+        // process: writes to sockets on Linux raise SIGPIPE unless it is ignored.
+        signal(SIGPIPE, SIG_IGN)
         let pool = NIOThreadPool(numberOfThreads: 2)
         pool.start()
         do { try await serve(pool: pool) } catch {

@@ -36,6 +36,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Create unknown topics when a client asks for them.")
     var autoCreateTopics = true
 
+    @Option(help: "The largest request frame accepted, in bytes (Kafka's socket.request.max.bytes).")
+    var maxRequestBytes = 100 << 20
+
     @Option(help: "Run retention and compaction every this many seconds.")
     var maintenanceInterval: Double = 60
 
@@ -43,6 +46,7 @@ struct Serve: AsyncParsableCommand {
         _ = try Self.address(kafka)
         if let advertise { _ = try Self.address(advertise) }
         guard defaultPartitions >= 1 else { throw ValidationError("--default-partitions must be at least 1") }
+        guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
         guard maintenanceInterval > 0 else { throw ValidationError("--maintenance-interval must be positive") }
     }
 
@@ -67,6 +71,7 @@ struct Serve: AsyncParsableCommand {
         }
         configuration.defaultPartitions = defaultPartitions
         configuration.autoCreateTopics = autoCreateTopics
+        configuration.maxRequestBytes = maxRequestBytes
         let server = KafkaServer(log: log, configuration: configuration, logger: logger) { port in
             // Unbuffered, so a script waiting for this line (with the port) sees it at once.
             let line = "eventlog serve: Kafka protocol on \(host):\(port), log \(options.directory)\n"
