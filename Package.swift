@@ -32,6 +32,9 @@ let package = Package(
             name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]),
         .systemLibrary(
             name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        // gzip and snappy, only to read batches Kafka clients compressed with them (the log writes lz4/zstd).
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
         // Hand-written C for the one hot path Swift cannot reach: the SSE4.2 / ARMv8 CRC-32C instructions.
         .target(name: "CEventLogSupport"),
         // The building blocks every layer uses (locks, thread start-up), below all of them (DESIGN.md).
@@ -39,7 +42,7 @@ let package = Package(
         .target(
             name: "EventLog",
             dependencies: [
-                "EventLogFoundation", "CLZ4", "CZstd", "CEventLogSupport",
+                "EventLogFoundation", "CLZ4", "CZstd", "CZlib", "CSnappy", "CEventLogSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

@@ -4,7 +4,7 @@
 # Debian/Ubuntu.
 set -euo pipefail
 need=()
-for pkg in liblz4-dev libzstd-dev libsqlite3-dev pkg-config kcat; do
+for pkg in liblz4-dev libzstd-dev zlib1g-dev libsnappy-dev libsqlite3-dev pkg-config kcat; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

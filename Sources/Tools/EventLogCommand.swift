@@ -24,7 +24,7 @@ struct EventLogCommand: AsyncParsableCommand {
         subcommands: [
             Simulate.self, Soak.self, Topics.self, Produce.self, Consume.self, Tail.self, Groups.self, Stats.self,
             Dump.self,
-            Verify.self, Repair.self, Tables.self, Query.self,
+            Verify.self, Repair.self, Maintain.self, Tables.self, Query.self,
             Serve.self, Bench.self, BenchLatency.self,
         ])
 }

@@ -121,6 +121,43 @@ struct MaintenanceTests {
         #expect(try Log(directory: dir.path).all("t") == expected(dropTombstones: true))
     }
 
+    @Test(
+        "eventlog maintain compacts from outside: the latest record per key, no tombstones, offsets kept (model, randomized)"
+    )
+    func maintainCommand() throws {
+        let seed = testSeed("maintain")
+        var generator = SeededGenerator(seed: seed)
+        let dir = TemporaryDirectory()
+        var config = smallSegments(.compact)
+        config.deleteRetentionMilliseconds = 0
+        var before: [Record] = []
+        var activeBase: Int64 = 0
+        do {
+            let log = try Log(directory: dir.path)
+            try log.createTopic("t", configuration: config)
+            for i in 0..<800 {
+                let key = "key-\(Int.random(in: 0..<50, using: &generator))"
+                let value: String? = Int.random(in: 0..<6, using: &generator) == 0 ? nil : "v\(i)"
+                try log.append(ProducerRecord(key: key, value: value), to: "t")
+            }
+            before = try log.all("t")
+            activeBase = try log.partition("t", 0).segments.last!.baseOffset
+            try log.close()
+        }
+        let result = try runEventlog(["maintain", "--force-compaction", "--json", "--data-dir", dir.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        // The model: below the active segment, each key's last record survives unless it is a tombstone.
+        var last: [String: Int64] = [:]
+        for record in before where record.offset < activeBase { last[record.keyString!] = record.offset }
+        let expected = before.filter { record in
+            record.offset >= activeBase || (last[record.keyString!] == record.offset && record.value != nil)
+        }
+        #expect(result.stdout.contains("\"records_compacted\":\(before.count - expected.count)"), "\(result.stdout)")
+        let after = try Log.openReadOnly(directory: dir.path).all("t")
+        #expect(after == expected)
+        #expect(try runEventlog(["verify", "--data-dir", dir.path]).status == 0)
+    }
+
     @Test("compaction walks batches larger than its 8 MiB read chunk (it used to re-read the first forever)")
     func compactionOfHugeBatches() throws {
         let dir = TemporaryDirectory()

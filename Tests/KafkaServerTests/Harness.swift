@@ -17,7 +17,8 @@ import Testing
 final class KafkaHarness: @unchecked Sendable {
     let directory: String
     let bootstrap: String
-    private let process: BackgroundTool?
+    private var process: BackgroundTool?
+    private let arguments: [String]
 
     static var external: String? { ProcessInfo.processInfo.environment["EVENTLOG_KAFKA_BOOTSTRAP"] }
 
@@ -34,9 +35,11 @@ final class KafkaHarness: @unchecked Sendable {
     /// - Parameters:
     ///   - topics: Created (name → partitions) before the server starts.
     ///   - arguments: More `eventlog serve` options.
-    init(topics: [String: Int] = [:], arguments: [String] = []) async throws {
+    ///   - port: The port to listen on (0: any free one).
+    init(topics: [String: Int] = [:], arguments: [String] = [], port: Int = 0) async throws {
         directory =
             FileManager.default.temporaryDirectory.path + "/kafka-test-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        self.arguments = arguments
         if let external = Self.external {
             (bootstrap, process) = (external, nil)
             return
@@ -48,22 +51,46 @@ final class KafkaHarness: @unchecked Sendable {
             }
             try log.close()
         }
+        let (process, listening) = try await Self.start(directory: directory, port: port, arguments: arguments)
+        self.process = process
+        bootstrap = "127.0.0.1:\(listening)"
+    }
+
+    private static func start(directory: String, port: Int, arguments: [String]) async throws -> (BackgroundTool, Int) {
         let binary = try #require(Self.binary, "build the eventlog binary first: swift build --build-tests")
         let process = try BackgroundTool(
-            binary, ["serve", "--kafka", "127.0.0.1:0", "--data-dir", directory, "--log-level", "warning"] + arguments)
-        var port: String?
+            binary,
+            ["serve", "--kafka", "127.0.0.1:\(port)", "--data-dir", directory, "--log-level", "warning"] + arguments)
+        var listening: Int?
         let deadline = Date().addingTimeInterval(60)
-        while port == nil && Date() < deadline && process.isRunning {
+        while listening == nil && Date() < deadline && process.isRunning {
             if let range = process.stdout.range(
                 of: #"Kafka protocol on 127\.0\.0\.1:(\d+)"#, options: .regularExpression)
             {
-                port = String(process.stdout[range].split(separator: ":").last!)
+                listening = Int(process.stdout[range].split(separator: ":").last!)
             } else {
                 try await Task.sleep(for: .milliseconds(20))
             }
         }
-        self.process = process
-        bootstrap = "127.0.0.1:\(try #require(port, "the server did not start: \(process.stderr)"))"
+        return (process, try #require(listening, "the server did not start: \(process.stderr)"))
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind) and starts it again on the same port and
+    /// directory; the restart recovers the log.
+    func killAndRestart() async throws {
+        guard let process else { return }
+        kill(process.pid, SIGKILL)
+        await process.waitForExit()
+        var attempts = 0
+        while true {
+            do {
+                (self.process, _) = try await Self.start(directory: directory, port: Int(port), arguments: arguments)
+                return
+            } catch  where attempts < 50 {
+                attempts += 1  // the port may linger for a moment
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 
     var port: Int32 { Int32(bootstrap.split(separator: ":").last!)! }
@@ -74,13 +101,21 @@ final class KafkaHarness: @unchecked Sendable {
         return try? Log.openReadOnly(directory: directory)
     }
 
+    /// On a crash, the lines that say where: the message and the project's own frames.
+    static func crashLines(_ stderr: String) -> String {
+        stderr.split(separator: "\n").filter {
+            $0.contains("rror") || $0.contains("crashed") || $0.contains("/Sources/")
+        }
+        .prefix(40).joined(separator: "\n")
+    }
+
     /// Stops the server with SIGTERM and expects a clean exit (status 0, log closed cleanly).
     func stop() async throws {
         if let process {
             await process.stop()
             #expect(
                 process.exitStatus == 0,
-                "eventlog serve exited with \(process.exitStatus ?? -1): \(process.stderr.suffix(2000))")
+                "eventlog serve exited with \(process.exitStatus ?? -1): \(Self.crashLines(process.stderr))")
             #expect(process.stdout.contains("the log was closed cleanly"), "\(process.stdout)")
         }
         try? FileManager.default.removeItem(atPath: directory)

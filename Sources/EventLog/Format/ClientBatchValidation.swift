@@ -6,7 +6,7 @@
 /// - magic 2 and a matching CRC-32C (bytes 21 to the end);
 /// - at least one record, `recordsCount == lastOffsetDelta + 1`, no control batch (no transactions);
 /// - a producer id ≥ 0 has a base sequence ≥ 0;
-/// - a codec the log reads (none, lz4, zstd; gzip and snappy are refused with `.compression`);
+/// - a codec the log reads (none, gzip, snappy, lz4, zstd) and a payload that decompresses;
 /// - every record decodes, with offset deltas 0, 1, 2, … in order, and every header decodes, each record
 ///   ending exactly where its length says, the records region ending after the last one.
 enum ClientBatchValidation {

@@ -1,4 +1,6 @@
 import CLZ4
+import CSnappy
+import CZlib
 import CZstd
 
 /// Reusable lz4 and zstd contexts for one thread of work (a batch builder or a reader).
@@ -77,8 +79,8 @@ final class Codecs {
         switch codec {
         case 3: try decompressLZ4(source, into: output)
         case 4: try decompressZstd(source, into: output)
-        case 1: throw EventLogError(.compression, "gzip batches are not supported (codec 1)")
-        case 2: throw EventLogError(.compression, "snappy batches are not supported (codec 2)")
+        case 1: try decompressGzip(source, into: output)
+        case 2: try decompressSnappy(source, into: output)
         default: throw EventLogError(.corruptData, "unknown compression codec \(codec) in batch attributes")
         }
     }
@@ -128,6 +130,83 @@ final class Codecs {
 
     private static func bomb(_ codec: String, _ limit: Int) -> EventLogError {
         EventLogError(.corruptData, "\(codec) payload expands beyond \(limit) bytes, more than the codec can produce")
+    }
+
+    /// gzip (codec 1): one gzip member, as Kafka clients write it. Deflate cannot expand more than 1032:1.
+    private func decompressGzip(_ source: UnsafeRawBufferPointer, into output: ByteStorage) throws(EventLogError) {
+        guard source.count > 0 else { throw EventLogError(.corruptData, "empty gzip payload") }
+        var stream = z_stream()
+        guard eventlog_inflate_init_gzip(&stream) == Z_OK else {
+            throw EventLogError(.compression, "zlib inflateInit2 failed")
+        }
+        defer { inflateEnd(&stream) }
+        let limit = Self.decompressionLimit(source.count, maximumRatio: 1032)
+        output.ensureCapacity(max(source.count * 4, 4096))
+        stream.next_in = UnsafeMutablePointer(mutating: source.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        stream.avail_in = UInt32(source.count)
+        while true {
+            stream.next_out = (output.base + output.count).assumingMemoryBound(to: UInt8.self)
+            stream.avail_out = UInt32(output.capacity - output.count)
+            let before = stream.avail_out
+            let code = inflate(&stream, Z_NO_FLUSH)
+            output.count += Int(before - stream.avail_out)
+            if code == Z_STREAM_END { return }
+            guard code == Z_OK || code == Z_BUF_ERROR else {
+                throw EventLogError(.corruptData, "gzip payload does not inflate (zlib error \(code))")
+            }
+            if stream.avail_in == 0 && stream.avail_out > 0 {
+                throw EventLogError(.corruptData, "gzip payload is truncated")
+            }
+            if output.count == output.capacity {
+                guard output.capacity < limit else { throw Self.bomb("gzip", limit) }
+                output.ensureCapacity(min(output.capacity * 2, limit))
+            }
+        }
+    }
+
+    /// snappy (codec 2): Kafka's Java clients frame it as xerial's stream (a magic header, then blocks each
+    /// with a big-endian length), other clients may send one raw snappy block; both are read.
+    private func decompressSnappy(_ source: UnsafeRawBufferPointer, into output: ByteStorage) throws(EventLogError) {
+        let xerial: [UInt8] = [0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]
+        if source.count >= 16 && source.prefix(8).elementsEqual(xerial) {
+            var position = 16  // magic, version, compatible version
+            while position < source.count {
+                guard source.count - position >= 4 else {
+                    throw EventLogError(.corruptData, "snappy block header is cut")
+                }
+                let length = Int(source.baseAddress!.loadBigEndian(at: position, as: UInt32.self))
+                position += 4
+                guard length <= source.count - position else {
+                    throw EventLogError(.corruptData, "snappy block of \(length) bytes runs past the payload")
+                }
+                try appendSnappyBlock(
+                    UnsafeRawBufferPointer(rebasing: source[position..<position + length]), to: output)
+                position += length
+            }
+        } else {
+            try appendSnappyBlock(source, to: output)
+        }
+    }
+
+    private func appendSnappyBlock(_ block: UnsafeRawBufferPointer, to output: ByteStorage) throws(EventLogError) {
+        guard let base = block.baseAddress else { return }
+        var length = 0
+        guard snappy_uncompressed_length(base.assumingMemoryBound(to: CChar.self), block.count, &length) == SNAPPY_OK
+        else { throw EventLogError(.corruptData, "not a snappy block") }
+        // A snappy copy tag of 3 bytes emits at most 64: blocks cannot expand beyond about 22:1.
+        let limit = Self.decompressionLimit(block.count, maximumRatio: 64)
+        guard length <= limit, output.count + length <= 1 << 30 else {
+            throw EventLogError(.corruptData, "snappy block claims \(length) bytes")
+        }
+        output.reserve(length)
+        var written = length
+        guard
+            snappy_uncompress(
+                base.assumingMemoryBound(to: CChar.self), block.count,
+                (output.base + output.count).assumingMemoryBound(to: CChar.self), &written) == SNAPPY_OK,
+            written == length
+        else { throw EventLogError(.corruptData, "snappy block does not decompress") }
+        output.count += written
     }
 
     private func decompressZstd(_ source: UnsafeRawBufferPointer, into output: ByteStorage) throws(EventLogError) {
