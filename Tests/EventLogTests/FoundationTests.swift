@@ -33,6 +33,22 @@ struct FoundationTests {
         #expect(runs.withLock { $0 } == 1)
     }
 
+    @Test("a thread that joins itself (its body dropped the last reference to its owner) returns and ends")
+    func selfJoin() {
+        let box = Locked<WorkerThread?>(nil)
+        let done = Locked(false)
+        let started = Locked(false)
+        let thread = WorkerThread(name: "self-join") {
+            while !started.withLock({ $0 }) { usleep(1_000) }
+            box.withLock { $0 }?.join()  // before the fix: EDEADLK, or a hang
+            done.withLock { $0 = true }
+        }
+        box.withLock { $0 = thread }
+        started.withLock { $0 = true }
+        while !done.withLock({ $0 }) { usleep(1_000) }
+        thread.join()
+    }
+
     @Test("a periodic thread ticks until stopped, and no tick runs after stop returns")
     func periodicThreadStops() {
         let ticks = Locked(0)

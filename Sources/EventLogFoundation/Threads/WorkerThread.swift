@@ -7,8 +7,8 @@
 /// Why threads and not Swift concurrency: these loops block (fdatasync, poll, waiting for a condition),
 /// and blocking calls must not occupy the cooperative pool's few threads.
 ///
-/// Invariants: the thread runs `body` exactly once; ``join()`` returns after `body` has returned, and
-/// joining again (or from several callers) is harmless; a thread nobody joins is detached when its
+/// Invariants: the thread runs `body` exactly once; ``join()`` returns after `body` has returned (or at
+/// once when called from the thread itself), and joining again (or from several callers) is harmless; a thread nobody joins is detached when its
 /// handle is released, so it never leaks a pthread. Creating a thread can fail only when the system is
 /// out of threads or memory — the process stops with the error then, as it would on allocation failure.
 package final class WorkerThread: Sendable {
@@ -44,13 +44,18 @@ package final class WorkerThread: Sendable {
         if let thread = handle.withLock({ $0 }) { pthread_detach(thread) }
     }
 
-    /// Waits until the thread's body has returned. Must not be called from the thread itself.
+    /// Waits until the thread's body has returned. Called from the thread itself (its body released the
+    /// last reference to an owner that stops it in `deinit`), it returns at once and the thread is detached:
+    /// it ends when its body returns.
     package func join() {
         guard
             let thread = handle.withLock({ value -> pthread_t? in
-                defer { value = nil }; return value
+                defer { value = nil }
+                return value
             })
-        else {
+        else { return }
+        if pthread_equal(thread, pthread_self()) != 0 {
+            PThread.check(pthread_detach(thread), "pthread_detach")
             return
         }
         PThread.check(pthread_join(thread, nil), "pthread_join")
