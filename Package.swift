@@ -140,7 +140,7 @@ if Context.environment["ENABLE_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
     for (name, dependency) in [
         ("RecordBatch", "EventLog"), ("SQLParser", "Simulator"), ("StoreCSV", "Simulator"),
-        ("ProduceInput", "EventLog"),
+        ("ProduceInput", "EventLog"), ("KafkaRequest", "KafkaServer"),
     ] {
         package.targets.append(
             .executableTarget(

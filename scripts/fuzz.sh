@@ -5,11 +5,12 @@
 #   bash scripts/fuzz.sh sql-parser 600       one target for 10 minutes
 #   EVENTLOG_FUZZ_SECONDS=3600 bash scripts/fuzz.sh     the long run: an hour per target
 # Targets: record-batch (batch decoder and segment recovery), sql-parser (parser, planner, executor),
-# store-csv (the simulator's store-list reader), produce-input (`eventlog produce` line parsing).
+# store-csv (the simulator's store-list reader), produce-input (`eventlog produce` line parsing),
+# kafka-request (a Kafka request frame handled by the broker over a real log).
 # A crash is written to .build-fuzz/<target>/crash-*; each becomes a regression test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-all=(record-batch sql-parser store-csv produce-input)
+all=(record-batch sql-parser store-csv produce-input kafka-request)
 targets=("${1:-all}")
 [ "${targets[0]}" = all ] && targets=("${all[@]}")
 seconds=${2:-${EVENTLOG_FUZZ_SECONDS:-30}}
@@ -20,6 +21,7 @@ for target in "${targets[@]}"; do
     sql-parser) product=FuzzSQLParser; dir=Fuzz/SQLParser ;;
     store-csv) product=FuzzStoreCSV; dir=Fuzz/StoreCSV ;;
     produce-input) product=FuzzProduceInput; dir=Fuzz/ProduceInput ;;
+    kafka-request) product=FuzzKafkaRequest; dir=Fuzz/KafkaRequest ;;
     *) echo "unknown fuzz target '$target' (known: ${all[*]})" >&2; exit 2 ;;
     esac
     ENABLE_FUZZ=1 swift build --build-path .build-fuzz --product "$product" \

@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 swift build --build-tests --sanitize=thread --build-path .build-tsan -Xswiftc -warnings-as-errors
-TSAN_OPTIONS="${TSAN_OPTIONS:-exitcode=66}" swift test --skip-build --sanitize=thread --build-path .build-tsan "$@"
+EVENTLOG_TSAN=1 TSAN_OPTIONS="${TSAN_OPTIONS:-exitcode=66}" swift test --skip-build --sanitize=thread --build-path .build-tsan "$@"

@@ -62,7 +62,8 @@ final class KafkaHarness: @unchecked Sendable {
             binary,
             ["serve", "--kafka", "127.0.0.1:\(port)", "--data-dir", directory, "--log-level", "warning"] + arguments)
         var listening: Int?
-        let deadline = Date().addingTimeInterval(60)
+        // Generous: under ThreadSanitizer, with the whole suite running beside it, start-up can take a minute.
+        let deadline = Date().addingTimeInterval(300)
         while listening == nil && Date() < deadline && process.isRunning {
             if let range = process.stdout.range(
                 of: #"Kafka protocol on 127\.0\.0\.1:(\d+)"#, options: .regularExpression)
@@ -131,7 +132,7 @@ struct ToolResult {
 /// Runs a client program (kcat, python3) with `input` on stdin; killed after `timeout` seconds. It waits on
 /// a thread of its own: the server under test runs in this process, on the cooperative pool, which a
 /// blocking wait here could starve.
-func runTool(_ executable: String, _ arguments: [String], input: String? = nil, timeout: Double = 30) async throws
+func runTool(_ executable: String, _ arguments: [String], input: String? = nil, timeout: Double = 120) async throws
     -> ToolResult
 {
     let path = try #require(findExecutable(executable), "\(executable) is not installed (bash scripts/install-deps.sh)")
@@ -232,7 +233,7 @@ final class BackgroundTool: @unchecked Sendable {
     }
 
     /// Waits until `condition` holds on stderr (kcat reports rebalances there), at most `timeout` seconds.
-    func waitFor(timeout: Double = 30, _ condition: (String) -> Bool) async -> Bool {
+    func waitFor(timeout: Double = 60, _ condition: (String) -> Bool) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if condition(stderr) { return true }
@@ -244,7 +245,7 @@ final class BackgroundTool: @unchecked Sendable {
     /// Sends SIGTERM (kcat then leaves its group) and waits for the exit without blocking a thread.
     func stop() async {
         if isRunning { kill(pid, SIGTERM) }
-        for _ in 0..<300 where isRunning { try? await Task.sleep(for: .milliseconds(100)) }
+        for _ in 0..<1200 where isRunning { try? await Task.sleep(for: .milliseconds(100)) }
         if isRunning {
             kill(pid, SIGKILL)
             while isRunning { try? await Task.sleep(for: .milliseconds(10)) }

@@ -6,7 +6,11 @@ import Testing
 /// kafka-python 3 (a pure-Python implementation written independently of librdkafka). Each produces 1,000
 /// messages idempotently, consumes them in a group with synchronous commits, and a second consumer of the
 /// group finds nothing left (`Tests/clients/kafka_clients.py`).
-@Suite("Kafka protocol with Python clients", .serialized)
+@Suite(
+    "Kafka protocol with Python clients", .serialized,
+    .disabled(
+        if: ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil,
+        "minutes of client traffic against a ThreadSanitizer server; kcat and the wire tests cover it there"))
 struct PythonClientTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("clients/kafka_clients.py").path
