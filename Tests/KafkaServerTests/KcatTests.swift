@@ -57,6 +57,19 @@ struct KcatTests {
                 #expect(records.map(\.offset) == [0, 1, 2])
             }
         }
+        if let binary = KafkaHarness.binary, KafkaHarness.external == nil {
+            // The server's counters reach `eventlog stats` in another process within a second or so.
+            var produces = 0
+            for _ in 0..<100 where produces < 2 {
+                try await Task.sleep(for: .milliseconds(100))
+                let stats = try await runTool(binary, ["stats", "--data-dir", server.directory])
+                let line = stats.stdout.split(separator: "\n").first {
+                    $0.hasPrefix("eventlog_kafka_requests_total{api=\"produce\"}")
+                }
+                produces = line.flatMap { Int($0.split(separator: " ").last!) } ?? 0
+            }
+            #expect(produces >= 2, "two kcat producers, each one Produce request at least")
+        }
         try await server.stop()
     }
 

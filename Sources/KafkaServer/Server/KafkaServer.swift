@@ -86,12 +86,17 @@ public final class KafkaServer: Service, Sendable {
         let connections = self.connections
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
+                let metricsPath = log.directory + "/" + Self.metricsFile
                 group.addTask {
-                    // Session and rebalance timeouts.
+                    // Session and rebalance timeouts every 100 ms; the counters to a file every second.
+                    var ticks = 0
                     while !Task.isCancelled && !connections.isShuttingDown {
                         try? await Task.sleep(for: .milliseconds(100))
                         await broker.groups.tick()
+                        ticks += 1
+                        if ticks % 10 == 0 { Self.writeAtomically(broker.metrics.render(), to: metricsPath) }
                     }
+                    Self.writeAtomically(broker.metrics.render(), to: metricsPath)
                 }
                 try await server.executeThenClose { inbound in
                     for try await connection in inbound {
@@ -104,6 +109,21 @@ public final class KafkaServer: Service, Sendable {
             server.channel.close(promise: nil)
         }
         logger.info("kafka listener stopped")
+    }
+
+    /// The file in the log directory where a running server leaves its counters (Prometheus text format),
+    /// rewritten every second, so `eventlog stats` in another process can show them.
+    public static let metricsFile = "kafka-server.metrics"
+
+    /// Replaces `path` with `text` (temporary file, then rename); a failure only loses this update.
+    private static func writeAtomically(_ text: String, to path: String) {
+        let temporary = path + ".tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        if written == bytes.count { rename(temporary, path) } else { unlink(temporary) }
     }
 
     /// Serves one connection: a request at a time, answers in order.

@@ -1,10 +1,12 @@
 import ArgumentParser
 import EventLog
 import Foundation
+import KafkaServer
 
-/// `eventlog stats`: sizes and offsets of every topic.
+/// `eventlog stats`: sizes and offsets of every topic, and a running `eventlog serve`'s counters.
 struct Stats: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Records, bytes and segments per topic.")
+    static let configuration = CommandConfiguration(
+        abstract: "Records, bytes and segments per topic; the Kafka server's counters when one serves the log.")
     @OptionGroup var options: GlobalOptions
     @Flag(help: "Print JSON.") var json = false
     func run() throws {
@@ -27,6 +29,12 @@ struct Stats: ParsableCommand {
             print(
                 "\(name) \(pad(r["partitions"] as! Int, 10))  \(pad(r["records"] as! Int64, 10))  \(pad(r["bytes"] as! Int64, 11))  \(r["segments"] as! Int)"
             )
+        }
+        // Written every second by `eventlog serve --kafka` (requests per API, bytes in and out, connections).
+        let metrics = log.directory + "/" + KafkaServer.metricsFile
+        if let text = try? String(contentsOfFile: metrics, encoding: .utf8) {
+            print("\nKafka server counters (\(metrics)):")
+            print(text, terminator: "")
         }
     }
 }
