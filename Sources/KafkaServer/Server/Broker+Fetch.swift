@@ -80,7 +80,7 @@ extension KafkaBroker {
                 writer.bytes(partition.bytes)
             }
         }
-        metrics.fetched(bytes: available)
+        metrics.fetched(bytes: results.reduce(0) { $0 + $1.1.reduce(0) { $0 + $1.bytes.count } })
         return writer.buffer
     }
 
