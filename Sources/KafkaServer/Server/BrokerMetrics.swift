@@ -1,9 +1,10 @@
-import Synchronization
+import EventLogFoundation
 
-/// Counters a server exposes (requests per API, bytes in and out, records produced and fetched).
+/// Counters a server exposes (requests per API, bytes in and out, records produced and fetched). Behind
+/// pthread locks (`Locked`), not `Mutex`, so ThreadSanitizer sees the locking.
 final class BrokerMetrics: Sendable {
-    private let requests = Mutex<[Int16: Int]>([:])
-    private let counters = Mutex<
+    private let requests = Locked<[Int16: Int]>([:])
+    private let counters = Locked<
         (bytesIn: Int, bytesOut: Int, producedBytes: Int, fetchedBytes: Int, connections: Int)
     >(
         (0, 0, 0, 0, 0))
