@@ -3,16 +3,6 @@ import Testing
 
 @testable import EventLog
 
-/// The `eventlog` binary built next to the test bundle (`swift build --build-tests` builds it).
-let eventlogBinary: String? = {
-    let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for candidate in [here, here.deletingLastPathComponent()] {
-        let path = candidate.appendingPathComponent("eventlog").path
-        if FileManager.default.isExecutableFile(atPath: path) { return path }
-    }
-    return nil
-}()
-
 struct CommandResult {
     var status: Int32
     var stdout: String

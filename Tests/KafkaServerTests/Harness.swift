@@ -1,6 +1,7 @@
 import EventLog
 import EventLogFoundation
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -22,15 +23,7 @@ final class KafkaHarness: @unchecked Sendable {
 
     static var external: String? { ProcessInfo.processInfo.environment["EVENTLOG_KAFKA_BOOTSTRAP"] }
 
-    /// The `eventlog` binary built next to the test bundle.
-    static let binary: String? = {
-        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [here, here.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("eventlog").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return nil
-    }()
+    static var binary: String? { eventlogBinary }
 
     /// - Parameters:
     ///   - topics: Created (name → partitions) before the server starts.

@@ -32,3 +32,13 @@ public func testSeed(_ name: String) -> UInt64 {
     print("[\(name)] seed \(seed) (rerun with EVENTLOG_TEST_SEED=\(seed))")
     return seed
 }
+
+/// The `eventlog` binary built next to the test bundle (`swift build --build-tests` builds it).
+public let eventlogBinary: String? = {
+    let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [here, here.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("eventlog").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    return nil
+}()

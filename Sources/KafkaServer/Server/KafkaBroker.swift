@@ -86,8 +86,7 @@ final class KafkaBroker: Sendable {
         if flexible { try request.taggedFields() }
         // ApiVersions responses always use header v0 (clients parse them before knowing versions).
         let flexibleHeader = flexible && key != .apiVersions
-        switch key {
-        case .apiVersions:
+        if key == .apiVersions {
             if version >= 3 {
                 _ = try request.string("client_software_name")
                 _ = try request.string("client_software_version")
@@ -96,47 +95,31 @@ final class KafkaBroker: Sendable {
             return respond(correlation, flexibleHeader: false, flexible: flexible) {
                 apiVersionsBody(&$0, version: version, error: .none)
             }
-        case .metadata:
-            let body = try await metadata(&request, version: version)
-            return respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) {
-                $0.buffer.writeImmutableBuffer(body)
-            }
-        case .produce:
-            guard let body = try await produce(&request, version: version) else { return nil }
-            return respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) {
-                $0.buffer.writeImmutableBuffer(body)
-            }
-        case .fetch:
-            let body = try await fetch(&request, version: version)
-            return respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) {
-                $0.buffer.writeImmutableBuffer(body)
-            }
-        case .listOffsets:
-            let body = try await listOffsets(&request, version: version)
-            return respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) {
-                $0.buffer.writeImmutableBuffer(body)
-            }
-        case .findCoordinator:
-            let body = try findCoordinator(&request, version: version)
-            return respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) {
-                $0.buffer.writeImmutableBuffer(body)
-            }
-        case .initProducerId:
-            let body = try await initProducerId(&request, version: version)
-            return respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) {
-                $0.buffer.writeImmutableBuffer(body)
-            }
+        }
+        guard let body = try await answer(key, &request, version: version, clientId: clientId) else {
+            return nil  // Produce with acks=0
+        }
+        return respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) {
+            $0.buffer.writeImmutableBuffer(body)
+        }
+    }
+
+    /// The response body of every API but ApiVersions; `nil` when none is due.
+    private func answer(_ key: ApiKey, _ request: inout WireReader, version: Int16, clientId: String) async throws
+        -> ByteBuffer?
+    {
+        switch key {
+        case .metadata: try await metadata(&request, version: version)
+        case .produce: try await produce(&request, version: version)
+        case .fetch: try await fetch(&request, version: version)
+        case .listOffsets: try await listOffsets(&request, version: version)
+        case .findCoordinator: try findCoordinator(&request, version: version)
+        case .initProducerId: try await initProducerId(&request, version: version)
+        case .createTopics, .deleteTopics: try await topicAdministration(key, &request, version: version)
+        case .apiVersions: throw KafkaProtocolError("ApiVersions is answered by handle")
         case .offsetCommit, .offsetFetch, .joinGroup, .syncGroup, .heartbeat, .leaveGroup, .describeGroups,
             .listGroups:
-            let body = try await groupRequest(key, &request, version: version, clientId: clientId)
-            return respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) {
-                $0.buffer.writeImmutableBuffer(body)
-            }
-        case .createTopics, .deleteTopics:
-            let body = try await topicAdministration(key, &request, version: version)
-            return respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) {
-                $0.buffer.writeImmutableBuffer(body)
-            }
+            try await groupRequest(key, &request, version: version, clientId: clientId)
         }
     }
 
