@@ -38,7 +38,10 @@ let package = Package(
         // Hand-written C for the one hot path Swift cannot reach: the SSE4.2 / ARMv8 CRC-32C instructions.
         .target(name: "CEventLogSupport"),
         // The building blocks every layer uses (locks, thread start-up), below all of them (DESIGN.md).
-        .target(name: "EventLogFoundation", swiftSettings: upcoming),
+        .target(
+            name: "EventLogFoundation",
+            dependencies: ["CEventLogSupport", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: upcoming),
         .target(
             name: "EventLog",
             dependencies: [
@@ -91,6 +94,8 @@ let package = Package(
         // Helpers shared by the test targets: temporary directories, seeded generators, printed seeds.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
+            name: "FoundationTests", dependencies: ["EventLogFoundation", "TestSupport"], swiftSettings: upcoming),
+        .testTarget(
             name: "EventLogTests",
             dependencies: ["EventLogFoundation", "EventLog", "CEventLogSupport", "TestSupport"],
             swiftSettings: upcoming),
@@ -103,7 +108,7 @@ let package = Package(
         .testTarget(
             name: "LiveViewsTests",
             dependencies: [
-                "LiveViews", "StreamJet", "EventLog", "TestSupport", "CSQLite",
+                "LiveViews", "StreamJet", "EventLog", "EventLogFoundation", "TestSupport", "CSQLite",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: upcoming),
@@ -116,7 +121,7 @@ let package = Package(
         .testTarget(
             name: "SimulatorTests",
             dependencies: [
-                "Simulator", "EventLog", "TestSupport", .product(name: "HeapModule", package: "swift-collections"),
+                "Simulator", "EventLog", "EventLogFoundation", "TestSupport", .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: upcoming),
     ]

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A allowed=(
   [CEventLogSupport]=""
-  [EventLogFoundation]=""
+  [EventLogFoundation]="CEventLogSupport"
   [EventLog]="EventLogFoundation CEventLogSupport CLZ4 CZstd"
   [StreamJet]="EventLogFoundation EventLog"
   [LiveViews]="EventLogFoundation EventLog StreamJet CEventLogSupport"

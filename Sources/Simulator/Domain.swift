@@ -1,3 +1,5 @@
+public import EventLogFoundation
+
 /// The eight order statuses, strictly in this order.
 public enum OrderStatus: String, Sendable, CaseIterable, Codable, Comparable {
     case created = "ORDER_CREATED", assigned = "ORDER_ASSIGNED", preparing = "ORDER_PREPARING"

@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Foundation
 
 /// Writes the reference's event JSON directly into bytes: the simulator's hot path, so no Codable and no

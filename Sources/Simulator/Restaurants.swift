@@ -1,3 +1,4 @@
+public import EventLogFoundation
 import Foundation
 import SwiftCSV
 
@@ -148,7 +149,7 @@ public enum RestaurantCatalog {
             }
             let restaurant = Restaurant(
                 storeId: id, name: row[name], city: row[city_], state: row[state_], country: row[country_],
-                location: GeoPoint(latitude: lat, longitude: lon))
+                location: GeoPoint(unchecked: lon, lat))
             guard filter.accepts(restaurant), seen.insert(id).inserted else { continue }
             result.append(restaurant)
             if let limit = filter.limit, result.count >= limit { break }
@@ -170,8 +171,7 @@ public enum RestaurantCatalog {
                     storeId: Int64(1_000_000 + cityIndex * 1000 + k), name: "Corner Café \(city.name) #\(k + 1)",
                     city: city.name, state: city.state, country: "US",
                     location: GeoPoint(
-                        latitude: (point.latitude * 1e6).rounded() / 1e6,
-                        longitude: (point.longitude * 1e6).rounded() / 1e6))
+                        unchecked: (point.longitude * 1e6).rounded() / 1e6, (point.latitude * 1e6).rounded() / 1e6))
                 if filter.accepts(restaurant) { result.append(restaurant) }
             }
         }
@@ -180,26 +180,26 @@ public enum RestaurantCatalog {
     }
 
     static let cityCentres: [(name: String, state: String, centre: GeoPoint)] = [
-        ("New York", "NY", GeoPoint(latitude: 40.7128, longitude: -74.0060)),
-        ("Los Angeles", "CA", GeoPoint(latitude: 34.0522, longitude: -118.2437)),
-        ("Chicago", "IL", GeoPoint(latitude: 41.8781, longitude: -87.6298)),
-        ("Houston", "TX", GeoPoint(latitude: 29.7604, longitude: -95.3698)),
-        ("Phoenix", "AZ", GeoPoint(latitude: 33.4484, longitude: -112.0740)),
-        ("Philadelphia", "PA", GeoPoint(latitude: 39.9526, longitude: -75.1652)),
-        ("San Antonio", "TX", GeoPoint(latitude: 29.4241, longitude: -98.4936)),
-        ("San Diego", "CA", GeoPoint(latitude: 32.7157, longitude: -117.1611)),
-        ("Dallas", "TX", GeoPoint(latitude: 32.7767, longitude: -96.7970)),
-        ("San Jose", "CA", GeoPoint(latitude: 37.3382, longitude: -121.8863)),
-        ("Austin", "TX", GeoPoint(latitude: 30.2672, longitude: -97.7431)),
-        ("Seattle", "WA", GeoPoint(latitude: 47.6062, longitude: -122.3321)),
-        ("San Francisco", "CA", GeoPoint(latitude: 37.7749, longitude: -122.4194)),
-        ("Denver", "CO", GeoPoint(latitude: 39.7392, longitude: -104.9903)),
-        ("Boston", "MA", GeoPoint(latitude: 42.3601, longitude: -71.0589)),
-        ("Atlanta", "GA", GeoPoint(latitude: 33.7490, longitude: -84.3880)),
-        ("Miami", "FL", GeoPoint(latitude: 25.7617, longitude: -80.1918)),
-        ("Portland", "OR", GeoPoint(latitude: 45.5152, longitude: -122.6784)),
-        ("Minneapolis", "MN", GeoPoint(latitude: 44.9778, longitude: -93.2650)),
-        ("Washington", "DC", GeoPoint(latitude: 38.9072, longitude: -77.0369)),
+        ("New York", "NY", GeoPoint(unchecked: -74.0060, 40.7128)),
+        ("Los Angeles", "CA", GeoPoint(unchecked: -118.2437, 34.0522)),
+        ("Chicago", "IL", GeoPoint(unchecked: -87.6298, 41.8781)),
+        ("Houston", "TX", GeoPoint(unchecked: -95.3698, 29.7604)),
+        ("Phoenix", "AZ", GeoPoint(unchecked: -112.0740, 33.4484)),
+        ("Philadelphia", "PA", GeoPoint(unchecked: -75.1652, 39.9526)),
+        ("San Antonio", "TX", GeoPoint(unchecked: -98.4936, 29.4241)),
+        ("San Diego", "CA", GeoPoint(unchecked: -117.1611, 32.7157)),
+        ("Dallas", "TX", GeoPoint(unchecked: -96.7970, 32.7767)),
+        ("San Jose", "CA", GeoPoint(unchecked: -121.8863, 37.3382)),
+        ("Austin", "TX", GeoPoint(unchecked: -97.7431, 30.2672)),
+        ("Seattle", "WA", GeoPoint(unchecked: -122.3321, 47.6062)),
+        ("San Francisco", "CA", GeoPoint(unchecked: -122.4194, 37.7749)),
+        ("Denver", "CO", GeoPoint(unchecked: -104.9903, 39.7392)),
+        ("Boston", "MA", GeoPoint(unchecked: -71.0589, 42.3601)),
+        ("Atlanta", "GA", GeoPoint(unchecked: -84.3880, 33.7490)),
+        ("Miami", "FL", GeoPoint(unchecked: -80.1918, 25.7617)),
+        ("Portland", "OR", GeoPoint(unchecked: -122.6784, 45.5152)),
+        ("Minneapolis", "MN", GeoPoint(unchecked: -93.2650, 44.9778)),
+        ("Washington", "DC", GeoPoint(unchecked: -77.0369, 38.9072)),
     ]
 }
 

@@ -1,3 +1,4 @@
+import EventLogFoundation
 import LiveViews
 
 /// How a waiting driver finds work.

@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Foundation
 import LiveViews
 
@@ -482,7 +483,7 @@ struct DispatchIndex {
     /// The distance the dispatch query computes: Pinot's formula from the order's published position (the
     /// event JSON has 6 decimals) to the driver, so grid and view agree to the last bit.
     static func dispatchDistance(order: GeoPoint, driver: GeoPoint) -> Double {
-        LiveViews.Geo.distance(
+        Geo.distance(
             lon1: published(order.longitude), lat1: published(order.latitude), lon2: driver.longitude,
             lat2: driver.latitude)
     }
@@ -492,7 +493,7 @@ struct DispatchIndex {
     /// every cell.
     func nearest(to point: GeoPoint, within radius: Double) -> Int? {
         var best: (distance: Double, sequence: Int, order: Int)? = nil
-        let metersPerDegree = LiveViews.Geo.earthRadiusMeters * .pi / 180
+        let metersPerDegree = Geo.earthRadiusMeters * .pi / 180
         func consider(_ entries: [(order: Int, point: GeoPoint, sequence: Int)]) {
             for entry in entries {
                 // The latitude gap alone bounds the distance from below (the central angle is at least
@@ -515,9 +516,9 @@ struct DispatchIndex {
             return best?.order
         }
         let (minA, minB) = Self.cellOf(
-            GeoPoint(latitude: point.latitude - latSpan, longitude: point.longitude - lonSpan))
+            GeoPoint(unchecked: point.longitude - lonSpan, point.latitude - latSpan))
         let (maxA, maxB) = Self.cellOf(
-            GeoPoint(latitude: point.latitude + latSpan, longitude: point.longitude + lonSpan))
+            GeoPoint(unchecked: point.longitude + lonSpan, point.latitude + latSpan))
         // Fewer occupied cells than the rectangle covers: checking them all is cheaper, and just as exact.
         if cells.count <= (maxA - minA + 1) * (maxB - minB + 1) {
             for entries in cells.values { consider(entries) }

@@ -25,7 +25,7 @@ final class MemorySink: SimulationSink {
 }
 
 func point(_ json: [String: Any], _ lat: String, _ lon: String) -> GeoPoint {
-    GeoPoint(latitude: json[lat] as! Double, longitude: json[lon] as! Double)
+    GeoPoint(unchecked: json[lon] as! Double, json[lat] as! Double)
 }
 
 func seed(_ name: String) -> UInt64 { testSeed(name) }
@@ -169,8 +169,8 @@ struct SimulatorTests {
     func dispatchIndex() {
         var random = SplitMix64(seed: seed("dispatchIndex"))
         for centre in [
-            GeoPoint(latitude: 37.77, longitude: -122.42), GeoPoint(latitude: 89.9, longitude: 10),
-            GeoPoint(latitude: 10, longitude: 179.99),
+            GeoPoint(unchecked: -122.42, 37.77), GeoPoint(unchecked: 10, 89.9),
+            GeoPoint(unchecked: 179.99, 10),
         ] {
             var index = DispatchIndex()
             var points: [GeoPoint] = []

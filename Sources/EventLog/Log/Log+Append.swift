@@ -118,12 +118,14 @@ extension Log {
     }
 
     /// The offset below which a partition's data has been fdatasync'd (tests).
-    package func partitionSyncedOffset(_ topic: String, _ partition: Int) -> Int64 {
+    func partitionSyncedOffset(_ topic: String, _ partition: Int) -> Int64 {
         (try? self.partition(topic, partition).syncedOffset) ?? -1
     }
 
-    /// Checks internal invariants of every partition (used by tests); returns the first violation.
-    package func invariantViolation() -> String? {
+    /// Checks the invariants of every open partition (offsets dense and increasing across segments, indexes
+    /// within their segments, the synced offset at most the end); returns the first violation, or `nil`.
+    /// Tests and `eventlog soak` call it after every step; it reads memory only.
+    public func invariantViolation() -> String? {
         let topics = state.withLock { $0.topics }
         for topic in topics.values {
             for partition in topic.partitions {

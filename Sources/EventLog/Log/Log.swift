@@ -73,7 +73,11 @@ public final class Log: Sendable {
     /// Whether this instance may write.
     public let isWritable: Bool
     let configuration: Configuration
-    package let io: SystemIO
+    let io: SystemIO
+
+    /// The fault injector this log was opened with (``Configuration/faults``), so layers above that write
+    /// their own files (snapshots, table definitions) fail the same way in tests.
+    public var faults: FaultInjector? { configuration.faults }
     let state = Locked(State())
     let producerIdLock = ConditionLock()
     /// Codec contexts for validating client-encoded batches, reused across appends.

@@ -19,6 +19,8 @@ public final class ViewCatalog: @unchecked Sendable {
     /// `<log>/views`.
     public let directory: String
     private let logger: Logger
+    /// The syscall layer, with the log's fault injector.
+    private let io: SystemIO
     private let tables = Locked<[String: LiveTable]>([:])
 
     /// A catalog over `log`'s directory.
@@ -27,6 +29,7 @@ public final class ViewCatalog: @unchecked Sendable {
         self.log = log
         directory = log.directory + "/views"
         self.logger = logger
+        io = SystemIO(faults: log.faults)
     }
 
     func configPath(_ name: String) -> String { "\(directory)/\(name).json" }
@@ -35,12 +38,12 @@ public final class ViewCatalog: @unchecked Sendable {
     /// The names of the stored definitions, sorted. File access goes through the log's syscall layer, so
     /// fault injection reaches it too.
     private func tableNames() -> [String] {
-        let names = (try? log.io.listDirectory(directory).get()) ?? []
+        let names = (try? io.listDirectory(directory).get()) ?? []
         return names.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
     }
 
     private func ensureDirectory() throws {
-        try log.io.check(log.io.mkdir(directory), "create the views directory", path: directory)
+        try io.check(io.mkdir(directory), "create the views directory", path: directory)
     }
 
     /// Stores a new table definition.
@@ -49,25 +52,25 @@ public final class ViewCatalog: @unchecked Sendable {
     ///   table of that name exists; `EventLogError` when the file cannot be written.
     public func create(_ config: TableConfig) throws {
         try config.validate()
-        guard !log.io.exists(configPath(config.name)) else {
+        guard !io.exists(configPath(config.name)) else {
             throw ViewError(.tableExists, "table '\(config.name)' already exists (\(configPath(config.name)))")
         }
         try ensureDirectory()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try log.io.writeFileAtomically(configPath(config.name), Array(try encoder.encode(config)))
+        try io.writeFileAtomically(configPath(config.name), Array(try encoder.encode(config)))
     }
 
     /// Removes a table's definition and snapshot (the topic is untouched).
     public func drop(_ name: String) throws {
-        guard log.io.exists(configPath(name)) else {
+        guard io.exists(configPath(name)) else {
             throw ViewError(.noSuchTable, "no table '\(name)' in \(directory)")
         }
         tables.withLock { $0[name] = nil }
-        if log.io.exists(snapshotPath(name)) {
-            try log.io.check(log.io.unlink(snapshotPath(name)), "remove the table snapshot", path: snapshotPath(name))
+        if io.exists(snapshotPath(name)) {
+            try io.check(io.unlink(snapshotPath(name)), "remove the table snapshot", path: snapshotPath(name))
         }
-        try log.io.check(log.io.unlink(configPath(name)), "remove the table definition", path: configPath(name))
+        try io.check(io.unlink(configPath(name)), "remove the table definition", path: configPath(name))
     }
 
     /// Every stored table definition, by name.
@@ -78,7 +81,7 @@ public final class ViewCatalog: @unchecked Sendable {
     /// The stored definition of `name`.
     public func config(_ name: String) throws -> TableConfig {
         let path = configPath(name)
-        guard log.io.exists(path) else {
+        guard io.exists(path) else {
             let known = tableNames()
             throw ViewError(
                 .noSuchTable,
@@ -86,7 +89,7 @@ public final class ViewCatalog: @unchecked Sendable {
                     + (known.isEmpty ? "" : " (tables: \(known.joined(separator: ", ")))"))
         }
         do {
-            return try JSONDecoder().decode(TableConfig.self, from: Data(try log.io.readFile(path)))
+            return try JSONDecoder().decode(TableConfig.self, from: Data(try io.readFile(path)))
         } catch {
             throw ViewError(.invalidConfig, "\(path): \(error)")
         }
@@ -104,9 +107,9 @@ public final class ViewCatalog: @unchecked Sendable {
             return table
         }
         let table = try LiveTable(config: config(name))
-        if log.io.exists(snapshotPath(name)) {
+        if io.exists(snapshotPath(name)) {
             do {
-                try table.restore(try log.io.readFile(snapshotPath(name)), source: snapshotPath(name))
+                try table.restore(try io.readFile(snapshotPath(name)), source: snapshotPath(name))
             } catch {
                 logger.warning("ignoring table snapshot", metadata: ["eventlog.view": "\(name)", "error": "\(error)"])
             }
@@ -123,7 +126,7 @@ public final class ViewCatalog: @unchecked Sendable {
     /// Writes `table`'s snapshot atomically (temporary file, fsync, rename, directory fsync).
     public func saveSnapshot(_ table: LiveTable) throws {
         try ensureDirectory()
-        try log.io.writeFileAtomically(snapshotPath(table.name), table.snapshotBytes())
+        try io.writeFileAtomically(snapshotPath(table.name), table.snapshotBytes())
     }
 
     /// Runs a query against the table its `FROM` names (opened and caught up first).

@@ -1,35 +1,5 @@
+public import EventLogFoundation
 import Foundation
-
-/// A point on the sphere: longitude (x) and latitude (y) in degrees, as Pinot's `ST_Point(x, y, 1)`.
-///
-/// Made only through ``init(longitude:latitude:)``, which rejects coordinates outside [−180, 180] ×
-/// [−90, 90], so every `GeoPoint` is a valid geography.
-public struct GeoPoint: Hashable, Sendable, CustomStringConvertible {
-    /// Degrees east, in [−180, 180].
-    public let longitude: Double
-    /// Degrees north, in [−90, 90].
-    public let latitude: Double
-
-    /// - Throws: ``GeoError`` naming the coordinate that is out of range (or not a number).
-    public init(longitude: Double, latitude: Double) throws(GeoError) {
-        guard longitude >= -180, longitude <= 180 else {
-            throw GeoError("longitude \(longitude) is outside [-180, 180]")
-        }
-        guard latitude >= -90, latitude <= 90 else {
-            throw GeoError("latitude \(latitude) is outside [-90, 90]")
-        }
-        self.longitude = longitude
-        self.latitude = latitude
-    }
-
-    init(unchecked longitude: Double, _ latitude: Double) {
-        self.longitude = longitude
-        self.latitude = latitude
-    }
-
-    /// The point as well-known text, `POINT (lon lat)`.
-    public var description: String { "POINT (\(Geo.format(longitude)) \(Geo.format(latitude)))" }
-}
 
 /// A geometry of `ST_GeomFromText`: a point or a polygon (an outer ring and optional holes).
 public enum Geometry: Hashable, Sendable, CustomStringConvertible {
@@ -51,38 +21,9 @@ public enum Geometry: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A coordinate out of range, or well-known text that does not parse.
-public struct GeoError: Error, Sendable, CustomStringConvertible, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
-/// Geodesy with Pinot's constants, so distances match Pinot's to the last bit.
-public enum Geo {
-    /// Pinot's Earth radius in meters (6,371.01 km).
-    public static let earthRadiusMeters = 6_371_010.0
-
-    /// Great-circle distance in meters between two geography points, with Pinot's formula (an `atan2`
-    /// of the cross and dot products, stable for tiny and antipodal distances).
-    public static func distance(_ a: GeoPoint, _ b: GeoPoint) -> Double {
-        distance(lon1: a.longitude, lat1: a.latitude, lon2: b.longitude, lat2: b.latitude)
-    }
-
-    /// ``distance(_:_:)`` on raw degrees (assumed in range).
-    public static func distance(lon1: Double, lat1: Double, lon2: Double, lat2: Double) -> Double {
-        let phi1 = lat1 * .pi / 180
-        let phi2 = lat2 * .pi / 180
-        let deltaLambda = lon1 * .pi / 180 - lon2 * .pi / 180
-        let sinPhi1 = sin(phi1), cosPhi1 = cos(phi1)
-        let sinPhi2 = sin(phi2), cosPhi2 = cos(phi2)
-        let cosDelta = cos(deltaLambda)
-        let t1 = cosPhi2 * sin(deltaLambda)
-        let t2 = cosPhi1 * sinPhi2 - sinPhi1 * cosPhi2 * cosDelta
-        let t3 = sinPhi1 * sinPhi2 + cosPhi1 * cosPhi2 * cosDelta
-        return atan2((t1 * t1 + t2 * t2).squareRoot(), t3) * earthRadiusMeters
-    }
-
+// The point-in-polygon test and well-known text, for `ST_Contains` and `ST_GeomFromText`; points,
+// distances and paths are the foundation's (`GeoPoint`, `Geo.distance`).
+extension Geo {
     /// Whether `point` lies inside `polygon` (inside the shell and outside every hole), with edges as
     /// straight lines in the longitude/latitude plane — Pinot's geometry semantics. Points exactly on an
     /// edge follow the even-odd crossing rule (deterministic, the same for index and scan).
@@ -152,10 +93,6 @@ public enum Geo {
         default:
             throw GeoError("well-known text must start with POINT or POLYGON, found '\(word)'")
         }
-    }
-
-    static func format(_ value: Double) -> String {
-        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
     }
 }
 

@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Foundation
 
 /// A spatial index of points: a latitude/longitude grid of square cells (`cellDegrees` on a side) mapping

@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Foundation
 
 /// The aggregate functions of `SELECT` and `HAVING`.

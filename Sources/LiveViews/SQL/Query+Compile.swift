@@ -1,3 +1,5 @@
+import EventLogFoundation
+
 /// Compiling expressions into per-document closures, with typed fast paths for the common shapes
 /// (column against literal, string equality by dictionary code, distance from a constant point).
 extension QueryExecutor {

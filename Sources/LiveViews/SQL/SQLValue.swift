@@ -1,3 +1,4 @@
+public import EventLogFoundation
 import Foundation
 
 /// A value in a query: a column's value, a literal, or a function's result. `null` compares as unknown.

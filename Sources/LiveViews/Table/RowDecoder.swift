@@ -1,5 +1,5 @@
 import EventLog
-import StreamJet
+import EventLogFoundation
 
 /// One column's value for the row being ingested, before it is stored.
 struct StagedValue {

@@ -1,5 +1,5 @@
 import CEventLogSupport
-import StreamJet
+import EventLogFoundation
 
 /// Distinct strings of a column, each with a dense code (0, 1, 2, … in order of first appearance).
 ///

@@ -44,7 +44,7 @@ public struct JobConfiguration: Sendable {
         self.snapshotDirectory = snapshotDirectory ?? log.map { "\($0.directory)/streamjet/\(name)" }
         self.clock = clock
         self.logger = logger
-        self.logIO = log?.io
+        self.logIO = log.map { SystemIO(faults: $0.faults) }
     }
 
     /// The layer snapshot files go through.

@@ -1,4 +1,3 @@
-import EventLogFoundation
 import Glibc
 import Synchronization
 public import SystemPackage
@@ -90,18 +89,18 @@ public final class FaultInjector: Sendable {
 
     /// What a call should do instead of its work: fail (a write may first store a prefix, and may then
     /// kill the process).
-    struct Fault {
-        var errno: Errno
+    package struct Fault {
+        package var errno: Errno
         /// Store only this many bytes first.
-        var shortWrite: Int?
+        package var shortWrite: Int?
         /// After storing them, kill the process (a torn write).
-        var killAfterShortWrite = false
+        package var killAfterShortWrite = false
     }
 
     /// The fault to apply to this call of `operation`, if a rule fires: an error (with a short write
     /// first), or nothing after a delay. Kills the process here when an armed crash is due. `bytes` is
     /// the size of a write.
-    func check(_ operation: Operation, bytes: Int = 0) -> Fault? {
+    package func check(_ operation: Operation, bytes: Int = 0) -> Fault? {
         if operation != .read {
             let call = calls.add(1, ordering: .relaxed).newValue
             if call == crashCall.load(ordering: .relaxed) {

@@ -1,5 +1,6 @@
+import EventLogFoundation
 import Foundation
-import StreamJet
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -228,7 +229,7 @@ struct JSONFieldsTests {
                     .utf8)
         }
         let scanner = JSONFields.Scanner()
-        let mismatches = Shared(0)
+        let mismatches = Locked(0)
         DispatchQueue.concurrentPerform(iterations: 4) { _ in
             for (index, record) in records.enumerated() {
                 var restaurant: String?

@@ -1,22 +1,21 @@
-import EventLogFoundation
 import Synchronization
 package import SystemPackage
 
 #if canImport(Glibc)
-    import Glibc
+    package import Glibc
 #elseif canImport(Musl)
-    import Musl
+    package import Musl
 #elseif canImport(Darwin)
-    import Darwin
+    package import Darwin
 #endif
 
 /// The one layer through which the log makes system calls.
 ///
 /// Every call retries on `EINTR`, returns `Result<T, Errno>`, and first asks the optional
 /// ``FaultInjector`` whether it should fail instead, which is how tests produce `ENOSPC`, `EIO` and short
-/// writes on real files. Nothing else in the module calls `open`, `pwrite`, `fdatasync` and friends.
+/// writes on real files. Nothing else in the package calls `open`, `pwrite`, `fdatasync` and friends.
 package struct SystemIO: Sendable {
-    let faults: FaultInjector?
+    package let faults: FaultInjector?
 
     package init(faults: FaultInjector? = nil) { self.faults = faults }
 
@@ -36,15 +35,17 @@ package struct SystemIO: Sendable {
         }
     }
 
-    func open(_ path: String, flags: Int32, mode: mode_t = 0o644) -> Result<Int32, Errno> {
+    package func open(_ path: String, flags: Int32, mode: mode_t = 0o644) -> Result<Int32, Errno> {
         if let error = injected(.open) { return .failure(error) }
         return Self.retrying { Glibc.open(path, flags, mode) }
     }
 
-    func close(_ fd: Int32) { _ = Glibc.close(fd) }
+    package func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
     /// Reads up to `count` bytes at `offset`; returns fewer only at end of file.
-    func pread(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int, offset: Int64) -> Result<Int, Errno> {
+    package func pread(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int, offset: Int64) -> Result<
+        Int, Errno
+    > {
         if let error = injected(.read) { return .failure(error) }
         var done = 0
         while done < count {
@@ -60,7 +61,7 @@ package struct SystemIO: Sendable {
 
     /// Writes all `count` bytes at `offset`, looping over partial writes. On failure some prefix may have
     /// been written; the caller truncates back.
-    func pwrite(_ fd: Int32, _ buffer: UnsafeRawPointer, count: Int, offset: Int64) -> Result<Void, Errno> {
+    package func pwrite(_ fd: Int32, _ buffer: UnsafeRawPointer, count: Int, offset: Int64) -> Result<Void, Errno> {
         var limit = count
         var fault: FaultInjector.Fault? = nil
         if let faults, let hit = faults.check(.write, bytes: count) {
@@ -83,7 +84,7 @@ package struct SystemIO: Sendable {
         return .success(())
     }
 
-    func fdatasync(_ fd: Int32) -> Result<Void, Errno> {
+    package func fdatasync(_ fd: Int32) -> Result<Void, Errno> {
         if let error = injected(.fsync) { return .failure(error) }
         #if canImport(Darwin)
             return Self.retrying { Darwin.fsync(fd) }.map { _ in () }
@@ -92,17 +93,17 @@ package struct SystemIO: Sendable {
         #endif
     }
 
-    func fsync(_ fd: Int32) -> Result<Void, Errno> {
+    package func fsync(_ fd: Int32) -> Result<Void, Errno> {
         if let error = injected(.fsync) { return .failure(error) }
         return Self.retrying { Glibc.fsync(fd) }.map { _ in () }
     }
 
-    func ftruncate(_ fd: Int32, _ length: Int64) -> Result<Void, Errno> {
+    package func ftruncate(_ fd: Int32, _ length: Int64) -> Result<Void, Errno> {
         if let error = injected(.truncate) { return .failure(error) }
         return Self.retrying { Glibc.ftruncate(fd, off_t(length)) }.map { _ in () }
     }
 
-    func fileSize(_ fd: Int32) -> Result<Int64, Errno> {
+    package func fileSize(_ fd: Int32) -> Result<Int64, Errno> {
         var info = stat()
         return Self.retrying { fstat(fd, &info) }.map { _ in Int64(info.st_size) }
     }
@@ -117,7 +118,7 @@ package struct SystemIO: Sendable {
         return Self.retrying { Glibc.unlink(path) }.map { _ in () }
     }
 
-    func rmdir(_ path: String) -> Result<Void, Errno> {
+    package func rmdir(_ path: String) -> Result<Void, Errno> {
         if let error = injected(.rmdir) { return .failure(error) }
         return Self.retrying { Glibc.rmdir(path) }.map { _ in () }
     }
@@ -167,7 +168,7 @@ package struct SystemIO: Sendable {
     /// other threads spawn processes. They do not exclude other descriptors of the same process; callers
     /// add an in-process check (``ProcessLocks``). Closing *any* descriptor of the file releases the lock,
     /// so the locked files are never opened a second time while held.
-    func tryLockExclusive(_ fd: Int32) -> Result<Void, Errno> {
+    package func tryLockExclusive(_ fd: Int32) -> Result<Void, Errno> {
         var lock = flock()
         lock.l_type = Int16(F_WRLCK)
         lock.l_whence = Int16(SEEK_SET)
@@ -220,7 +221,7 @@ package struct SystemIO: Sendable {
         try check(fsyncDirectory(parent(of: path)), "fsync directory", path: parent(of: path))
     }
 
-    func parent(of path: String) -> String {
+    package func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
@@ -228,10 +229,10 @@ package struct SystemIO: Sendable {
 
 /// An open file descriptor that closes itself when the last reference goes away, so a reader that still
 /// holds a deleted segment keeps reading it safely.
-final class FileDescriptor: Sendable {
-    let fd: Int32
-    let path: String
-    init(_ fd: Int32, path: String) {
+package final class FileDescriptor: Sendable {
+    package let fd: Int32
+    package let path: String
+    package init(_ fd: Int32, path: String) {
         self.fd = fd
         self.path = path
     }
@@ -239,15 +240,15 @@ final class FileDescriptor: Sendable {
 }
 
 /// Paths this process holds an exclusive lock on (POSIX locks do not exclude the process itself).
-enum ProcessLocks {
+package enum ProcessLocks {
     private static let held = Locked<Set<String>>([])
 
     /// Registers `path`; returns false if this process already holds it.
-    static func claim(_ path: String) -> Bool { held.withLock { $0.insert(canonical(path)).inserted } }
+    package static func claim(_ path: String) -> Bool { held.withLock { $0.insert(canonical(path)).inserted } }
 
-    static func release(_ path: String) { _ = held.withLock { $0.remove(canonical(path)) } }
+    package static func release(_ path: String) { _ = held.withLock { $0.remove(canonical(path)) } }
 
-    static func canonical(_ path: String) -> String {
+    package static func canonical(_ path: String) -> String {
         guard let resolved = realpath(path, nil) else { return path }
         defer { free(resolved) }
         return String(cString: resolved)

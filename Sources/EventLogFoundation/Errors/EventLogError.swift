@@ -103,7 +103,7 @@ public struct EventLogError: Error, Sendable, CustomStringConvertible {
         return text
     }
 
-    func with(topic: String, partition: Int) -> EventLogError {
+    package func with(topic: String, partition: Int) -> EventLogError {
         var copy = self
         if copy.topic == nil { copy.topic = topic }
         if copy.partition == nil { copy.partition = partition }
