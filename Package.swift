@@ -97,7 +97,10 @@ let package = Package(
             name: "FoundationTests", dependencies: ["EventLogFoundation", "TestSupport"], swiftSettings: upcoming),
         .testTarget(
             name: "EventLogTests",
-            dependencies: ["EventLogFoundation", "EventLog", "CEventLogSupport", "TestSupport"],
+            dependencies: [
+                "EventLogFoundation", "EventLog", "CEventLogSupport", "TestSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: upcoming),
         .testTarget(
             name: "StreamJetTests",

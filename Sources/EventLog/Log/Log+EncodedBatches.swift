@@ -122,9 +122,11 @@ extension Partition {
                 let from = result.bytes.count
                 result.bytes.append(contentsOf: repeatElement(0, count: Int(total)))
                 let outcome = result.bytes.withUnsafeMutableBytes { bytes in
-                    io.pread(segment.file.fd, into: bytes.baseAddress! + from, count: Int(total), offset: position)
+                    Result { () throws(EventLogError) in
+                        try segment.read(at: position, into: UnsafeMutableRawBufferPointer(rebasing: bytes[from...]))
+                    }
                 }
-                let read = try io.check(outcome, "read", path: segment.logPath)
+                let read = try outcome.get()
                 guard read == Int(total) else {
                     throw damaged(segment, position, "the segment file is shorter than its size")
                 }

@@ -85,10 +85,7 @@ extension Partition {
             return AppendResult(baseOffset: first, lastOffset: last, isDuplicate: true)
         }
         var (active, end) = state.withLock { ($0.segments[$0.segments.count - 1], $0.logEndOffset) }
-        if let pending = writer.pendingTruncate {
-            try active.truncate(to: pending)
-            writer.pendingTruncate = nil
-        }
+        do { try active.prepareForAppend() } catch { throw error.with(topic: topic, partition: index) }
         let now = clock.milliseconds()
         if try shouldRoll(
             active, adding: batch.count, lastOffset: end + Int64(header.lastOffsetDelta), config: config, now: now)
@@ -98,17 +95,11 @@ extension Partition {
         // Stamp the offset; bytes 0–11 are outside the CRC.
         base.storeBytes(of: end.bigEndian, toByteOffset: 0, as: Int64.self)
         header.baseOffset = end
-        let position = active.size
-        switch io.pwrite(active.file.fd, base, count: batch.count, offset: position) {
-        case .success: break
-        case .failure(let errno):
-            // Cut whatever part of the batch reached the file so the next append starts clean.
-            if case .failure = io.ftruncate(active.file.fd, position) { writer.pendingTruncate = position }
-            throw EventLogError(
-                .io, "append failed: \(errno)", errno: errno, path: active.logPath, topic: topic,
-                partition: index, offset: end, filePosition: position)
-        }
-        active.didAppend(header, at: position, indexInterval: config.indexIntervalBytes)
+        do {
+            try active.append(
+                UnsafeRawBufferPointer(start: base, count: batch.count), header: header,
+                indexInterval: config.indexIntervalBytes)
+        } catch { throw error.with(topic: topic, partition: index) }
         writer.producers.record(header)
         state.withLock { $0.logEndOffset = header.lastOffset + 1 }
         statistics.withLock {
@@ -140,7 +131,7 @@ extension Partition {
     {
         let durable = config.durability != .none
         if durable {
-            try io.check(io.fdatasync(active.file.fd), "fsync segment before roll", path: active.logPath)
+            try io.check(active.sync(), "fsync segment before roll", path: active.logPath)
         }
         try active.writeIndexFiles(sync: durable)
         let next = try Segment.create(directory: directory, baseOffset: offset, io: io, now: now)
@@ -167,7 +158,7 @@ extension Partition {
             // Read the target and the segment together: a roll syncs the old segment before publishing
             // the new one, so syncing the segment that was active when `goal` was read covers `goal`.
             let (goal, segment) = state.withLock { ($0.logEndOffset, $0.segments[$0.segments.count - 1]) }
-            let result = io.fdatasync(segment.file.fd)
+            let result = segment.sync()
             syncLock.lock()
             syncState.syncing = false
             syncLock.broadcast()

@@ -16,13 +16,8 @@ import Synchronization
 /// segments), drops tombstones whose batch is older than `deleteRetentionMilliseconds`, and never changes
 /// an offset. Each segment is rewritten with a crash-safe swap:
 ///
-/// ```
-///  1. write  <base>.log.cleaned   (incomplete: deleted on the next open)
-///  2. fsync, rename to <base>.log.swap   (complete: the next open renames it over <base>.log)
-///  3. unlink <base>.index/.timeindex, rename <base>.log.swap over <base>.log, fsync the directory
-/// ```
-///
-/// A kill at any moment leaves either the old or the new segment, both valid.
+/// (`Segment.replaced(with:indexInterval:now:)`): a kill at any moment leaves either the old or the new
+/// segment, both valid.
 extension Partition {
     /// Deletes segments past the retention limits; returns how many were deleted.
     func applyRetention() throws(EventLogError) -> Int {
@@ -75,7 +70,6 @@ extension Partition {
             var report = RecoveryReport(topic: topic, partition: index)
             report.problems.append(damage)
             let damaged = state.withLock { $0.segments[$0.segments.count - 1] }
-            let fileSize = try io.check(io.fileSize(damaged.file.fd), "stat", path: damaged.logPath)
             // Segments after the damaged one are on disk but were never served.
             let names = try io.check(io.listDirectory(directory), "list", path: directory)
             let later = try names.compactMap { Segment.baseOffset(fromFileName: $0) }
@@ -85,7 +79,7 @@ extension Partition {
                         directory: directory, baseOffset: base, io: io, writable: true, now: clock.milliseconds())
                 }
             try Self.cutTail(
-                damaged, at: damaged.size, fileSize: fileSize, later: later, limit: quarantineLimit, io: io,
+                damaged, at: damaged.size, later: later, limit: quarantineLimit, io: io,
                 report: &report)
             writer.damage = nil
             logger.warning("repaired a damaged partition", metadata: ["eventlog.report": "\(report)"])
@@ -179,41 +173,14 @@ extension Partition {
         }
     }
 
+    /// Puts the compacted copy of `segment` in its place (``Segment/replaced(with:indexInterval:now:)``);
+    /// readers holding the old segment keep reading the old file.
     private func swap(_ segment: Segment, with contents: ByteStorage) throws(EventLogError) {
-        let logPath = segment.logPath
-        let cleaned = logPath + ".cleaned"
-        let swapPath = logPath + ".swap"
-        let fd = try io.check(
-            io.open(cleaned, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC), "create", path: cleaned)
-        do throws(EventLogError) {
-            if contents.count > 0 {
-                try io.check(io.pwrite(fd, contents.base, count: contents.count, offset: 0), "write", path: cleaned)
-            }
-            try io.check(io.fsync(fd), "fsync", path: cleaned)
-        } catch {
-            io.close(fd)
-            _ = io.unlink(cleaned)
-            throw error
-        }
-        io.close(fd)
-        try io.check(io.rename(cleaned, swapPath), "rename", path: swapPath)
-        try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
-        _ = io.unlink(segment.indexPath)
-        _ = io.unlink(segment.timeIndexPath)
-        try io.check(io.rename(swapPath, logPath), "rename", path: logPath)
-        try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
-        let replacement = try Segment.open(
-            directory: directory, baseOffset: segment.baseOffset, io: io, writable: true,
-            now: clock.milliseconds())
-        let outcome = try replacement.scanAndRebuild(
-            firstOffset: segment.baseOffset, indexInterval: config.indexIntervalBytes, now: clock.milliseconds(),
-            contiguous: false)
-        if let problem = outcome.problem {
-            throw EventLogError(
-                .corruptData, "compacted segment failed validation: \(problem)", path: logPath,
-                topic: topic, partition: index, filePosition: outcome.validSize)
-        }
-        try replacement.writeIndexFiles(sync: false)
+        let replacement: Segment
+        do {
+            replacement = try segment.replaced(
+                with: contents.bytes, indexInterval: config.indexIntervalBytes, now: clock.milliseconds())
+        } catch { throw error.with(topic: topic, partition: index) }
         state.withLock { state in
             if let i = state.segments.firstIndex(where: { $0 === segment }) { state.segments[i] = replacement }
         }

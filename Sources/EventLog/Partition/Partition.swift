@@ -33,8 +33,6 @@ final class Partition: Sendable {
 
     struct WriterState {
         var producers = ProducerStateTable()
-        /// A failed write left bytes past this size that must be cut before the next append.
-        var pendingTruncate: Int64? = nil
         /// Damage found in a cleanly closed log (file, position, problem): appends are refused until
         /// ``Partition/repair(quarantineLimit:)`` runs.
         var damage: String? = nil
@@ -192,7 +190,7 @@ final class Partition: Sendable {
                         "eventlog.problem": "\(problem)",
                     ])
                 try cutTail(
-                    segment, at: outcome.validSize, fileSize: outcome.fileSize, later: Array(segments[(index + 1)...]),
+                    segment, at: outcome.validSize, later: Array(segments[(index + 1)...]),
                     limit: quarantineLimit, io: io, report: &report)
                 segments.removeSubrange((index + 1)...)
             }
@@ -216,49 +214,30 @@ final class Partition: Sendable {
     }
 
     /// Cuts `segment` at `position` and drops the segments after it, moving the bytes into quarantine files
-    /// first: `<segment>.log.quarantine-<position>` for the tail, `<later>.log.quarantine-0` for each later
-    /// segment (renamed, not copied). At most `limit` bytes go to quarantine per cut; what lies beyond is
-    /// deleted and counted in the report. The quarantine file is written (and synced) before the truncate,
-    /// so a crash in between only repeats the same cut.
+    /// first (``Segment/cut(at:quarantineLimit:)``, ``Segment/remove(quarantineLimit:)``): at most `limit`
+    /// bytes go to quarantine per cut; what lies beyond is deleted and counted in the report.
     static func cutTail(
-        _ segment: Segment, at position: Int64, fileSize: Int64, later: [Segment], limit: Int64, io: SystemIO,
+        _ segment: Segment, at position: Int64, later: [Segment], limit: Int64, io: SystemIO,
         report: inout RecoveryReport
     ) throws(EventLogError) {
         var budget = limit
-        let tail = fileSize - position
-        if tail > 0 {
-            let kept = min(tail, budget)
-            if kept > 0 {
-                let buffer = ByteStorage(capacity: Int(kept))
-                let got = try segment.read(at: position, count: Int(kept), into: buffer)
-                let path = segment.logPath + ".quarantine-\(position)"
-                try io.writeFileAtomically(path, Array(UnsafeRawBufferPointer(start: buffer.base, count: got)))
-                report.quarantined.append(path)
-                budget -= Int64(got)
-                report.droppedBeyondQuarantine += tail - Int64(got)
-            } else {
-                report.droppedBeyondQuarantine += tail
-            }
-            report.truncatedBytes += tail
+        func account(_ cut: Segment.Cut) {
+            if let file = cut.quarantineFile { report.quarantined.append(file) }
+            budget -= cut.quarantinedBytes
+            report.truncatedBytes += cut.removedBytes
+            report.droppedBeyondQuarantine += cut.deletedBytes
         }
-        try segment.truncate(to: position)
+        account(try segment.cut(at: position, quarantineLimit: budget))
         for dropped in later {
-            let size = (try? io.check(io.fileSize(dropped.file.fd), "stat", path: dropped.logPath)) ?? 0
-            report.truncatedBytes += size
+            account(dropped.remove(quarantineLimit: budget))
             report.droppedSegments += 1
-            if size <= budget, case .success = io.rename(dropped.logPath, dropped.logPath + ".quarantine-0") {
-                report.quarantined.append(dropped.logPath + ".quarantine-0")
-                budget -= size
-            } else {
-                report.droppedBeyondQuarantine += size
-            }
-            dropped.deleteFiles()
         }
         _ = io.fsyncDirectory(segment.directory)
     }
 
-    /// Finishes or rolls back a compaction that a crash interrupted (see `compact(force:)` in `Partition+Maintenance.swift`):
-    /// `.cleaned` files are incomplete and deleted; `.swap` files are complete and replace their segment.
+    /// Finishes or rolls back a compaction that a crash interrupted (`Segment.replaced(with:indexInterval:now:)`):
+    /// `.tmp` files (and `.cleaned`, from versions before it) are incomplete and deleted; `.swap` files are
+    /// complete and replace their segment.
     private static func completeInterruptedSwaps(directory: String, names: [String], io: SystemIO, logger: Logger)
         throws(EventLogError)
     {

@@ -1,6 +1,8 @@
 import EventLogFoundation
 import Synchronization
 
+import struct SystemPackage.Errno
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -26,6 +28,8 @@ import Synchronization
 /// - Index entries are strictly increasing in both offset and position and point at batch starts; time
 ///   index entries are non-decreasing in timestamp.
 /// - The indexes are not checksummed: after an unclean shutdown they are rebuilt from the log.
+/// - The segment owns its file: only ``append(_:header:indexInterval:)``, ``sync()``, ``truncate(to:)`` and
+///   ``replaced(with:indexInterval:now:)`` change it; the partition decides when, never writes it itself.
 final class Segment: Sendable {
     struct IndexEntry: Equatable {
         var relativeOffset: UInt32
@@ -46,6 +50,9 @@ final class Segment: Sendable {
         var maxTimestamp: Int64 = -1
         var createdAt: Int64
         var firstBatchMaxTimestamp: Int64? = nil
+        /// Where a failed append's partial bytes start, when cutting them failed too: cut before the next
+        /// append (``prepareForAppend()``).
+        var pendingTruncate: Int64? = nil
     }
 
     let baseOffset: Int64
@@ -184,6 +191,13 @@ final class Segment: Sendable {
         return n
     }
 
+    /// Reads up to `count` bytes at `position` into memory the caller owns; fewer only at end of file.
+    func read(at position: Int64, into destination: UnsafeMutableRawBufferPointer) throws(EventLogError) -> Int {
+        guard let base = destination.baseAddress, destination.count > 0 else { return 0 }
+        return try io.check(
+            io.pread(file.fd, into: base, count: destination.count, offset: position), "read", path: logPath)
+    }
+
     /// Writes the in-memory indexes to the `.index` and `.timeindex` files in Kafka's format.
     func writeIndexFiles(sync: Bool) throws(EventLogError) {
         let (index, timeIndex) = state.withLock { ($0.index, $0.timeIndex) }
@@ -283,10 +297,119 @@ final class Segment: Sendable {
         return true
     }
 
-    /// Shrinks the file (and the visible size) to `length` bytes; used to drop a torn tail or a failed
-    /// write.
+    // MARK: Writing (the writer's only ways to change the file)
+
+    /// Appends one stamped batch at the end of the file and indexes it; readers see it once this returns.
+    ///
+    /// On failure whatever part of the batch reached the file is cut again (and if even that fails, cut by
+    /// the next ``prepareForAppend()``), so a later batch never lands behind a partial one.
+    func append(_ batch: UnsafeRawBufferPointer, header: RecordBatchHeader, indexInterval: Int) throws(EventLogError) {
+        let position = size
+        switch io.pwrite(file.fd, batch.baseAddress!, count: batch.count, offset: position) {
+        case .success: break
+        case .failure(let errno):
+            if case .failure = io.ftruncate(file.fd, position) { state.withLock { $0.pendingTruncate = position } }
+            throw EventLogError(
+                .io, "append failed: \(errno)", errno: errno, path: logPath, offset: header.baseOffset,
+                filePosition: position)
+        }
+        didAppend(header, at: position, indexInterval: indexInterval)
+    }
+
+    /// Cuts the remains of an earlier failed append whose cleanup failed; call before deciding to roll.
+    func prepareForAppend() throws(EventLogError) {
+        guard let pending = state.withLock({ $0.pendingTruncate }) else { return }
+        try truncate(to: pending)
+        state.withLock { $0.pendingTruncate = nil }
+    }
+
+    /// Flushes the file's data to the device (`fdatasync`): every batch appended before the call survives
+    /// power loss once it returns `.success`.
+    func sync() -> Result<Void, Errno> { io.fdatasync(file.fd) }
+
+    /// Shrinks the file to `length` bytes (the visible size is the caller's to set); used to drop a torn
+    /// tail or a failed write.
     func truncate(to length: Int64) throws(EventLogError) {
         try io.check(io.ftruncate(file.fd, length), "truncate", path: logPath)
+    }
+
+    /// The file's size on disk (which may exceed ``size``: a torn or damaged tail not yet cut).
+    func fileSize() throws(EventLogError) -> Int64 {
+        try io.check(io.fileSize(file.fd), "stat", path: logPath)
+    }
+
+    /// What a cut kept in quarantine and what it had to delete.
+    struct Cut {
+        /// The quarantine file written or renamed, if any.
+        var quarantineFile: String?
+        /// Bytes kept in `quarantineFile`.
+        var quarantinedBytes: Int64 = 0
+        /// Bytes removed from the segment: kept in quarantine or deleted.
+        var removedBytes: Int64 = 0
+        var deletedBytes: Int64 { removedBytes - quarantinedBytes }
+    }
+
+    /// Cuts the file at `position`, first copying up to `limit` bytes of what lies beyond it into
+    /// `<log>.quarantine-<position>`. The copy is durable before the truncate, so a crash in between only
+    /// repeats the same cut.
+    func cut(at position: Int64, quarantineLimit limit: Int64) throws(EventLogError) -> Cut {
+        var cut = Cut(removedBytes: max(0, try fileSize() - position))
+        let kept = min(cut.removedBytes, max(0, limit))
+        if kept > 0 {
+            let buffer = ByteStorage(capacity: Int(kept))
+            let got = try read(at: position, count: Int(kept), into: buffer)
+            let path = logPath + ".quarantine-\(position)"
+            try io.writeFileAtomically(path, UnsafeRawBufferPointer(start: buffer.base, count: got))
+            cut.quarantineFile = path
+            cut.quarantinedBytes = Int64(got)
+        }
+        try truncate(to: position)
+        return cut
+    }
+
+    /// Removes the segment's files, keeping the log file as `<log>.quarantine-0` (a rename) when it is at
+    /// most `limit` bytes. Readers holding this segment keep reading the open file.
+    func remove(quarantineLimit limit: Int64) -> Cut {
+        let size = (try? fileSize()) ?? 0
+        var cut = Cut(removedBytes: size)
+        if size <= limit, case .success = io.rename(logPath, logPath + ".quarantine-0") {
+            cut.quarantineFile = logPath + ".quarantine-0"
+            cut.quarantinedBytes = size
+        }
+        deleteFiles()
+        return cut
+    }
+
+    /// Replaces the segment's file with `contents` (a compacted copy of it, same base offset, offsets
+    /// unchanged) and returns the segment over the new file, validated and indexed. This object keeps reading
+    /// the old file, so readers holding it are undisturbed.
+    ///
+    /// Crash-safe in three steps; a kill at any moment leaves the old file or the new one, both valid:
+    /// ```
+    ///  1. write <base>.log.swap atomically (via <base>.log.swap.tmp, which the next open deletes)
+    ///  2. unlink <base>.index and <base>.timeindex (the next open rebuilds them)
+    ///  3. rename <base>.log.swap over <base>.log, fsync the directory (the next open completes a .swap left here)
+    /// ```
+    func replaced(with contents: UnsafeRawBufferPointer, indexInterval: Int, now: Int64) throws(EventLogError)
+        -> Segment
+    {
+        let swapPath = logPath + ".swap"
+        try io.writeFileAtomically(swapPath, contents)
+        _ = io.unlink(indexPath)
+        _ = io.unlink(timeIndexPath)
+        try io.check(io.rename(swapPath, logPath), "rename", path: logPath)
+        try io.check(io.fsyncDirectory(directory), "fsync directory", path: directory)
+        let replacement = try Segment.open(
+            directory: directory, baseOffset: baseOffset, io: io, writable: true, now: now)
+        let outcome = try replacement.scanAndRebuild(
+            firstOffset: baseOffset, indexInterval: indexInterval, now: now, contiguous: false)
+        if let problem = outcome.problem {
+            throw EventLogError(
+                .corruptData, "compacted segment failed validation: \(problem)", path: logPath,
+                filePosition: outcome.validSize)
+        }
+        try replacement.writeIndexFiles(sync: false)
+        return replacement
     }
 
     /// Deletes the segment's files. Open descriptors (readers) keep working on the unlinked data.

@@ -200,16 +200,25 @@ package struct SystemIO: Sendable {
         return bytes
     }
 
-    /// Replaces `path` atomically: write a temporary file, fsync it, rename it over `path`, fsync the
-    /// directory. A crash leaves either the old or the new contents, never a mix.
+    /// Replaces `path` atomically: write a temporary file (`path` + `.tmp`), fsync it, rename it over
+    /// `path`, fsync the directory. A crash leaves either the old or the new contents, never a mix (and
+    /// perhaps the temporary file, which the log's recovery deletes).
     package func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws(EventLogError) {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(EventLogError) in try writeFileAtomically(path, raw) }
+        }
+        try result.get()
+    }
+
+    /// ``writeFileAtomically(_:_:)-([UInt8])`` from memory the caller owns.
+    package func writeFileAtomically(_ path: String, _ bytes: UnsafeRawBufferPointer) throws(EventLogError) {
         let temporary = path + ".tmp"
-        let fd = try check(open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC), "create", path: temporary)
+        let fd = try check(
+            open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC), "create", path: temporary)
         do throws(EventLogError) {
-            let written = bytes.withUnsafeBytes { raw in
-                raw.count == 0 ? .success(()) : pwrite(fd, raw.baseAddress!, count: raw.count, offset: 0)
+            if let base = bytes.baseAddress, bytes.count > 0 {
+                try check(pwrite(fd, base, count: bytes.count, offset: 0), "write", path: temporary)
             }
-            try check(written, "write", path: temporary)
             try check(fsync(fd), "fsync", path: temporary)
         } catch {
             close(fd)
