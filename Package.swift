@@ -78,10 +78,12 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: upcoming),
+        // What the command line reads (lines of records, bounded): a library so tests and the fuzzer reach it.
+        .target(name: "CommandLineInput", dependencies: ["EventLog"], swiftSettings: upcoming),
         .executableTarget(
             name: "Tools",
             dependencies: [
-                "EventLog", "StreamJet", "LiveViews", "Simulator", "KafkaServer",
+                "CommandLineInput", "EventLog", "StreamJet", "LiveViews", "Simulator", "KafkaServer",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -101,6 +103,9 @@ let package = Package(
                 "EventLogFoundation", "EventLog", "CEventLogSupport", "TestSupport",
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "CommandLineInputTests", dependencies: ["CommandLineInput", "EventLog", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "StreamJetTests",
@@ -148,7 +153,7 @@ if Context.environment["ENABLE_FUZZ"] != nil {
     package.targets.append(.target(name: "FuzzSupport", path: "Fuzz/Support"))
     for (name, dependency) in [
         ("RecordBatch", "EventLog"), ("SQLParser", "Simulator"), ("StoreCSV", "Simulator"),
-        ("ProduceInput", "EventLog"), ("KafkaRequest", "KafkaServer"),
+        ("ProduceInput", "CommandLineInput"), ("KafkaRequest", "KafkaServer"),
     ] {
         package.targets.append(
             .executableTarget(

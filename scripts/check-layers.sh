@@ -12,9 +12,10 @@ declare -A allowed=(
   [LiveViews]="EventLogFoundation EventLog StreamJet CEventLogSupport"
   [Simulator]="EventLogFoundation EventLog LiveViews"
   [KafkaServer]="EventLogFoundation EventLog"
-  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer"
+  [CommandLineInput]="EventLogFoundation EventLog"
+  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer CommandLineInput"
 )
-project="CEventLogSupport CLZ4 CZstd EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer Tools"
+project="CEventLogSupport CLZ4 CZstd EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer CommandLineInput Tools"
 status=0
 for module in "${!allowed[@]}"; do
   [ -d "Sources/$module" ] || continue

@@ -4,6 +4,7 @@
 // EventLogError naming the line — never a trap — and a line over the limit must never be returned.
 //
 // Build and run: bash scripts/fuzz.sh produce-input [seconds]
+import CommandLineInput
 import EventLog
 import FuzzSupport
 

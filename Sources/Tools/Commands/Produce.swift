@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineInput
 import EventLog
 import Foundation
 

@@ -1,3 +1,4 @@
+public import EventLog
 import Foundation
 import SystemPackage
 
