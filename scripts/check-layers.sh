@@ -29,5 +29,13 @@ for module in "${!allowed[@]}"; do
     esac
   done < <(grep -rEH '^(@testable +|@_exported +)?((public|package|internal) +)?import +[A-Za-z_]+' "Sources/$module" --include='*.swift' || true)
 done
+# Folders inside StreamJet: the processors (Processors/) and the engine core (Core/, Execution/) never name the
+# pipeline API (Pipeline/), which builds them; the dependency runs one way.
+while IFS= read -r line; do
+  echo "layer violation: ${line%%:*} (StreamJet processors/core) names the pipeline API: ${line#*:}"
+  status=1
+done < <(grep -rnE '\b(Pipeline|PipelineNode|Stage|KeyedStage|WindowedStage|WindowAggregateStage|SourceStage|SourceSpec|StatelessSpec|ChainAppendable|NodeInput|InputRouting)\b' \
+  Sources/StreamJet/Processors Sources/StreamJet/Core Sources/StreamJet/Execution --include='*.swift' \
+  | grep -vE '^[^:]+:[0-9]+:\s*//' || true)
 [ $status -eq 0 ] && echo "layers: every import goes downward"
 exit $status

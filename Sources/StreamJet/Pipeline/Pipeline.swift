@@ -83,14 +83,6 @@ public final class Pipeline {
     }
 }
 
-/// The output ordinals of a compiled node: `ordinals[0]` feed its main consumers, `ordinals[1]` its
-/// late-events consumers.
-struct OutputPorts {
-    var ordinals: [[Int]]
-    var main: [Int] { ordinals[0] }
-    var late: [Int] { ordinals[1] }
-}
-
 /// One step of a pipeline before compilation: what becomes a vertex, how its inputs connect, and (for
 /// stateless steps and sources) how a following stateless step can fuse into it.
 final class PipelineNode {

@@ -108,6 +108,14 @@ func compose<A, B, C>(_ first: @escaping Chain<A, B>, _ second: @escaping Chain<
     { item, emit in first(item) { middle in second(middle, emit) } }
 }
 
+/// The output ordinals of a compiled node: `ordinals[0]` feed its main consumers, `ordinals[1]` its
+/// late-events consumers.
+struct OutputPorts {
+    var ordinals: [[Int]]
+    var main: [Int] { ordinals[0] }
+    var late: [Int] { ordinals[1] }
+}
+
 /// Emits each item to every output ordinal of a stage (fan-out), resuming a partial emission where it
 /// stopped, and buffers what a fused chain or a source batch produced until the outboxes take it.
 ///
