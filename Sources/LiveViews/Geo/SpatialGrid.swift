@@ -30,9 +30,9 @@ import Foundation
 ///   a huge radius) the non-empty cells are classified instead, so a query never costs more than a scan of
 ///   the cells.
 final class SpatialGrid: @unchecked Sendable {
-    // `@exclusivity(unchecked)` here: the grid is written under its table's write lock, or under the read lock plus
-    // `indexLock` when a query brings it up to date (LiveTable's invariants), never re-entrantly; the runtime
-    // checks showed up in the radius query's per-point loop.
+    // `@exclusivity(unchecked)` here: the grid is written only under its table's write lock (by ingest, or by a
+    // query that brings it up to date) and read under the read lock, never re-entrantly; the runtime checks
+    // showed up in the radius query's per-point loop.
     let cellDegrees: Double
     let rows: Int64
     let columns: Int64

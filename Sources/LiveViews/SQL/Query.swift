@@ -67,8 +67,7 @@ extension LiveTable {
     /// Runs a parsed statement; `now` defaults to the table's clock.
     func run(_ statement: SelectStatement, now: Int64?) throws(ViewError) -> QueryResult {
         let now = now ?? clock.milliseconds()
-        let result: Result<QueryResult, ViewError> = lock.read {
-            syncValidIndexes()
+        func execute() -> Result<QueryResult, ViewError> {
             do throws(ViewError) {
                 let executor = try QueryExecutor(table: self, statement: statement, now: now)
                 return .success(try executor.execute())
@@ -76,6 +75,15 @@ extension LiveTable {
                 return .failure(error)
             }
         }
+        // Shared with other queries when the indexes are up to date; otherwise exclusive, to sync them first
+        // (queries never write under the read lock).
+        let shared: Result<QueryResult, ViewError>? = lock.read { indexesPending ? nil : execute() }
+        let result =
+            shared
+            ?? lock.write {
+                syncIndexes()
+                return execute()
+            }
         return try result.get()
     }
 }
@@ -218,7 +226,9 @@ final class QueryExecutor {
             (name, literals) = (n, list)
         default: return nil
         }
-        guard let index = table.columnIndex[name.lowercased()], let lists = table.postings[index] else { return nil }
+        guard let index = table.columnIndex[name.lowercased()], let lists = table.indexes.postings[index] else {
+            return nil
+        }
         var result: [[Int32]] = []
         var seen = Set<Int32>()
         for literal in literals {
@@ -349,7 +359,7 @@ final class QueryExecutor {
         // The grid of every document for skipUpsert (and append tables), else the grid of valid ones:
         // either holds exactly the documents the query may see.
         let grids = { (column: Int) -> SpatialGrid? in
-            skipUpsert || !table.isUpsert ? table.allDocumentsGrid(column) : table.latestIndex[column]
+            skipUpsert || !table.isUpsert ? table.allDocumentsGrid(column) : table.indexes.validDocuments[column]
         }
         if case .binary(let op, let a, let b) = e.kind, [.less, .lessOrEqual, .greater, .greaterOrEqual].contains(op) {
             var call = a, bound = b, strict = op == .less

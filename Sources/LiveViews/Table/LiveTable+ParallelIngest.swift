@@ -248,7 +248,7 @@ extension LiveTable {
         let job = DecodeJob(ring: ring, plan: decoder.plan, entries: entries, bytes: bytes)
         helpers.post(job)
         parallelBatches += 1
-        deferringAppends = !partialUpsert
+        deferringAppends = !rules.partialUpsert
         applyAll(job)
         deferringAppends = false
         staged = scratch

@@ -133,7 +133,7 @@ extension LiveTable {
                     }
                     let valid = Bitmap(words: try r.array(UInt64.self))
                     var keys = KeyMap(dense: self.keys.dense)
-                    let denseLimit = keys.dense ? Int64(columns[keyColumns[0]].dictionary.count) : 0
+                    let denseLimit = keys.dense ? Int64(columns[rules.keyColumns[0]].dictionary.count) : 0
                     for _ in 0..<(try r.count(eachAtLeast: 45)) {
                         var key = PrimaryKey()
                         for i in 0..<4 { key[i] = try r.i64() }

@@ -24,17 +24,10 @@ import Synchronization
 ///   `dropOutOfOrder`); with `outOfOrderColumn` their row says so.
 /// - A PARTIAL upsert stores the merged row, so the newest document alone answers queries.
 ///
-/// Index maintenance is deferred to the queries that need it (ingest only appends and flips valid bits;
-/// a bulk load or catch-up then pays one index build instead of an insert and a remove per record):
-/// - The grids of every document hold exactly the documents below `allIndexed` that have a point; a query
-///   that uses them first indexes the documents from `allIndexed` to `documentCount`.
-/// - The indexes of valid documents (grids, posting lists) hold exactly the valid documents, except those
-///   listed in `validChanges` (documents whose valid bit changed since the last sync, each listed at least
-///   once), or, when `validIndexesStale`, all of them: every query brings them up to date first, by
-///   checking each listed document against its valid bit or by rebuilding them from the bitmap. The list
-///   is cut off (stale) once it outgrows the valid set (and 4,096 entries), so its memory stays bounded.
-/// - Syncing happens under the read lock plus `indexLock`: readers holding the read lock see the same
-///   state, so the first one to sync does the work and the others find nothing pending.
+/// Index maintenance is deferred to the queries that need it (``TableIndexes`` has its invariants): ingest
+/// only appends and flips valid bits, so a bulk load or catch-up pays one index build instead of an insert
+/// and a remove per record. Queries never write under the read lock: a query that finds index work pending
+/// runs under the write lock instead, syncing first; every other query shares the read lock.
 ///
 /// Batches of `DecodeRing.parallelThreshold` records or more are decoded on helper threads and applied in
 /// order by the writer (see `DecodeRing` for its own invariants); everything below is then done by
@@ -61,19 +54,11 @@ public final class LiveTable: @unchecked Sendable {
     @exclusivity(unchecked) var keys: KeyMap
     /// Next offset to ingest, per partition of the topic.
     @exclusivity(unchecked) var offsets = OffsetTable()
-    /// Point column index → grid over every document / over valid documents.
-    var allIndex: [Int: SpatialGrid] = [:]
-    var latestIndex: [Int: SpatialGrid] = [:]
     /// Unretained views of `columns` for the ingest path (the strong references above keep them alive for
     /// the table's lifetime).
     private var columnRefs: [Unmanaged<Column>] = []
-    /// Column index → inverted index over valid documents.
-    var postings: [Int: PostingLists] = [:]
-    /// Deferred index maintenance (see the type's invariants).
-    @exclusivity(unchecked) private var allIndexed = 0
-    @exclusivity(unchecked) private var validChanges: [Int32] = []
-    @exclusivity(unchecked) private var validIndexesStale = false
-    private let indexLock = Locked(())
+    /// The spatial grids and inverted indexes, brought up to date by queries.
+    let indexes: TableIndexes
     /// Records skipped because their value is not a JSON object, and the last one's location.
     private(set) var badRecords = 0
     private(set) var lastBadRecord: String?
@@ -94,21 +79,10 @@ public final class LiveTable: @unchecked Sendable {
     var parallelBatches = 0
     /// `ingestBatch`'s copies of the records (kept, so its pages are not faulted in again every batch).
     @exclusivity(unchecked) private var batchBuffer = RecordBuffer()
-    private let upsert: UpsertConfig?
     /// Whether the table keeps the latest row per key.
     let isUpsert: Bool
-    /// The upsert options the ingest path reads for every record (copying `upsert` there retains its
-    /// strings and arrays).
-    let partialUpsert: Bool
-    private let dropsOutOfOrder: Bool
-    private let keyTTL: Int64?
-    /// `deletedKeysTTL`, or `keyTTL` when it is not set.
-    private let deletedKeyTTL: Int64?
-    let keyColumns: [Int]
-    private let comparisonColumn: Int?
-    private let deleteColumn: Int?
-    private let outOfOrderColumn: Int?
-    private let strategies: [PartialStrategy?]
+    /// The upsert options, resolved to column numbers.
+    let rules: UpsertRules
     @exclusivity(unchecked) private(set) var largestComparisonSeen = Int64.min
     private var expiry = Heap<ExpiryItem>()
     private var deletedExpiry = Heap<ExpiryItem>()
@@ -151,31 +125,9 @@ public final class LiveTable: @unchecked Sendable {
             denseKey = config.columns.first { $0.name == key[0] }?.type == .string
         }
         keys = KeyMap(dense: denseKey)
-        upsert = config.upsert
         isUpsert = config.upsert != nil
-        partialUpsert = config.upsert?.mode == .partial
-        dropsOutOfOrder = config.upsert?.dropOutOfOrder == true
-        keyTTL = config.upsert?.keyTTL
-        deletedKeyTTL = config.upsert?.deletedKeysTTL ?? config.upsert?.keyTTL
-        let find = { (name: String?) in name.flatMap { index[$0.lowercased()] } }
-        keyColumns = (config.upsert?.primaryKey ?? []).compactMap { find($0) }
-        comparisonColumn = find(config.upsert?.comparisonColumn)
-        deleteColumn = find(config.upsert?.deleteColumn)
-        outOfOrderColumn = find(config.upsert?.outOfOrderColumn)
-        strategies = config.columns.map { column in
-            guard let upsert = config.upsert, upsert.mode == .partial, !upsert.primaryKey.contains(column.name) else {
-                return nil
-            }
-            return upsert.partialStrategies?[column.name] ?? upsert.defaultPartialStrategy ?? .overwrite
-        }
-        for (i, column) in config.columns.enumerated() where column.type == .point {
-            let cell = config.spatialCellDegrees ?? 0.02
-            allIndex[i] = SpatialGrid(cellDegrees: cell)
-            if config.upsert != nil { latestIndex[i] = SpatialGrid(cellDegrees: cell) }
-        }
-        for name in config.invertedIndexColumns ?? [] {
-            if let i = index[name.lowercased()] { postings[i] = PostingLists() }
-        }
+        rules = UpsertRules(config, columnIndex: index)
+        indexes = TableIndexes(config: config, columnIndex: index)
         columnRefs = columns.map { Unmanaged.passUnretained($0) }
     }
 
@@ -308,40 +260,40 @@ public final class LiveTable: @unchecked Sendable {
 
     private func upsertStaged() {
         let key = primaryKey()
-        let comparison = comparisonColumn.map { comparisonValue(staged[$0], columns[$0].type) } ?? Int64.min
-        let isDelete = deleteColumn.map { staged[$0].present && staged[$0].bool == 1 } ?? false
+        let comparison = rules.comparisonColumn.map { comparisonValue(staged[$0], columns[$0].type) } ?? Int64.min
+        let isDelete = rules.deleteColumn.map { staged[$0].present && staged[$0].bool == 1 } ?? false
         let existing = keys[key]
-        if let existing, comparisonColumn != nil, comparison < existing.comparison {
+        if let existing, rules.comparisonColumn != nil, comparison < existing.comparison {
             // Out of order: the key's row stays; the record is kept only for skipUpsert queries.
-            if dropsOutOfOrder { return }
-            if let flag = outOfOrderColumn { setBool(flag, true) }
+            if rules.dropsOutOfOrder { return }
+            if let flag = rules.outOfOrderColumn { setBool(flag, true) }
             _ = appendStaged()
             return
         }
-        if let flag = outOfOrderColumn { setBool(flag, false) }
-        if partialUpsert, let existing, !existing.deleted, !isDelete { merge(from: existing.doc) }
+        if let flag = rules.outOfOrderColumn { setBool(flag, false) }
+        if rules.partialUpsert, let existing, !existing.deleted, !isDelete { merge(from: existing.doc) }
         let doc = appendStaged()
         if let existing, !existing.deleted { unindexValid(existing.doc) }
         keys[key] = KeyEntry(doc: doc, comparison: comparison, deleted: isDelete)
         if !isDelete { indexValid(doc) }
-        if comparisonColumn != nil {
+        if rules.comparisonColumn != nil {
             largestComparisonSeen = max(largestComparisonSeen, comparison)
             let item = ExpiryItem(comparison: comparison, key: key, doc: doc)
-            if isDelete, deletedKeyTTL != nil {
+            if isDelete, rules.deletedKeyTTL != nil {
                 deletedExpiry.insert(item)
-            } else if !isDelete, keyTTL != nil {
+            } else if !isDelete, rules.keyTTL != nil {
                 expiry.insert(item)
             }
-            if keyTTL != nil || deletedKeyTTL != nil { expireKeys() }
+            if rules.keyTTL != nil || rules.deletedKeyTTL != nil { expireKeys() }
         }
     }
 
     /// Drops keys whose comparison value fell more than their TTL behind the largest seen: live keys after
-    /// `keyTTL`, deleted keys after `deletedKeysTTL` (or `keyTTL`). Each heap holds one item per record;
+    /// `rules.keyTTL`, deleted keys after `deletedKeysTTL` (or `rules.keyTTL`). Each heap holds one item per record;
     /// an item whose key has moved on (another document) is stale and skipped.
     private func expireKeys() {
-        if let ttl = keyTTL { expire(&expiry, ttl: ttl, deleted: false) }
-        if let ttl = deletedKeyTTL { expire(&deletedExpiry, ttl: ttl, deleted: true) }
+        if let ttl = rules.keyTTL { expire(&expiry, ttl: ttl, deleted: false) }
+        if let ttl = rules.deletedKeyTTL { expire(&deletedExpiry, ttl: ttl, deleted: true) }
     }
 
     private func expire(_ heap: inout Heap<ExpiryItem>, ttl: Int64, deleted: Bool) {
@@ -371,69 +323,24 @@ public final class LiveTable: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func noteValidChange(_ doc: Int32) {
-        guard !validIndexesStale, !(latestIndex.isEmpty && postings.isEmpty) else { return }
-        if validChanges.count < max(valid.count, 4096) {
-            validChanges.append(doc)
-        } else {
-            validIndexesStale = true  // a rebuild from the bitmap is cheaper than replaying the list
-            validChanges = []
-        }
-    }
+    private func noteValidChange(_ doc: Int32) { indexes.noteValidChange(doc, validCount: valid.count) }
 
-    /// Brings the indexes of valid documents up to date (a query calls it under the read lock).
-    func syncValidIndexes() {
-        indexLock.withLock { _ in
-            if validIndexesStale {
-                for grid in latestIndex.values { grid.removeAll() }
-                for lists in postings.values { lists.removeAll() }
-                valid.forEach(below: documentCount) { updateValidIndexes($0, isValid: true) }
-                validIndexesStale = false
-            } else {
-                for doc in validChanges { updateValidIndexes(doc, isValid: valid.contains(doc)) }
-            }
-            validChanges.removeAll(keepingCapacity: true)
-        }
-    }
+    /// Whether a query must first bring the indexes up to date, which it then does under the write lock
+    /// (``syncIndexes()``). Read under either lock.
+    var indexesPending: Bool { indexes.isPending(documentCount: documentCount) }
 
-    /// Puts `doc` into (or takes it out of) each index of valid documents where it is not as it should be.
-    private func updateValidIndexes(_ doc: Int32, isValid: Bool) {
-        let d = Int(doc)
-        for (column, grid) in latestIndex where isValid != grid.contains(doc) {
-            let points = columns[column]
-            guard !points.nulls[d] else { continue }
-            if isValid {
-                grid.insert(doc, longitude: points.doubles[d], latitude: points.latitudes[d])
-            } else {
-                grid.remove(doc, longitude: points.doubles[d], latitude: points.latitudes[d])
-            }
-        }
-        for (column, lists) in postings where isValid != lists.contains(doc) {
-            let code = columns[column].codes[d]
-            if isValid { lists.insert(doc, code: code) } else { lists.remove(doc, code: code) }
-        }
-    }
+    /// Brings every index up to date; the caller holds the write lock.
+    func syncIndexes() { indexes.sync(columns: columns, valid: valid, documentCount: documentCount) }
 
-    /// The grid of every document of point column `column`, brought up to date (a query calls it under the
-    /// read lock).
+    /// The grid of every document of point column `column` (up to date: queries sync before they run).
     func allDocumentsGrid(_ column: Int) -> SpatialGrid? {
-        guard let grid = allIndex[column] else { return nil }
-        indexLock.withLock { _ in
-            guard allIndexed < documentCount else { return }
-            for (index, grid) in allIndex {
-                let points = columns[index]
-                for doc in allIndexed..<documentCount where !points.nulls[doc] {
-                    grid.insert(Int32(doc), longitude: points.doubles[doc], latitude: points.latitudes[doc])
-                }
-            }
-            allIndexed = documentCount
-        }
-        return grid
+        assert(!indexesPending, "a query runs only after syncIndexes()")
+        return indexes.allDocuments[column]
     }
 
     private func primaryKey() -> PrimaryKey {
         var key = PrimaryKey()
-        for (position, index) in keyColumns.enumerated() {
+        for (position, index) in rules.keyColumns.enumerated() {
             let slot = staged[index]
             let part: Int64
             if !slot.present || slot.isNull {
@@ -463,7 +370,7 @@ public final class LiveTable: @unchecked Sendable {
 
     /// PARTIAL upsert: folds the previous row into the staged one, column by column.
     private func merge(from previous: Int32) {
-        for (index, strategy) in strategies.enumerated() {
+        for (index, strategy) in rules.strategies.enumerated() {
             guard let strategy, columns[index].definition.transform == nil else { continue }
             let column = columns[index]
             let old = column.value(previous)
@@ -653,13 +560,10 @@ public final class LiveTable: @unchecked Sendable {
         self.keys = keys
         largestComparisonSeen = largest
         // The indexes are rebuilt by the first query that needs them.
-        for grid in allIndex.values { grid.removeAll() }
-        allIndexed = 0
-        validChanges = []
-        validIndexesStale = true
+        indexes.reset(rebuildValid: true)
         expiry = Heap()
         deletedExpiry = Heap()
-        if keyTTL != nil || deletedKeyTTL != nil {
+        if rules.keyTTL != nil || rules.deletedKeyTTL != nil {
             keys.forEach { key, entry in
                 let item = ExpiryItem(comparison: entry.comparison, key: key, doc: entry.doc)
                 if entry.deleted { deletedExpiry.insert(item) } else { expiry.insert(item) }
@@ -678,12 +582,7 @@ public final class LiveTable: @unchecked Sendable {
         valid = Bitmap()
         keys = KeyMap(dense: keys.dense)
         largestComparisonSeen = Int64.min
-        for grid in allIndex.values { grid.removeAll() }
-        for grid in latestIndex.values { grid.removeAll() }
-        for lists in postings.values { lists.removeAll() }
-        allIndexed = 0
-        validChanges = []
-        validIndexesStale = false
+        indexes.reset(rebuildValid: false)
         expiry = Heap()
         deletedExpiry = Heap()
     }
@@ -745,9 +644,9 @@ extension LiveTable {
     /// - Returns: Column name → value for every column.
     public func lookup(_ key: SQLValue...) -> [String: SQLValue]? {
         lock.read {
-            guard isUpsert, key.count == keyColumns.count else { return nil }
+            guard isUpsert, key.count == rules.keyColumns.count else { return nil }
             var primary = PrimaryKey()
-            for (position, (value, index)) in zip(key, keyColumns).enumerated() {
+            for (position, (value, index)) in zip(key, rules.keyColumns).enumerated() {
                 let column = columns[index]
                 switch (column.type, value) {
                 case (_, .null): primary[position] = Int64.min

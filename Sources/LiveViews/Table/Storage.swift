@@ -9,8 +9,8 @@ import EventLogFoundation
 /// bytes themselves, so a lookup costs one cache miss in the table rather than three (table, offsets,
 /// bytes): with 100,000 order ids the misses were a quarter of the ingest time.
 final class StringDictionary {
-    // `@exclusivity(unchecked)` here: owned by a LiveTable and written under its write lock (or, for indexes,
-    // its read lock plus `indexLock`), never re-entrantly; the checks are per-row cost on the ingest path.
+    // `@exclusivity(unchecked)` here: owned by a LiveTable, written only under its write lock and read under its
+    // read lock, never re-entrantly; the checks are per-row cost on the ingest path.
     @exclusivity(unchecked) private(set) var strings: [String] = []
     @exclusivity(unchecked) private var bytes: [UInt8] = []
     @exclusivity(unchecked) private var starts: [Int] = [0]
@@ -225,8 +225,8 @@ struct Bitmap {
 /// bytes (2 is null), points as longitude and latitude arrays; a null flag for the numeric and point
 /// types; multi-value columns as arrays of values.
 final class Column {
-    // `@exclusivity(unchecked)` here: owned by a LiveTable and written under its write lock (or, for indexes,
-    // its read lock plus `indexLock`), never re-entrantly; the checks are per-row cost on the ingest path.
+    // `@exclusivity(unchecked)` here: owned by a LiveTable, written only under its write lock and read under its
+    // read lock, never re-entrantly; the checks are per-row cost on the ingest path.
     let definition: ColumnDefinition
     let type: ColumnType
     let isMultiValue: Bool
@@ -427,8 +427,8 @@ struct OffsetTable {
 /// O(1) removal (each document remembers its place in its list). The planner drives a query from it when
 /// an equality or IN on the column selects few rows (`status = 'ORDER_PREPARED'`).
 final class PostingLists {
-    // `@exclusivity(unchecked)` here: owned by a LiveTable and written under its write lock (or, for indexes,
-    // its read lock plus `indexLock`), never re-entrantly; the checks are per-row cost on the ingest path.
+    // `@exclusivity(unchecked)` here: owned by a LiveTable, written only under its write lock and read under its
+    // read lock, never re-entrantly; the checks are per-row cost on the ingest path.
     @exclusivity(unchecked) private(set) var lists: [[Int32]] = []
     @exclusivity(unchecked) private var position: [Int32] = []
 
