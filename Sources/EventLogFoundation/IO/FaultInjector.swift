@@ -1,6 +1,11 @@
-import Glibc
 import Synchronization
 public import SystemPackage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Makes chosen system calls of one `Log` fail, so tests can prove what happens on a full disk or a
 /// failing device.

@@ -1,6 +1,11 @@
 public import EventLog
 import EventLogFoundation
-import Glibc
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Where a pipeline's results go. Use the factories in ``Sinks``.
 public protocol Sink<Item> {

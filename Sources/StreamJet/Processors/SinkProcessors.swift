@@ -1,6 +1,11 @@
 import EventLog
 import EventLogFoundation
-import Glibc
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Drains its inbox into a reusable batch and hands the batch to a closure.
 final class CallbackProcessor<Item>: Processor {
