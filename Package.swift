@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "StreamJet", targets: ["StreamJet"]),
         .library(name: "LiveViews", targets: ["LiveViews"]),
         .library(name: "Simulator", targets: ["Simulator"]),
+        .library(name: "KafkaClient", targets: ["KafkaClient"]),
         .executable(name: "eventlog", targets: ["Tools"]),
     ],
     dependencies: [
@@ -35,6 +36,9 @@ let package = Package(
         // gzip and snappy, only to read batches Kafka clients compressed with them (the log writes lz4/zstd).
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSnappy", providers: [.apt(["libsnappy-dev"])]),
+        // librdkafka (Debian's librdkafka-dev) for the Kafka client, with a small C shim: its produce call is
+        // variadic and its delivery reports arrive through a C callback, neither of which Swift can use.
+        .target(name: "CRdKafka", linkerSettings: [.linkedLibrary("rdkafka")]),
         // Hand-written C for the one hot path Swift cannot reach: the SSE4.2 / ARMv8 CRC-32C instructions.
         .target(name: "CEventLogSupport"),
         // The building blocks every layer uses (locks, thread start-up), below all of them (DESIGN.md).
@@ -80,10 +84,16 @@ let package = Package(
             swiftSettings: upcoming),
         // What the command line reads (lines of records, bounded): a library so tests and the fuzzer reach it.
         .target(name: "CommandLineInput", dependencies: ["EventLog"], swiftSettings: upcoming),
+        // A Kafka client on librdkafka (not hand-written: the client is not the product): producer,
+        // assign-only consumer, StreamJet's Kafka source and sink, and the topic mirror.
+        .target(
+            name: "KafkaClient",
+            dependencies: ["CRdKafka", "EventLogFoundation", "EventLog", "StreamJet"],
+            swiftSettings: upcoming),
         .executableTarget(
             name: "Tools",
             dependencies: [
-                "CommandLineInput", "EventLog", "StreamJet", "LiveViews", "Simulator", "KafkaServer",
+                "CommandLineInput", "EventLog", "StreamJet", "KafkaClient", "LiveViews", "Simulator", "KafkaServer",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -123,7 +133,7 @@ let package = Package(
         .testTarget(
             name: "KafkaServerTests",
             dependencies: [
-                "KafkaServer", "EventLog", "EventLogFoundation", "TestSupport",
+                "KafkaServer", "KafkaClient", "StreamJet", "EventLog", "EventLogFoundation", "TestSupport",
             ],
             swiftSettings: upcoming),
         .testTarget(

@@ -12,10 +12,11 @@ declare -A allowed=(
   [LiveViews]="EventLogFoundation EventLog StreamJet CEventLogSupport"
   [Simulator]="EventLogFoundation EventLog LiveViews"
   [KafkaServer]="EventLogFoundation EventLog"
+  [KafkaClient]="EventLogFoundation EventLog StreamJet CRdKafka"
   [CommandLineInput]="EventLogFoundation EventLog"
-  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer CommandLineInput"
+  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient CommandLineInput"
 )
-project="CEventLogSupport CLZ4 CZstd EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer CommandLineInput Tools"
+project="CEventLogSupport CLZ4 CZstd CRdKafka EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient CommandLineInput Tools"
 status=0
 for module in "${!allowed[@]}"; do
   [ -d "Sources/$module" ] || continue

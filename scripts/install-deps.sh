@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the system libraries EventLog links (liblz4, libzstd) and what the tests use (libsqlite3, the SQL
-# oracle; kcat, a librdkafka Kafka client the protocol server is tested with) if they are missing.
+# oracle; librdkafka, the package's Kafka client; kcat, a librdkafka Kafka client the protocol server is
+# tested with) if they are missing.
 # Debian/Ubuntu.
 set -euo pipefail
 need=()
-for pkg in liblz4-dev libzstd-dev zlib1g-dev libsnappy-dev libsqlite3-dev pkg-config kcat; do
+for pkg in liblz4-dev libzstd-dev zlib1g-dev libsnappy-dev librdkafka-dev libsqlite3-dev pkg-config kcat; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -77,11 +77,14 @@ extension LiveTable {
         }
         // Shared with other queries when the indexes are up to date; otherwise exclusive, to sync them first
         // (queries never write under the read lock).
-        let shared: Result<QueryResult, ViewError>? = lock.read { indexesPending ? nil : execute() }
+        let allDocuments = !isUpsert || QueryExecutor.skipsUpsert(statement)
+        let shared: Result<QueryResult, ViewError>? = lock.read {
+            indexesPending(allDocuments: allDocuments) ? nil : execute()
+        }
         let result =
             shared
             ?? lock.write {
-                syncIndexes()
+                syncIndexes(allDocuments: allDocuments)
                 return execute()
             }
         return try result.get()
@@ -107,12 +110,17 @@ final class QueryExecutor {
     /// Pinot's default row limit when a query has none.
     static let defaultLimit = 10
 
+    /// Whether the statement asks for every stored row (`OPTION(skipUpsert=true)`).
+    static func skipsUpsert(_ statement: SelectStatement) -> Bool {
+        let option = statement.options["skipupsert"]
+        return option == .bool(true) || option == .string("true") || option == .long(1)
+    }
+
     init(table: LiveTable, statement: SelectStatement, now: Int64) throws(ViewError) {
         self.table = table
         self.statement = statement
         self.now = now
-        let option = statement.options["skipupsert"]
-        skipUpsert = option == .bool(true) || option == .string("true") || option == .long(1)
+        skipUpsert = Self.skipsUpsert(statement)
         stats.skipUpsert = skipUpsert
         for item in statement.items {
             guard let expression = item.expression else {

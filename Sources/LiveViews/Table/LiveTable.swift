@@ -325,16 +325,21 @@ public final class LiveTable: @unchecked Sendable {
     @inline(__always)
     private func noteValidChange(_ doc: Int32) { indexes.noteValidChange(doc, validCount: valid.count) }
 
-    /// Whether a query must first bring the indexes up to date, which it then does under the write lock
-    /// (``syncIndexes()``). Read under either lock.
-    var indexesPending: Bool { indexes.isPending(documentCount: documentCount) }
+    /// Whether a query must first bring the indexes it reads up to date, which it then does under the write
+    /// lock (``syncIndexes(allDocuments:)``); `allDocuments`: whether it reads the grids of every document (an
+    /// append table's, or a `skipUpsert` query's). Read under either lock.
+    func indexesPending(allDocuments: Bool) -> Bool {
+        indexes.isPending(documentCount: documentCount, allDocuments: allDocuments)
+    }
 
-    /// Brings every index up to date; the caller holds the write lock.
-    func syncIndexes() { indexes.sync(columns: columns, valid: valid, documentCount: documentCount) }
+    /// Brings the indexes a query reads up to date; the caller holds the write lock.
+    func syncIndexes(allDocuments: Bool) {
+        indexes.sync(columns: columns, valid: valid, documentCount: documentCount, allDocuments: allDocuments)
+    }
 
     /// The grid of every document of point column `column` (up to date: queries sync before they run).
     func allDocumentsGrid(_ column: Int) -> SpatialGrid? {
-        assert(!indexesPending, "a query runs only after syncIndexes()")
+        assert(indexes.allDocumentsIndexed(documentCount: documentCount), "the query synced without allDocuments")
         return indexes.allDocuments[column]
     }
 

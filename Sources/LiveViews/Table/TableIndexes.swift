@@ -9,19 +9,23 @@
 ///   sync, each listed at least once) — or, when `stale`, except all of them. Syncing checks each listed
 ///   document against its valid bit, or rebuilds from the bitmap. The list is cut off (stale) once it outgrows
 ///   the valid set and 4,096 entries, so its memory stays bounded.
-/// - After `sync`, ``isPending(documentCount:)`` is false and every index is exact.
+/// - After `sync(…, allDocuments: true)`, ``isPending(documentCount:allDocuments:)`` is false and every index is
+///   exact; with `allDocuments: false` the grids of every document may still lag (upsert tables build them
+///   only for the `skipUpsert` queries that use them).
 ///
 /// Owned by its `LiveTable`: written only under the table's write lock, read under either lock.
 final class TableIndexes {
+    // `@exclusivity(unchecked)` here: written only under the table's write lock (ingest notes changes, a query
+    // syncs), read under either lock, never re-entrantly; the checks cost a share of per-row ingest.
     /// Point column → grid over every document (what `skipUpsert` queries and append tables use).
     let allDocuments: [Int: SpatialGrid]
     /// Point column → grid over valid documents (upsert tables).
     let validDocuments: [Int: SpatialGrid]
     /// Column → inverted index over valid documents.
     let postings: [Int: PostingLists]
-    private var allIndexed = 0
-    private var validChanges: [Int32] = []
-    private var stale = false
+    @exclusivity(unchecked) private var allIndexed = 0
+    @exclusivity(unchecked) private var validChanges: [Int32] = []
+    @exclusivity(unchecked) private var stale = false
 
     init(config: TableConfig, columnIndex: [String: Int]) {
         var all: [Int: SpatialGrid] = [:]
@@ -40,10 +44,14 @@ final class TableIndexes {
         postings = lists
     }
 
-    /// Whether a query must ``sync(columns:valid:documentCount:)`` first.
-    func isPending(documentCount: Int) -> Bool {
-        stale || !validChanges.isEmpty || (!allDocuments.isEmpty && allIndexed < documentCount)
+    /// Whether a query must ``sync(columns:valid:documentCount:allDocuments:)`` first; `allDocuments`: whether
+    /// it reads the grids of every document.
+    func isPending(documentCount: Int, allDocuments all: Bool) -> Bool {
+        stale || !validChanges.isEmpty || (all && !allDocuments.isEmpty && allIndexed < documentCount)
     }
+
+    /// Whether the grids of every document hold every document.
+    func allDocumentsIndexed(documentCount: Int) -> Bool { allIndexed == documentCount }
 
     /// Notes that `doc`'s valid bit changed (`validCount` documents are valid now).
     @inline(__always)
@@ -58,7 +66,7 @@ final class TableIndexes {
     }
 
     /// Brings every index up to date with the table's columns and valid set.
-    func sync(columns: [Column], valid: Bitmap, documentCount: Int) {
+    func sync(columns: [Column], valid: Bitmap, documentCount: Int, allDocuments all: Bool) {
         if stale {
             for grid in validDocuments.values { grid.removeAll() }
             for lists in postings.values { lists.removeAll() }
@@ -68,7 +76,7 @@ final class TableIndexes {
             for doc in validChanges { update(doc, isValid: valid.contains(doc), columns) }
         }
         validChanges.removeAll(keepingCapacity: true)
-        if allIndexed < documentCount {
+        if all && allIndexed < documentCount {
             for (index, grid) in allDocuments {
                 let points = columns[index]
                 for doc in allIndexed..<documentCount where !points.nulls[doc] {
