@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -90,10 +91,21 @@ let package = Package(
             name: "KafkaClient",
             dependencies: ["CRdKafka", "EventLogFoundation", "EventLog", "StreamJet"],
             swiftSettings: upcoming),
+        // The HTTP API (`eventlog serve --http`): handlers written here, the HTTP server is Hummingbird's.
+        .target(
+            name: "WebServer",
+            dependencies: [
+                "EventLogFoundation", "EventLog", "LiveViews",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: upcoming),
         .executableTarget(
             name: "Tools",
             dependencies: [
-                "CommandLineInput", "EventLog", "StreamJet", "KafkaClient", "LiveViews", "Simulator", "KafkaServer",
+                "CommandLineInput", "EventLog", "StreamJet", "KafkaClient", "WebServer", "LiveViews", "Simulator", "KafkaServer",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -133,7 +145,7 @@ let package = Package(
         .testTarget(
             name: "KafkaServerTests",
             dependencies: [
-                "KafkaServer", "KafkaClient", "StreamJet", "EventLog", "EventLogFoundation", "TestSupport",
+                "KafkaServer", "KafkaClient", "StreamJet", "LiveViews", "EventLog", "EventLogFoundation", "TestSupport",
             ],
             swiftSettings: upcoming),
         .testTarget(

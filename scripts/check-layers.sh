@@ -13,10 +13,11 @@ declare -A allowed=(
   [Simulator]="EventLogFoundation EventLog LiveViews"
   [KafkaServer]="EventLogFoundation EventLog"
   [KafkaClient]="EventLogFoundation EventLog StreamJet CRdKafka"
+  [WebServer]="EventLogFoundation EventLog LiveViews"
   [CommandLineInput]="EventLogFoundation EventLog"
-  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient CommandLineInput"
+  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient WebServer CommandLineInput"
 )
-project="CEventLogSupport CLZ4 CZstd CRdKafka EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient CommandLineInput Tools"
+project="CEventLogSupport CLZ4 CZstd CRdKafka EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient WebServer CommandLineInput Tools"
 status=0
 for module in "${!allowed[@]}"; do
   [ -d "Sources/$module" ] || continue

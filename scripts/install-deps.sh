@@ -5,7 +5,7 @@
 # Debian/Ubuntu.
 set -euo pipefail
 need=()
-for pkg in liblz4-dev libzstd-dev zlib1g-dev libsnappy-dev librdkafka-dev libsqlite3-dev pkg-config kcat; do
+for pkg in liblz4-dev libzstd-dev zlib1g-dev libsnappy-dev librdkafka-dev libsqlite3-dev pkg-config kcat curl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -29,7 +29,12 @@ final class KafkaHarness: @unchecked Sendable {
     ///   - topics: Created (name → partitions) before the server starts.
     ///   - arguments: More `eventlog serve` options.
     ///   - port: The port to listen on (0: any free one).
-    init(topics: [String: Int] = [:], arguments: [String] = [], port: Int = 0) async throws {
+    /// The HTTP listener's address, when the server was started with `--http`.
+    private(set) var http: String?
+
+    init(
+        topics: [String: Int] = [:], arguments: [String] = [], port: Int = 0, prepare: ((Log) throws -> Void)? = nil
+    ) async throws {
         directory =
             FileManager.default.temporaryDirectory.path + "/kafka-test-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         self.arguments = arguments
@@ -37,16 +42,27 @@ final class KafkaHarness: @unchecked Sendable {
             (bootstrap, process) = (external, nil)
             return
         }
-        if !topics.isEmpty {
+        if !topics.isEmpty || prepare != nil {
             let log = try Log(directory: directory)
             for (name, partitions) in topics {
                 try log.createTopic(name, configuration: TopicConfiguration(partitions: partitions))
             }
+            try prepare?(log)
             try log.close()
         }
         let (process, listening) = try await Self.start(directory: directory, port: port, arguments: arguments)
         self.process = process
         bootstrap = "127.0.0.1:\(listening)"
+        if arguments.contains("--http") {
+            let deadline = Date().addingTimeInterval(60)
+            while http == nil && Date() < deadline {
+                if let range = process.stdout.range(of: #"HTTP on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                    http = "127.0.0.1:" + process.stdout[range].split(separator: ":").last!
+                } else {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+        }
     }
 
     private static func start(directory: String, port: Int, arguments: [String]) async throws -> (BackgroundTool, Int) {
@@ -88,6 +104,9 @@ final class KafkaHarness: @unchecked Sendable {
     }
 
     var port: Int32 { Int32(bootstrap.split(separator: ":").last!)! }
+
+    /// The server's process id (nil against an external broker).
+    var pid: pid_t? { process?.pid }
 
     /// A read-only view of the server's log (nil against an external broker).
     var log: Log? {

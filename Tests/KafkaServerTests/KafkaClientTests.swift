@@ -120,7 +120,11 @@ struct KafkaClientTests {
             Sinks.kafka(brokers: server.bootstrap, topic: "out") { value in
                 (key: Array("k\(value % 10)".utf8), value: Array("\(value * 2)".utf8), headers: [])
             })
-        let job = try pipeline.submit(JobConfiguration(name: "kafka-to-kafka", workers: 2))
+        let snapshots = TemporaryDirectory()
+        let job = try pipeline.submit(
+            JobConfiguration(
+                name: "kafka-to-kafka", workers: 2, guarantee: .exactlyOnce, snapshotIntervalMilliseconds: 50,
+                snapshotDirectory: snapshots.path))
         try job.join()
 
         let log = try #require(server.log)

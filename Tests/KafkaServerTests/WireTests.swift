@@ -232,6 +232,42 @@ struct WireTests {
         try await server.stop()
     }
 
+    /// A field of `/proc/<pid>/status`, in KiB.
+    static func status(_ pid: pid_t, _ field: String) -> Int {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = text.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+    }
+
+    @Test("a frame's claimed size is not memory: 64 peers each claiming a 90 MiB request cost what they sent")
+    func claimedSizesAreNotReserved() async throws {
+        let server = try await KafkaHarness()
+        let pid = try #require(server.pid)
+        let warm = try Connection(port: server.port)
+        warm.send(Self.frame(key: 18, version: 0, correlation: 1))
+        _ = warm.response()
+        let (rssBefore, sizeBefore) = (Self.status(pid, "VmRSS"), Self.status(pid, "VmSize"))
+        var peers: [Connection] = []
+        for _ in 0..<64 {
+            let peer = try Connection(port: server.port)
+            var size = Bytes()
+            size.int32(90 << 20)  // under the 100 MiB cap, so the server waits for the rest
+            peer.send(size.bytes + [0, 0, 0, 0] + [UInt8](repeating: 7, count: 4_096))
+            peers.append(peer)
+        }
+        // The server is still serving, and has read what the peers sent by the time it answers after them.
+        let probe = try Connection(port: server.port)
+        probe.send(Self.frame(key: 18, version: 0, correlation: 2))
+        #expect(try Self.int32(#require(probe.response()), at: 0) == 2)
+        let (rssAfter, sizeAfter) = (Self.status(pid, "VmRSS"), Self.status(pid, "VmSize"))
+        print("[claimed-sizes] server VmRSS \(rssBefore) → \(rssAfter) KiB, VmSize \(sizeBefore) → \(sizeAfter) KiB")
+        // 64 × 90 MiB would be 5.6 GiB; what the peers sent is 64 × 4 KiB.
+        #expect(rssAfter - rssBefore < 64 << 10, "resident memory grew by \(rssAfter - rssBefore) KiB")
+        #expect(sizeAfter - sizeBefore < 1 << 20, "address space grew by \(sizeAfter - sizeBefore) KiB")
+        peers.removeAll()
+        try await server.stop()
+    }
+
     @Test("invalid batches are refused with Kafka's error codes and nothing is stored")
     func invalidBatches() async throws {
         let server = try await KafkaHarness(topics: ["strict": 1])

@@ -105,8 +105,17 @@ public final class KafkaServer: Service, Sendable {
                 }
             }
         } onGracefulShutdown: {
+            // Stop accepting first, then close the listener once the connections it already accepted have been
+            // taken from its queue (and closed by `serve`, which sees the shutdown): closing it with accepted
+            // connections still queued drops them unclosed, which swift-nio traps on ("Deinited
+            // NIOAsyncWriter without calling finish()", apple/swift-nio#2813).
             connections.shutDown()
-            server.channel.close(promise: nil)
+            let channel = server.channel
+            channel.eventLoop.execute {
+                channel.setOption(.autoRead, value: false).whenComplete { _ in
+                    channel.eventLoop.scheduleTask(in: .milliseconds(200)) { channel.close(promise: nil) }
+                }
+            }
         }
         logger.info("kafka listener stopped")
     }
@@ -132,7 +141,12 @@ public final class KafkaServer: Service, Sendable {
     ) async {
         let channel = connection.channel
         let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
-        guard registry.add(channel) else { return channel.close(promise: nil) }
+        guard registry.add(channel) else {
+            // Shutting down: close it through the async channel, which finishes its writer (dropping a
+            // NIOAsyncChannel unfinished traps in swift-nio).
+            try? await connection.executeThenClose { _, _ in }
+            return
+        }
         broker.metrics.connection(opened: true)
         defer {
             registry.remove(channel)

@@ -17,6 +17,9 @@ public struct QueryStats: Sendable, Equatable {
     public var usedSpatialIndex = false
     public var usedInvertedIndex = false
     public var skipUpsert = false
+    /// Rows stored in the table when the query ran (every row, superseded upserts included: Pinot's
+    /// `totalDocs`).
+    public var totalDocuments = 0
 }
 
 /// A compiled per-document expression. Per-row failures (a bad coordinate in one row) are recorded in
@@ -70,7 +73,9 @@ extension LiveTable {
         func execute() -> Result<QueryResult, ViewError> {
             do throws(ViewError) {
                 let executor = try QueryExecutor(table: self, statement: statement, now: now)
-                return .success(try executor.execute())
+                var result = try executor.execute()
+                result.stats.totalDocuments = documentCount
+                return .success(result)
             } catch {
                 return .failure(error)
             }

@@ -1,31 +1,45 @@
 import ArgumentParser
 import EventLog
 import KafkaServer
+import LiveViews
 import Logging
 import ServiceLifecycle
 import UnixSignals
+import WebServer
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// `eventlog serve`: the log as a network server. `--kafka HOST:PORT` speaks Kafka's wire protocol.
+/// `eventlog serve`: the log as a network server. `--kafka HOST:PORT` speaks Kafka's wire protocol, `--http
+/// HOST:PORT` the HTTP API (topics, Server-Sent Events, Pinot-style SQL, Prometheus metrics); one or both.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the log over the network: Kafka's wire protocol (--kafka).",
+        abstract: "Serve the log over the network: Kafka's wire protocol (--kafka) and HTTP (--http).",
         discussion: """
             One process owns the log as its writer; other processes (eventlog tail, consume, query) can still \
             read it. Retention and compaction run in the background every --maintenance-interval seconds. \
             SIGINT or SIGTERM stops accepting connections, finishes the requests in flight and closes the log \
             cleanly.
 
-            Example: eventlog serve --kafka 127.0.0.1:9092
+            Example: eventlog serve --kafka 127.0.0.1:9092 --http 127.0.0.1:8080
                      kcat -b 127.0.0.1:9092 -L
+                     curl -s 127.0.0.1:8080/query/sql -d '{"sql": "SELECT COUNT(*) FROM orders"}'
+                     curl -sN '127.0.0.1:8080/v1/stream/orders?from=earliest'
             """)
     @OptionGroup var options: GlobalOptions
 
     @Option(help: "Listen for Kafka clients on HOST:PORT (port 0: any free port, printed at start).")
-    var kafka: String
+    var kafka: String?
+
+    @Option(help: "Serve the HTTP API on HOST:PORT (port 0: any free port, printed at start).")
+    var http: String?
+
+    @Option(help: "Server-Sent Events: events read ahead of a client, at most.")
+    var streamBuffer = 1_024
+
+    @Option(help: "Server-Sent Events: seconds a client may leave its read-ahead full before it is dropped.")
+    var slowClientSeconds = 10.0
 
     @Option(help: "The HOST:PORT clients are told to connect to (default: the --kafka address).")
     var advertise: String?
@@ -43,11 +57,23 @@ struct Serve: AsyncParsableCommand {
     var maintenanceInterval: Double = 60
 
     func validate() throws {
-        _ = try Self.address(kafka)
+        guard kafka != nil || http != nil else {
+            throw ValidationError("give --kafka HOST:PORT, --http HOST:PORT or both")
+        }
+        if let kafka { _ = try Self.address(kafka) }
+        if let http { _ = try Self.address(http) }
+        guard streamBuffer >= 2 else { throw ValidationError("--stream-buffer must be at least 2") }
+        guard slowClientSeconds > 0 else { throw ValidationError("--slow-client-seconds must be positive") }
         if let advertise { _ = try Self.address(advertise) }
         guard defaultPartitions >= 1 else { throw ValidationError("--default-partitions must be at least 1") }
         guard maxRequestBytes >= 1024 else { throw ValidationError("--max-request-bytes must be at least 1024") }
         guard maintenanceInterval > 0 else { throw ValidationError("--maintenance-interval must be positive") }
+    }
+
+    /// Prints a start-up line unbuffered, so a script waiting for it (with the port) sees it at once.
+    static func announce(_ text: String) {
+        let line = "eventlog serve: " + text + "\n"
+        _ = line.withCString { write(1, $0, strlen($0)) }
     }
 
     static func address(_ text: String) throws -> (host: String, port: Int) {
@@ -62,23 +88,40 @@ struct Serve: AsyncParsableCommand {
         var logConfiguration = Log.Configuration(logger: logger)
         logConfiguration.maintenanceIntervalMilliseconds = Int64(maintenanceInterval * 1000)
         let log = try Log(directory: options.directory, configuration: logConfiguration)
-        let (host, port) = try Self.address(kafka)
-        var configuration = KafkaServerConfiguration(host: host, port: port)
-        if let advertise {
-            let (advertisedHost, advertisedPort) = try Self.address(advertise)
-            configuration.advertisedHost = advertisedHost
-            configuration.advertisedPort = advertisedPort
+        var services: [any Service] = []
+        var kafkaServer: KafkaServer? = nil
+        if let kafka {
+            let (host, port) = try Self.address(kafka)
+            var configuration = KafkaServerConfiguration(host: host, port: port)
+            if let advertise {
+                let (advertisedHost, advertisedPort) = try Self.address(advertise)
+                configuration.advertisedHost = advertisedHost
+                configuration.advertisedPort = advertisedPort
+            }
+            configuration.defaultPartitions = defaultPartitions
+            configuration.autoCreateTopics = autoCreateTopics
+            configuration.maxRequestBytes = maxRequestBytes
+            let server = KafkaServer(log: log, configuration: configuration, logger: logger) { port in
+                Self.announce("Kafka protocol on \(host):\(port), log \(options.directory)")
+            }
+            kafkaServer = server
+            services.append(server)
         }
-        configuration.defaultPartitions = defaultPartitions
-        configuration.autoCreateTopics = autoCreateTopics
-        configuration.maxRequestBytes = maxRequestBytes
-        let server = KafkaServer(log: log, configuration: configuration, logger: logger) { port in
-            // Unbuffered, so a script waiting for this line (with the port) sees it at once.
-            let line = "eventlog serve: Kafka protocol on \(host):\(port), log \(options.directory)\n"
-            _ = line.withCString { write(1, $0, strlen($0)) }
+        if let http {
+            let (host, port) = try Self.address(http)
+            var configuration = WebServerConfiguration(host: host, port: port)
+            configuration.stream.bufferedEvents = streamBuffer
+            configuration.stream.slowClientSeconds = slowClientSeconds
+            let web = WebServer(
+                log: log, catalog: ViewCatalog(log: log, logger: logger), configuration: configuration, logger: logger,
+                extraMetrics: { [kafkaServer] in kafkaServer?.metricsText() ?? "" }
+            ) { port in
+                Self.announce("HTTP on \(host):\(port), log \(options.directory)")
+            }
+            services.append(web)
         }
         let group = ServiceGroup(
-            configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
