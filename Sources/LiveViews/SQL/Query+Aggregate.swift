@@ -12,7 +12,10 @@ extension QueryExecutor {
     struct Accumulator {
         var count: Int64 = 0
         var sum: Double = 0
-        var longSum: Int64 = 0
+        /// The exact sum while every value is a long: 128 bits cannot overflow from 64-bit addends (fewer than
+        /// 2^63 of them), so the answer does not depend on the order rows are summed in (a 64-bit running sum
+        /// overflowed midway in some orders and fell back to an inexact double).
+        var longSum: Int128 = 0
         var allLong = true
         var best: SQLValue = .null
         var distinct: Set<SQLValue>? = nil
@@ -227,8 +230,7 @@ extension QueryExecutor {
         case .count: break
         case .sum, .avg:
             if case .long(let l) = value, acc.allLong {
-                let (sum, overflow) = acc.longSum.addingReportingOverflow(l)
-                if overflow { acc.allLong = false } else { acc.longSum = sum }
+                acc.longSum += Int128(l)
             } else {
                 acc.allLong = false
             }
@@ -244,7 +246,12 @@ extension QueryExecutor {
     static func finish(_ call: AggregateCall, _ acc: Accumulator, _ rows: Int64) -> SQLValue {
         switch call.kind {
         case .count: return .long(call.argument == nil ? rows : acc.count)
-        case .sum: return acc.count == 0 ? .null : (acc.allLong ? .long(acc.longSum) : .double(acc.sum))
+        case .sum:
+            guard acc.count > 0 else { return .null }
+            // Longs sum to a long when the exact total fits (SQLite refuses the query otherwise), else to the
+            // nearest double of the exact total.
+            if acc.allLong { return Int64(exactly: acc.longSum).map { .long($0) } ?? .double(Double(acc.longSum)) }
+            return .double(acc.sum)
         case .avg:
             return acc.count == 0 ? .null : .double((acc.allLong ? Double(acc.longSum) : acc.sum) / Double(acc.count))
         case .min, .max: return acc.best
