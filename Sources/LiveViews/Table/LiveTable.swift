@@ -289,7 +289,7 @@ public final class LiveTable: @unchecked Sendable {
     }
 
     /// Drops keys whose comparison value fell more than their TTL behind the largest seen: live keys after
-    /// `rules.keyTTL`, deleted keys after `deletedKeysTTL` (or `rules.keyTTL`). Each heap holds one item per record;
+    /// `keyTTL`, deleted keys after `deletedKeysTTL` (or `keyTTL`). Each heap holds one item per record;
     /// an item whose key has moved on (another document) is stale and skipped.
     private func expireKeys() {
         if let ttl = rules.keyTTL { expire(&expiry, ttl: ttl, deleted: false) }
