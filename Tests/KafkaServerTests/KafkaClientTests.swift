@@ -8,7 +8,12 @@ import Testing
 
 /// The package's Kafka client (librdkafka) against `eventlog serve --kafka`, checked against what the log
 /// itself holds — and StreamJet's Kafka source and sink, and the topic mirror, built on it.
-@Suite("Kafka client, StreamJet over Kafka, mirror", .serialized)
+@Suite(
+    "Kafka client, StreamJet over Kafka, mirror", .serialized,
+    .disabled(
+        if: ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil,
+        "librdkafka is not built with ThreadSanitizer: a TSan test process that runs it crashes (SIGSEGV) at once; the plain run has these tests"
+    ))
 struct KafkaClientTests {
     /// `count` keyed records over the partitions, with a header on every third and a null value on every
     /// seventh (a tombstone).
@@ -199,11 +204,7 @@ struct KafkaClientTests {
         try await server.stop()
     }
 
-    @Test(
-        "mirror killed with SIGKILL at random moments and restarted: every record lands exactly once, in order",
-        .disabled(
-            if: ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil,
-            "kill -9 timing against ThreadSanitizer-built binaries proves little and takes long"))
+    @Test("mirror killed with SIGKILL at random moments and restarted: every record lands exactly once, in order")
     func mirrorSurvivesKill() async throws {
         let seed = UInt64.random(in: 0...UInt64.max)
         print("[mirror-kill] seed \(seed)")
