@@ -145,10 +145,12 @@ struct BenchLatency: AsyncParsableCommand {
             bootstrap = String(line.split(separator: " ").first { $0.hasPrefix("127.0.0.1:") }!)
                 .trimmingCharacters(in: .punctuationCharacters.subtracting(CharacterSet(charactersIn: ":")))
         }
-        let producer = try KafkaProducer(brokers: bootstrap, properties: [("linger.ms", "0")])
+        let producer = try KafkaProducer(
+            brokers: bootstrap, properties: [("linger.ms", "0"), ("socket.nagle.disable", "true")])
         try producer.createTopic("latency", partitions: 1)
         let consumer = try KafkaConsumer(
-            brokers: bootstrap, topic: "latency", properties: [("fetch.wait.max.ms", "100"), ("fetch.min.bytes", "1")])
+            brokers: bootstrap, topic: "latency",
+            properties: [("fetch.wait.max.ms", "100"), ("fetch.min.bytes", "1"), ("socket.nagle.disable", "true")])
         let start = try consumer.watermarks(partition: 0).high
         try consumer.assign([0: .offset(start)])
         // Warm up: one message there and back before timing.
@@ -160,7 +162,7 @@ struct BenchLatency: AsyncParsableCommand {
             let began = Self.now()
             for i in 0..<count {
                 let due = began + UInt64(i) * interval
-                while Self.now() < due { usleep(UInt32(min(1_000, (due - Self.now()) / 1_000))) }
+                while case let now = Self.now(), now < due { usleep(UInt32(min(1_000, (due - now) / 1_000))) }
                 var value = [UInt8](repeating: 120, count: 200)
                 withUnsafeBytes(of: Self.now()) { value.replaceSubrange(0..<8, with: $0) }
                 try! producer.produce(topic: "latency", partition: 0, key: nil, value: value)
@@ -181,7 +183,7 @@ struct BenchLatency: AsyncParsableCommand {
         report(
             "latency-kafka", latencies,
             note:
-                "librdkafka producer (linger.ms=0, acks=all) -> \(brokers == nil ? "eventlog serve --kafka" : bootstrap) over loopback -> librdkafka consumer, \(rate) msgs/s of 200 B"
+                "librdkafka producer (linger.ms=0, acks=all, Nagle off) -> \(brokers == nil ? "eventlog serve --kafka" : bootstrap) over loopback -> librdkafka consumer, \(rate) msgs/s of 200 B"
         )
     }
 
