@@ -182,6 +182,37 @@ struct HTTPTests {
         try await server.stop()
     }
 
+    @Test("serve --simulate writes live: the stream shows new order events, the orders table fills, shutdown is clean")
+    func simulateInsideServe() async throws {
+        let server = try await KafkaHarness(arguments: ["--http", "127.0.0.1:0", "--simulate", "--speed", "600"])
+        let http = try #require(server.http)
+        // Events arrive on the stream of the orders topic (from now on: the simulator is writing live).
+        var waited = 0
+        var topics: [[String: Any]] = []
+        while !topics.contains(where: { $0["name"] as? String == "orders" }) && waited < 300 {
+            try await Task.sleep(for: .milliseconds(100))
+            waited += 1
+            topics =
+                (try? JSONSerialization.jsonObject(with: Data(try await Self.curl(["\(http)/v1/topics"]).stdout.utf8))
+                    as? [[String: Any]]) ?? []
+        }
+        let stream = try await Self.curl(["-N", "--max-time", "5", "\(http)/v1/stream/orders"], timeout: 5)
+        let events = stream.stdout.components(separatedBy: "event: record").count - 1
+        #expect(events > 0, "no live order events in 5 s at 600× speed: \(stream.stdout.prefix(300))")
+        // The demo's table answers over the simulated orders, and the count grows.
+        func count() async throws -> Int {
+            let answer = try Self.json(
+                try await Self.curl(["\(http)/query/sql", "-d", #"{"sql": "SELECT COUNT(*) FROM orders"}"#]).stdout)
+            let rows = (answer["resultTable"] as? [String: Any])?["rows"] as? [[Any]]
+            return (rows?.first?.first as? NSNumber)?.intValue ?? -1
+        }
+        let first = try await count()
+        try await Task.sleep(for: .seconds(2))
+        let second = try await count()
+        #expect(first > 0 && second > first, "orders \(first) then \(second)")
+        try await server.stop()
+    }
+
     @Test("GET /metrics is Prometheus text: topic end offsets, HTTP requests and the Kafka listener's counters")
     func metrics() async throws {
         let server = try await Self.server(orders: 10)

@@ -26,6 +26,7 @@ struct Serve: AsyncParsableCommand {
                      kcat -b 127.0.0.1:9092 -L
                      curl -s 127.0.0.1:8080/query/sql -d '{"sql": "SELECT COUNT(*) FROM orders"}'
                      curl -sN '127.0.0.1:8080/v1/stream/orders?from=earliest'
+                     eventlog serve --http 127.0.0.1:8080 --simulate --speed 60   (orders move live)
             """)
     @OptionGroup var options: GlobalOptions
 
@@ -34,6 +35,18 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "Serve the HTTP API on HOST:PORT (port 0: any free port, printed at start).")
     var http: String?
+
+    @Flag(help: "Also run the order-delivery simulator (built-in stores) inside the server, writing live.")
+    var simulate = false
+
+    @Option(help: "With --simulate: simulated seconds per real second.")
+    var speed: Double = 60
+
+    @Option(help: "With --simulate: synthetic stores per city (20 US cities).")
+    var storesPerCity = 5
+
+    @Option(help: "With --simulate: the simulator's random seed.")
+    var seed: UInt64 = 42
 
     @Option(help: "Server-Sent Events: events read ahead of a client, at most.")
     var streamBuffer = 1_024
@@ -62,6 +75,8 @@ struct Serve: AsyncParsableCommand {
         }
         if let kafka { _ = try Self.address(kafka) }
         if let http { _ = try Self.address(http) }
+        guard speed > 0 else { throw ValidationError("--speed must be positive") }
+        guard storesPerCity >= 1 else { throw ValidationError("--stores-per-city must be at least 1") }
         guard streamBuffer >= 2 else { throw ValidationError("--stream-buffer must be at least 2") }
         guard slowClientSeconds > 0 else { throw ValidationError("--slow-client-seconds must be positive") }
         if let advertise { _ = try Self.address(advertise) }
@@ -119,6 +134,10 @@ struct Serve: AsyncParsableCommand {
                 Self.announce("HTTP on \(host):\(port), log \(options.directory)")
             }
             services.append(web)
+        }
+        if simulate {
+            services.append(
+                SimulationService(log: log, speed: speed, storesPerCity: storesPerCity, seed: seed, logger: logger))
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -1,0 +1,81 @@
+import EventLog
+import EventLogFoundation
+import Foundation
+import LiveViews
+import Logging
+import ServiceLifecycle
+import Simulator
+import Synchronization
+
+/// `eventlog serve --simulate`: the order-delivery simulator running inside the server, paced by the wall
+/// clock, writing into the log the server owns — so event streams, queries and Kafka consumers see orders
+/// move live. Its simulated clock starts at the real time; a graceful shutdown stops it after its current
+/// step and flushes what it wrote before the log closes.
+final class SimulationService: Service, Sendable {
+    private let log: Log
+    private let speed: Double
+    private let storesPerCity: Int
+    private let seed: UInt64
+    private let logger: Logger
+
+    init(log: Log, speed: Double, storesPerCity: Int, seed: UInt64, logger: Logger) {
+        self.log = log
+        self.speed = speed
+        self.storesPerCity = storesPerCity
+        self.seed = seed
+        self.logger = logger
+    }
+
+    func run() async throws {
+        // The demo's tables, so /query/sql answers over the simulated orders and drivers at once.
+        let catalog = ViewCatalog(log: log, logger: logger)
+        let existing = Set(try catalog.list().map(\.name))
+        for (name, config) in OrderDeliveryTables.all where !existing.contains(name) { try catalog.create(config) }
+        var configuration = SimulationConfiguration()
+        configuration.seed = seed
+        configuration.startMilliseconds = SystemClock().milliseconds()
+        let sink = try LogSink(log: log)
+        let world = try World(
+            restaurants: RestaurantCatalog.builtIn(perCity: storesPerCity), configuration: configuration, sink: sink)
+        let stop = Atomic<Bool>(false)
+        let failure = Locked<(any Error)?>(nil)
+        let start = configuration.startMilliseconds, speed = self.speed
+        let box = WorldBox(world: world, sink: sink)
+        let thread = WorkerThread(name: "simulator") {
+            let began = DispatchTime.now().uptimeNanoseconds
+            var simulated = start
+            do {
+                while !stop.load(ordering: .relaxed) {
+                    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6
+                    let target = start + Int64(elapsed * speed)
+                    if target > simulated {
+                        simulated = target
+                        try box.world.run(until: simulated)
+                        try box.sink.flush()
+                    } else {
+                        usleep(5_000)
+                    }
+                }
+                try box.sink.flush()
+            } catch {
+                failure.withLock { $0 = error }
+            }
+        }
+        logger.info("simulator running", metadata: ["speed": "\(speed)"])
+        try? await gracefulShutdown()
+        stop.store(true, ordering: .relaxed)
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                thread.join()
+                continuation.resume()
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+}
+
+/// Moves the simulator's world and sink into its thread (used by that thread alone).
+private struct WorldBox: @unchecked Sendable {
+    let world: World
+    let sink: LogSink
+}
