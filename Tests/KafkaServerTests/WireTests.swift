@@ -166,6 +166,21 @@ struct WireTests {
         try await server.stop()
     }
 
+    @Test("a failed acks=0 produce closes the connection (the client's only signal, as Kafka does); nothing is stored")
+    func acksZeroFailureCloses() async throws {
+        let server = try await KafkaHarness(topics: ["quiet": 1])
+        let connection = try Connection(port: server.port)
+        var bad = try Self.batch()
+        bad[bad.count - 1] ^= 0x01  // CRC mismatch
+        connection.send(Self.produce(correlation: 1, acks: 0, topic: "quiet", batch: bad))
+        #expect(connection.isClosed(), "the server kept the connection after a failed acks=0 produce")
+        if let log = server.log { #expect(try log.offsets(topic: "quiet", partition: 0).end == 0) }
+        let fresh = try Connection(port: server.port)
+        fresh.send(Self.frame(key: 18, version: 0, correlation: 7))
+        #expect(try Self.int32(#require(fresh.response()), at: 0) == 7)
+        try await server.stop()
+    }
+
     @Test("pipelined requests are answered in the order they were sent")
     func pipelining() async throws {
         let server = try await KafkaHarness()

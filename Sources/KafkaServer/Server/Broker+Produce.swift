@@ -17,7 +17,8 @@ extension KafkaBroker {
 
     /// Produce v3–8: each partition's records must be exactly one RecordBatch v2, validated by the log as
     /// Kafka's broker validates it, stored with only its base offset and leader epoch rewritten. Returns
-    /// `nil` for acks=0 (no response at all, as Kafka).
+    /// `nil` for acks=0 (no response at all, as Kafka), and for a failed acks=0 produce throws, which closes
+    /// the connection (as Kafka does).
     func produce(_ request: inout WireReader, version: Int16) async throws -> ByteBuffer? {
         let transactionalId = try request.nullableString("transactional_id")
         let acks = try request.int16("acks")
@@ -56,7 +57,18 @@ extension KafkaBroker {
                 }
             }
         }
-        if acks == 0 { return nil }
+        if acks == 0 {
+            // No answer is due, so a failure could go unnoticed: Kafka's broker closes the connection, which
+            // the client sees (and reconnects, refreshing its metadata). So does this one.
+            if let failed = results.lazy.flatMap({ topic in topic.1.map { (topic.0, $0) } }).first(where: {
+                $0.1.error != .none
+            }) {
+                throw KafkaProtocolError(
+                    "a produce with acks=0 to \(failed.0)-\(failed.1.index) failed (\(failed.1.error)); closing the connection as Kafka does"
+                )
+            }
+            return nil
+        }
         var writer = body()
         writer.array(results) { writer, topic in
             writer.string(topic.0)
