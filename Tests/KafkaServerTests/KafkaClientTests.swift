@@ -92,6 +92,48 @@ struct KafkaClientTests {
         try await server.stop()
     }
 
+    @Test("fetches are sent with sendfile from duplicated descriptors, and every one is closed: no descriptor leaks")
+    func fetchLeavesNoDescriptorOpen() async throws {
+        let server = try await KafkaHarness(topics: ["t": 2])
+        let pid = try #require(server.pid)
+        func openDescriptors() -> Int {
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? -1
+        }
+        do {
+            let producer = try KafkaProducer(brokers: server.bootstrap)
+            for i in 0..<2_000 {
+                try producer.produce(topic: "t", partition: i % 2, key: nil, value: Array("value-\(i)".utf8))
+            }
+            try producer.flush()
+        }
+        try await Task.sleep(for: .milliseconds(300))  // the producer's connection is gone
+        let before = openDescriptors()
+        for round in 0..<20 {
+            let consumer = try KafkaConsumer(
+                brokers: server.bootstrap, topic: "t",
+                properties: [
+                    ("fetch.max.bytes", "4096"), ("message.max.bytes", "4096"), ("max.partition.fetch.bytes", "2048"),
+                ])
+            try consumer.assign([0: .earliest, 1: .earliest])
+            var read = 0
+            var ended = Set<Int>()
+            while ended.count < 2, let event = try consumer.poll(timeoutMilliseconds: 5_000) {
+                switch event {
+                case .message(let message):
+                    read += 1
+                    #expect(message.record.valueString?.hasPrefix("value-") == true)
+                case .endOfPartition(let partition, _): ended.insert(partition)
+                }
+            }
+            #expect(read == 2_000, "round \(round)")
+        }
+        try await Task.sleep(for: .milliseconds(500))  // the consumers' connections are closed
+        let after = openDescriptors()
+        print("[sendfile] server descriptors \(before) → \(after) after 20 full reads in small fetches")
+        #expect(after <= before + 2, "descriptors leaked: \(before) → \(after)")
+        try await server.stop()
+    }
+
     @Test("a flush reports failed deliveries: producing to a partition that does not exist fails with its name")
     func deliveryFailure() async throws {
         let server = try await KafkaHarness(topics: ["t": 1], arguments: ["--no-auto-create-topics"])

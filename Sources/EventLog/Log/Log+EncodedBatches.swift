@@ -13,6 +13,31 @@ public struct EncodedBatches: Sendable {
     public var logStartOffset: Int64
 }
 
+/// Where stored batches lie in the segment files, for a server that sends them without copying them
+/// (`sendfile`): what ``Log/encodedBatchRegions(topic:partition:from:maxBytes:)`` returns.
+public struct EncodedBatchRegions: Sendable {
+    /// A run of whole batches in one segment file.
+    public struct Region: Sendable, Hashable {
+        /// A duplicate of the segment's descriptor, opened for this region alone: the caller owns it and
+        /// must close it (it stays valid when the segment is deleted or compacted meanwhile: it keeps the
+        /// file it was made from).
+        public let descriptor: Int32
+        /// Where the run starts in the file, and its length in bytes.
+        public let offset: Int64
+        public let count: Int
+    }
+
+    /// The runs, in offset order: the same bytes ``EncodedBatches/bytes`` would hold.
+    public var regions: [Region]
+    /// See ``EncodedBatches/highWatermark``.
+    public var highWatermark: Int64
+    /// See ``EncodedBatches/logStartOffset``.
+    public var logStartOffset: Int64
+
+    /// The bytes of all regions.
+    public var byteCount: Int { regions.reduce(0) { $0 + $1.count } }
+}
+
 extension Log {
     /// Appends a batch encoded by a client — Kafka's Produce — after validating it as Kafka's broker does:
     /// one whole RecordBatch v2, matching CRC-32C, consistent counts, consecutive offset deltas, records and
@@ -53,6 +78,22 @@ extension Log {
         }
     }
 
+    /// The batches ``encodedBatches(topic:partition:from:maxBytes:)`` would return, as runs of the segment
+    /// files — for `sendfile`: the bytes go from the page cache to the socket without being copied here.
+    /// Each region's descriptor is a duplicate the caller must close.
+    ///
+    /// - Throws: as ``encodedBatches(topic:partition:from:maxBytes:)``, and `.io` when a descriptor cannot be
+    ///   duplicated (none is left open then).
+    public func encodedBatchRegions(topic: String, partition: Int, from offset: Int64, maxBytes: Int)
+        throws(EventLogError) -> EncodedBatchRegions
+    {
+        let target = try self.partition(topic, partition)
+        if !target.writable { try target.followWriter() }
+        do throws(EventLogError) { return try target.encodedBatchRegions(from: offset, maxBytes: maxBytes) } catch {
+            throw error.with(topic: topic, partition: partition)
+        }
+    }
+
     /// Returns when some partition of `positions` has records at or past its given offset, or after
     /// `timeoutMilliseconds` — a Fetch's long poll, woken by appends instead of polling. Unknown
     /// partitions are ignored. Cancelling the task returns at once.
@@ -86,17 +127,28 @@ final class ValidationTools: @unchecked Sendable {  // used by one caller at a t
 }
 
 extension Partition {
-    /// See ``Log/encodedBatches(topic:partition:from:maxBytes:)``.
-    func encodedBatches(from offset: Int64, maxBytes: Int) throws(EventLogError) -> EncodedBatches {
+    /// A run of whole batches in one segment.
+    private struct Span {
+        let segment: Segment
+        let position: Int64
+        var count: Int
+    }
+
+    /// The runs of stored batches from the one holding `offset`, up to about `maxBytes` (the first batch
+    /// whole), reading only batch headers; adjacent batches of a segment form one run.
+    private func spans(from offset: Int64, maxBytes: Int) throws(EventLogError) -> (
+        spans: [Span], highWatermark: Int64, logStartOffset: Int64
+    ) {
         let (segments, start, end) = state.withLock { ($0.segments, $0.logStartOffset, $0.logEndOffset) }
-        var result = EncodedBatches(bytes: [], highWatermark: end, logStartOffset: start)
         guard offset >= start && offset <= end else {
             throw error(
                 .offsetOutOfRange, "offset \(offset) is outside the partition's \(start)...\(end)", offset: offset)
         }
+        var spans: [Span] = []
+        var total = 0
         guard offset < end,
             var segmentIndex = segments.lastIndex(where: { $0.baseOffset <= offset }) ?? segments.indices.first
-        else { return result }
+        else { return (spans, end, start) }
         var position = segments[segmentIndex].position(forOffset: offset)
         let header = ByteStorage(capacity: RecordBatchHeader.size)
         while true {
@@ -112,29 +164,61 @@ extension Partition {
                 try segment.read(at: position, count: RecordBatchHeader.size, into: header) == RecordBatchHeader.size
             else { throw damaged(segment, position, "a batch header is cut short") }
             let batch = RecordBatchHeader(header.base)
-            let total = Int64(batch.totalSize)
+            let length = Int64(batch.totalSize)
             guard batch.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead),
-                total <= size - position
+                length <= size - position
             else { throw damaged(segment, position, "invalid batch length \(batch.batchLength)") }
             if batch.baseOffset >= end { break }
             if batch.lastOffset >= offset {
-                if !result.bytes.isEmpty && result.bytes.count + Int(total) > maxBytes { break }
-                let from = result.bytes.count
-                result.bytes.append(contentsOf: repeatElement(0, count: Int(total)))
-                let outcome = result.bytes.withUnsafeMutableBytes { bytes in
-                    Result { () throws(EventLogError) in
-                        try segment.read(at: position, into: UnsafeMutableRawBufferPointer(rebasing: bytes[from...]))
-                    }
+                if total > 0 && total + Int(length) > maxBytes { break }
+                if let last = spans.last, last.segment === segment, last.position + Int64(last.count) == position {
+                    spans[spans.count - 1].count += Int(length)
+                } else {
+                    spans.append(Span(segment: segment, position: position, count: Int(length)))
                 }
-                let read = try outcome.get()
-                guard read == Int(total) else {
-                    throw damaged(segment, position, "the segment file is shorter than its size")
-                }
-                if result.bytes.count >= maxBytes { break }
+                total += Int(length)
+                if total >= maxBytes { break }
             }
-            position += total
+            position += length
+        }
+        return (spans, end, start)
+    }
+
+    /// See ``Log/encodedBatches(topic:partition:from:maxBytes:)``.
+    func encodedBatches(from offset: Int64, maxBytes: Int) throws(EventLogError) -> EncodedBatches {
+        let (spans, highWatermark, logStartOffset) = try spans(from: offset, maxBytes: maxBytes)
+        var result = EncodedBatches(bytes: [], highWatermark: highWatermark, logStartOffset: logStartOffset)
+        result.bytes.reserveCapacity(spans.reduce(0) { $0 + $1.count })
+        for span in spans {
+            let from = result.bytes.count
+            result.bytes.append(contentsOf: repeatElement(0, count: span.count))
+            let outcome = result.bytes.withUnsafeMutableBytes { bytes in
+                Result { () throws(EventLogError) in
+                    try span.segment.read(
+                        at: span.position, into: UnsafeMutableRawBufferPointer(rebasing: bytes[from...]))
+                }
+            }
+            guard try outcome.get() == span.count else {
+                throw damaged(span.segment, span.position, "the segment file is shorter than its size")
+            }
         }
         return result
+    }
+
+    /// See ``Log/encodedBatchRegions(topic:partition:from:maxBytes:)``.
+    func encodedBatchRegions(from offset: Int64, maxBytes: Int) throws(EventLogError) -> EncodedBatchRegions {
+        let (spans, highWatermark, logStartOffset) = try spans(from: offset, maxBytes: maxBytes)
+        var regions: [EncodedBatchRegions.Region] = []
+        do throws(EventLogError) {
+            for span in spans {
+                regions.append(
+                    .init(descriptor: try span.segment.duplicateDescriptor(), offset: span.position, count: span.count))
+            }
+        } catch {
+            for region in regions { SystemIO.closeDescriptor(region.descriptor) }
+            throw error
+        }
+        return EncodedBatchRegions(regions: regions, highWatermark: highWatermark, logStartOffset: logStartOffset)
     }
 
     private func damaged(_ segment: Segment, _ position: Int64, _ what: String) -> EventLogError {

@@ -191,6 +191,12 @@ final class Segment: Sendable {
         return n
     }
 
+    /// A new descriptor of the segment's file (close-on-exec), owned by the caller: it reads the file it was
+    /// made from even after the segment is deleted or replaced.
+    func duplicateDescriptor() throws(EventLogError) -> Int32 {
+        try io.check(io.duplicate(file.fd), "duplicate descriptor", path: logPath)
+    }
+
     /// Reads up to `count` bytes at `position` into memory the caller owns; fewer only at end of file.
     func read(at position: Int64, into destination: UnsafeMutableRawBufferPointer) throws(EventLogError) -> Int {
         guard let base = destination.baseAddress, destination.count > 0 else { return 0 }

@@ -42,6 +42,15 @@ package struct SystemIO: Sendable {
 
     package func close(_ fd: Int32) { _ = Glibc.close(fd) }
 
+    /// Closes a descriptor this layer handed out.
+    package static func closeDescriptor(_ fd: Int32) { _ = Glibc.close(fd) }
+
+    /// A new descriptor of the same open file, close-on-exec.
+    package func duplicate(_ fd: Int32) -> Result<Int32, Errno> {
+        if let error = injected(.open) { return .failure(error) }
+        return Self.retrying { fcntl(fd, F_DUPFD_CLOEXEC, 0) }
+    }
+
     /// Reads up to `count` bytes at `offset`; returns fewer only at end of file.
     package func pread(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int, offset: Int64) -> Result<
         Int, Errno

@@ -1,6 +1,10 @@
 import EventLog
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 extension KafkaBroker {
     private struct FetchPartition: Sendable {
         var index: Int32
@@ -13,13 +17,17 @@ extension KafkaBroker {
         var error: KafkaError
         var highWatermark: Int64 = -1
         var logStartOffset: Int64 = -1
-        var bytes: [UInt8] = []
+        var regions: [EncodedBatchRegions.Region] = []
+        var byteCount: Int { regions.reduce(0) { $0 + $1.count } }
     }
 
     /// Fetch v4–11, without fetch sessions (session id 0): whole stored batches from the one holding each
     /// fetch offset, up to the partition and response limits (the first batch always whole), long-polling
     /// up to `max_wait_ms` — woken by appends — while fewer than `min_bytes` are available.
-    func fetch(_ request: inout WireReader, version: Int16) async throws -> ByteBuffer {
+    ///
+    /// The answer is the response body as parts: buffers around the records of each partition, which are
+    /// file regions of the segments, sent with `sendfile` (the bytes go from the page cache to the socket).
+    func fetch(_ request: inout WireReader, version: Int16) async throws -> [IOData] {
         _ = try request.int32("replica_id")
         let maxWait = try request.int32("max_wait_ms")
         let minBytes = try request.int32("min_bytes")
@@ -50,7 +58,7 @@ extension KafkaBroker {
 
         let limit = min(Int(max(maxBytes, 1)), configuration.maxFetchBytes)
         var results = try await read(topics, limit: limit)
-        let available = results.reduce(0) { $0 + $1.1.reduce(0) { $0 + $1.bytes.count } }
+        let available = results.reduce(0) { $0 + $1.1.reduce(0) { $0 + $1.byteCount } }
         if available < Int(minBytes) && maxWait > 0 && !results.contains(where: { $0.1.contains { $0.error != .none } })
         {
             var positions: [TopicPartition: Int64] = [:]
@@ -58,9 +66,11 @@ extension KafkaBroker {
                 for partition in partitions { positions[TopicPartition(name, Int(partition.index))] = partition.offset }
             }
             await log.waitForRecords(positions, timeoutMilliseconds: Int64(maxWait))
+            Self.close(results)
             results = try await read(topics, limit: limit)
         }
 
+        var parts: [IOData] = []
         var writer = body()
         writer.int32(0)  // throttle
         if version >= 7 {
@@ -77,11 +87,32 @@ extension KafkaBroker {
                 if version >= 5 { writer.int64(partition.logStartOffset) }
                 writer.arrayCount(0)  // aborted transactions
                 if version >= 11 { writer.int32(-1) }  // preferred read replica
-                writer.bytes(partition.bytes)
+                writer.int32(Int32(partition.byteCount))  // records: the regions that follow
+                guard !partition.regions.isEmpty else { return }
+                parts.append(.byteBuffer(writer.buffer))
+                writer.buffer = ByteBufferAllocator().buffer(capacity: 128)
+                for region in partition.regions {
+                    let start = Int(region.offset)
+                    parts.append(
+                        .fileRegion(
+                            FileRegion(
+                                fileHandle: NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: region.descriptor),
+                                readerIndex: start, endIndex: start + region.count)))
+                }
             }
         }
-        metrics.fetched(bytes: results.reduce(0) { $0 + $1.1.reduce(0) { $0 + $1.bytes.count } })
-        return writer.buffer
+        parts.append(.byteBuffer(writer.buffer))
+        metrics.fetched(bytes: results.reduce(0) { $0 + $1.1.reduce(0) { $0 + $1.byteCount } })
+        return parts
+    }
+
+    /// Closes the descriptors of results that will not be sent.
+    private static func close(_ results: [(String, [FetchedPartition])]) {
+        for (_, partitions) in results {
+            for partition in partitions {
+                for region in partition.regions { _ = Glibc.close(region.descriptor) }
+            }
+        }
     }
 
     /// Reads every requested partition, sharing `limit` bytes in request order. The first batch of the
@@ -99,18 +130,22 @@ extension KafkaBroker {
                     partitions.map { partition in
                         do {
                             let share = min(Int(max(partition.maxBytes, 0)), budget)
-                            let batches = try log.encodedBatches(
+                            let batches = try log.encodedBatchRegions(
                                 topic: name, partition: Int(partition.index), from: partition.offset,
                                 maxBytes: max(share, 1))
-                            var bytes = batches.bytes
-                            if sentAny && bytes.count > share { bytes = [] }
-                            if !bytes.isEmpty {
+                            var regions = batches.regions
+                            if sentAny && batches.byteCount > share {
+                                for region in regions { _ = Glibc.close(region.descriptor) }
+                                regions = []
+                            }
+                            let count = regions.reduce(0) { $0 + $1.count }
+                            if count > 0 {
                                 sentAny = true
-                                budget -= min(budget, bytes.count)
+                                budget -= min(budget, count)
                             }
                             return FetchedPartition(
                                 index: partition.index, error: .none, highWatermark: batches.highWatermark,
-                                logStartOffset: batches.logStartOffset, bytes: bytes)
+                                logStartOffset: batches.logStartOffset, regions: regions)
                         } catch {
                             let extent = try? log.offsets(topic: name, partition: Int(partition.index))
                             return FetchedPartition(

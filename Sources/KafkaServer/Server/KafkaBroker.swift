@@ -61,7 +61,7 @@ final class KafkaBroker: Sendable {
     ///
     /// - Throws: ``KafkaProtocolError`` when the request cannot be decoded or its version is refused: the
     ///   caller closes the connection.
-    func handle(_ frame: ByteBuffer) async throws -> ByteBuffer? {
+    func handle(_ frame: ByteBuffer) async throws -> ResponseFrame? {
         var header = WireReader(frame, flexible: false)
         let rawKey = try header.int16("api_key")
         let version = try header.int16("api_version")
@@ -74,9 +74,10 @@ final class KafkaBroker: Sendable {
         logger.trace("request", metadata: ["api": "\(key)", "version": "\(version)", "correlation": "\(correlation)"])
         if key == .apiVersions && !key.versions.contains(version) {
             // An unknown ApiVersions version gets a v0 body with UNSUPPORTED_VERSION, so the client retries.
-            return respond(correlation, flexibleHeader: false, flexible: false) {
-                apiVersionsBody(&$0, version: 0, error: .unsupportedVersion)
-            }
+            return ResponseFrame(
+                respond(correlation, flexibleHeader: false, flexible: false) {
+                    apiVersionsBody(&$0, version: 0, error: .unsupportedVersion)
+                })
         }
         guard key.servedVersions.contains(version) else {
             throw KafkaProtocolError("\(key) version \(version) is not supported (served: \(key.servedVersions))")
@@ -92,16 +93,27 @@ final class KafkaBroker: Sendable {
                 _ = try request.string("client_software_version")
                 try request.taggedFields()
             }
-            return respond(correlation, flexibleHeader: false, flexible: flexible) {
-                apiVersionsBody(&$0, version: version, error: .none)
-            }
+            return ResponseFrame(
+                respond(correlation, flexibleHeader: false, flexible: flexible) {
+                    apiVersionsBody(&$0, version: version, error: .none)
+                })
+        }
+        if key == .fetch {
+            // Fetch answers with file regions (sendfile) after a header whose size covers them.
+            let parts = try await fetch(&request, version: version)
+            let size = parts.reduce(0) { $0 + $1.readableBytes }
+            var header = respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) { _ in }
+            header.setInteger(Int32(header.readableBytes - 4 + size), at: header.readerIndex, endianness: .big)
+            metrics.bytesOut(size)
+            return ResponseFrame(parts: [.byteBuffer(header)] + parts)
         }
         guard let body = try await answer(key, &request, version: version, clientId: clientId) else {
             return nil  // Produce with acks=0
         }
-        return respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) {
-            $0.buffer.writeImmutableBuffer(body)
-        }
+        return ResponseFrame(
+            respond(correlation, flexibleHeader: flexibleHeader, flexible: flexible) {
+                $0.buffer.writeImmutableBuffer(body)
+            })
     }
 
     /// The response body of every API but ApiVersions; `nil` when none is due.
@@ -111,7 +123,7 @@ final class KafkaBroker: Sendable {
         switch key {
         case .metadata: try await metadata(&request, version: version)
         case .produce: try await produce(&request, version: version)
-        case .fetch: try await fetch(&request, version: version)
+        case .fetch: throw KafkaProtocolError("Fetch is answered by handle")
         case .listOffsets: try await listOffsets(&request, version: version)
         case .findCoordinator: try findCoordinator(&request, version: version)
         case .initProducerId: try await initProducerId(&request, version: version)
@@ -139,6 +151,23 @@ final class KafkaBroker: Sendable {
     }
 
     /// A body writer in the request's encoding.
+    /// One response frame: buffers, and for Fetch the file regions of the stored batches, sent with
+    /// `sendfile`. Whoever takes one sends it and then calls ``release()``, which closes the regions'
+    /// descriptors (duplicates made for this response).
+    struct ResponseFrame: Sendable {
+        let parts: [IOData]
+
+        init(parts: [IOData]) { self.parts = parts }
+        init(_ buffer: ByteBuffer) { parts = [.byteBuffer(buffer)] }
+
+        /// The frame's bytes, the size prefix included.
+        var byteCount: Int { parts.reduce(0) { $0 + $1.readableBytes } }
+
+        func release() {
+            for case .fileRegion(let region) in parts { try? region.fileHandle.close() }
+        }
+    }
+
     func body(flexible: Bool = false) -> WireWriter {
         WireWriter(ByteBufferAllocator().buffer(capacity: 256), flexible: flexible)
     }

@@ -71,7 +71,7 @@ public final class KafkaServer: Service, Sendable {
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(KafkaFrameDecoder(maxBytes: maxRequestBytes)))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                    return try NIOAsyncChannel<ByteBuffer, IOData>(
                         wrappingChannelSynchronously: child,
                         configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
                 }
@@ -137,7 +137,7 @@ public final class KafkaServer: Service, Sendable {
 
     /// Serves one connection: a request at a time, answers in order.
     private static func serve(
-        _ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>, broker: KafkaBroker, registry: ConnectionRegistry
+        _ connection: NIOAsyncChannel<ByteBuffer, IOData>, broker: KafkaBroker, registry: ConnectionRegistry
     ) async {
         let channel = connection.channel
         let remote = channel.remoteAddress.map { "\($0)" } ?? "?"
@@ -157,8 +157,13 @@ public final class KafkaServer: Service, Sendable {
                 for try await frame in inbound {
                     registry.setBusy(channel, true)
                     broker.metrics.bytesIn(frame.readableBytes + 4)
-                    let response = try await broker.handle(frame)
-                    if let response { try await outbound.write(response) }
+                    if let response = try await broker.handle(frame) {
+                        // Written straight to the channel and awaited, so a Fetch's file regions are sent
+                        // (sendfile) before their descriptors are closed, and answers leave in order.
+                        defer { response.release() }
+                        for part in response.parts.dropLast() { channel.write(part, promise: nil) }
+                        try await channel.writeAndFlush(response.parts[response.parts.count - 1]).get()
+                    }
                     // After a shutdown began, finish this request, then close.
                     if !registry.setBusy(channel, false) { break }
                 }

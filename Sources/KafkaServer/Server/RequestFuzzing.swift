@@ -32,7 +32,8 @@ package final class KafkaRequestFuzzer: @unchecked Sendable {
             logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
         let done = DispatchSemaphore(value: 0)
         let task = Task {
-            _ = try? await broker.handle(ByteBuffer(bytes: frame))
+            let response = try? await broker.handle(ByteBuffer(bytes: frame))
+            response?.release()
             done.signal()
         }
         if done.wait(timeout: .now() + .milliseconds(waitMilliseconds)) == .timedOut { task.cancel() }
