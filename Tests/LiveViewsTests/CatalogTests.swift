@@ -154,6 +154,33 @@ struct CatalogTests {
         #expect(FileManager.default.fileExists(atPath: catalog.snapshotPath("orders")))
     }
 
+    @Test("concurrent queries through the catalog catch a table up once: every record is stored once")
+    func concurrentCatchUps() throws {
+        let dir = TemporaryDirectory()
+        let log = try Log(directory: dir.path)
+        try log.createTopic("events", configuration: TopicConfiguration(partitions: 2))
+        let catalog = ViewCatalog(log: log)
+        try catalog.create(
+            TableConfig(name: "events", topic: "events", columns: [ColumnDefinition("n", .long)]))
+        _ = try catalog.open("events")
+        for chunk in 0..<20 {
+            try log.append((0..<500).map { ProducerRecord(value: #"{"n":\#(chunk * 500 + $0)}"#) }, to: "events")
+        }
+        // Eight queries at once, each catching the table up from the same saved offsets.
+        let counts = Locked<[Int64]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            if case .long(let n) = try! catalog.query("SELECT COUNT(*) FROM events").rows[0][0] {
+                counts.withLock { $0.append(n) }
+            }
+        }
+        #expect(
+            try catalog.query("SELECT COUNT(*), COUNT(DISTINCT n) FROM events").rows == [
+                [.long(10_000), .long(10_000)]
+            ])
+        #expect(counts.withLock { $0 }.allSatisfy { $0 == 10_000 }, "\(counts.withLock { $0 })")
+        try log.close()
+    }
+
     @Test("a StreamJet pipeline writes its results into a view")
     func pipelineSink() throws {
         let table = try LiveTable(

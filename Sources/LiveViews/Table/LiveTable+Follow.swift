@@ -5,9 +5,14 @@ import Foundation
 extension LiveTable {
     /// Ingests every record of the table's topic from the saved offsets up to the end the log has now.
     ///
+    /// Catch-ups of one table run one at a time (concurrent callers — HTTP queries, a follower — wait for
+    /// each other), so no record is ingested twice.
+    ///
     /// - Returns: How many records were read.
     @discardableResult
     public func catchUp(from log: Log, batch: Int = 8192) throws -> Int {
+        catchUpLock.lock()
+        defer { catchUpLock.unlock() }
         var total = 0
         let partitions = try log.partitionCount(config.topic)
         var readers: [(Int, PartitionReader)] = []

@@ -45,6 +45,9 @@ public final class LiveTable: @unchecked Sendable {
     let columnIndex: [String: Int]
     let decoder: RowDecoder
     let lock = ReadWriteLock()
+    /// Serializes ``catchUp(from:batch:)``: two catch-ups reading from the same saved offsets would ingest the
+    /// same records twice.
+    let catchUpLock = ConditionLock()
     /// Parsed statements by query text (see `parsed(_:)`).
     let statements = Locked<[String: SelectStatement]>([:])
 
