@@ -32,6 +32,7 @@ public struct WebServerConfiguration: Sendable {
 /// | `POST /query/sql` | Pinot's broker API over the live views (``PinotQuery``) |
 /// | `GET /metrics` | Prometheus text: per-topic end offsets and the process's counters (with the Kafka listener's, when there is one) |
 /// | `GET /health` | `ok` |
+/// | `GET /openapi.json` | the OpenAPI 3.1 description of these routes |
 ///
 /// Runs as a swift-service-lifecycle `Service`, beside the Kafka listener in one process that owns the log.
 public final class WebServer: Service, Sendable {
@@ -67,6 +68,10 @@ public final class WebServer: Service, Sendable {
         router.get("/health") { _, _ in
             count("health")
             return "ok\n"
+        }
+        router.get("/openapi.json") { _, _ -> Response in
+            count("openapi")
+            return Self.json(OpenAPIDocument.json)
         }
         router.get("/v1/topics") { _, _ -> Response in
             count("topics")

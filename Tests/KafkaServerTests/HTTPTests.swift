@@ -213,6 +213,30 @@ struct HTTPTests {
         try await server.stop()
     }
 
+    @Test("GET /openapi.json is OpenAPI 3.1, and every path it lists is served (none answers 404)")
+    func openAPI() async throws {
+        let server = try await Self.server(orders: 3)
+        let http = try #require(server.http)
+        let document = try Self.json(try await Self.curl(["\(http)/openapi.json"]).stdout)
+        #expect(document["openapi"] as? String == "3.1.0")
+        let paths = try #require(document["paths"] as? [String: [String: Any]])
+        #expect(
+            Set(paths.keys) == [
+                "/health", "/v1/topics", "/v1/stream/{topic}", "/query/sql", "/metrics", "/openapi.json",
+            ])
+        for (path, operations) in paths {
+            let concrete = path.replacingOccurrences(of: "{topic}", with: "orders")
+            for method in operations.keys {
+                var arguments = ["-o", "/dev/null", "-w", "%{http_code}", "-X", method.uppercased()]
+                if method == "post" { arguments += ["-d", #"{"sql": "SELECT COUNT(*) FROM orders"}"#] }
+                if path.contains("stream") { arguments += ["--max-time", "2"] }
+                let status = try await Self.curl(arguments + ["\(http)\(concrete)"], timeout: 5).stdout
+                #expect(status == "200", "\(method) \(path) answered \(status)")
+            }
+        }
+        try await server.stop()
+    }
+
     @Test("GET /metrics is Prometheus text: topic end offsets, HTTP requests and the Kafka listener's counters")
     func metrics() async throws {
         let server = try await Self.server(orders: 10)
