@@ -82,10 +82,14 @@ final class KafkaSourceReader<Item>: PartitionedSourceReader {
 
     func read(limit: Int, into output: SourceOutput<Item>) throws -> Bool {
         if let ends {
-            for i in partitions.indices
-            where !finished[i] && ends[i] <= max(0, next[i]) && (next[i] >= 0 || ends[i] == 0) {
-                finished[i] = true
-                output.finish(partition: i)
+            // A bounded partition is done once read to the end it had when the job started (an empty one at
+            // once); one not read yet (`next` -1) waits for its first message or its end-of-partition event.
+            for i in partitions.indices where !finished[i] {
+                let reachedEnd = next[i] >= 0 ? next[i] >= ends[i] : ends[i] == 0
+                if reachedEnd {
+                    finished[i] = true
+                    output.finish(partition: i)
+                }
             }
         }
         if finished.allSatisfy({ $0 }) { return true }
