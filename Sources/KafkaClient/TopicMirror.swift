@@ -78,6 +78,11 @@ public final class TopicMirror: Sendable {
                 if !follow, next[partition]! >= ends[partition]! { continue }
                 let records = try reader.read(partition: partition, max: batch)
                     .filter { !follow ? $0.offset < ends[partition]! : true }
+                // Where the source says it has read to: past gaps (compaction, control records) that hold no
+                // record, so a partition whose end offset has no record still counts as done.
+                if let position = reader.position(partition: partition) {
+                    next[partition] = max(next[partition]!, position)
+                }
                 guard !records.isEmpty else { continue }
                 try writer.write(
                     records.map { record in
@@ -86,7 +91,7 @@ public final class TopicMirror: Sendable {
                         return ProducerRecord(
                             key: record.key, value: record.value, timestamp: record.timestamp, headers: headers)
                     }, partition: partition)
-                next[partition] = records[records.count - 1].offset + 1
+                next[partition] = max(next[partition]!, records[records.count - 1].offset + 1)
                 report.copied[partition, default: 0] += Int64(records.count)
                 progressed = true
             }
@@ -106,6 +111,8 @@ private final class SourceSide {
     private var readers: [Int: PartitionReader] = [:]
     /// Messages polled from Kafka for a partition other than the one asked for, kept for later.
     private var pending: [Int: [Record]] = [:]
+    /// Per partition, the offset Kafka last reported as its end when the consumer got there.
+    private var reachedEnd: [Int: Int64] = [:]
 
     init(_ endpoint: TopicMirror.Endpoint, topic: String) throws {
         self.topic = topic
@@ -147,7 +154,10 @@ private final class SourceSide {
         var timeout: Int32 = records.isEmpty ? 50 : 0
         while records.count < max, let event = try consumer!.poll(timeoutMilliseconds: timeout) {
             timeout = 0
-            guard case .message(let message) = event else { continue }
+            guard case .message(let message) = event else {
+                if case .endOfPartition(let ended, let offset) = event { reachedEnd[ended] = offset }
+                continue
+            }
             if message.partition == partition {
                 records.append(message.record)
             } else {
@@ -159,6 +169,13 @@ private final class SourceSide {
             records.removeSubrange(max...)
         }
         return records
+    }
+
+    /// The offset below which every record of `partition` has been read (returned by ``read(partition:max:)``
+    /// or seen not to exist), when the source knows it.
+    func position(partition: Int) -> Int64? {
+        if let reader = readers[partition] { return reader.nextOffset }
+        return pending[partition]?.isEmpty == false ? nil : reachedEnd[partition]
     }
 
     /// Nothing new anywhere: wait a little before looking again.
@@ -213,6 +230,7 @@ private final class TargetSide {
             let (start, end) = try log.offsets(topic: topic, partition: partition)
             last = end > start ? try log.read(topic: topic, partition: partition, from: end - 1).last : nil
         } else {
+            // A fresh assign-only consumer per partition: reassigning one consumer waited on stale fetches.
             let consumer = try KafkaConsumer(brokers: brokers!, topic: topic, properties: properties)
             let (low, high) = try consumer.watermarks(partition: partition)
             guard high > low else { return nil }

@@ -25,6 +25,9 @@ public struct EncodedBatchRegions: Sendable {
         /// Where the run starts in the file, and its length in bytes.
         public let offset: Int64
         public let count: Int
+
+        /// Closes ``descriptor`` (for a region that will not be sent).
+        public func close() { SystemIO.closeDescriptor(descriptor) }
     }
 
     /// The runs, in offset order: the same bytes ``EncodedBatches/bytes`` would hold.
@@ -71,10 +74,8 @@ extension Log {
     public func encodedBatches(topic: String, partition: Int, from offset: Int64, maxBytes: Int)
         throws(EventLogError) -> EncodedBatches
     {
-        let target = try self.partition(topic, partition)
-        if !target.writable { try target.followWriter() }
-        do throws(EventLogError) { return try target.encodedBatches(from: offset, maxBytes: maxBytes) } catch {
-            throw error.with(topic: topic, partition: partition)
+        try readingPartition(topic, partition) { (target) throws(EventLogError) in
+            try target.encodedBatches(from: offset, maxBytes: maxBytes)
         }
     }
 
@@ -87,9 +88,19 @@ extension Log {
     public func encodedBatchRegions(topic: String, partition: Int, from offset: Int64, maxBytes: Int)
         throws(EventLogError) -> EncodedBatchRegions
     {
+        try readingPartition(topic, partition) { (target) throws(EventLogError) in
+            try target.encodedBatchRegions(from: offset, maxBytes: maxBytes)
+        }
+    }
+
+    /// Runs `body` on a partition brought up to what its writer has appended (in a read-only process),
+    /// naming the topic and partition in its errors.
+    private func readingPartition<T>(
+        _ topic: String, _ partition: Int, _ body: (Partition) throws(EventLogError) -> T
+    ) throws(EventLogError) -> T {
         let target = try self.partition(topic, partition)
         if !target.writable { try target.followWriter() }
-        do throws(EventLogError) { return try target.encodedBatchRegions(from: offset, maxBytes: maxBytes) } catch {
+        do throws(EventLogError) { return try body(target) } catch {
             throw error.with(topic: topic, partition: partition)
         }
     }
@@ -215,7 +226,7 @@ extension Partition {
                     .init(descriptor: try span.segment.duplicateDescriptor(), offset: span.position, count: span.count))
             }
         } catch {
-            for region in regions { SystemIO.closeDescriptor(region.descriptor) }
+            for region in regions { region.close() }
             throw error
         }
         return EncodedBatchRegions(regions: regions, highWatermark: highWatermark, logStartOffset: logStartOffset)

@@ -1,10 +1,6 @@
 import EventLog
 import NIOCore
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 extension KafkaBroker {
     private struct FetchPartition: Sendable {
         var index: Int32
@@ -110,7 +106,7 @@ extension KafkaBroker {
     private static func close(_ results: [(String, [FetchedPartition])]) {
         for (_, partitions) in results {
             for partition in partitions {
-                for region in partition.regions { _ = Glibc.close(region.descriptor) }
+                for region in partition.regions { region.close() }
             }
         }
     }
@@ -135,7 +131,7 @@ extension KafkaBroker {
                                 maxBytes: max(share, 1))
                             var regions = batches.regions
                             if sentAny && batches.byteCount > share {
-                                for region in regions { _ = Glibc.close(region.descriptor) }
+                                for region in regions { region.close() }
                                 regions = []
                             }
                             let count = regions.reduce(0) { $0 + $1.count }
