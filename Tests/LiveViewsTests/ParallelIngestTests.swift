@@ -80,26 +80,29 @@ struct ParallelIngestTests {
     /// The first difference between two tables' stored state (documents, dictionaries, valid bits, key
     /// map, offsets), or nil.
     static func difference(_ a: LiveTable, _ b: LiveTable) -> String? {
+        if let violation = a.invariantViolation() ?? b.invariantViolation() { return violation }
         guard a.storedRowCount == b.storedRowCount else {
             return "\(a.storedRowCount) vs \(b.storedRowCount) documents"
         }
-        for (index, (x, y)) in zip(a.columns, b.columns).enumerated() {
+        for (index, (x, y)) in zip(a.storage.columns, b.storage.columns).enumerated() {
             if x.dictionary.strings != y.dictionary.strings { return "column \(index)'s dictionaries differ" }
             for doc in 0..<Int32(a.storedRowCount) where x.value(doc) != y.value(doc) {
                 return "column \(x.name) document \(doc): \(x.value(doc)) vs \(y.value(doc))"
             }
         }
-        if a.valid.words != b.valid.words { return "valid bits differ" }
+        if a.storage.valid.words != b.storage.valid.words { return "valid bits differ" }
         func keys(_ table: LiveTable) -> [String] {
             var result: [String] = []
-            table.keys.forEach { key, entry in
+            table.storage.keys.forEach { key, entry in
                 result.append("\((0..<4).map { key[$0] }) \(entry.doc) \(entry.comparison) \(entry.deleted)")
             }
             return result.sorted()
         }
         if keys(a) != keys(b) { return "key maps differ" }
         if a.nextOffsets != b.nextOffsets { return "offsets \(a.nextOffsets) vs \(b.nextOffsets)" }
-        if a.largestComparisonSeen != b.largestComparisonSeen { return "largest comparison values differ" }
+        if a.writer.largestComparisonSeen != b.writer.largestComparisonSeen {
+            return "largest comparison values differ"
+        }
         return nil
     }
 

@@ -125,6 +125,7 @@ struct UpsertTests {
         // The delete of "a" was forgotten, so an older record for "a" is accepted as new.
         table2.ingest(json: orderJSON("a", status: "ORDER_CREATED", lat: 1, lon: 1, time: 90))
         #expect(table2.rowCount == 2)
+        #expect(table.invariantViolation() == nil && table2.invariantViolation() == nil)
     }
 
     @Test("randomized upserts agree with a model of Pinot's rules (seeded)")
@@ -145,6 +146,9 @@ struct UpsertTests {
             table.ingest(
                 json: #"{"orderId":"\#(key)","status":"\#(status)","lastModified":\#(time),"deleted":\#(deleted)}"#)
             stored += 1
+            if i % 97 == 0, let violation = table.invariantViolation() {
+                Issue.record("seed \(seed), record \(i): \(violation)")
+            }
             if let current = model[key], time < current.time { continue }
             model[key] = (time, status, deleted)
         }
@@ -153,6 +157,7 @@ struct UpsertTests {
         let actual = try table.query("SELECT orderId, status FROM orders ORDER BY orderId LIMIT 1000").rows
         #expect(actual == expected, "seed \(seed)")
         #expect(table.storedRowCount == stored, "seed \(seed)")
+        #expect(table.invariantViolation() == nil, "seed \(seed)")
     }
 
     @Test("records that are not JSON objects are skipped and reported with their location")

@@ -72,9 +72,9 @@ extension LiveTable {
         let now = now ?? clock.milliseconds()
         func execute() -> Result<QueryResult, ViewError> {
             do throws(ViewError) {
-                let executor = try QueryExecutor(table: self, statement: statement, now: now)
+                let executor = try QueryExecutor(table: TableView(storage), statement: statement, now: now)
                 var result = try executor.execute()
-                result.stats.totalDocuments = documentCount
+                result.stats.totalDocuments = storage.documentCount
                 return .success(result)
             } catch {
                 return .failure(error)
@@ -82,14 +82,14 @@ extension LiveTable {
         }
         // Shared with other queries when the indexes are up to date; otherwise exclusive, to sync them first
         // (queries never write under the read lock).
-        let allDocuments = !isUpsert || QueryExecutor.skipsUpsert(statement)
+        let allDocuments = !storage.isUpsert || QueryExecutor.skipsUpsert(statement)
         let shared: Result<QueryResult, ViewError>? = lock.read {
-            indexesPending(allDocuments: allDocuments) ? nil : execute()
+            storage.indexesPending(allDocuments: allDocuments) ? nil : execute()
         }
         let result =
             shared
             ?? lock.write {
-                syncIndexes(allDocuments: allDocuments)
+                storage.syncIndexes(allDocuments: allDocuments)
                 return execute()
             }
         return try result.get()
@@ -99,7 +99,7 @@ extension LiveTable {
 /// Plans and runs one SELECT over a table whose read lock is held. A class, so the many closures a
 /// query compiles capture one reference rather than copying the executor's state.
 final class QueryExecutor {
-    let table: LiveTable
+    let table: TableView
     let statement: SelectStatement
     let now: Int64
     let skipUpsert: Bool
@@ -121,7 +121,7 @@ final class QueryExecutor {
         return option == .bool(true) || option == .string("true") || option == .long(1)
     }
 
-    init(table: LiveTable, statement: SelectStatement, now: Int64) throws(ViewError) {
+    init(table: TableView, statement: SelectStatement, now: Int64) throws(ViewError) {
         self.table = table
         self.statement = statement
         self.now = now
@@ -239,7 +239,7 @@ final class QueryExecutor {
             (name, literals) = (n, list)
         default: return nil
         }
-        guard let index = table.columnIndex[name.lowercased()], let lists = table.indexes.postings[index] else {
+        guard let index = table.columnIndex[name.lowercased()], let lists = table.postings(index) else {
             return nil
         }
         var result: [[Int32]] = []
@@ -372,7 +372,7 @@ final class QueryExecutor {
         // The grid of every document for skipUpsert (and append tables), else the grid of valid ones:
         // either holds exactly the documents the query may see.
         let grids = { (column: Int) -> SpatialGrid? in
-            skipUpsert || !table.isUpsert ? table.allDocumentsGrid(column) : table.indexes.validDocuments[column]
+            skipUpsert || !table.isUpsert ? table.allDocumentsGrid(column) : table.validDocumentsGrid(column)
         }
         if case .binary(let op, let a, let b) = e.kind, [.less, .lessOrEqual, .greater, .greaterOrEqual].contains(op) {
             var call = a, bound = b, strict = op == .less

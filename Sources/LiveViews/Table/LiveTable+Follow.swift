@@ -18,7 +18,7 @@ extension LiveTable {
         var readers: [(Int, PartitionReader)] = []
         var pending: Int64 = 0
         for partition in 0..<partitions {
-            let start = lock.read { offsets[partition] } ?? 0
+            let start = lock.read { storage.offsets[partition] } ?? 0
             let reader = try log.reader(
                 topic: config.topic, partition: partition, from: start == 0 ? .earliest : .offset(start))
             pending += max(0, reader.endOffset - reader.nextOffset)
@@ -41,7 +41,7 @@ extension LiveTable {
                     }
                     if read == 0 { break }
                 }
-                lock.write { ingestBuffered(buffer) }
+                lock.write { writer.ingestBuffered(buffer) }
                 if reader.nextOffset == before { break }
                 total += Int(reader.nextOffset - before)
             }

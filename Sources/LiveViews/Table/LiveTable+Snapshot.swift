@@ -21,16 +21,17 @@ extension LiveTable {
     /// The snapshot's bytes (taken under the read lock, so it is one consistent state).
     func snapshotBytes() -> [UInt8] {
         lock.read {
+            let storage = storage
             var w = BinaryWriter(Self.snapshotMagic)
             w.string(configJSON)
-            w.u64(UInt64(documentCount))
-            let next = offsets.dictionary
+            w.u64(UInt64(storage.documentCount))
+            let next = storage.offsets.dictionary
             w.u32(UInt32(next.count))
             for (partition, offset) in next.sorted(by: { $0.key < $1.key }) {
                 w.u32(UInt32(partition))
                 w.i64(offset)
             }
-            for column in columns {
+            for column in storage.columns {
                 if column.isMultiValue {
                     w.u64(UInt64(column.lists.count))
                     for list in column.lists { w.values(list) }
@@ -54,15 +55,15 @@ extension LiveTable {
                     w.array(column.nulls.map { $0 ? UInt8(1) : 0 })
                 }
             }
-            w.array(valid.words)
-            w.u64(UInt64(keys.count))
-            keys.forEach { key, entry in
+            w.array(storage.valid.words)
+            w.u64(UInt64(storage.keys.count))
+            storage.keys.forEach { key, entry in
                 for i in 0..<4 { w.i64(key[i]) }
                 w.u32(UInt32(bitPattern: entry.doc))
                 w.i64(entry.comparison)
                 w.u8(entry.deleted ? 1 : 0)
             }
-            w.i64(largestComparisonSeen)
+            w.i64(writer.largestComparisonSeen)
             return w.sealed()
         }
     }
@@ -102,7 +103,7 @@ extension LiveTable {
                         guard offset >= 0 else { throw .init("negative offset \(offset) for partition \(partition)") }
                         offsets[partition] = offset
                     }
-                    for column in columns {
+                    for column in self.storage.columns {
                         if column.isMultiValue {
                             column.lists = try (0..<(try r.count(eachAtLeast: 4))).map {
                                 _ throws(BinaryReader.Failure) in
@@ -132,8 +133,9 @@ extension LiveTable {
                         }
                     }
                     let valid = Bitmap(words: try r.array(UInt64.self))
-                    var keys = KeyMap(dense: self.keys.dense)
-                    let denseLimit = keys.dense ? Int64(columns[rules.keyColumns[0]].dictionary.count) : 0
+                    var keys = KeyMap(dense: self.storage.keys.dense)
+                    let denseLimit =
+                        keys.dense ? Int64(self.storage.columns[self.storage.keyColumns[0]].dictionary.count) : 0
                     for _ in 0..<(try r.count(eachAtLeast: 45)) {
                         var key = PrimaryKey()
                         for i in 0..<4 { key[i] = try r.i64() }
@@ -145,7 +147,8 @@ extension LiveTable {
                     }
                     let largest = try r.i64()
                     guard r.isAtEnd else { throw .init("\(r.end - r.position) bytes left over") }
-                    try installRestored(count: count, offsets: offsets, valid: valid, keys: keys, largest: largest)
+                    try self.storage.install(count: count, offsets: offsets, valid: valid, keys: keys)
+                    self.writer.restored(largest: largest)
                     return .success(())
                 } catch {
                     return .failure(error)
@@ -153,7 +156,10 @@ extension LiveTable {
             }
             try outcome.get()
         } catch {
-            lock.write { resetStorage() }
+            lock.write {
+                storage.reset()
+                writer.reset()
+            }
             throw bad(error.message)
         }
     }

@@ -329,16 +329,23 @@ final class Column {
     import Darwin
 #endif
 
+/// A key's newest document, its comparison value, and whether that record was a delete.
+struct KeyEntry {
+    var doc: Int32
+    var comparison: Int64
+    var deleted: Bool
+}
+
 /// Primary key → the key's newest document. With a single string key column the key is its dictionary
 /// code, a dense integer, so entries live in an array indexed by it (no hashing on the ingest path);
 /// other keys use a hash map.
 struct KeyMap {
     let dense: Bool
-    private var slots: [LiveTable.KeyEntry] = []
-    private var others: [PrimaryKey: LiveTable.KeyEntry] = [:]
+    private var slots: [KeyEntry] = []
+    private var others: [PrimaryKey: KeyEntry] = [:]
     private(set) var count = 0
 
-    static let empty = LiveTable.KeyEntry(doc: -1, comparison: 0, deleted: false)
+    static let empty = KeyEntry(doc: -1, comparison: 0, deleted: false)
 
     init(dense: Bool) { self.dense = dense }
 
@@ -347,7 +354,7 @@ struct KeyMap {
         dense && key.parts.0 >= 0 && key.parts.0 <= Int64(Int32.max) ? Int(key.parts.0) : nil
     }
 
-    subscript(key: PrimaryKey) -> LiveTable.KeyEntry? {
+    subscript(key: PrimaryKey) -> KeyEntry? {
         get {
             guard let index = denseIndex(key) else { return others[key] }
             guard index < slots.count, slots[index].doc >= 0 else { return nil }
@@ -372,7 +379,7 @@ struct KeyMap {
     }
 
     /// Every (key, entry).
-    func forEach(_ body: (PrimaryKey, LiveTable.KeyEntry) -> Void) {
+    func forEach(_ body: (PrimaryKey, KeyEntry) -> Void) {
         for (index, entry) in slots.enumerated() where entry.doc >= 0 {
             var key = PrimaryKey()
             key[0] = Int64(index)

@@ -230,14 +230,14 @@ final class DecodeHelpers: @unchecked Sendable {
     }
 }
 
-extension LiveTable {
-    /// Ingests buffered records in order; the caller holds the write lock.
+extension TableWriter {
+    /// Ingests buffered records in order.
     func ingestBuffered(_ buffer: borrowing RecordBuffer) {
         let (entries, bytes) = buffer.records
         let helpers = DecodeHelpers.shared
         guard entries.count >= DecodeRing.parallelThreshold, helpers.count > 0, !decoder.hasMultiValue else {
             for entry in entries {
-                ingestLocked(
+                ingest(
                     value: entry.value(in: bytes), key: entry.key(in: bytes), timestamp: entry.timestamp,
                     offset: entry.offset, partition: entry.partition)
             }
@@ -288,7 +288,7 @@ extension LiveTable {
             }
             guard row >= 0 else { continue }
             let entry = job.entries[first + row]
-            offsets.advance(entry.partition, past: entry.offset)
+            storage.offsets.advance(entry.partition, past: entry.offset)
             guard slot.decoded[row] else {
                 noteBadRecord(partition: entry.partition, offset: entry.offset)
                 continue
