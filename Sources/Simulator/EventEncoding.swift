@@ -330,8 +330,8 @@ enum EventEncoding {
         w.end()
     }
 
-    /// A driver event: ids, the three statuses, location, the order the event concerns, the snapshot as
-    /// `payload`.
+    /// A driver event with the original's field names (`type`, `driverLocationLat`/`driverLocationLon`): ids,
+    /// the three statuses, location, the order the event concerns, the snapshot as `payload`.
     ///
     /// `order` names the order when the driver's state no longer does (ORDER_DELIVERED: the delivery is done,
     /// so the snapshot's `orderId` is null, but the event is about that order).
@@ -343,14 +343,14 @@ enum EventEncoding {
         w.begin()
         w.idField("eventId", prefix: "evt", eventId.seed, eventId.counter)
         w.field("driverId", d.driverId)
-        w.field("eventType", type.rawValue)
+        w.field("type", type.rawValue)
         w.field("aggregateId", d.driverId)
         w.field("aggregateType", "Driver")
         w.field("driverStatus", d.status.rawValue)
         w.field("availabilityStatus", d.availability.rawValue)
         w.field("activityStatus", d.activity.rawValue)
-        w.field("driverLat", degrees: d.location.latitude)
-        w.field("driverLon", degrees: d.location.longitude)
+        w.field("driverLocationLat", degrees: d.location.latitude)
+        w.field("driverLocationLon", degrees: d.location.longitude)
         w.field("orderId", order ?? d.orderId)
         w.object("payload") { w in
             w.field("driverId", d.driverId)

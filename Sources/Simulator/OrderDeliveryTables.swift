@@ -31,21 +31,30 @@ public enum OrderDeliveryTables {
             ColumnDefinition("location_st_point", .point, transform: "toSphericalGeography(stPoint(lon, lat))"),
             ColumnDefinition(
                 "restaurant_st_point", .point, transform: "toSphericalGeography(stPoint(restaurantLon, restaurantLat))"),
+            // The event's own fields under the original's names, as its Superset dataset reads them.
+            ColumnDefinition("eventId", .string),
+            ColumnDefinition("type", .string),
+            ColumnDefinition("aggregateId", .string),
+            ColumnDefinition("orderStatus", .string),
+            ColumnDefinition("orderLocationLat", .double),
+            ColumnDefinition("orderLocationLon", .double),
         ],
         upsert: UpsertConfig(mode: .full, primaryKey: ["orderId"], comparisonColumn: "lastModified"),
         invertedIndexColumns: ["status"])
 
-    /// `drivers`: the latest state of each driver, keyed by `driverId`, with `location_st_point`.
+    /// `drivers`: the latest state of each driver, keyed by `driverId`, with `location_st_point`. The events'
+    /// `type` and `driverLocationLat`/`driverLocationLon` are the columns `eventType`, `driverLat`, `driverLon`,
+    /// as the original's Pinot schema named them (so its driver-tracks query runs verbatim).
     public static let drivers = TableConfig(
         name: "drivers", topic: "drivers",
         columns: [
             ColumnDefinition("driverId", .string),
-            ColumnDefinition("eventType", .string),
+            ColumnDefinition("eventType", .string, path: "type"),
             ColumnDefinition("driverStatus", .string),
             ColumnDefinition("availabilityStatus", .string),
             ColumnDefinition("activityStatus", .string),
-            ColumnDefinition("driverLat", .double),
-            ColumnDefinition("driverLon", .double),
+            ColumnDefinition("driverLat", .double, path: "driverLocationLat"),
+            ColumnDefinition("driverLon", .double, path: "driverLocationLon"),
             ColumnDefinition("orderId", .string),
             ColumnDefinition("createdAt", .long),
             ColumnDefinition("lastModified", .long),
@@ -54,6 +63,17 @@ public enum OrderDeliveryTables {
         ],
         upsert: UpsertConfig(mode: .full, primaryKey: ["driverId"], comparisonColumn: "lastModified"),
         invertedIndexColumns: ["activityStatus", "availabilityStatus"])
+
+    /// The original's driver dispatch query over `orders`, with placeholders for the driver's longitude and
+    /// latitude (the original spliced them into the text) and for the radius (15000.0 in the original; the
+    /// simulator's `--dispatch-radius`). `now()` is the caller's clock, so simulated time works: run it with
+    /// `now:` set to the simulation's time.
+    public static let dispatchQuery = """
+        SELECT orderId, lastModified as preparedAt, (now() - lastModified) as preparedAge,
+               ST_DISTANCE(location_st_point, ST_Point(?, ?, 1)) as distance
+        FROM orders WHERE distance < ? AND status = 'ORDER_PREPARED'
+        ORDER BY distance ASC LIMIT 10
+        """
 
     /// Both tables, by name.
     public static let all: [String: TableConfig] = ["orders": orders, "drivers": drivers]

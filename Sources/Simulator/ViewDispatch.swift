@@ -12,16 +12,8 @@ public enum DispatchMode: String, Sendable, CaseIterable {
 }
 
 /// Dispatch through a live view: the simulator feeds every order event into an upsert table with the
-/// order-delivery schema (`OrderDeliveryTables.orders`), and a driver's look runs the dispatch query:
-///
-/// ```sql
-/// SELECT orderId, lastModified as preparedAt,
-///        ST_DISTANCE(location_st_point, ST_Point(<driverLon>, <driverLat>, 1)) as distance
-/// FROM orders WHERE distance < 15000.0 AND status = 'ORDER_PREPARED'
-/// ORDER BY distance ASC LIMIT 10
-/// ```
-///
-/// prepared once, with placeholders for the driver's position and the radius.
+/// order-delivery schema (`OrderDeliveryTables.orders`), and a driver's look runs the original's dispatch
+/// query (``OrderDeliveryTables/dispatchQuery``, prepared once) with `now()` at the simulated time.
 ///
 /// The first row wins (ties by distance go to the order prepared first).
 final class ViewDispatch {
@@ -31,14 +23,7 @@ final class ViewDispatch {
 
     init() throws {
         table = try LiveTable(config: OrderDeliveryTables.orders)
-        // The reference query, with placeholders for the driver's position and the radius.
-        dispatch = try table.prepare(
-            """
-            SELECT orderId, lastModified as preparedAt,
-                   ST_DISTANCE(location_st_point, ST_Point(?, ?, 1)) as distance
-            FROM orders WHERE distance < ? AND status = 'ORDER_PREPARED'
-            ORDER BY distance ASC LIMIT 10
-            """)
+        dispatch = try table.prepare(OrderDeliveryTables.dispatchQuery)
     }
 
     /// Ingests an order event's JSON, as the view would from the `orders` topic.
@@ -50,8 +35,8 @@ final class ViewDispatch {
     func claimed(id: String) { numberOf[id] = nil }
 
     /// The order the dispatch query returns first, or nil.
-    func nearest(to point: GeoPoint, within radius: Double) throws -> Int? {
-        let result = try dispatch.run([.double(point.longitude), .double(point.latitude), .double(radius)], now: 0)
+    func nearest(to point: GeoPoint, within radius: Double, now: Int64) throws -> Int? {
+        let result = try dispatch.run([.double(point.longitude), .double(point.latitude), .double(radius)], now: now)
         guard let first = result.rows.first, case .string(let id) = first[0] else { return nil }
         return numberOf[id]
     }

@@ -353,7 +353,7 @@ public final class World {
             return
         }
         let found =
-            try viewDispatch?.nearest(to: drivers[d].location, within: configuration.dispatchRadiusMeters)
+            try viewDispatch?.nearest(to: drivers[d].location, within: configuration.dispatchRadiusMeters, now: now)
             ?? (viewDispatch == nil
                 ? dispatch.nearest(to: drivers[d].location, within: configuration.dispatchRadiusMeters) : nil)
         guard let o = found else {

@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import HeapModule
+import LiveViews
 import TestSupport
 import Testing
 
@@ -89,7 +90,7 @@ struct SimulatorTests {
         for (id, events) in driverEvents {
             #expect(
                 events.allSatisfy { $0.json["driverId"] as? String == id && $0.json["aggregateId"] as? String == id })
-            let types = events.map { $0.json["eventType"] as! String }
+            let types = events.map { $0.json["type"] as! String }
             #expect(
                 Array(types.prefix(4)) == [
                     "DRIVER_CREATED", "ACCOUNT_ACTIVATED", "DRIVER_WENT_ONLINE", "LOCATION_UPDATED",
@@ -115,7 +116,7 @@ struct SimulatorTests {
                 }
             }
         }
-        #expect(sink.events.contains { $0.json["eventType"] as? String == "DRIVER_WENT_OFFLINE" })
+        #expect(sink.events.contains { $0.json["type"] as? String == "DRIVER_WENT_OFFLINE" })
     }
 
     @Test(
@@ -129,7 +130,7 @@ struct SimulatorTests {
         for event in sink.events {
             let json = event.json
             if event.topic == .drivers {
-                driverAt[event.key] = point(json, "driverLat", "driverLon")
+                driverAt[event.key] = point(json, "driverLocationLat", "driverLocationLon")
                 continue
             }
             switch json["type"] as! String {
@@ -219,7 +220,7 @@ struct SimulatorTests {
         var current: [String: String] = [:]  // driver → order it accepted
         var delivered = 0
         for event in sink.events where event.topic == .drivers {
-            let type = event.json["eventType"] as! String
+            let type = event.json["type"] as! String
             let order = event.json["orderId"] as? String
             switch type {
             case "ACCEPTED_ORDER_REQUEST":
@@ -489,5 +490,53 @@ struct StoreListTests {
         }
         #expect(calendar.popMin() == nil && calendar.count == 0)
         #expect(popped > 50_000)
+    }
+}
+
+@Suite("Order-delivery tables")
+struct OrderDeliveryTablesTests {
+    @Test(
+        "the presets read the simulator's events under the original's names; the dispatch query's preparedAge follows the injected clock"
+    )
+    func presets() throws {
+        let (sink, world) = try SimulatorTests.run(seed: seed("presets"), hours: 0.5)
+        let orders = try LiveTable(config: OrderDeliveryTables.orders)
+        let drivers = try LiveTable(config: OrderDeliveryTables.drivers)
+        for event in sink.events {
+            let table = event.topic == .orders ? orders : drivers
+            table.ingest(json: String(decoding: event.value, as: UTF8.self), key: event.key)
+        }
+        // Every driver event carries `type` and `driverLocationLat/Lon` (not `eventType`, `driverLat/Lon`).
+        let driverEvent = try #require(sink.events.first { $0.topic == .drivers }?.json)
+        #expect(driverEvent["type"] != nil && driverEvent["driverLocationLat"] != nil)
+        #expect(driverEvent["eventType"] == nil && driverEvent["driverLat"] == nil)
+        let tracks = try drivers.query(
+            "SELECT driverId as id, driverLat as lat, driverLon as lon, lastModified as start_time, eventType FROM drivers LIMIT 100000 option(skipUpsert=true)"
+        )
+        #expect(tracks.rows.count == sink.events.filter { $0.topic == .drivers }.count)
+        let complete = tracks.rows.filter { row in row[1] != SQLValue.null && row[2] != .null && row[4] != .null }
+        #expect(complete.count == tracks.rows.count)
+        // The Superset dataset's columns hold what the events say.
+        let last = try #require(sink.events.last { $0.topic == .orders }?.json)
+        let id = last["orderId"] as! String
+        let row = try #require(orders.lookup(.string(id)))
+        #expect(row["orderStatus"] == .string(last["orderStatus"] as! String))
+        #expect(row["type"] == .string(last["type"] as! String))
+        #expect(row["eventId"] == .string(last["eventId"] as! String))
+        #expect(row["aggregateId"] == .string(id))
+        #expect(row["orderLocationLat"] == row["lat"])
+        // The dispatch query: preparedAge = now() − lastModified at the simulated time passed in.
+        let prepared = try orders.query("SELECT orderId, lastModified FROM orders WHERE status = 'ORDER_PREPARED'")
+        #expect(!prepared.rows.isEmpty, "the run ends with orders waiting for a driver")
+        let dispatch = try orders.prepare(OrderDeliveryTables.dispatchQuery)
+        for row in prepared.rows {
+            let lookup = try #require(orders.lookup(row[0]))
+            guard case .double(let lat)? = lookup["lat"], case .double(let lon)? = lookup["lon"] else { continue }
+            let result = try dispatch.run([.double(lon), .double(lat), .double(15_000)], now: world.now)
+            #expect(result.columns == ["orderId", "preparedAt", "preparedAge", "distance"])
+            let mine = try #require(result.rows.first { $0[0] == row[0] })
+            guard case .long(let at) = row[1] else { continue }
+            #expect(mine[2] == .long(world.now - at))
+        }
     }
 }
