@@ -127,6 +127,26 @@ public struct Order: Sendable, Hashable {
         location = point
         lastModified = now
     }
+    /// A delivery point: another store of the same city 500 m to 15 km away (one of `sameCity`, chosen by one
+    /// draw of `random`, a number in [0, 1)), else a point 2.5–5 km away at a random bearing (two draws).
+    public static func deliveryPoint(from restaurant: Restaurant, sameCity: [Restaurant], random: () -> Double)
+        -> GeoPoint
+    {
+        let neighbours = sameCity.filter {
+            let meters = Geo.distance($0.location, restaurant.location)
+            return meters >= World.minimumDeliveryMeters && meters <= 15_000
+        }
+        if !neighbours.isEmpty {
+            return neighbours[Int(random() * Double(neighbours.count))].location
+        }
+        return Geo.destination(from: restaurant.location, meters: 2_500 + random() * 2_500, bearing: random() * 360)
+    }
+
+    /// updateOrderStatus (the original's admin command): sets any status, skipping the state machine.
+    public mutating func force(_ next: OrderStatus, now: Int64) {
+        status = next
+        lastModified = now
+    }
 }
 
 /// The Driver aggregate.
@@ -185,6 +205,21 @@ public struct Driver: Sendable, Hashable {
     /// Checks the driver is delivering `order` (pickup and delivering steps).
     public mutating func confirm(_ command: String, order: String, now: Int64) throws {
         guard activity == .delivering, orderId == order else { throw illegal(command) }
+        lastModified = now
+    }
+    /// Suspends the account (ACCOUNT_SUSPENDED): an ACTIVE driver who is not delivering goes SUSPENDED and
+    /// offline; activateAccount brings it back.
+    public mutating func suspend(now: Int64) throws {
+        guard status == .active, activity != .delivering else { throw illegal("suspendDriver") }
+        status = .suspended
+        availability = .offline
+        lastModified = now
+    }
+    /// updateDriverStatus (the original's admin command): sets the account status, skipping the checks.
+    public mutating func force(_ next: DriverStatus, now: Int64) {
+        status = next
+        if next == .active, activity == .accountPending { activity = .waiting }
+        if next != .active { availability = .offline }
         lastModified = now
     }
     /// orderDelivered: DELIVERING → WAITING.

@@ -271,6 +271,19 @@ struct JSONWriter {
     }
 }
 
+/// An event's id: the simulator numbers its events (`evt-<seed>-<n>`); other writers give a string.
+enum EventID {
+    case sequence(seed: UInt64, counter: Int64)
+    case text(String)
+
+    func write(_ w: inout JSONWriter) {
+        switch self {
+        case .sequence(let seed, let counter): w.idField("eventId", prefix: "evt", seed, counter)
+        case .text(let id): w.field("eventId", id)
+        }
+    }
+}
+
 enum EventEncoding {
     static func restaurantFields(_ w: inout JSONWriter, _ r: Restaurant?) {
         w.field("restaurantId", quotedDigits: r?.storeId)
@@ -311,11 +324,11 @@ enum EventEncoding {
 
     /// An order event with every field of the reference, the order snapshot as `payload`.
     static func order(
-        _ o: Order, type: OrderEventType, eventId: (seed: UInt64, counter: Int64), into w: inout JSONWriter
+        _ o: Order, type: OrderEventType, eventId: EventID, into w: inout JSONWriter
     ) {
         w.reset()
         w.begin()
-        w.idField("eventId", prefix: "evt", eventId.seed, eventId.counter)
+        eventId.write(&w)
         w.field("orderId", o.orderId)
         w.field("type", type.rawValue)
         w.field("orderStatus", o.status.rawValue)
@@ -336,12 +349,11 @@ enum EventEncoding {
     /// `order` names the order when the driver's state no longer does (ORDER_DELIVERED: the delivery is done,
     /// so the snapshot's `orderId` is null, but the event is about that order).
     static func driver(
-        _ d: Driver, type: DriverEventType, order: String? = nil, eventId: (seed: UInt64, counter: Int64),
-        into w: inout JSONWriter
+        _ d: Driver, type: DriverEventType, order: String? = nil, eventId: EventID, into w: inout JSONWriter
     ) {
         w.reset()
         w.begin()
-        w.idField("eventId", prefix: "evt", eventId.seed, eventId.counter)
+        eventId.write(&w)
         w.field("driverId", d.driverId)
         w.field("type", type.rawValue)
         w.field("aggregateId", d.driverId)
@@ -366,5 +378,84 @@ enum EventEncoding {
         w.field("createdAt", d.createdAt)
         w.field("lastModified", d.lastModified)
         w.end()
+    }
+}
+
+/// The order-delivery events for writers other than the simulator (the HTTP API's commands): the same JSON
+/// the simulator writes for the same aggregate and event type, with the caller's event id; and the
+/// aggregates read back from an event's snapshot (`payload`), which holds the whole aggregate after the
+/// change — so folding a stream is taking its last snapshot.
+public enum OrderDeliveryEvents {
+    /// An order event's JSON.
+    public static func order(_ o: Order, type: OrderEventType, eventId: String) -> [UInt8] {
+        var w = JSONWriter(capacity: 1024)
+        EventEncoding.order(o, type: type, eventId: .text(eventId), into: &w)
+        return w.bytes
+    }
+
+    /// A driver event's JSON; `order` names the order the event concerns when the driver no longer does.
+    public static func driver(_ d: Driver, type: DriverEventType, order: String? = nil, eventId: String) -> [UInt8] {
+        var w = JSONWriter(capacity: 1024)
+        EventEncoding.driver(d, type: type, order: order, eventId: .text(eventId), into: &w)
+        return w.bytes
+    }
+
+    /// What is wrong with an event that does not hold an aggregate snapshot.
+    public struct DecodingError: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The order in an order event's `payload`.
+    public static func order(fromEvent bytes: [UInt8]) throws(DecodingError) -> Order {
+        let p = try payload(bytes, "order")
+        guard let id = p["orderId"] as? String, let status = (p["status"] as? String).flatMap(OrderStatus.init),
+            let accountId = p["accountId"] as? String, let createdAt = long(p["createdAt"]),
+            let lastModified = long(p["lastModified"])
+        else { throw DecodingError(description: "the order snapshot lacks orderId, status, accountId or times") }
+        var restaurant: Restaurant?
+        if let r = p["restaurant"] as? [String: Any] {
+            guard let storeId = (r["storeId"] as? String).flatMap({ Int64($0) }), let name = r["name"] as? String,
+                let point = point(r["longitude"], r["latitude"])
+            else { throw DecodingError(description: "the order snapshot's restaurant is incomplete") }
+            restaurant = Restaurant(
+                storeId: storeId, name: name, city: r["city"] as? String ?? "", state: "",
+                country: r["country"] as? String ?? "", location: point)
+        }
+        let location = point(p["lon"], p["lat"]) ?? restaurant?.location ?? GeoPoint(unchecked: 0, 0)
+        return Order(
+            orderId: id, status: status, location: location, accountId: accountId, driverId: p["driverId"] as? String,
+            delivery: point(p["deliveryLon"], p["deliveryLat"]), restaurant: restaurant, createdAt: createdAt,
+            lastModified: lastModified)
+    }
+
+    /// The driver in a driver event's `payload`.
+    public static func driver(fromEvent bytes: [UInt8]) throws(DecodingError) -> Driver {
+        let p = try payload(bytes, "driver")
+        guard let id = p["driverId"] as? String,
+            let status = (p["driverStatus"] as? String).flatMap(DriverStatus.init),
+            let availability = (p["availabilityStatus"] as? String).flatMap(DriverAvailability.init),
+            let activity = (p["activityStatus"] as? String).flatMap(DriverActivity.init),
+            let location = point(p["lon"], p["lat"]), let createdAt = long(p["createdAt"]),
+            let lastModified = long(p["lastModified"])
+        else { throw DecodingError(description: "the driver snapshot lacks an id, a status, a location or times") }
+        return Driver(
+            driverId: id, status: status, availability: availability, activity: activity, location: location,
+            orderId: p["orderId"] as? String, createdAt: createdAt, lastModified: lastModified)
+    }
+
+    private static func payload(_ bytes: [UInt8], _ kind: String) throws(DecodingError) -> [String: Any] {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+            let payload = object["payload"] as? [String: Any]
+        else { throw DecodingError(description: "not a \(kind) event with a payload object") }
+        return payload
+    }
+
+    private static func long(_ value: Any?) -> Int64? { (value as? NSNumber)?.int64Value }
+
+    private static func point(_ longitude: Any?, _ latitude: Any?) -> GeoPoint? {
+        guard let lon = (longitude as? NSNumber)?.doubleValue, let lat = (latitude as? NSNumber)?.doubleValue else {
+            return nil
+        }
+        return try? GeoPoint(longitude: lon, latitude: lat)
     }
 }

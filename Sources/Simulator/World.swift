@@ -260,9 +260,9 @@ public final class World {
 
     // MARK: Orders
 
-    private func nextEventId() -> (seed: UInt64, counter: Int64) {
+    private func nextEventId() -> EventID {
         eventCounter += 1
-        return (configuration.seed, eventCounter)
+        return .sequence(seed: configuration.seed, counter: eventCounter)
     }
 
     private func emit(_ order: Order, _ type: OrderEventType) throws {
@@ -301,19 +301,15 @@ public final class World {
     /// can share one point) is not a delivery point.
     static let minimumDeliveryMeters = 500.0
 
-    /// A delivery point: another store of the same city 500 m to 15 km away, else 2.5–5 km at a random bearing.
+    /// A delivery point for an order of restaurant `r` (see ``deliveryPoint(from:sameCity:random:)``).
     func deliveryPoint(for r: Int) -> GeoPoint {
         let restaurant = restaurants[r]
-        let neighbours = (storesByCity["\(restaurant.country)|\(restaurant.state)|\(restaurant.city)"] ?? []).filter {
-            let meters = Geo.distance(restaurants[$0].location, restaurant.location)
-            return $0 != r && meters >= Self.minimumDeliveryMeters && meters <= 15_000
+        let sameCity = (storesByCity["\(restaurant.country)|\(restaurant.state)|\(restaurant.city)"] ?? []).filter {
+            $0 != r
         }
-        if !neighbours.isEmpty {
-            return restaurants[neighbours[Int(random.nextDouble() * Double(neighbours.count))]].location
+        return Order.deliveryPoint(from: restaurant, sameCity: sameCity.map { restaurants[$0] }) {
+            random.nextDouble()
         }
-        return Geo.destination(
-            from: restaurant.location, meters: 2_500 + random.nextDouble() * 2_500,
-            bearing: random.nextDouble() * 360)
     }
 
     private func advanceOrder(_ o: Int) throws {

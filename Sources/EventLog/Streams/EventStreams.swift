@@ -153,6 +153,12 @@ public final class EventStreams: Sendable {
         return record.headers.first { $0.key == name }?.value.map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The ids of every stream that has events, sorted.
+    public func streamNames() throws -> [String] {
+        try catchUp()
+        return index.withLock { $0.streams.keys.sorted() }
+    }
+
     /// The version of `stream`'s last event, or `nil` if it has none.
     public func version(of stream: String) throws -> Int64? {
         try catchUp()
