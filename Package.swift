@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "WebServer",
             dependencies: [
-                "EventLogFoundation", "EventLog", "LiveViews",
+                "EventLogFoundation", "EventLog", "LiveViews", "Simulator",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -145,7 +145,8 @@ let package = Package(
         .testTarget(
             name: "KafkaServerTests",
             dependencies: [
-                "KafkaServer", "KafkaClient", "StreamJet", "LiveViews", "EventLog", "EventLogFoundation", "TestSupport",
+                "KafkaServer", "KafkaClient", "StreamJet", "LiveViews", "EventLog", "EventLogFoundation", "Simulator",
+                "TestSupport",
             ],
             swiftSettings: upcoming),
         .testTarget(

@@ -13,7 +13,7 @@ declare -A allowed=(
   [Simulator]="EventLogFoundation EventLog LiveViews"
   [KafkaServer]="EventLogFoundation EventLog"
   [KafkaClient]="EventLogFoundation EventLog StreamJet CRdKafka"
-  [WebServer]="EventLogFoundation EventLog LiveViews"
+  [WebServer]="EventLogFoundation EventLog LiveViews Simulator"
   [CommandLineInput]="EventLogFoundation EventLog"
   [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient WebServer CommandLineInput"
 )

@@ -30,7 +30,7 @@ public struct SimulationConfiguration: Sendable {
 }
 
 /// Which topic an event belongs to.
-public enum SimulationTopic: String, Sendable { case orders, drivers }
+public enum SimulationTopic: String, Sendable, CaseIterable { case orders, drivers }
 
 /// Receives the simulation's events in order.
 public protocol SimulationSink: AnyObject {

@@ -1,7 +1,132 @@
-/// The OpenAPI 3.1 description of the HTTP API, served at `GET /openapi.json` (written by hand: five routes;
-/// a test checks that every path it lists is served).
+import Foundation
+
+/// The OpenAPI 3.1 description of the HTTP API, served at `GET /openapi.json` (written by hand: the log's
+/// routes as text, the order and driver resources generated from one template each; a test checks that every
+/// path it lists is served).
 enum OpenAPIDocument {
-    static let json = #"""
+    /// The whole document.
+    static let json: String = {
+        guard var document = try? JSONSerialization.jsonObject(with: Data(base.utf8)) as? [String: Any],
+            var paths = document["paths"] as? [String: Any]
+        else { return base }
+        for kind in ["order", "driver"] { paths.merge(aggregatePaths(kind)) { a, _ in a } }
+        document["paths"] = paths
+        let data = try? JSONSerialization.data(
+            withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
+        return data.map { String(decoding: $0, as: UTF8.self) } ?? base
+    }()
+
+    private static func problem(_ description: String) -> [String: Any] {
+        [
+            "description": description,
+            "content": ["application/problem+json": ["schema": ["$ref": "#/components/schemas/Problem"]]],
+        ]
+    }
+
+    private static func hal(_ description: String) -> [String: Any] {
+        [
+            "description": description,
+            "content": ["application/hal+json": ["schema": ["$ref": "#/components/schemas/HAL"]]],
+        ]
+    }
+
+    private static func parameter(_ name: String, in place: String = "path", required: Bool = true) -> [String: Any] {
+        ["name": name, "in": place, "required": required, "schema": ["type": "string"]]
+    }
+
+    /// The HAL API's paths for `orders` or `drivers`.
+    private static func aggregatePaths(_ kind: String) -> [String: Any] {
+        let base = "/v1/\(kind)s"
+        let paging = [
+            ["name": "page", "in": "query", "required": false, "schema": ["type": "integer", "minimum": 0]],
+            [
+                "name": "size", "in": "query", "required": false,
+                "schema": ["type": "integer", "minimum": 1, "maximum": 1000],
+            ],
+        ]
+        let unavailable = problem("The log's topic cannot hold the order API's streams (it has several partitions)")
+        let createBody: [String: Any] =
+            kind == "order"
+            ? ["type": "object", "required": ["accountId"], "properties": ["accountId": ["type": "string"]]]
+            : [
+                "type": "object", "required": ["lat", "lon"],
+                "properties": ["lat": ["type": "number"], "lon": ["type": "number"]],
+            ]
+        var paths: [String: Any] = [
+            base: [
+                "get": [
+                    "summary": "The \(kind)s, paged", "parameters": paging,
+                    "responses": ["200": hal("A page"), "400": problem("A bad page or size"), "503": unavailable],
+                ],
+                "post": [
+                    "summary": "Creates a \(kind)",
+                    "requestBody": ["required": true, "content": ["application/json": ["schema": createBody]]],
+                    "responses": [
+                        "201": hal("The new \(kind)"), "400": problem("Malformed JSON or fields"), "503": unavailable,
+                    ],
+                ],
+            ],
+            "\(base)/{id}": [
+                "get": [
+                    "summary": "The \(kind), folded from its events (ETag: its version)",
+                    "parameters": [parameter("id")],
+                    "responses": ["200": hal("The \(kind)"), "404": problem("No such \(kind)"), "503": unavailable],
+                ]
+            ],
+            "\(base)/{id}/events": [
+                "get": [
+                    "summary": "The \(kind)'s events, paged", "parameters": [parameter("id")] + paging,
+                    "responses": [
+                        "200": hal("A page of events"), "400": problem("A bad page or size"),
+                        "404": problem("No such \(kind)"), "503": unavailable,
+                    ],
+                ]
+            ],
+            "\(base)/{id}/events/{eventId}": [
+                "get": [
+                    "summary": "One event", "parameters": [parameter("id"), parameter("eventId")],
+                    "responses": [
+                        "200": hal("The event"), "404": problem("No such \(kind) or event"), "503": unavailable,
+                    ],
+                ]
+            ],
+            "\(base)/{id}/commands": [
+                "get": [
+                    "summary": "The \(kind)'s commands, as templated links", "parameters": [parameter("id")],
+                    "responses": ["200": hal("The commands"), "404": problem("No such \(kind)"), "503": unavailable],
+                ]
+            ],
+            "\(base)/{id}/commands/{command}": [
+                "post": [
+                    "summary": "Runs a command (its parameters in the query, e.g. assignOrder?restaurantId=)",
+                    "parameters": [
+                        parameter("id"), parameter("command"),
+                        ["name": "If-Match", "in": "header", "required": false, "schema": ["type": "string"]],
+                    ],
+                    "responses": [
+                        "200": hal("The \(kind) after the command"),
+                        "400": problem(
+                            "The command is not allowed in the current state, or a parameter is missing or bad"),
+                        "404": problem("No such \(kind) or command"),
+                        "409": problem(
+                            "If-Match names another version, or another writer changed the \(kind) meanwhile"),
+                        "503": unavailable,
+                    ],
+                ]
+            ],
+        ]
+        if kind == "order" {
+            paths["/v1/orders/search/findOrdersByAccountId"] = [
+                "get": [
+                    "summary": "The orders of an account", "parameters": [parameter("accountId", in: "query")],
+                    "responses": ["200": hal("The orders"), "400": problem("No accountId"), "503": unavailable],
+                ]
+            ]
+        }
+        return paths
+    }
+
+    private static let base = #"""
         {
           "openapi": "3.1.0",
           "info": {
@@ -86,6 +211,10 @@ enum OpenAPIDocument {
                     }
                   }
                 }
+              },
+              "HAL": {
+                "type": "object",
+                "properties": { "_links": { "type": "object" }, "_embedded": { "type": "object" } }
               },
               "Problem": {
                 "type": "object",

@@ -6,6 +6,7 @@ public import LiveViews
 public import Logging
 import NIOCore
 public import ServiceLifecycle
+public import Simulator
 
 /// What `eventlog serve --http` listens on and how it bounds its clients.
 public struct WebServerConfiguration: Sendable {
@@ -16,6 +17,10 @@ public struct WebServerConfiguration: Sendable {
     public var maxBodyBytes = 1 << 20
     /// Server-Sent Events: read-ahead and patience per client (``EventStream``).
     public var stream = EventStream()
+    /// The restaurants the order API assigns orders to (`assignOrder?restaurantId=`).
+    public var restaurants: [Restaurant] = []
+    /// What the order API stamps on events (`lastModified`) and what `now()` is in its dispatch query.
+    public var clock: any WallClock = SystemClock()
 
     public init(host: String, port: Int) {
         self.host = host
@@ -33,6 +38,7 @@ public struct WebServerConfiguration: Sendable {
 /// | `GET /metrics` | Prometheus text: per-topic end offsets and the process's counters (with the Kafka listener's, when there is one) |
 /// | `GET /health` | `ok` |
 /// | `GET /openapi.json` | the OpenAPI 3.1 description of these routes |
+/// | `/v1/orders…`, `/v1/drivers…` | the order-delivery HAL API (``OrderDeliveryAPI``) |
 ///
 /// Runs as a swift-service-lifecycle `Service`, beside the Kafka listener in one process that owns the log.
 public final class WebServer: Service, Sendable {
@@ -65,6 +71,8 @@ public final class WebServer: Service, Sendable {
         let log = self.log, catalog = self.catalog, configuration = self.configuration
         let requests = self.requests
         @Sendable func count(_ route: String) { requests.withLock { $0[route, default: 0] += 1 } }
+        OrderDeliveryAPI(log: log, catalog: catalog, restaurants: configuration.restaurants, clock: configuration.clock)
+            .register(on: router, count: count)
         router.get("/health") { _, _ in
             count("health")
             return "ok\n"

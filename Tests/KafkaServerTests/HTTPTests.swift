@@ -220,18 +220,35 @@ struct HTTPTests {
         let document = try Self.json(try await Self.curl(["\(http)/openapi.json"]).stdout)
         #expect(document["openapi"] as? String == "3.1.0")
         let paths = try #require(document["paths"] as? [String: [String: Any]])
-        #expect(
-            Set(paths.keys) == [
-                "/health", "/v1/topics", "/v1/stream/{topic}", "/query/sql", "/metrics", "/openapi.json",
-            ])
+        var expected: Set<String> = [
+            "/health", "/v1/topics", "/v1/stream/{topic}", "/query/sql", "/metrics", "/openapi.json",
+            "/v1/orders/search/findOrdersByAccountId",
+        ]
+        for kind in ["orders", "drivers"] {
+            for tail in [
+                "", "/{id}", "/{id}/events", "/{id}/events/{eventId}", "/{id}/commands", "/{id}/commands/{command}",
+            ] {
+                expected.insert("/v1/\(kind)\(tail)")
+            }
+        }
+        #expect(Set(paths.keys) == expected)
         for (path, operations) in paths {
             let concrete = path.replacingOccurrences(of: "{topic}", with: "orders")
+                .replacingOccurrences(of: "{id}", with: "x").replacingOccurrences(of: "{eventId}", with: "e")
+                .replacingOccurrences(
+                    of: "{command}", with: path.hasPrefix("/v1/orders") ? "prepareOrder" : "driverOnline")
             for method in operations.keys {
                 var arguments = ["-o", "/dev/null", "-w", "%{http_code}", "-X", method.uppercased()]
                 if method == "post" { arguments += ["-d", #"{"sql": "SELECT COUNT(*) FROM orders"}"#] }
                 if path.contains("stream") { arguments += ["--max-time", "2"] }
                 let status = try await Self.curl(arguments + ["\(http)\(concrete)"], timeout: 5).stdout
-                #expect(status == "200", "\(method) \(path) answered \(status)")
+                if path.hasPrefix("/v1/orders") || path.hasPrefix("/v1/drivers") {
+                    // This log's `orders` topic has two partitions: the order API answers that it cannot serve
+                    // (or, first, that the request is incomplete) — never that the route is missing.
+                    #expect(["503", "400"].contains(status), "\(method) \(path) answered \(status)")
+                } else {
+                    #expect(status == "200", "\(method) \(path) answered \(status)")
+                }
             }
         }
         try await server.stop()

@@ -4,6 +4,7 @@ import KafkaServer
 import LiveViews
 import Logging
 import ServiceLifecycle
+import Simulator
 import UnixSignals
 import WebServer
 
@@ -127,6 +128,8 @@ struct Serve: AsyncParsableCommand {
             var configuration = WebServerConfiguration(host: host, port: port)
             configuration.stream.bufferedEvents = streamBuffer
             configuration.stream.slowClientSeconds = slowClientSeconds
+            configuration.restaurants = RestaurantCatalog.builtIn(perCity: storesPerCity)
+            try OrderDeliveryTopics.prepare(log, logger: logger)
             let web = WebServer(
                 log: log, catalog: ViewCatalog(log: log, logger: logger), configuration: configuration, logger: logger,
                 extraMetrics: { [kafkaServer] in kafkaServer?.metricsText() ?? "" }

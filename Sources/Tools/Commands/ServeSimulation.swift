@@ -27,10 +27,9 @@ final class SimulationService: Service, Sendable {
     }
 
     func run() async throws {
-        // The demo's tables, so /query/sql answers over the simulated orders and drivers at once.
-        let catalog = ViewCatalog(log: log, logger: logger)
-        let existing = Set(try catalog.list().map(\.name))
-        for (name, config) in OrderDeliveryTables.all where !existing.contains(name) { try catalog.create(config) }
+        // The demo's topics (one partition: the order API's event streams) and tables, so /query/sql answers
+        // over the simulated orders and drivers at once.
+        try OrderDeliveryTopics.prepare(log, logger: logger)
         var configuration = SimulationConfiguration()
         configuration.seed = seed
         configuration.startMilliseconds = SystemClock().milliseconds()

@@ -1,0 +1,236 @@
+import EventLog
+import Foundation
+import Simulator
+import TestSupport
+import Testing
+
+/// Collects the simulator's events in the order it writes them (both topics).
+private final class RecordingSink: SimulationSink {
+    var events: [(topic: SimulationTopic, key: String, json: [String: Any])] = []
+    func emit(_ topic: SimulationTopic, key: String, value: UnsafeRawBufferPointer, timestamp: Int64) throws {
+        let json = try JSONSerialization.jsonObject(with: Data(value)) as! [String: Any]
+        events.append((topic, key, json))
+    }
+    func tick(_ now: Int64) throws {}
+}
+
+/// The order-delivery HAL API of `eventlog serve --http`, from outside with curl. The oracle for a
+/// delivery driven through HTTP is the simulator: the test replays one simulated delivery command by
+/// command and expects the log to hold the same event sequence.
+@Suite("Order-delivery HAL API", .serialized)
+struct OrderAPITests {
+    struct Answer {
+        var status: Int
+        var body: [String: Any]
+        var headers: String
+    }
+
+    /// One request; the status comes from curl's `%{http_code}` on the last line.
+    static func request(
+        _ method: String, _ url: String, body: String? = nil, headers: [String] = []
+    ) async throws -> Answer {
+        var arguments = ["-s", "-X", method, "-D", "/dev/stderr", "-w", "\n%{http_code}", url]
+        for header in headers { arguments += ["-H", header] }
+        if let body { arguments += ["-H", "content-type: application/json", "--data-binary", body] }
+        let result = try await runTool("curl", ["--max-time", "30"] + arguments, timeout: 40)
+        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        let status = Int(lines.last ?? "") ?? -1
+        let text = lines.dropLast().joined(separator: "\n")
+        let json = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+        return Answer(status: status, body: json, headers: result.stderr)
+    }
+
+    static func command(_ http: String, _ resource: String, _ name: String, _ query: String = "") async throws
+        -> Answer
+    {
+        try await request("POST", "\(http)\(resource)/commands/\(name)\(query.isEmpty ? "" : "?" + query)")
+    }
+
+    static func events(_ http: String, _ resource: String) async throws -> [[String: Any]] {
+        let answer = try await request("GET", "\(http)\(resource)/events?size=1000")
+        let embedded = answer.body["_embedded"] as? [String: Any]
+        return (embedded?["orderEvents"] ?? embedded?["driverEvents"]) as? [[String: Any]] ?? []
+    }
+
+    static func server() async throws -> (KafkaHarness, String) {
+        let server = try await KafkaHarness(arguments: ["--http", "127.0.0.1:0"])
+        return (server, try #require(server.http))
+    }
+
+    @Test("a delivery driven through HTTP alone leaves the simulator's event sequence in the log")
+    func deliveryMatchesSimulator() async throws {
+        // The oracle: one delivery of a seeded simulation.
+        let seed = testSeed("orderAPI.delivery")
+        let sink = RecordingSink()
+        var configuration = SimulationConfiguration()
+        configuration.seed = seed
+        let world = try World(
+            restaurants: RestaurantCatalog.builtIn(perCity: 5), configuration: configuration, sink: sink)
+        try world.run(until: configuration.startMilliseconds + 3_600_000)
+        let delivered = try #require(
+            sink.events.first { $0.topic == .orders && $0.json["type"] as? String == "ORDER_DELIVERED" }?.key,
+            "seed \(seed): no delivery in an hour")
+        let orderEvents = sink.events.filter { $0.topic == .orders && $0.key == delivered }
+        let accepted = try #require(
+            sink.events.firstIndex {
+                $0.topic == .drivers && $0.json["orderId"] as? String == delivered
+                    && $0.json["type"] as? String == "ACCEPTED_ORDER_REQUEST"
+            })
+        let driverKey = sink.events[accepted].key
+        // The driver's position before it accepted: its last event before.
+        let before = try #require(sink.events[..<accepted].last { $0.topic == .drivers && $0.key == driverKey })
+        let finished = try #require(
+            sink.events.firstIndex {
+                $0.topic == .drivers && $0.key == driverKey && $0.json["type"] as? String == "ORDER_DELIVERED"
+            })
+        // Every event of this order and its driver from the acceptance to the delivery, in writing order.
+        let trip = sink.events[accepted...finished].filter {
+            ($0.topic == .orders && $0.key == delivered) || ($0.topic == .drivers && $0.key == driverKey)
+        }
+
+        let (server, http) = try await Self.server()
+        let created = try await Self.request(
+            "POST", "\(http)/v1/orders",
+            body:
+                #"{"accountId":"\#(orderEvents[0].json["payload"].flatMap { ($0 as? [String: Any])?["accountId"] } as? String ?? "a")"}"#
+        )
+        #expect(created.status == 201, "\(created.body)")
+        #expect(created.headers.lowercased().contains("content-type: application/hal+json"))
+        let order = try #require(
+            (created.body["_links"] as? [String: Any]).flatMap { ($0["self"] as? [String: Any])?["href"] as? String })
+        let restaurantId = try #require(orderEvents[1].json["restaurantId"] as? String)
+        for (name, query) in [
+            ("assignOrder", "restaurantId=\(restaurantId)"), ("prepareOrder", ""), ("orderReady", ""),
+        ] {
+            let answer = try await Self.command(http, order, name, query)
+            #expect(answer.status == 200, "\(name): \(answer.body)")
+        }
+        let lat = try #require(before.json["driverLocationLat"] as? Double)
+        let lon = try #require(before.json["driverLocationLon"] as? Double)
+        let newDriver = try await Self.request("POST", "\(http)/v1/drivers", body: #"{"lat":\#(lat),"lon":\#(lon)}"#)
+        #expect(newDriver.status == 201, "\(newDriver.body)")
+        let driverId = try #require(newDriver.body["driverId"] as? String)
+        let driver = "/v1/drivers/\(driverId)"
+        for name in ["activateAccount", "driverOnline"] {
+            let answer = try await Self.command(http, driver, name)
+            #expect(answer.status == 200, "\(name): \(answer.body)")
+        }
+        #expect(trip.count > 6, "seed \(seed): a trip has location updates")
+        // Replay the trip: each simulated event becomes the command that causes it (a command on an order
+        // and its driver causes both events, so the driver's twin is skipped).
+        for event in trip {
+            let type = event.json["type"] as! String
+            let answer: Answer
+            switch (event.topic, type) {
+            case (.drivers, "ACCEPTED_ORDER_REQUEST"):
+                answer = try await Self.command(http, order, "assignDriver", "driverId=\(driverId)")
+            case (.drivers, "LOCATION_UPDATED"):
+                answer = try await Self.command(
+                    http, driver, "updateDriverLocation",
+                    "lat=\(event.json["driverLocationLat"]!)&lon=\(event.json["driverLocationLon"]!)")
+            case (.orders, "ORDER_LOCATION_UPDATED"):
+                answer = try await Self.command(
+                    http, order, "updateOrderLocation",
+                    "lat=\(event.json["orderLocationLat"]!)&lon=\(event.json["orderLocationLon"]!)")
+            case (.orders, "ORDER_PICKED_UP"): answer = try await Self.command(http, order, "orderPickedUp")
+            case (.orders, "ORDER_DELIVERING"): answer = try await Self.command(http, order, "deliverOrder")
+            case (.orders, "ORDER_DELIVERED"): answer = try await Self.command(http, order, "orderDelivered")
+            case (.orders, "DRIVER_ASSIGNED"), (.drivers, "ORDER_PICKED_UP"), (.drivers, "ORDER_DELIVERED"): continue
+            default:
+                Issue.record("seed \(seed): no command for \(event.topic) \(type)")
+                continue
+            }
+            #expect(answer.status == 200, "seed \(seed): \(type): \(answer.body)")
+        }
+
+        // The log, read back through the API: the same types, statuses and positions as the simulator's.
+        let apiOrder = try await Self.events(http, order)
+        #expect(
+            apiOrder.map { $0["type"] as? String } == orderEvents.map { $0.json["type"] as? String }, "seed \(seed)")
+        #expect(
+            apiOrder.map { $0["orderStatus"] as? String } == orderEvents.map { $0.json["orderStatus"] as? String },
+            "seed \(seed)")
+        let tail = orderEvents.drop { $0.json["type"] as? String != "ORDER_PICKED_UP" }
+        #expect(
+            apiOrder.suffix(tail.count).map { $0["orderLocationLat"] as? Double }
+                == tail.map { $0.json["orderLocationLat"] as? Double }, "seed \(seed)")
+        let simulatedDriver = sink.events[accepted...finished].filter { $0.topic == .drivers && $0.key == driverKey }
+        let apiDriver = try await Self.events(http, driver)
+        let replayed = Array(apiDriver.suffix(simulatedDriver.count))
+        #expect(
+            replayed.map { $0["type"] as? String } == simulatedDriver.map { $0.json["type"] as? String }, "seed \(seed)"
+        )
+        #expect(
+            replayed.map { $0["activityStatus"] as? String }
+                == simulatedDriver.map { $0.json["activityStatus"] as? String }, "seed \(seed)")
+        #expect(
+            replayed.map { $0["driverLocationLon"] as? Double }
+                == simulatedDriver.map { $0.json["driverLocationLon"] as? Double }, "seed \(seed)")
+        #expect(
+            apiDriver.prefix(3).map { $0["type"] as? String } == [
+                "DRIVER_CREATED", "ACCOUNT_ACTIVATED", "DRIVER_WENT_ONLINE",
+            ])
+        // Links: an event names its aggregate; the order names its driver once assigned.
+        let links = try #require(apiOrder.last?["_links"] as? [String: Any])
+        #expect((links["order"] as? [String: Any])?["href"] as? String == order)
+        #expect((links["driver"] as? [String: Any])?["href"] as? String == driver)
+        let one = try await Self.request("GET", "\(http)\((links["self"] as! [String: Any])["href"] as! String)")
+        #expect(one.status == 200 && one.body["type"] as? String == "ORDER_DELIVERED")
+        try await server.stop()
+    }
+
+    @Test(
+        "bad input is a problem, never a half-applied command: 404, 400 (rule, parameters, JSON), 409 (If-Match, races)"
+    )
+    func problems() async throws {
+        let (server, http) = try await Self.server()
+        #expect(try await Self.request("GET", "\(http)/v1/orders/nope").status == 404)
+        #expect(try await Self.command(http, "/v1/orders/nope", "prepareOrder").status == 404)
+        #expect(try await Self.request("POST", "\(http)/v1/orders", body: "{not json").status == 400)
+        #expect(try await Self.request("POST", "\(http)/v1/orders", body: #"{"accountId": 5}"#).status == 400)
+        #expect(try await Self.request("POST", "\(http)/v1/drivers", body: #"{"lat": 95, "lon": 0}"#).status == 400)
+        let created = try await Self.request("POST", "\(http)/v1/orders", body: #"{"accountId":"acct-9"}"#)
+        let id = try #require(created.body["orderId"] as? String)
+        let order = "/v1/orders/\(id)"
+        let wrongState = try await Self.command(http, order, "orderReady")
+        #expect(wrongState.status == 400)
+        #expect((wrongState.body["detail"] as? String)?.contains("ORDER_CREATED") == true, "\(wrongState.body)")
+        #expect(try await Self.command(http, order, "assignOrder").status == 400, "missing restaurantId")
+        #expect(try await Self.command(http, order, "assignOrder", "restaurantId=999999999").status == 400)
+        #expect(try await Self.command(http, order, "noSuchCommand").status == 404)
+        #expect(try await Self.command(http, order, "updateOrderLocation", "lat=91&lon=0").status == 400)
+        // Nothing above was appended.
+        #expect(try await Self.events(http, order).count == 1)
+
+        // If-Match: a stale version is refused; two commands racing with the same version: one applies.
+        let restaurant = RestaurantCatalog.builtIn(perCity: 5)[0].storeId
+        let assigned = try await Self.request(
+            "POST", "\(http)\(order)/commands/assignOrder?restaurantId=\(restaurant)", headers: [#"If-Match: "0""#])
+        #expect(assigned.status == 200, "\(assigned.body)")
+        #expect(assigned.headers.contains(#"ETag: "1""#) || assigned.headers.lowercased().contains(#"etag: "1""#))
+        let stale = try await Self.request(
+            "POST", "\(http)\(order)/commands/prepareOrder", headers: [#"If-Match: "0""#])
+        #expect(stale.status == 409, "\(stale.body)")
+        async let first = Self.request("POST", "\(http)\(order)/commands/prepareOrder", headers: [#"If-Match: "1""#])
+        async let second = Self.request("POST", "\(http)\(order)/commands/prepareOrder", headers: [#"If-Match: "1""#])
+        let statuses = try await [first.status, second.status].sorted()
+        #expect(statuses == [200, 409])
+        let events = try await Self.events(http, order)
+        #expect(events.map { $0["type"] as? String } == ["ORDER_CREATED", "ORDER_ASSIGNED", "ORDER_PREPARING"])
+
+        // Paging over the collection, and the search by account.
+        for n in 0..<4 {
+            _ = try await Self.request("POST", "\(http)/v1/orders", body: #"{"accountId":"acct-\#(n % 2)"}"#)
+        }
+        let page = try await Self.request("GET", "\(http)/v1/orders?page=1&size=2")
+        #expect(((page.body["_embedded"] as? [String: Any])?["orders"] as? [Any])?.count == 2)
+        let pageInfo = page.body["page"] as? [String: Any]
+        #expect(pageInfo?["totalElements"] as? Int == 5 && pageInfo?["totalPages"] as? Int == 3)
+        let links = page.body["_links"] as? [String: Any]
+        #expect(links?["next"] != nil && links?["prev"] != nil)
+        #expect(try await Self.request("GET", "\(http)/v1/orders?size=0").status == 400)
+        let search = try await Self.request("GET", "\(http)/v1/orders/search/findOrdersByAccountId?accountId=acct-1")
+        #expect(((search.body["_embedded"] as? [String: Any])?["orders"] as? [Any])?.count == 2)
+        try await server.stop()
+    }
+}
