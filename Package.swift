@@ -101,6 +101,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // The dashboard's HTML, CSS and JavaScript, served as written (no build step).
+            resources: [.copy("Dashboard")],
             swiftSettings: upcoming),
         .executableTarget(
             name: "Tools",

@@ -116,6 +116,12 @@ enum OpenAPIDocument {
             ],
         ]
         if kind == "order" {
+            paths["/v1/restaurants"] = [
+                "get": [
+                    "summary": "The restaurants orders can be assigned to (assignOrder?restaurantId=storeId), paged",
+                    "parameters": paging, "responses": ["200": hal("A page"), "400": problem("A bad page or size")],
+                ]
+            ]
             paths["/v1/orders/search/findOrdersByAccountId"] = [
                 "get": [
                     "summary": "The orders of an account", "parameters": [parameter("accountId", in: "query")],
@@ -135,6 +141,12 @@ enum OpenAPIDocument {
             "description": "The embedded log over HTTP: topics, live event streams, Pinot-compatible SQL over live tables, Prometheus metrics."
           },
           "paths": {
+            "/": {
+              "get": {
+                "summary": "The live dashboard (HTML; its scripts and styles under /dashboard/ and /vendor/)",
+                "responses": { "200": { "description": "The page", "content": { "text/html": { "schema": { "type": "string" } } } } }
+              }
+            },
             "/health": {
               "get": {
                 "summary": "Liveness",

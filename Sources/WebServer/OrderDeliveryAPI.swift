@@ -106,6 +106,11 @@ final class OrderDeliveryAPI: Sendable {
                 }
             }
         }
+        router.get("/v1/restaurants") { request, _ in
+            count("restaurants")
+            let query = Self.query(request)
+            return try await self.answer { try self.restaurantList(query) }
+        }
         router.get("/v1/orders/search/findOrdersByAccountId") { request, _ in
             count("orders.search")
             let account = request.uri.queryParameters.get("accountId")
@@ -291,6 +296,23 @@ final class OrderDeliveryAPI: Sendable {
         return Self.hal(
             Self.page(
                 items, total: names.count, page: page, size: size, base: "/v1/\(kind.collection)", name: kind.embedded))
+    }
+
+    /// The restaurants orders can be assigned to (`assignOrder?restaurantId=`), by store id.
+    private func restaurantList(_ query: [String: String]) throws -> Response {
+        let (page, size) = try Self.paging(query)
+        let all = restaurants.values.sorted { $0.storeId < $1.storeId }
+        let items: [[String: Any]] = all.dropFirst(
+            min(all.count, page.multipliedReportingOverflow(by: size).partialValue)
+        )
+        .prefix(size).map { r in
+            [
+                "storeId": String(r.storeId), "name": r.name, "city": r.city, "state": r.state, "country": r.country,
+                "lat": r.location.latitude, "lon": r.location.longitude,
+            ]
+        }
+        return Self.hal(
+            Self.page(items, total: all.count, page: page, size: size, base: "/v1/restaurants", name: "restaurants"))
     }
 
     private func events(_ kind: Kind, id: String, _ query: [String: String]) throws -> Response {

@@ -38,7 +38,8 @@ public struct WebServerConfiguration: Sendable {
 /// | `GET /metrics` | Prometheus text: per-topic end offsets and the process's counters (with the Kafka listener's, when there is one) |
 /// | `GET /health` | `ok` |
 /// | `GET /openapi.json` | the OpenAPI 3.1 description of these routes |
-/// | `/v1/orders…`, `/v1/drivers…` | the order-delivery HAL API (``OrderDeliveryAPI``) |
+/// | `/v1/orders…`, `/v1/drivers…`, `/v1/restaurants` | the order-delivery HAL API (``OrderDeliveryAPI``) |
+/// | `GET /` | the live dashboard (``Dashboard``) |
 ///
 /// Runs as a swift-service-lifecycle `Service`, beside the Kafka listener in one process that owns the log.
 public final class WebServer: Service, Sendable {
@@ -73,6 +74,14 @@ public final class WebServer: Service, Sendable {
         @Sendable func count(_ route: String) { requests.withLock { $0[route, default: 0] += 1 } }
         OrderDeliveryAPI(log: log, catalog: catalog, restaurants: configuration.restaurants, clock: configuration.clock)
             .register(on: router, count: count)
+        Dashboard.register(on: router, count: count)
+        // Every live view follows its topic while the server runs, so queries and the dashboard read views
+        // that are current (a query still catches its table up first).
+        var followers: [ViewFollower] = []
+        for config in (try? catalog.list()) ?? [] {
+            if let table = try? catalog.open(config.name) { followers.append(table.follow(catalog)) }
+        }
+        defer { for follower in followers { follower.stop() } }
         router.get("/health") { _, _ in
             count("health")
             return "ok\n"
@@ -162,6 +171,18 @@ public final class WebServer: Service, Sendable {
             text += "# HELP eventlog_http_streams_dropped_total Streams ended because their client read too slowly.\n"
             text += "# TYPE eventlog_http_streams_dropped_total counter\n"
             text += "eventlog_http_streams_dropped_total \(streams.dropped)\n"
+            text += "# HELP eventlog_view_lag_records Records of a live view's topic not yet ingested into it.\n"
+            text += "# TYPE eventlog_view_lag_records gauge\n"
+            for config in (try? catalog.list()) ?? [] {
+                guard let table = try? catalog.open(config.name) else { continue }
+                let next = table.nextOffsets
+                var lag: Int64 = 0
+                for partition in 0..<((try? log.partitionCount(config.topic)) ?? 0) {
+                    let (start, end) = (try? log.offsets(topic: config.topic, partition: partition)) ?? (0, 0)
+                    lag += max(0, end - max(start, next[partition] ?? 0))
+                }
+                text += "eventlog_view_lag_records{table=\"\(config.name)\"} \(lag)\n"
+            }
             text += extraMetrics()
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4"

@@ -104,6 +104,9 @@ struct Serve: AsyncParsableCommand {
         var logConfiguration = Log.Configuration(logger: logger)
         logConfiguration.maintenanceIntervalMilliseconds = Int64(maintenanceInterval * 1000)
         let log = try Log(directory: options.directory, configuration: logConfiguration)
+        // The demo's topics (one partition: the order API's event streams) and tables, before any service starts,
+        // so the HTTP listener follows the tables and /query/sql answers over the simulated orders and drivers.
+        if simulate || http != nil { try OrderDeliveryTopics.prepare(log, logger: logger) }
         var services: [any Service] = []
         var kafkaServer: KafkaServer? = nil
         if let kafka {
@@ -129,7 +132,6 @@ struct Serve: AsyncParsableCommand {
             configuration.stream.bufferedEvents = streamBuffer
             configuration.stream.slowClientSeconds = slowClientSeconds
             configuration.restaurants = RestaurantCatalog.builtIn(perCity: storesPerCity)
-            try OrderDeliveryTopics.prepare(log, logger: logger)
             let web = WebServer(
                 log: log, catalog: ViewCatalog(log: log, logger: logger), configuration: configuration, logger: logger,
                 extraMetrics: { [kafkaServer] in kafkaServer?.metricsText() ?? "" }

@@ -27,9 +27,6 @@ final class SimulationService: Service, Sendable {
     }
 
     func run() async throws {
-        // The demo's topics (one partition: the order API's event streams) and tables, so /query/sql answers
-        // over the simulated orders and drivers at once.
-        try OrderDeliveryTopics.prepare(log, logger: logger)
         var configuration = SimulationConfiguration()
         configuration.seed = seed
         configuration.startMilliseconds = SystemClock().milliseconds()

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""The dashboard in a real browser: headless Chromium (Debian's chromium and chromium-driver) driven by
+selenium, against `eventlog serve --http … --simulate`.
+
+usage: dashboard_browser.py BASE_URL SCREENSHOT_DIR
+
+Checks, each printed as it passes; the first failure exits 1 with what was seen:
+- the page loads with no console errors, Leaflet and Chart.js present (no "missing" banner);
+- the map shows the restaurants;
+- the events-per-minute chart gains points over 10 s;
+- a driver marker moves;
+- clicking an order shows its HAL resource and its events;
+- the SQL console answers the kepler.gl query with its column names and the rows the HTTP API gives;
+- the city filter changes what is shown.
+Screenshots (PNG) go to SCREENSHOT_DIR.
+"""
+import json
+import os
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+KEPLER_COLUMNS = ["id", "point_latitude_2", "point_longitude_2", "point_latitude_1", "point_longitude_1",
+                  "start_time", "status", "restaurantId", "accountId"]
+
+
+def fail(message):
+    print(f"FAIL: {message}", flush=True)
+    sys.exit(1)
+
+
+def wait_for(description, condition, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    fail(f"timed out after {seconds} s waiting for {description}")
+
+
+def main():
+    base, shots = sys.argv[1].rstrip("/"), sys.argv[2]
+    os.makedirs(shots, exist_ok=True)
+    options = Options()
+    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1500,1300"]:
+        options.add_argument(argument)
+    options.binary_location = "/usr/bin/chromium"
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        run(driver, base, shots)
+    finally:
+        driver.quit()
+
+
+def console_errors(driver):
+    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def run(driver, base, shots):
+    driver.get(base + "/")
+    wait_for("the page to start", lambda: driver.execute_script("return window.eventlogReady === true"), 60)
+    if driver.find_element(By.ID, "missing").is_displayed():
+        fail("the page says a library is missing: " + driver.find_element(By.ID, "missing").text)
+    if driver.execute_script("return typeof L") != "object" or driver.execute_script("return typeof Chart") != "function":
+        fail("Leaflet or Chart.js did not load")
+    print("ok: page loaded with Leaflet and Chart.js", flush=True)
+
+    restaurants = wait_for("restaurant markers", lambda: len(driver.find_elements(By.CSS_SELECTOR, "path.restaurant")))
+    expected = json.load(urllib.request.urlopen(base + "/v1/restaurants?size=1000"))["page"]["totalElements"]
+    if restaurants != expected:
+        fail(f"the map shows {restaurants} restaurants, the API knows {expected}")
+    here = driver.execute_script("""
+        const box = document.getElementById('map').getBoundingClientRect();
+        return [...document.querySelectorAll('path.restaurant-here')].filter((p) => {
+          const r = p.getBoundingClientRect();
+          return r.width > 0 && r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom;
+        }).length""")
+    in_city = sum(1 for r in json.load(urllib.request.urlopen(base + "/v1/restaurants?size=1000"))["_embedded"]["restaurants"]
+                  if r["city"] == "San Francisco")
+    if here != in_city:
+        fail(f"{here} of San Francisco's {in_city} restaurants are drawn inside the map")
+    print(f"ok: the map has all {restaurants} restaurants, San Francisco's {in_city} in view", flush=True)
+
+    points = driver.execute_script("return window.eventlogChartPoints || 0")
+    total = driver.execute_script("return window.eventlogChartTotal || 0")
+    time.sleep(10)
+    later_points = driver.execute_script("return window.eventlogChartPoints || 0")
+    later_total = driver.execute_script("return window.eventlogChartTotal || 0")
+    if later_points <= points:
+        fail(f"the events-per-minute chart had {points} minutes and 10 s later {later_points}")
+    print(f"ok: events-per-minute chart {points} → {later_points} minutes ({total} → {later_total} events)", flush=True)
+    driver.save_screenshot(os.path.join(shots, "dashboard-san-francisco.png"))
+
+    def moved():
+        now = driver.execute_script("return window.eventlogDriverPositions()")
+        return [d for d in now if d in before and now[d] != before[d]]
+    before = driver.execute_script("return window.eventlogDriverPositions()")
+    if not before:
+        fail("no driver marker on the map")
+    moving = wait_for("a driver marker to move", moved, 30)
+    print(f"ok: {len(moving)} of {len(before)} driver markers moved", flush=True)
+
+    order = wait_for("an order on the map", lambda: driver.find_elements(By.CSS_SELECTOR, "path.order"))
+    driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", order[-1])
+    resource = wait_for("the order's HAL resource",
+                        lambda: driver.find_element(By.ID, "orderResource").text.strip() or None)
+    body = json.loads(resource)
+    if "_links" not in body or "events" not in body["_links"]:
+        fail(f"the order panel shows no HAL links: {resource[:300]}")
+    events = wait_for("the order's events", lambda: driver.find_elements(By.CSS_SELECTOR, "#orderEvents li"))
+    if "ORDER_CREATED" not in events[0].text:
+        fail(f"the order's first event is {events[0].text!r}")
+    print(f"ok: order {body['orderId']} shows its HAL resource and {len(events)} events", flush=True)
+
+    driver.find_element(By.ID, "runSql").click()
+    wait_for("the SQL result", lambda: driver.find_elements(By.CSS_SELECTOR, "#resultTable"))
+    header = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#resultTable th")]
+    if header != KEPLER_COLUMNS:
+        fail(f"the kepler.gl query's columns are {header}")
+    rows = len(driver.find_elements(By.CSS_SELECTOR, "#resultTable tr")) - 1
+    status = driver.find_element(By.ID, "sqlStatus").text
+    sql = driver.find_element(By.ID, "sql").get_attribute("value")
+    request = urllib.request.Request(base + "/query/sql", data=json.dumps({"sql": sql}).encode(),
+                                     headers={"content-type": "application/json"})
+    direct = len(json.load(urllib.request.urlopen(request))["resultTable"]["rows"])
+    if rows < 1 or rows > direct:
+        fail(f"the console shows {rows} rows ({status}); the API answers {direct} a moment later")
+    if driver.find_element(By.ID, "csv").get_attribute("disabled") is not None:
+        fail("the CSV download stays disabled after a result")
+    print(f"ok: the SQL console answers the kepler.gl query: {status} (the API: {direct})", flush=True)
+    driver.execute_script("document.getElementById('console').scrollIntoView()")
+    driver.save_screenshot(os.path.join(shots, "dashboard-sql-console.png"))
+
+    cities = driver.execute_script("return window.eventlogVisibleCities()")
+    if cities != ["San Francisco"]:
+        fail(f"by default the map shows orders of {cities}")
+    Select(driver.find_element(By.ID, "city")).select_by_visible_text("Seattle")
+    wait_for("Seattle's orders", lambda: driver.execute_script("return window.eventlogVisibleCities()") == ["Seattle"])
+    center = driver.execute_script("const c = map.getCenter(); return [c.lat, c.lng]")
+    if not (47 < center[0] < 48 and -123 < center[1] < -122):
+        fail(f"after choosing Seattle the map is centred on {center}")
+    print(f"ok: the city filter shows Seattle's orders, map centred on {center}", flush=True)
+    driver.execute_script("window.scrollTo(0, 0)")
+    time.sleep(1.5)
+    driver.save_screenshot(os.path.join(shots, "dashboard-seattle.png"))
+
+    errors = console_errors(driver)
+    if errors:
+        fail(f"console errors: {errors}")
+    print("ok: no console errors", flush=True)
+
+
+if __name__ == "__main__":
+    main()
