@@ -1,6 +1,7 @@
 public import EventLog
 import EventLogFoundation
 import Foundation
+import Metrics
 
 /// A topic as Server-Sent Events: every record from a starting offset (or from now), then live ones as
 /// they are appended, one event each:
@@ -67,6 +68,7 @@ public struct EventStream: Sendable {
         let pending = Locked(0)
         let open = self.open
         let limit = max(2, bufferedEvents), patience = slowClientSeconds
+        let sent = Counter(label: "eventlog_http_stream_records_total", dimensions: [("topic", topic)])
         let reader = Task {
             var next: [Int: Int64] = [:]
             continuation.yield(": connected to \(topic)\n\n")
@@ -94,6 +96,7 @@ public struct EventStream: Sendable {
                     }
                     pending.withLock { $0 += 1 }
                     if case .terminated = continuation.yield(Self.event(record)) { return }
+                    sent.increment()
                     next[record.partition] = record.offset + 1
                 }
             } catch is CancellationError {

@@ -4,7 +4,9 @@ import Foundation
 import Hummingbird
 public import LiveViews
 public import Logging
+import Metrics
 import NIOCore
+import Prometheus
 public import ServiceLifecycle
 public import Simulator
 
@@ -35,7 +37,7 @@ public struct WebServerConfiguration: Sendable {
 /// | `GET /v1/topics` | every topic with its partitions' start and end offsets (JSON) |
 /// | `GET /v1/stream/{topic}?from=earliest\\|latest\\|<offset>[&partition=<p>]` | the topic as Server-Sent Events, replayed then live (``EventStream``) |
 /// | `POST /query/sql` | Pinot's broker API over the live views (``PinotQuery``) |
-/// | `GET /metrics` | Prometheus text: per-topic end offsets and the process's counters (with the Kafka listener's, when there is one) |
+/// | `GET /metrics` | Prometheus text: per-partition end offsets and appended records, view lag, HTTP request durations (swift-metrics into swift-prometheus), stream counters, and the Kafka listener's counters when there is one |
 /// | `GET /health` | `ok` |
 /// | `GET /openapi.json` | the OpenAPI 3.1 description of these routes |
 /// | `/v1/orders…`, `/v1/drivers…`, `/v1/restaurants` | the order-delivery HAL API (``OrderDeliveryAPI``) |
@@ -67,8 +69,18 @@ public final class WebServer: Service, Sendable {
         self.onListening = onListening
     }
 
+    /// Routes swift-metrics (HTTP request durations and counts from Hummingbird's `MetricsMiddleware`, the
+    /// streams' record counter) into the Prometheus registry `/metrics` shows. Once per process, before
+    /// ``run()``; without it those metrics are not collected and `/metrics` shows the log's own.
+    public static func bootstrapMetrics() {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    }
+
+    static let registry = PrometheusCollectorRegistry()
+
     public func run() async throws {
         let router = Router()
+        router.middlewares.add(MetricsMiddleware())
         let log = self.log, catalog = self.catalog, configuration = self.configuration
         let requests = self.requests
         @Sendable func count(_ route: String) { requests.withLock { $0[route, default: 0] += 1 } }
@@ -171,6 +183,15 @@ public final class WebServer: Service, Sendable {
             text += "# HELP eventlog_http_streams_dropped_total Streams ended because their client read too slowly.\n"
             text += "# TYPE eventlog_http_streams_dropped_total counter\n"
             text += "eventlog_http_streams_dropped_total \(streams.dropped)\n"
+            text += "# HELP eventlog_appended_records_total Records appended since the server opened the log.\n"
+            text += "# TYPE eventlog_appended_records_total counter\n"
+            for topic in log.topicNames() {
+                for partition in 0..<((try? log.partitionCount(topic)) ?? 0) {
+                    let appended = (try? log.statistics(topic: topic, partition: partition).appendedRecords) ?? 0
+                    text +=
+                        "eventlog_appended_records_total{topic=\"\(topic)\",partition=\"\(partition)\"} \(appended)\n"
+                }
+            }
             text += "# HELP eventlog_view_lag_records Records of a live view's topic not yet ingested into it.\n"
             text += "# TYPE eventlog_view_lag_records gauge\n"
             for config in (try? catalog.list()) ?? [] {
@@ -184,6 +205,7 @@ public final class WebServer: Service, Sendable {
                 text += "eventlog_view_lag_records{table=\"\(config.name)\"} \(lag)\n"
             }
             text += extraMetrics()
+            text += Self.registry.emitToString()
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))

@@ -254,7 +254,9 @@ struct HTTPTests {
         try await server.stop()
     }
 
-    @Test("GET /metrics is Prometheus text: topic end offsets, HTTP requests and the Kafka listener's counters")
+    @Test(
+        "GET /metrics is Prometheus text: end offsets, appended records, view lag, HTTP request durations, the Kafka listener's counters"
+    )
     func metrics() async throws {
         let server = try await Self.server(orders: 10)
         let http = try #require(server.http)
@@ -269,6 +271,17 @@ struct HTTPTests {
         #expect(ends.count == 2 && ends.reduce(0, +) == 10, "\(ends)")
         #expect(samples.contains { $0.hasPrefix("eventlog_http_requests_total{route=\"topics\"} 1") })
         #expect(result.stdout.contains("kafka"), "the Kafka listener's counters are missing")
+        func values(_ prefix: String) -> [Double] {
+            samples.filter { $0.hasPrefix(prefix) }.compactMap { Double($0.split(separator: " ").last!) }
+        }
+        // Appended through Kafka since the server opened the log: the 10 produced.
+        #expect(values("eventlog_appended_records_total{topic=\"orders\"").reduce(0, +) == 10)
+        // The live table follows its topic: its lag is a count between 0 and what was produced.
+        let lag = values("eventlog_view_lag_records{table=\"orders\"}")
+        #expect(lag.count == 1 && (0...10).contains(lag[0]), "\(lag)")
+        // Request durations per route (swift-metrics through swift-prometheus): the GET /v1/topics above.
+        #expect(values("http_server_request_duration_count{http_route=\"/v1/topics\"").reduce(0, +) == 1)
+        #expect(samples.contains { $0.hasPrefix("http_server_request_duration_bucket{") })
         let topics = try #require(
             try JSONSerialization.jsonObject(with: Data(try await Self.curl(["\(http)/v1/topics"]).stdout.utf8))
                 as? [[String: Any]])

@@ -128,6 +128,7 @@ struct Serve: AsyncParsableCommand {
         }
         if let http {
             let (host, port) = try Self.address(http)
+            WebServer.bootstrapMetrics()
             var configuration = WebServerConfiguration(host: host, port: port)
             configuration.stream.bufferedEvents = streamBuffer
             configuration.stream.slowClientSeconds = slowClientSeconds
