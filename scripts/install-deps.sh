@@ -17,8 +17,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # Kafka clients from PyPI that the protocol server is tested with: confluent-kafka (librdkafka 2.16, bundled)
 # and kafka-python (an independent pure-Python implementation).
-# selenium drives the browser test.
-if ! python3 -c "import confluent_kafka, kafka, selenium" >/dev/null 2>&1; then
+# selenium drives the browser test; schemathesis checks the HTTP API against its OpenAPI document.
+if ! python3 -c "import confluent_kafka, kafka, selenium, schemathesis" >/dev/null 2>&1; then
   python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-    confluent-kafka==2.16.1 kafka-python==3.0.12 selenium==4.51.0
+    confluent-kafka==2.16.1 kafka-python==3.0.12 selenium==4.51.0 schemathesis==4.32.5
 fi
