@@ -19,31 +19,49 @@ import EventLogFoundation
 /// FIFO, so each partition's batches reach the log in the order they were filled; the queue is bounded,
 /// so a slow disk slows the simulation instead of growing memory.
 public final class LogSink: SimulationSink, @unchecked Sendable {
+    /// Which topics the events go to, and in what shape.
+    public enum TopicLayout: String, Sendable, CaseIterable {
+        /// Topics `orders` and `drivers`: each event whole (the reference's event fields, the aggregate as
+        /// `payload`).
+        case events
+        /// What the original's Debezium outbox event router put on Kafka: topics `debezium.Order` and
+        /// `debezium.Driver`, key = the aggregate id, value = the aggregate snapshot (the event's `payload`),
+        /// header `id` = the event id — so consumers written for the original read it unchanged.
+        case debezium
+
+        /// The topic names, for `orders` and `drivers` in that order.
+        public var topics: [String] {
+            self == .events ? ["orders", "drivers"] : ["debezium.Order", "debezium.Driver"]
+        }
+    }
+
     /// The log written to.
     public let log: Log
     private let compression: Compression
     private var builders: [[RecordBatchBuilder]] = []  // [topic index][partition]
     private var partitionCounts: [Int] = []
-    private static let topics: [SimulationTopic] = [.orders, .drivers]
+    private let layout: TopicLayout
     private let writer: Writer
 
     /// Records appended so far.
     public var appended: Int64 { writer.lock.withLock { writer.written } }
 
     /// Creates the topics if needed and prepares one builder per partition.
-    public init(log: Log, partitions: Int = 4, compression: Compression = .lz4, durability: DurabilityPolicy = .none)
-        throws
-    {
+    public init(
+        log: Log, partitions: Int = 4, compression: Compression = .lz4, durability: DurabilityPolicy = .none,
+        layout: TopicLayout = .events
+    ) throws {
         self.log = log
         self.compression = compression
-        writer = Writer(log: log, topics: Self.topics.map(\.rawValue))
-        for topic in Self.topics {
+        self.layout = layout
+        writer = Writer(log: log, topics: layout.topics)
+        for topic in layout.topics {
             var config = TopicConfiguration(partitions: partitions)
             config.compression = compression
             config.durability = durability
             config.retentionMilliseconds = nil
-            try log.createTopicIfNeeded(topic.rawValue, configuration: config)
-            let count = try log.partitionCount(topic.rawValue)
+            try log.createTopicIfNeeded(topic, configuration: config)
+            let count = try log.partitionCount(topic)
             partitionCounts.append(count)
             builders.append((0..<count).map { _ in RecordBatchBuilder(compression: compression) })
         }
@@ -59,9 +77,30 @@ public final class LogSink: SimulationSink, @unchecked Sendable {
             let raw = UnsafeRawBufferPointer(keyBytes)
             let partition = Partitioner.partition(forKey: raw, partitionCount: partitionCounts[t])
             let builder = builders[t][partition]
-            builder.append(key: raw, value: value, timestamp: timestamp)
+            if layout == .debezium {
+                appendOutboxRecord(builder, key: raw, event: value, timestamp: timestamp)
+            } else {
+                builder.append(key: raw, value: value, timestamp: timestamp)
+            }
             if builder.count >= 1000 { try handOver(t, partition) }
         }
+    }
+
+    /// The outbox router's record for an event: its `payload` as the value, its `eventId` as header `id`.
+    private func appendOutboxRecord(
+        _ builder: RecordBatchBuilder, key: UnsafeRawBufferPointer, event: UnsafeRawBufferPointer, timestamp: Int64
+    ) {
+        var payload: UnsafeRawBufferPointer?
+        var id: [UInt8]?
+        JSONFields.scan(event) { name, value in
+            if name.equals("payload") {
+                payload = value.bytes
+            } else if name.equals("eventId") {
+                id = Array(value.bytes)
+            }
+            return payload == nil || id == nil
+        }
+        builder.append(key: key, value: payload ?? event, timestamp: timestamp, headers: [Header(key: "id", value: id)])
     }
 
     public func tick(_ now: Int64) throws {

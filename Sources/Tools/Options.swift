@@ -2,6 +2,7 @@ public import ArgumentParser
 public import EventLog
 import Foundation
 public import Logging
+public import Simulator
 
 /// Options every subcommand shares.
 struct GlobalOptions: ParsableArguments {
@@ -55,6 +56,8 @@ enum LoggingBootstrap {
         }
     }
 }
+
+extension LogSink.TopicLayout: ExpressibleByArgument {}
 
 extension Compression: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }

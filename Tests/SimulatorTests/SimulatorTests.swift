@@ -307,6 +307,52 @@ struct SimulatorTests {
         #expect(files[0] == files[1])
     }
 
+    @Test(
+        "--topics debezium writes what the outbox router did: value = the event's payload, key = the aggregate id, header id"
+    )
+    func debeziumLayout() throws {
+        let s = seed("debezium")
+        var logs: [String: Log] = [:]
+        for layout in LogSink.TopicLayout.allCases {
+            let dir = NSTemporaryDirectory() + "sim-\(layout)-\(UUID().uuidString)"
+            let log = try Log(directory: dir)
+            let sink = try LogSink(log: log, partitions: 2, compression: .lz4, layout: layout)
+            var config = SimulationConfiguration()
+            config.seed = s
+            let world = try World(restaurants: RestaurantCatalog.builtIn(perCity: 2), configuration: config, sink: sink)
+            try world.run(until: config.startMilliseconds + 30 * 60_000)
+            try sink.flush()
+            logs[layout.rawValue] = log
+        }
+        defer {
+            for log in logs.values {
+                try? log.close()
+                try? FileManager.default.removeItem(atPath: log.directory)
+            }
+        }
+        let events = logs["events"]!, outbox = logs["debezium"]!
+        #expect(outbox.topicNames().sorted() == ["debezium.Driver", "debezium.Order"])
+        var compared = 0
+        for (from, to) in [("orders", "debezium.Order"), ("drivers", "debezium.Driver")] {
+            for p in 0..<2 {
+                let original = try events.read(topic: from, partition: p, from: 0, maxRecords: 1_000_000)
+                let routed = try outbox.read(topic: to, partition: p, from: 0, maxRecords: 1_000_000)
+                #expect(original.count == routed.count, "seed \(s): \(to)-\(p)")
+                for (event, record) in zip(original, routed) {
+                    let json = try #require(
+                        try JSONSerialization.jsonObject(with: Data(event.value ?? [])) as? [String: Any])
+                    let payload = try #require(json["payload"] as? NSDictionary)
+                    let value = try JSONSerialization.jsonObject(with: Data(record.value ?? [])) as? NSDictionary
+                    #expect(record.key == event.key && record.timestamp == event.timestamp)
+                    #expect(value == payload, "seed \(s): \(to)-\(p) offset \(record.offset)")
+                    #expect(record.headers == [Header(key: "id", string: json["eventId"] as! String)])
+                    compared += 1
+                }
+            }
+        }
+        #expect(compared > 1000, "seed \(s)")
+    }
+
     @Test("aggregates reject commands in the wrong state")
     func illegalTransitions() throws {
         let r = RestaurantCatalog.builtIn(perCity: 1)[0]

@@ -42,6 +42,11 @@ struct Simulate: ParsableCommand {
     )
     var dispatch: DispatchMode = .view
     @Option(help: "Partitions of the orders and drivers topics.") var partitions: Int = 4
+    @Option(
+        help:
+            "'events': topics orders and drivers with each event; 'debezium': topics debezium.Order and debezium.Driver as the original's outbox router wrote them (value = the aggregate snapshot, header id = the event id)."
+    )
+    var topics: LogSink.TopicLayout = .events
     @Option(help: "Compression: none, lz4, zstd or zstd:LEVEL.") var compression: Compression = .lz4
     @Option(help: "Durability: none, sync or interval:MS.") var durability: DurabilityPolicy = .none
     @Flag(help: "Do not print the results summary at the end.") var noSummary = false
@@ -125,7 +130,8 @@ struct Simulate: ParsableCommand {
         config.seed = seed
         config.dispatch = dispatch
         let log = try options.openLog()
-        let sink = try LogSink(log: log, partitions: partitions, compression: compression, durability: durability)
+        let sink = try LogSink(
+            log: log, partitions: partitions, compression: compression, durability: durability, layout: topics)
         let world = try World(restaurants: restaurants, configuration: config, sink: sink)
         let start = config.startMilliseconds
         let end = start + (try parseDuration())
@@ -182,7 +188,10 @@ struct Simulate: ParsableCommand {
         printError(
             "\(Self.interrupted.load(ordering: .relaxed) ? "interrupted; " : "")wrote \(sink.appended) events in \(String(format: "%.2f", seconds)) s (\(Int(Double(sink.appended) / seconds)) events/s); \(world.statistics.delivered) orders delivered; longest delivery \(Int(world.statistics.maxDeliveryDistance)) m"
         )
-        if !noSummary { try SimulationSummary.print(log: log) { Self.interrupted.load(ordering: .relaxed) } }
+        // The summary reads the event topics; the outbox layout has snapshots only.
+        if !noSummary && topics == .events {
+            try SimulationSummary.print(log: log) { Self.interrupted.load(ordering: .relaxed) }
+        }
         try log.close()
     }
 
