@@ -40,6 +40,12 @@ final class OrderDeliveryAPI: Sendable {
     private let commandLock = ConditionLock()
     /// The streams, or why the API cannot serve (a topic with several partitions, from an older log).
     private let streams: Result<(orders: EventStreams, drivers: EventStreams), ProblemError>
+    /// "kind/id" → the aggregate's representation as last rendered, and its version (bounded: emptied
+    /// when it reaches `renderedLimit` entries).
+    private let rendered = Locked<[String: (version: Int64, body: ByteBuffer)]>([:])
+    /// "kind/id" → the aggregate folded at a version (commands put what they append here); bounded alike.
+    private let folded = Locked<[String: (version: Int64, aggregate: Aggregate)]>([:])
+    private static let cacheLimit = 100_000
 
     init(log: Log, catalog: ViewCatalog, restaurants: [Restaurant], clock: any WallClock) {
         self.log = log
@@ -78,6 +84,9 @@ final class OrderDeliveryAPI: Sendable {
             router.get(RouterPath("\(base)/:id")) { _, context in
                 count(kind.collection)
                 let id = try context.parameters.require("id")
+                // The hot read: answered from the rendered cache without leaving the event loop when the
+                // aggregate has not changed (a version lookup in memory); otherwise read off the loop.
+                if let cached = self.cachedResource(kind, id: id) { return cached }
                 return try await self.answer { try self.resource(kind, id: id) }
             }
             router.get(RouterPath("\(base)/:id/events")) { request, context in
@@ -165,22 +174,52 @@ final class OrderDeliveryAPI: Sendable {
         return (event, version)
     }
 
-    private func order(_ id: String) throws -> (Order, Int64) {
-        let (event, version) = try last(.order, id)
+    /// An aggregate folded from its stream.
+    enum Aggregate {
+        case order(Order)
+        case driver(Driver)
+    }
+
+    /// The aggregate at its stream's current version: from `folded` when the version is the one cached
+    /// (commands put what they append there), else decoded from the stream's last event.
+    private func fold(_ kind: Kind, _ id: String) throws -> (Aggregate, Int64) {
+        let streams = try streams(kind)
+        guard let version = try streams.version(of: id) else {
+            throw ProblemError(.notFound, "no \(kind.rawValue) '\(id)'")
+        }
+        if let cached = folded.withLock({ $0["\(kind.rawValue)/\(id)"] }), cached.version == version {
+            return (cached.aggregate, version)
+        }
+        guard let event = try streams.read(id, fromVersion: version).last else {
+            throw ProblemError(.notFound, "no \(kind.rawValue) '\(id)'")
+        }
         do {
-            return (try OrderDeliveryEvents.order(fromEvent: event.data), version)
+            let aggregate: Aggregate =
+                kind == .order
+                ? .order(try OrderDeliveryEvents.order(fromEvent: event.data))
+                : .driver(try OrderDeliveryEvents.driver(fromEvent: event.data))
+            remember(kind, id, aggregate, version: version)
+            return (aggregate, version)
         } catch {
-            throw ProblemError(.internalServerError, "order '\(id)' version \(version): \(error)")
+            throw ProblemError(.internalServerError, "\(kind.rawValue) '\(id)' version \(version): \(error)")
         }
     }
 
-    private func driver(_ id: String) throws -> (Driver, Int64) {
-        let (event, version) = try last(.driver, id)
-        do {
-            return (try OrderDeliveryEvents.driver(fromEvent: event.data), version)
-        } catch {
-            throw ProblemError(.internalServerError, "driver '\(id)' version \(version): \(error)")
+    private func remember(_ kind: Kind, _ id: String, _ aggregate: Aggregate, version: Int64) {
+        folded.withLock { cache in
+            if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache["\(kind.rawValue)/\(id)"] = (version, aggregate)
         }
+    }
+
+    private func order(_ id: String) throws -> (Order, Int64) {
+        guard case (.order(let order), let version) = try fold(.order, id) else { fatalError("an order stream") }
+        return (order, version)
+    }
+
+    private func driver(_ id: String) throws -> (Driver, Int64) {
+        guard case (.driver(let driver), let version) = try fold(.driver, id) else { fatalError("a driver stream") }
+        return (driver, version)
     }
 
     // MARK: Representations
@@ -191,6 +230,39 @@ final class OrderDeliveryAPI: Sendable {
 
     private static func object(_ bytes: [UInt8]) -> [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:]
+    }
+
+    /// The aggregate's HAL representation as JSON bytes, built from the event's bytes: its snapshot
+    /// (`payload`, spliced as it is stored), `version` and `_links` (the hot path of reads and commands, so no
+    /// JSON object model in between).
+    private static func representationBytes(_ kind: Kind, id: String, event: [UInt8], version: Int64) -> ByteBuffer {
+        var payload: [UInt8] = []
+        _ = event.withUnsafeBytes { bytes in
+            JSONFields.scan(bytes) { name, value in
+                guard name.equals("payload") else { return true }
+                payload = Array(value.bytes)
+                return false
+            }
+        }
+        var json = JSONText()
+        json.raw("{\"_links\":{\"self\":{\"href\":")
+        let base = "/v1/\(kind.collection)/\(escaped(id))"
+        json.string(base)
+        json.raw("},\"commands\":{\"href\":")
+        json.string(base + "/commands")
+        json.raw("},\"events\":{\"href\":")
+        json.string(base + "/events")
+        json.raw("}},\"version\":\(version)")
+        var buffer = ByteBuffer()
+        buffer.writeString(json.text)
+        // The snapshot's fields follow (an object `{…}`: its opening brace dropped).
+        if payload.count > 2, payload.first == UInt8(ascii: "{") {
+            buffer.writeString(",")
+            buffer.writeBytes(payload[1...])
+        } else {
+            buffer.writeString("}")
+        }
+        return buffer
     }
 
     /// The aggregate's HAL representation: its snapshot, its version and its links.
@@ -233,21 +305,52 @@ final class OrderDeliveryAPI: Sendable {
     )
         -> Response
     {
+        response(halBytes(body), status: status, etag: etag, location: location)
+    }
+
+    static func halBytes(_ body: [String: Any]) -> ByteBuffer {
         let data =
-            (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys, .withoutEscapingSlashes]))
+            (try? JSONSerialization.data(withJSONObject: body, options: [.withoutEscapingSlashes]))
             ?? Data("{}".utf8)
+        return ByteBuffer(bytes: data)
+    }
+
+    static func response(_ body: ByteBuffer, status: HTTPResponse.Status, etag: Int64?, location: String?) -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/hal+json"
         if let etag { headers[.eTag] = "\"\(etag)\"" }
         if let location { headers[.location] = location }
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: body))
     }
 
     // MARK: Reads
 
     private func resource(_ kind: Kind, id: String) throws -> Response {
         let (event, version) = try last(kind, id)
-        return Self.hal(representation(kind, id: id, event: event, version: version), etag: version)
+        return rendering(kind, id: id, event: event.data, version: version, status: .ok)
+    }
+
+    /// The representation of `kind`/`id` at `version` (whose last event is `event`), remembered for reads.
+    private func rendering(
+        _ kind: Kind, id: String, event: [UInt8], version: Int64, status: HTTPResponse.Status, location: String? = nil
+    ) -> Response {
+        let body = Self.representationBytes(kind, id: id, event: event, version: version)
+        rendered.withLock { cache in
+            if cache.count >= Self.cacheLimit { cache.removeAll(keepingCapacity: true) }
+            cache["\(kind.rawValue)/\(id)"] = (version, body)
+        }
+        return Self.response(body, status: status, etag: version, location: location)
+    }
+
+    /// The resource as last rendered, when its version is still the stream's; nil otherwise (or when the
+    /// stream has news to index, which means reading the log).
+    private func cachedResource(_ kind: Kind, id: String) -> Response? {
+        guard case .success(let both) = streams,
+            let (version, body) = rendered.withLock({ $0["\(kind.rawValue)/\(id)"] })
+        else { return nil }
+        let streams = kind == .order ? both.orders : both.drivers
+        guard (try? streams.version(of: id)) == version else { return nil }
+        return Self.response(body, status: .ok, etag: version, location: nil)
     }
 
     private static func paging(_ query: [String: String]) throws -> (page: Int, size: Int) {
@@ -392,10 +495,8 @@ final class OrderDeliveryAPI: Sendable {
         try commandLock.withLock {
             _ = try streams(kind).append(to: id, events: [event], expecting: .noStream)
         }
-        let (last, version) = try last(kind, id)
-        return Self.hal(
-            representation(kind, id: id, event: last, version: version), status: .created, etag: version,
-            location: "/v1/\(kind.collection)/\(id)")
+        return rendering(
+            kind, id: id, event: data, version: 0, status: .created, location: "/v1/\(kind.collection)/\(id)")
     }
 
     private static func eventId() -> String { "evt-\(UUID().uuidString.lowercased())" }
@@ -550,14 +651,14 @@ final class OrderDeliveryAPI: Sendable {
             let driverEvent = Self.eventId()
             let data = OrderDeliveryEvents.driver(
                 change.driver, type: change.type, order: change.order, eventId: driverEvent)
-            try streams(.driver).append(
+            let appended = try streams(.driver).append(
                 to: change.driver.driverId,
                 events: [EventStreams.EventData(id: driverEvent, type: change.type.rawValue, data: data)],
                 expecting: .exactly(change.version))
+            remember(.driver, change.driver.driverId, .driver(change.driver), version: appended.version)
         }
-        let (event, newVersion) = try last(.order, id)
-        assert(newVersion == outcome.version)
-        return Self.hal(representation(.order, id: id, event: event, version: newVersion), etag: newVersion)
+        remember(.order, id, .order(order), version: outcome.version)
+        return rendering(.order, id: id, event: data, version: outcome.version, status: .ok)
     }
 
     private func driverCommand(_ id: String, _ name: String, _ parameters: [String: String], _ expected: Int64?)
@@ -597,11 +698,11 @@ final class OrderDeliveryAPI: Sendable {
         }
         let eventId = Self.eventId()
         let data = OrderDeliveryEvents.driver(driver, type: type, eventId: eventId)
-        try streams(.driver).append(
+        let outcome = try streams(.driver).append(
             to: id, events: [EventStreams.EventData(id: eventId, type: type.rawValue, data: data)],
             expecting: .exactly(version))
-        let (event, newVersion) = try last(.driver, id)
-        return Self.hal(representation(.driver, id: id, event: event, version: newVersion), etag: newVersion)
+        remember(.driver, id, .driver(driver), version: outcome.version)
+        return rendering(.driver, id: id, event: data, version: outcome.version, status: .ok)
     }
 
     /// The original's `fetchOrderRequest`: the dispatch query from the driver's position against the live

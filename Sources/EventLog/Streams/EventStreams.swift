@@ -119,6 +119,9 @@ public final class EventStreams: Sendable {
     /// Indexes records appended since the last call (by this or another process).
     private func catchUp() throws {
         let from = index.withLock { $0.indexedUpTo }
+        // Nothing new (the common case of a read): no reader to open. (A read-only log learns of the
+        // writer's appends by reading, so it always reads.)
+        if log.isWritable, try log.offsets(topic: topic, partition: 0).end <= from { return }
         let reader = try log.reader(topic: topic, partition: 0, from: .offset(from))
         var additions: [(String, String?, Int64)] = []
         while try reader.read({ record in
