@@ -24,6 +24,28 @@ public struct SimulationConfiguration: Sendable {
     public var dispatchRadiusMeters = 15_000.0
     /// How drivers find prepared orders: the dispatch query against a live view, or the simulator's grid.
     public var dispatch = DispatchMode.grid
+    /// The original's order pacing: each restaurant's interval is drawn once, `lowerBound` + round(rand ×
+    /// (upperBound − lowerBound)) seconds, and kept, with no demand curve (default: drawn per order, scaled by
+    /// the time of day).
+    public var fixedOrderIntervals = false
+    /// The original's assignment: a driver who accepts an order is placed at its restaurant at once (a
+    /// location update there), instead of driving to it.
+    public var driverAtStoreOnAssignment = false
+
+    /// The original system's load, exactly (`simulate --profile original`): one driver per restaurant, a
+    /// fixed interval per restaurant of 60 s + round(rand × 35 s), drivers placed at the store when
+    /// assigned, and about 200 m every 2 s of driving. (The restaurants — its first 50 San Francisco stores by
+    /// store number — are the caller's to choose.)
+    public static var original: SimulationConfiguration {
+        var configuration = SimulationConfiguration()
+        configuration.driversPerRestaurant = 1
+        configuration.orderIntervalSeconds = 60...95
+        configuration.fixedOrderIntervals = true
+        configuration.driverAtStoreOnAssignment = true
+        configuration.stepSeconds = 2
+        configuration.speedMetersPerSecond = 100
+        return configuration
+    }
 
     /// The defaults.
     public init() {}
@@ -157,6 +179,8 @@ public final class World {
     @exclusivity(unchecked) private var trips: [Trip?] = []
     private var onlineSince: [Int: Int64] = [:]
     @exclusivity(unchecked) private var kitchenFreeAt: [Int64]
+    /// Each restaurant's fixed order interval in seconds (`fixedOrderIntervals`), else empty.
+    private var fixedIntervals: [Double] = []
     @exclusivity(unchecked) private var orderRestaurant: [Int: Int] = [:]
     @exclusivity(unchecked) private var dispatch = DispatchIndex()
     private var viewDispatch: ViewDispatch?
@@ -202,6 +226,12 @@ public final class World {
             schedule(
                 .orderArrives(restaurant: r), after: random.nextDouble() * configuration.orderIntervalSeconds.upperBound
             )
+        }
+        if configuration.fixedOrderIntervals {
+            let range = configuration.orderIntervalSeconds
+            fixedIntervals = restaurants.map { _ in
+                range.lowerBound + (random.nextDouble() * (range.upperBound - range.lowerBound)).rounded()
+            }
         }
         statistics.drivers = drivers.count
         statistics.now = now
@@ -290,6 +320,10 @@ public final class World {
         try emit(order, .created)
         statistics.counts[OrderStatus.created.rank] += 1
         schedule(.advanceOrder(order: number), after: 1 + random.nextDouble() * 20)
+        if !fixedIntervals.isEmpty {
+            schedule(.orderArrives(restaurant: r), after: fixedIntervals[r])
+            return
+        }
         let interval =
             configuration.orderIntervalSeconds.lowerBound
             + random.nextDouble()
@@ -368,6 +402,10 @@ public final class World {
         orderRestaurant[o] = nil
         try emit(order, .driverAssigned)
         try emit(drivers[d], .acceptedOrderRequest)
+        if configuration.driverAtStoreOnAssignment {
+            drivers[d].move(to: order.restaurant!.location, now: now)
+            try emit(drivers[d], .locationUpdated)
+        }
         statistics.counts[OrderStatus.prepared.rank] -= 1
         statistics.counts[OrderStatus.driverAssigned.rank] += 1
         statistics.busyDrivers += 1

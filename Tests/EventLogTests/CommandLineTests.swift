@@ -384,6 +384,57 @@ struct CommandLineTests {
         #expect(result.stdout.contains("soak passed: all invariants hold"))
     }
 
+    @Test("simulate --profile original takes the first 50 San Francisco stores by store number, one driver each")
+    func originalProfile() throws {
+        let dir = TemporaryDirectory()
+        // A store list of our own in the Kaggle format: 60 San Francisco stores in shuffled order, 5 elsewhere.
+        var random = SystemRandomNumberGenerator()
+        struct Row {
+            var number: String
+            var city: String
+            var lat: Double
+            var lon: Double
+        }
+        var rows: [Row] = []
+        for k in 0..<60 {
+            let lat = 37.70 + Double(k % 10) / 100
+            let lon = -122.50 + Double(k / 10) / 100
+            rows.append(
+                Row(number: "\(1000 + (k * 37) % 60)-\(100_000 + k)", city: "San Francisco", lat: lat, lon: lon))
+        }
+        for k in 0..<5 {
+            rows.append(Row(number: "\(1000 + k)-9", city: "Oakland", lat: 37.80, lon: -122.27 + Double(k) / 100))
+        }
+        rows.shuffle(using: &random)
+        var csv =
+            "Brand,Store Number,Store Name,Ownership Type,Street Address,City,State/Province,Country,Postcode,Phone Number,Timezone,Longitude,Latitude\n"
+        for row in rows {
+            csv +=
+                "Starbucks,\(row.number),Store \(row.number),Company Owned,1 Main St,\(row.city),CA,US,94100,,GMT-08:00,\(row.lon),\(row.lat)\n"
+        }
+        let stores = dir.path + "/stores.csv"
+        try csv.write(toFile: stores, atomically: true, encoding: .utf8)
+        let missing = try runEventlog(["simulate", "--profile", "original", "--data-dir", dir.path + "/x"])
+        #expect(missing.status != 0 && missing.stderr.contains("--stores"), "\(missing.stderr)")
+        let run = try runEventlog([
+            "simulate", "--profile", "original", "--stores", stores, "--duration", "20m", "--no-summary",
+            "--data-dir", dir.path + "/log",
+        ])
+        #expect(run.status == 0, "\(run.stderr)")
+        let log = try Log.openReadOnly(directory: dir.path + "/log")
+        var drivers = Set<String>()
+        for partition in 0..<(try log.partitionCount("drivers")) {
+            for record in try log.read(topic: "drivers", partition: partition, from: 0, maxRecords: 1_000_000) {
+                drivers.insert(String(decoding: record.key ?? [], as: UTF8.self))
+            }
+        }
+        let numbers: [Int64] = rows.filter { $0.city == "San Francisco" }.compactMap {
+            Int64($0.number.filter(\.isNumber))
+        }
+        let expected = numbers.sorted().prefix(50).map { "driver-\($0)-0" }
+        #expect(drivers == Set(expected))
+    }
+
     @Test("simulate writes orders and drivers; Ctrl-C stops it cleanly with a valid, cleanly closed log")
     func simulateAndInterrupt() throws {
         let dir = TemporaryDirectory()

@@ -353,6 +353,62 @@ struct SimulatorTests {
         #expect(compared > 1000, "seed \(s)")
     }
 
+    @Test(
+        "the original profile: one driver per store, a fixed interval per store, placed at the store on assignment, 200 m per 2 s"
+    )
+    func originalProfile() throws {
+        let s = seed("original")
+        let sink = MemorySink()
+        var config = SimulationConfiguration.original
+        config.seed = s
+        let restaurants = Array(RestaurantCatalog.builtIn(perCity: 5).prefix(12))
+        let world = try World(restaurants: restaurants, configuration: config, sink: sink)
+        try world.run(until: config.startMilliseconds + 2 * 3_600_000)
+        let drivers = Set(sink.events.filter { $0.topic == .drivers }.map(\.key))
+        #expect(drivers.count == restaurants.count, "seed \(s): one driver per store")
+        // Per restaurant, the gaps between its orders are one fixed whole number of seconds in 60…95.
+        let created = sink.events.filter { $0.topic == .orders && $0.json["type"] as? String == "ORDER_CREATED" }
+        let assigned = Dictionary(
+            sink.events.filter { $0.topic == .orders && $0.json["type"] as? String == "ORDER_ASSIGNED" }
+                .map { ($0.key, $0.json["restaurantId"] as! String) }, uniquingKeysWith: { a, _ in a })
+        let restaurantLat = Dictionary(
+            sink.events.filter { $0.topic == .orders && $0.json["type"] as? String == "ORDER_ASSIGNED" }
+                .map { ($0.key, $0.json["restaurantLat"] as? Double) }, uniquingKeysWith: { a, _ in a })
+        var times: [String: [Int64]] = [:]
+        for event in created { if let r = assigned[event.key] { times[r, default: []].append(event.timestamp) } }
+        #expect(times.count == restaurants.count, "seed \(s)")
+        for (restaurant, list) in times {
+            let gaps = Set(zip(list.dropFirst(), list).map { $0 - $1 })
+            #expect(gaps.count == 1, "seed \(s): restaurant \(restaurant) gaps \(gaps)")
+            if let gap = gaps.first { #expect(gap % 1000 == 0 && (60_000...95_000).contains(gap), "seed \(s): \(gap)") }
+        }
+        // After accepting, the driver's next event is a location update at the order's restaurant; then it
+        // moves about 200 m every 2 s.
+        let byDriver = Dictionary(grouping: sink.events.filter { $0.topic == .drivers }, by: \.key)
+        var checked = 0
+        for events in byDriver.values {
+            for (i, event) in events.enumerated() where event.json["type"] as? String == "ACCEPTED_ORDER_REQUEST" {
+                guard i + 1 < events.count else { continue }
+                let next = events[i + 1]
+                let order = event.json["orderId"] as! String
+                #expect(next.json["type"] as? String == "LOCATION_UPDATED" && next.timestamp == event.timestamp)
+                #expect(next.json["driverLocationLat"] as? Double == restaurantLat[order] ?? nil)
+                checked += 1
+            }
+            let moves = zip(events, events.dropFirst()).filter {
+                $0.json["type"] as? String == "LOCATION_UPDATED" && $1.json["type"] as? String == "LOCATION_UPDATED"
+                    && $1.timestamp - $0.timestamp == 2000
+            }
+            for (a, b) in moves {
+                let meters = Geo.distance(
+                    point(a.json, "driverLocationLat", "driverLocationLon"),
+                    point(b.json, "driverLocationLat", "driverLocationLon"))
+                #expect(meters <= 200.5, "seed \(s): \(meters) m in 2 s")
+            }
+        }
+        #expect(checked > 10, "seed \(s)")
+    }
+
     @Test("aggregates reject commands in the wrong state")
     func illegalTransitions() throws {
         let r = RestaurantCatalog.builtIn(perCity: 1)[0]

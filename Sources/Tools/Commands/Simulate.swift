@@ -50,6 +50,17 @@ struct Simulate: ParsableCommand {
     @Option(help: "Compression: none, lz4, zstd or zstd:LEVEL.") var compression: Compression = .lz4
     @Option(help: "Durability: none, sync or interval:MS.") var durability: DurabilityPolicy = .none
     @Flag(help: "Do not print the results summary at the end.") var noSummary = false
+    @Option(
+        help: """
+            'default', or 'original': the original system's load exactly — its first 50 San Francisco stores by \
+            store number from --stores (required), one driver each, a fixed interval per store of 60 s + \
+            round(rand·35 s), drivers placed at the store when assigned, about 200 m every 2 s of driving \
+            (--drivers-per-store, --order-interval, --drive-kmh, --step-seconds and the store filters are then \
+            not used).
+            """)
+    var profile: Profile = .default
+
+    enum Profile: String, ExpressibleByArgument { case `default`, original }
 
     static let interrupted = Atomic<Bool>(false)
 
@@ -105,8 +116,24 @@ struct Simulate: ParsableCommand {
         filter.city = city
         filter.limit = maxStores
         filter.boundingBox = try parseBox().map { ($0.0, $0.1, $0.2, $0.3) }
-        let restaurants: [Restaurant]
-        if let stores {
+        var restaurants: [Restaurant]
+        if profile == .original {
+            guard let stores else {
+                throw ValidationError(
+                    "--profile original needs --stores <store list> (the original used its first 50 San Francisco stores)"
+                )
+            }
+            var sanFrancisco = StoreFilter()
+            sanFrancisco.country = nil
+            sanFrancisco.city = "San Francisco"
+            do {
+                restaurants = Array(
+                    try RestaurantCatalog.load(path: stores, filter: sanFrancisco).restaurants
+                        .sorted { $0.storeId < $1.storeId }.prefix(50))
+            } catch let error as StoreListError {
+                throw ValidationError("\(error)")
+            }
+        } else if let stores {
             do {
                 let list = try RestaurantCatalog.load(path: stores, filter: filter)
                 restaurants = list.restaurants
@@ -121,11 +148,16 @@ struct Simulate: ParsableCommand {
         }
         guard !restaurants.isEmpty else { throw ValidationError("no restaurants match the filters") }
 
-        var config = SimulationConfiguration()
-        config.driversPerRestaurant = driversPerStore
-        config.orderIntervalSeconds = try parseInterval()
-        config.speedMetersPerSecond = driveKmh / 3.6
-        config.stepSeconds = stepSeconds
+        var config: SimulationConfiguration
+        if profile == .original {
+            config = .original
+        } else {
+            config = SimulationConfiguration()
+            config.driversPerRestaurant = driversPerStore
+            config.orderIntervalSeconds = try parseInterval()
+            config.speedMetersPerSecond = driveKmh / 3.6
+            config.stepSeconds = stepSeconds
+        }
         config.shiftHours = shiftHours
         config.seed = seed
         config.dispatch = dispatch
