@@ -43,10 +43,16 @@ struct Tables: ParsableCommand {
         @OptionGroup var options: GlobalOptions
         @Option(help: "A table definition in JSON (see README: Live views).") var config: String?
         @Option(help: "A built-in definition: orders or drivers.") var preset: String?
+        @Option(help: "Apache Pinot's schema JSON (with --pinot-table): imported, and what is not used is listed.")
+        var pinotSchema: String?
+        @Option(help: "Apache Pinot's table-config JSON (with --pinot-schema).") var pinotTable: String?
 
         func validate() throws {
-            guard (config == nil) != (preset == nil) else {
-                throw ValidationError("give exactly one of --config and --preset")
+            guard (pinotSchema == nil) == (pinotTable == nil) else {
+                throw ValidationError("--pinot-schema and --pinot-table go together")
+            }
+            guard [config != nil, preset != nil, pinotSchema != nil].filter({ $0 }).count == 1 else {
+                throw ValidationError("give exactly one of --config, --preset and --pinot-schema/--pinot-table")
             }
             if let preset, OrderDeliveryTables.all[preset] == nil {
                 throw ValidationError("unknown preset '\(preset)'; expected orders or drivers")
@@ -57,6 +63,21 @@ struct Tables: ParsableCommand {
             let definition: TableConfig
             if let preset {
                 definition = OrderDeliveryTables.all[preset]!
+            } else if let pinotSchema, let pinotTable {
+                func read(_ path: String) throws -> Data {
+                    guard let data = FileManager.default.contents(atPath: path) else {
+                        throw ValidationError("cannot read '\(path)'")
+                    }
+                    return data
+                }
+                let imported: PinotImport
+                do {
+                    imported = try PinotImport(schema: try read(pinotSchema), table: try read(pinotTable))
+                } catch let error as ViewError {
+                    throw ValidationError("\(pinotSchema), \(pinotTable): \(error.message)")
+                }
+                for line in imported.ignored { print("not used: \(line)") }
+                definition = imported.config
             } else {
                 guard let data = FileManager.default.contents(atPath: config!) else {
                     throw ValidationError("cannot read '\(config!)'")
