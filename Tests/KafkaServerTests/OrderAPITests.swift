@@ -31,7 +31,19 @@ struct OrderAPITests {
     ) async throws -> Answer {
         var arguments = ["-s", "-X", method, "-D", "/dev/stderr", "-w", "\n%{http_code}", url]
         for header in headers { arguments += ["-H", header] }
-        if let body { arguments += ["-H", "content-type: application/json", "--data-binary", body] }
+        var bodyFile: String?
+        if let body {
+            // Large bodies go through a file (an argument list is limited).
+            var data = body
+            if body.utf8.count > 32 << 10 {
+                let path = NSTemporaryDirectory() + "body-\(UUID().uuidString)"
+                try body.write(toFile: path, atomically: true, encoding: .utf8)
+                bodyFile = path
+                data = "@" + path
+            }
+            arguments += ["-H", "content-type: application/json", "--data-binary", data]
+        }
+        defer { if let bodyFile { try? FileManager.default.removeItem(atPath: bodyFile) } }
         let result = try await runTool("curl", ["--max-time", "30"] + arguments, timeout: 40)
         let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
         let status = Int(lines.last ?? "") ?? -1
@@ -176,6 +188,56 @@ struct OrderAPITests {
         #expect((links["driver"] as? [String: Any])?["href"] as? String == driver)
         let one = try await Self.request("GET", "\(http)\((links["self"] as! [String: Any])["href"] as! String)")
         #expect(one.status == 200 && one.body["type"] as? String == "ORDER_DELIVERED")
+        try await server.stop()
+    }
+
+    @Test("fetchOrderRequest runs the dispatch query over the live view and prices the nearest prepared order")
+    func fetchOrderRequest() async throws {
+        let (server, http) = try await Self.server()
+        let restaurant = RestaurantCatalog.builtIn(perCity: 5).first { $0.city == "San Francisco" }!
+        let created = try await Self.request("POST", "\(http)/v1/orders", body: #"{"accountId":"acct-7"}"#)
+        let order = "/v1/orders/\(try #require(created.body["orderId"] as? String))"
+        for (name, query) in [
+            ("assignOrder", "restaurantId=\(restaurant.storeId)"), ("prepareOrder", ""), ("orderReady", ""),
+        ] {
+            #expect(try await Self.command(http, order, name, query).status == 200)
+        }
+        let lat = restaurant.location.latitude + 0.01, lon = restaurant.location.longitude
+        let near = try await Self.request("POST", "\(http)/v1/drivers", body: #"{"lat":\#(lat),"lon":\#(lon)}"#)
+        let driver = "/v1/drivers/\(try #require(near.body["driverId"] as? String))"
+        let answer = try await Self.command(http, driver, "fetchOrderRequest")
+        #expect(answer.status == 200, "\(answer.body)")
+        #expect("/v1/orders/\(answer.body["orderId"] as? String ?? "")" == order)
+        let pickup = try #require(answer.body["pickupMeters"] as? Double)
+        let expectedPickup = Geo.distance(
+            lon1: lon, lat1: lat, lon2: restaurant.location.longitude, lat2: restaurant.location.latitude)
+        #expect(abs(pickup - expectedPickup) < 1, "the order is at its restaurant: \(pickup) vs \(expectedPickup)")
+        let delivery = try #require(answer.body["deliveryMeters"] as? Double)
+        let payment = try #require(answer.body["estimatedPayment"] as? Double)
+        #expect(abs(payment - ((3 + 1.2 * pickup / 1000 + 1.5 * delivery / 1000) * 100).rounded() / 100) < 0.001)
+        #expect((answer.body["preparedAge"] as? Int).map { $0 >= 0 } == true, "\(answer.body)")
+        // Reads only: the driver's stream did not change. Far away, there is nothing to fetch.
+        #expect(try await Self.events(http, driver).count == 1)
+        let far = try await Self.request("POST", "\(http)/v1/drivers", body: #"{"lat":10,"lon":10}"#)
+        let farDriver = "/v1/drivers/\(far.body["driverId"] as? String ?? "")"
+        #expect(try await Self.command(http, farDriver, "fetchOrderRequest").status == 404)
+        try await server.stop()
+    }
+
+    @Test("bodies over the limit, unknown routes and garbage leave the log as it was")
+    func oversized() async throws {
+        let (server, http) = try await Self.server()
+        _ = try await Self.request("POST", "\(http)/v1/orders", body: #"{"accountId":"acct-1"}"#)
+        let before = try await runTool("curl", ["-s", "http://\(http)/v1/topics"]).stdout
+        let huge = String(repeating: "x", count: 200 << 10)
+        let big = try await Self.request("POST", "\(http)/v1/orders", body: #"{"accountId":"\#(huge)"}"#)
+        #expect(big.status == 413, "\(big.status)")
+        let bigQuery = try await Self.request("POST", "\(http)/query/sql", body: String(repeating: " ", count: 2 << 20))
+        #expect(bigQuery.status == 413, "\(bigQuery.status)")
+        #expect(try await Self.request("GET", "\(http)/v1/nothing/here").status == 404)
+        #expect(try await Self.request("POST", "\(http)/v1/drivers", body: "garbage{").status == 400)
+        let after = try await runTool("curl", ["-s", "http://\(http)/v1/topics"]).stdout
+        #expect(before == after, "the log changed: \(before) → \(after)")
         try await server.stop()
     }
 
