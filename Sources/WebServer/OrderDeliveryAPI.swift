@@ -343,14 +343,34 @@ final class OrderDeliveryAPI: Sendable {
     }
 
     /// The resource as last rendered, when its version is still the stream's; nil otherwise (or when the
-    /// stream has news to index, which means reading the log).
+    /// stream has news to index, which means reading the log). Never reads the log.
     private func cachedResource(_ kind: Kind, id: String) -> Response? {
+        current(kind, id).map { Self.response($0.body, status: .ok, etag: $0.version, location: nil) }
+    }
+
+    /// The rendered representation and its version, when the stream is still at that version (asked of
+    /// the index without reading the log).
+    private func current(_ kind: Kind, _ id: String) -> (body: ByteBuffer, version: Int64)? {
         guard case .success(let both) = streams,
             let (version, body) = rendered.withLock({ $0["\(kind.rawValue)/\(id)"] })
         else { return nil }
         let streams = kind == .order ? both.orders : both.drivers
-        guard (try? streams.version(of: id)) == version else { return nil }
-        return Self.response(body, status: .ok, etag: version, location: nil)
+        guard streams.indexedVersion(of: id) == version else { return nil }
+        return (body, version)
+    }
+
+    /// For ``CachedReadHandler``: the current representation for a request path `/v1/orders/{id}` or
+    /// `/v1/drivers/{id}`, when it is rendered and current; nil for any other path or a miss. No I/O.
+    func cachedRepresentation(path: Substring) -> (body: ByteBuffer, version: Int64)? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0].isEmpty, parts[1] == "v1", !parts[3].isEmpty else { return nil }
+        let kind: Kind
+        switch parts[2] {
+        case "orders": kind = .order
+        case "drivers": kind = .driver
+        default: return nil
+        }
+        return current(kind, String(parts[3]))
     }
 
     private static func paging(_ query: [String: String]) throws -> (page: Int, size: Int) {

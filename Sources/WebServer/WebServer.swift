@@ -84,8 +84,10 @@ public final class WebServer: Service, Sendable {
         let log = self.log, catalog = self.catalog, configuration = self.configuration
         let requests = self.requests
         @Sendable func count(_ route: String) { requests.withLock { $0[route, default: 0] += 1 } }
-        OrderDeliveryAPI(log: log, catalog: catalog, restaurants: configuration.restaurants, clock: configuration.clock)
-            .register(on: router, count: count)
+        let orderAPI = OrderDeliveryAPI(
+            log: log, catalog: catalog, restaurants: configuration.restaurants, clock: configuration.clock)
+        orderAPI.register(on: router, count: count)
+        let cachedReads = Counter(label: "eventlog_http_cached_reads_total")
         Dashboard.register(on: router, count: count)
         // Every live view follows its topic while the server runs, so queries and the dashboard read views
         // that are current (a query still catches its table up first).
@@ -213,6 +215,13 @@ public final class WebServer: Service, Sendable {
         let onListening = self.onListening
         let app = Application(
             router: router,
+            server: .http1(
+                configuration: .init(additionalChannelHandlers: [
+                    CachedReadHandler(lookup: orderAPI.cachedRepresentation) {
+                        cachedReads.increment()
+                        count("orders.cached")
+                    }
+                ])),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "eventlog"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? configuration.port) },

@@ -224,6 +224,56 @@ struct OrderAPITests {
         try await server.stop()
     }
 
+    @Test(
+        "reads answered on the event loop match the router's, follow every change, and keep pipelined responses in order"
+    )
+    func cachedReads() async throws {
+        let (server, http) = try await Self.server()
+        let created = try await Self.request("POST", "\(http)/v1/orders", body: #"{"accountId":"acct-3"}"#)
+        let id = try #require(created.body["orderId"] as? String)
+        let order = "/v1/orders/\(id)"
+        func metric() async throws -> Int {
+            let text = try await runTool("curl", ["-s", "http://\(http)/metrics"]).stdout
+            let line = text.split(separator: "\n").first { $0.hasPrefix("eventlog_http_cached_reads_total ") }
+            return line.flatMap { Int($0.split(separator: " ").last!) } ?? 0
+        }
+        let restaurant = RestaurantCatalog.builtIn(perCity: 5)[0].storeId
+        for (step, (name, query)) in [("assignOrder", "restaurantId=\(restaurant)"), ("prepareOrder", "")].enumerated()
+        {
+            let command = try await Self.command(http, order, name, query)
+            let before = try await metric()
+            let first = try await Self.request("GET", "\(http)\(order)")
+            let second = try await Self.request("GET", "\(http)\(order)")
+            #expect(try await metric() == before + 2, "both reads answered from the cache")
+            for read in [first, second] {
+                #expect(read.status == 200)
+                #expect(NSDictionary(dictionary: read.body) == NSDictionary(dictionary: command.body), "step \(step)")
+                #expect(read.headers.lowercased().contains("etag: \"\(step + 1)\""), "\(read.headers)")
+                #expect(read.headers.lowercased().contains("date: "), "\(read.headers)")
+            }
+        }
+        // Pipelined: a request the router answers, then one the cache could answer; they come back in order.
+        let host = http.split(separator: ":")[0], port = http.split(separator: ":")[1]
+        let script = """
+            import socket, sys
+            s = socket.create_connection(("\(host)", \(port)))
+            s.sendall(b"GET /v1/orders?size=50 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\nGET \(order) HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+            data = b""
+            s.settimeout(10)
+            while data.count(b"HTTP/1.1 200") < 2 or not data.rstrip().endswith(b"}"):
+                chunk = s.recv(65536)
+                if not chunk: break
+                data += chunk
+            text = data.decode()
+            split = text.find("HTTP/1.1 200", 1)
+            ok = split > 0 and '"_embedded"' in text[:split] and '"_embedded"' not in text[split:]
+            print("ordered" if ok else "out of order: " + text[:2000])
+            """
+        let pipelined = try await runTool("python3", ["-c", script], timeout: 30)
+        #expect(pipelined.stdout.contains("ordered"), "\(pipelined.stdout)\(pipelined.stderr)")
+        try await server.stop()
+    }
+
     @Test("bodies over the limit, unknown routes and garbage leave the log as it was")
     func oversized() async throws {
         let (server, http) = try await Self.server()

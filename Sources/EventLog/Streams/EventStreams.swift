@@ -156,6 +156,18 @@ public final class EventStreams: Sendable {
         return record.headers.first { $0.key == name }?.value.map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The version of `stream`'s last event as the index knows it, without reading the log (a caller that must
+    /// not block, such as an event loop, can ask): nil when the stream is unknown, or when the index may be
+    /// behind — the topic has records not yet indexed, or the log is read-only (it learns of the writer's
+    /// appends only by reading). ``version(of:)`` is the answer that catches up first.
+    public func indexedVersion(of stream: String) -> Int64? {
+        guard log.isWritable, let end = try? log.offsets(topic: topic, partition: 0).end else { return nil }
+        return index.withLock { index in
+            guard index.indexedUpTo >= end else { return nil }
+            return index.streams[stream].map { Int64($0.count - 1) }
+        }
+    }
+
     /// The ids of every stream that has events, sorted.
     public func streamNames() throws -> [String] {
         try catchUp()
