@@ -362,15 +362,17 @@ final class OrderDeliveryAPI: Sendable {
     /// For ``CachedReadHandler``: the current representation for a request path `/v1/orders/{id}` or
     /// `/v1/drivers/{id}`, when it is rendered and current; nil for any other path or a miss. No I/O.
     func cachedRepresentation(path: Substring) -> (body: ByteBuffer, version: Int64)? {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0].isEmpty, parts[1] == "v1", !parts[3].isEmpty else { return nil }
         let kind: Kind
-        switch parts[2] {
-        case "orders": kind = .order
-        case "drivers": kind = .driver
-        default: return nil
+        let id: Substring
+        if path.hasPrefix("/v1/orders/") {
+            (kind, id) = (.order, path.dropFirst(11))
+        } else if path.hasPrefix("/v1/drivers/") {
+            (kind, id) = (.driver, path.dropFirst(12))
+        } else {
+            return nil
         }
-        return current(kind, String(parts[3]))
+        guard !id.isEmpty, !id.contains("/") else { return nil }
+        return current(kind, String(id))
     }
 
     private static func paging(_ query: [String: String]) throws -> (page: Int, size: Int) {

@@ -217,10 +217,7 @@ public final class WebServer: Service, Sendable {
             router: router,
             server: .http1(
                 configuration: .init(additionalChannelHandlers: [
-                    CachedReadHandler(lookup: orderAPI.cachedRepresentation) {
-                        cachedReads.increment()
-                        count("orders.cached")
-                    }
+                    CachedReadHandler(lookup: orderAPI.cachedRepresentation) { cachedReads.increment() }
                 ])),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "eventlog"),
