@@ -4,14 +4,15 @@ import NIOCore
 
 /// The dashboard page (`GET /`) and what it loads: its own files (this module's `Dashboard` resources,
 /// read once) and Leaflet and Chart.js from the Debian packages `libjs-leaflet` and `libjs-chart.js`
-/// (`/usr/share/javascript`), by a fixed list of names — no path from a request reaches the file system.
+/// (`/usr/share/javascript`, or `serve --javascript-dir`), by a fixed list of names — no path from a request
+/// reaches the file system.
 /// When a library is missing its route answers 404 and the page says what to install.
 enum Dashboard {
-    /// Served name → (file, content type).
+    /// Served name → (file under the JavaScript directory, content type).
     static let vendor: [String: (String, String)] = [
-        "leaflet.js": ("/usr/share/javascript/leaflet/leaflet.js", "text/javascript"),
-        "leaflet.css": ("/usr/share/javascript/leaflet/leaflet.css", "text/css"),
-        "chart.js": ("/usr/share/javascript/chart.js/chart.min.js", "text/javascript"),
+        "leaflet.js": ("leaflet/leaflet.js", "text/javascript"),
+        "leaflet.css": ("leaflet/leaflet.css", "text/css"),
+        "chart.js": ("chart.js/chart.min.js", "text/javascript"),
     ]
 
     static let own: [String: String] = [
@@ -28,7 +29,9 @@ enum Dashboard {
         return files
     }()
 
-    static func register(on router: Router<BasicRequestContext>, count: @escaping @Sendable (String) -> Void) {
+    static func register(
+        on router: Router<BasicRequestContext>, javascript: String, count: @escaping @Sendable (String) -> Void
+    ) {
         router.get("/") { _, _ in
             count("dashboard")
             return file("index.html")
@@ -40,7 +43,9 @@ enum Dashboard {
         router.get("/vendor/:file") { _, context in
             count("dashboard")
             let name = try context.parameters.require("file")
-            guard let (path, type) = vendor[name], let data = FileManager.default.contents(atPath: path) else {
+            guard let (path, type) = vendor[name],
+                let data = FileManager.default.contents(atPath: javascript + "/" + path)
+            else {
                 return WebServer.problem(
                     .notFound,
                     "'\(name)' is not installed: sudo apt-get install libjs-leaflet libjs-chart.js (or bash scripts/install-deps.sh)"

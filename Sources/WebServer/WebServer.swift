@@ -19,6 +19,8 @@ public struct WebServerConfiguration: Sendable {
     public var maxBodyBytes = 1 << 20
     /// Server-Sent Events: read-ahead and patience per client (``EventStream``).
     public var stream = EventStream()
+    /// Where the dashboard's libraries are: `leaflet/` and `chart.js/` as Debian installs them.
+    public var javascriptDirectory = "/usr/share/javascript"
     /// The restaurants the order API assigns orders to (`assignOrder?restaurantId=`).
     public var restaurants: [Restaurant] = []
     /// What the order API stamps on events (`lastModified`) and what `now()` is in its dispatch query.
@@ -88,7 +90,7 @@ public final class WebServer: Service, Sendable {
             log: log, catalog: catalog, restaurants: configuration.restaurants, clock: configuration.clock)
         orderAPI.register(on: router, count: count)
         let cachedReads = Counter(label: "eventlog_http_cached_reads_total")
-        Dashboard.register(on: router, count: count)
+        Dashboard.register(on: router, javascript: configuration.javascriptDirectory, count: count)
         // Every live view follows its topic while the server runs, so queries and the dashboard read views
         // that are current (a query still catches its table up first).
         var followers: [ViewFollower] = []

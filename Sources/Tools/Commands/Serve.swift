@@ -55,6 +55,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Server-Sent Events: seconds a client may leave its read-ahead full before it is dropped.")
     var slowClientSeconds = 10.0
 
+    @Option(help: "Where the dashboard finds Leaflet and Chart.js (Debian's libjs-leaflet and libjs-chart.js).")
+    var javascriptDir = "/usr/share/javascript"
+
     @Option(help: "The HOST:PORT clients are told to connect to (default: the --kafka address).")
     var advertise: String?
 
@@ -132,6 +135,7 @@ struct Serve: AsyncParsableCommand {
             var configuration = WebServerConfiguration(host: host, port: port)
             configuration.stream.bufferedEvents = streamBuffer
             configuration.stream.slowClientSeconds = slowClientSeconds
+            configuration.javascriptDirectory = javascriptDir
             configuration.restaurants = RestaurantCatalog.builtIn(perCity: storesPerCity)
             let web = WebServer(
                 log: log, catalog: ViewCatalog(log: log, logger: logger), configuration: configuration, logger: logger,
