@@ -41,7 +41,7 @@ final class OrderDeliveryAPI: Sendable {
     /// The streams, or why the API cannot serve (a topic with several partitions, from an older log).
     private let streams: Result<(orders: EventStreams, drivers: EventStreams), ProblemError>
     /// "kind/id" → the aggregate's representation as last rendered, and its version (bounded: emptied
-    /// when it reaches `renderedLimit` entries).
+    /// when it reaches `cacheLimit` entries).
     private let rendered = Locked<[String: (version: Int64, body: ByteBuffer)]>([:])
     /// "kind/id" → the aggregate folded at a version (commands put what they append here); bounded alike.
     private let folded = Locked<[String: (version: Int64, aggregate: Aggregate)]>([:])
