@@ -363,6 +363,7 @@ function drawChart() {
   });
   chart.update();
   window.eventlogChartPoints = minutes.length;
+  window.eventlogChartLastMinute = minutes.length > 0 ? minutes[minutes.length - 1] : 0;
   window.eventlogChartTotal = chart.data.datasets.reduce((sum, d) => sum + d.data.reduce((a, b) => a + b, 0), 0);
 }
 
