@@ -37,17 +37,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Serve the HTTP API on HOST:PORT (port 0: any free port, printed at start).")
     var http: String?
 
-    @Flag(help: "Also run the order-delivery simulator (built-in stores) inside the server, writing live.")
+    @Flag(help: "Also run the order-delivery simulator inside the server, writing live (its options below).")
     var simulate = false
 
     @Option(help: "With --simulate: simulated seconds per real second.")
     var speed: Double = 60
 
-    @Option(help: "With --simulate: synthetic stores per city (20 US cities).")
-    var storesPerCity = 5
-
-    @Option(help: "With --simulate: the simulator's random seed.")
-    var seed: UInt64 = 42
+    @OptionGroup(title: "Simulation (with --simulate; the restaurants are also the order API's)")
+    var simulation: SimulationOptions
 
     @Option(help: "Server-Sent Events: events read ahead of a client, at most.")
     var streamBuffer = 1_024
@@ -80,7 +77,6 @@ struct Serve: AsyncParsableCommand {
         if let kafka { _ = try Self.address(kafka) }
         if let http { _ = try Self.address(http) }
         guard speed > 0 else { throw ValidationError("--speed must be positive") }
-        guard storesPerCity >= 1 else { throw ValidationError("--stores-per-city must be at least 1") }
         guard streamBuffer >= 2 else { throw ValidationError("--stream-buffer must be at least 2") }
         guard slowClientSeconds > 0 else { throw ValidationError("--slow-client-seconds must be positive") }
         if let advertise { _ = try Self.address(advertise) }
@@ -136,7 +132,7 @@ struct Serve: AsyncParsableCommand {
             configuration.stream.bufferedEvents = streamBuffer
             configuration.stream.slowClientSeconds = slowClientSeconds
             configuration.javascriptDirectory = javascriptDir
-            configuration.restaurants = RestaurantCatalog.builtIn(perCity: storesPerCity)
+            configuration.restaurants = try simulation.restaurants()
             let web = WebServer(
                 log: log, catalog: ViewCatalog(log: log, logger: logger), configuration: configuration, logger: logger,
                 extraMetrics: { [kafkaServer] in kafkaServer?.metricsText() ?? "" }
@@ -147,7 +143,9 @@ struct Serve: AsyncParsableCommand {
         }
         if simulate {
             services.append(
-                SimulationService(log: log, speed: speed, storesPerCity: storesPerCity, seed: seed, logger: logger))
+                SimulationService(
+                    log: log, speed: speed, restaurants: try simulation.restaurants(),
+                    configuration: try simulation.configuration(), logger: logger))
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

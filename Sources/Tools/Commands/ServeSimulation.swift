@@ -14,25 +14,26 @@ import Synchronization
 final class SimulationService: Service, Sendable {
     private let log: Log
     private let speed: Double
-    private let storesPerCity: Int
-    private let seed: UInt64
+    private let restaurants: [Restaurant]
+    private let configuration: SimulationConfiguration
     private let logger: Logger
 
-    init(log: Log, speed: Double, storesPerCity: Int, seed: UInt64, logger: Logger) {
+    init(
+        log: Log, speed: Double, restaurants: [Restaurant], configuration: SimulationConfiguration, logger: Logger
+    ) {
         self.log = log
         self.speed = speed
-        self.storesPerCity = storesPerCity
-        self.seed = seed
+        self.restaurants = restaurants
+        self.configuration = configuration
         self.logger = logger
     }
 
     func run() async throws {
-        var configuration = SimulationConfiguration()
-        configuration.seed = seed
+        var configuration = self.configuration
         configuration.startMilliseconds = SystemClock().milliseconds()
         let sink = try LogSink(log: log)
         let world = try World(
-            restaurants: RestaurantCatalog.builtIn(perCity: storesPerCity), configuration: configuration, sink: sink)
+            restaurants: restaurants, configuration: configuration, sink: sink)
         let stop = Atomic<Bool>(false)
         let failure = Locked<(any Error)?>(nil)
         let start = configuration.startMilliseconds, speed = self.speed
