@@ -393,6 +393,13 @@ final class OrderDeliveryAPI: Sendable {
         return (page, size)
     }
 
+    /// Where page `page` of `size` starts; past any collection when the product does not fit an `Int` (a
+    /// client may send any page number: schemathesis found the overflow).
+    static func offset(_ page: Int, _ size: Int) -> Int {
+        let (product, overflow) = page.multipliedReportingOverflow(by: size)
+        return overflow || product < 0 ? Int.max : product
+    }
+
     /// A page of `items` of a collection at `base`, with HAL paging links and a `page` object.
     private static func page(
         _ items: [[String: Any]], total: Int, page: Int, size: Int, base: String, name: String
@@ -401,7 +408,7 @@ final class OrderDeliveryAPI: Sendable {
         func href(_ n: Int) -> [String: Any] { link("\(base)?page=\(n)&size=\(size)") }
         var links: [String: Any] = ["self": href(page), "first": href(0), "last": href(pages - 1)]
         if page > 0 { links["prev"] = href(min(page - 1, pages - 1)) }
-        if page + 1 < pages { links["next"] = href(page + 1) }
+        if page < pages - 1 { links["next"] = href(page + 1) }
         return [
             "_embedded": [name: items], "_links": links,
             "page": ["size": size, "number": page, "totalElements": total, "totalPages": pages],
@@ -412,7 +419,7 @@ final class OrderDeliveryAPI: Sendable {
         let (page, size) = try Self.paging(query)
         let streams = try streams(kind)
         let names = try streams.streamNames()
-        let slice = names.dropFirst(min(names.count, page.multipliedReportingOverflow(by: size).partialValue)).prefix(
+        let slice = names.dropFirst(min(names.count, Self.offset(page, size))).prefix(
             size)
         let items = try slice.map { id in
             let (event, version) = try last(kind, id)
@@ -428,7 +435,7 @@ final class OrderDeliveryAPI: Sendable {
         let (page, size) = try Self.paging(query)
         let all = restaurants.values.sorted { $0.storeId < $1.storeId }
         let items: [[String: Any]] = all.dropFirst(
-            min(all.count, page.multipliedReportingOverflow(by: size).partialValue)
+            min(all.count, Self.offset(page, size))
         )
         .prefix(size).map { r in
             [
@@ -447,7 +454,7 @@ final class OrderDeliveryAPI: Sendable {
             throw ProblemError(.notFound, "no \(kind.rawValue) '\(id)'")
         }
         let total = Int(version + 1)
-        let first = min(total, page.multipliedReportingOverflow(by: size).partialValue)
+        let first = min(total, Self.offset(page, size))
         let events = first < total ? try streams.read(id, fromVersion: Int64(first), maxCount: size) : []
         let base = "/v1/\(kind.collection)/\(Self.escaped(id))"
         var body = Self.page(

@@ -145,7 +145,7 @@ struct Serve: AsyncParsableCommand {
             services.append(
                 SimulationService(
                     log: log, speed: speed, restaurants: try simulation.restaurants(),
-                    configuration: try simulation.configuration(), logger: logger))
+                    configuration: try simulation.configuration(.serve), logger: logger))
         }
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

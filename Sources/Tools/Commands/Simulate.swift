@@ -60,7 +60,7 @@ struct Simulate: ParsableCommand {
 
     func run() throws {
         let restaurants = try simulation.restaurants()
-        let config = try simulation.configuration()
+        let config = try simulation.configuration(.simulate)
         let log = try options.openLog()
         let sink = try LogSink(
             log: log, partitions: partitions, compression: compression, durability: durability, layout: topics)

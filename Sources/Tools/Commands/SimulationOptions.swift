@@ -12,7 +12,7 @@ struct SimulationOptions: ParsableArguments {
     @Option(help: "City filter, e.g. Seattle.") var city: String?
     @Option(help: "Bounding box: minLat,minLon,maxLat,maxLon.") var bbox: String?
     @Option(help: "Use at most this many restaurants.") var maxStores: Int?
-    @Option(help: "Drivers per restaurant.") var driversPerStore: Int = 8
+    @Option(help: "Drivers per restaurant (default: 8 for simulate, 1 for serve --simulate).") var driversPerStore: Int?
     @Option(help: "Seconds between orders per restaurant at peak, as MIN-MAX.") var orderInterval: String = "60-95"
     @Option(help: "Driving speed in km/h.") var driveKmh: Double = 30
     @Option(help: "Seconds between location updates while driving.") var stepSeconds: Double = 5
@@ -20,9 +20,9 @@ struct SimulationOptions: ParsableArguments {
     @Option(help: "Random seed.") var seed: UInt64 = 42
     @Option(
         help:
-            "How drivers find orders: 'view' runs the reference's dispatch query against a live 'orders' view fed by the simulated events; 'grid' asks the simulator's own index (faster)."
+            "How drivers find orders: 'view' runs the reference's dispatch query against a live 'orders' view fed by the simulated events; 'grid' asks the simulator's own index (faster). Default: view for simulate, grid for serve --simulate."
     )
-    var dispatch: DispatchMode = .view
+    var dispatch: DispatchMode?
     @Option(
         help: """
             'default', or 'original': the original system's load exactly — its first 50 San Francisco stores by \
@@ -38,7 +38,7 @@ struct SimulationOptions: ParsableArguments {
     func validate() throws {
         _ = try parseInterval()
         _ = try parseBox()
-        guard driversPerStore >= 1 else { throw ValidationError("--drivers-per-store must be at least 1") }
+        guard (driversPerStore ?? 1) >= 1 else { throw ValidationError("--drivers-per-store must be at least 1") }
         guard storesPerCity >= 1 else { throw ValidationError("--stores-per-city must be at least 1") }
         guard driveKmh > 0, stepSeconds > 0 else {
             throw ValidationError("--drive-kmh and --step-seconds must be positive")
@@ -104,21 +104,31 @@ struct SimulationOptions: ParsableArguments {
         return restaurants
     }
 
+    /// What a command uses where an option is not given: `simulate` is the batch job (8 drivers per store,
+    /// dispatch through the live view as the original did); `serve --simulate` runs for as long as the server
+    /// does, so it defaults to a lighter world (1 driver per store, grid dispatch).
+    struct Defaults {
+        var driversPerStore: Int
+        var dispatch: DispatchMode
+        static let simulate = Defaults(driversPerStore: 8, dispatch: .view)
+        static let serve = Defaults(driversPerStore: 1, dispatch: .grid)
+    }
+
     /// The simulation's settings.
-    func configuration() throws -> SimulationConfiguration {
+    func configuration(_ defaults: Defaults) throws -> SimulationConfiguration {
         var config: SimulationConfiguration
         if profile == .original {
             config = .original
         } else {
             config = SimulationConfiguration()
-            config.driversPerRestaurant = driversPerStore
+            config.driversPerRestaurant = driversPerStore ?? defaults.driversPerStore
             config.orderIntervalSeconds = try parseInterval()
             config.speedMetersPerSecond = driveKmh / 3.6
             config.stepSeconds = stepSeconds
         }
         config.shiftHours = shiftHours
         config.seed = seed
-        config.dispatch = dispatch
+        config.dispatch = dispatch ?? defaults.dispatch
         return config
     }
 }
