@@ -673,21 +673,31 @@ final class OrderDeliveryAPI: Sendable {
         }
         let eventId = Self.eventId()
         let data = OrderDeliveryEvents.order(order, type: type, eventId: eventId)
-        let outcome = try streams(.order).append(
-            to: id, events: [EventStreams.EventData(id: eventId, type: type.rawValue, data: data)],
-            expecting: .exactly(version))
+        let newVersion = try append(.order(order), id: id, eventId: eventId, type: type.rawValue, data, after: version)
         if let change = driverChange {
             let driverEvent = Self.eventId()
-            let data = OrderDeliveryEvents.driver(
-                change.driver, type: change.type, order: change.order, eventId: driverEvent)
-            let appended = try streams(.driver).append(
-                to: change.driver.driverId,
-                events: [EventStreams.EventData(id: driverEvent, type: change.type.rawValue, data: data)],
-                expecting: .exactly(change.version))
-            remember(.driver, change.driver.driverId, .driver(change.driver), version: appended.version)
+            _ = try append(
+                .driver(change.driver), id: change.driver.driverId, eventId: driverEvent, type: change.type.rawValue,
+                OrderDeliveryEvents.driver(change.driver, type: change.type, order: change.order, eventId: driverEvent),
+                after: change.version)
         }
-        remember(.order, id, .order(order), version: outcome.version)
-        return rendering(.order, id: id, event: data, version: outcome.version, status: .ok)
+        return rendering(.order, id: id, event: data, version: newVersion, status: .ok)
+    }
+
+    /// Appends one event to an aggregate's stream, expecting the version it was folded at, and remembers
+    /// the aggregate at its new version (the next command folds from there). Returns the new version.
+    private func append(
+        _ aggregate: Aggregate, id: String, eventId: String, type: String, _ data: [UInt8], after version: Int64
+    ) throws -> Int64 {
+        let kind: Kind
+        switch aggregate {
+        case .order: kind = .order
+        case .driver: kind = .driver
+        }
+        let outcome = try streams(kind).append(
+            to: id, events: [EventStreams.EventData(id: eventId, type: type, data: data)], expecting: .exactly(version))
+        remember(kind, id, aggregate, version: outcome.version)
+        return outcome.version
     }
 
     private func driverCommand(_ id: String, _ name: String, _ parameters: [String: String], _ expected: Int64?)
@@ -727,11 +737,9 @@ final class OrderDeliveryAPI: Sendable {
         }
         let eventId = Self.eventId()
         let data = OrderDeliveryEvents.driver(driver, type: type, eventId: eventId)
-        let outcome = try streams(.driver).append(
-            to: id, events: [EventStreams.EventData(id: eventId, type: type.rawValue, data: data)],
-            expecting: .exactly(version))
-        remember(.driver, id, .driver(driver), version: outcome.version)
-        return rendering(.driver, id: id, event: data, version: outcome.version, status: .ok)
+        let newVersion = try append(
+            .driver(driver), id: id, eventId: eventId, type: type.rawValue, data, after: version)
+        return rendering(.driver, id: id, event: data, version: newVersion, status: .ok)
     }
 
     /// The original's `fetchOrderRequest`: the dispatch query from the driver's position against the live

@@ -1,7 +1,6 @@
 import EventLog
 import EventLogFoundation
 import Foundation
-import LiveViews
 import Logging
 import ServiceLifecycle
 import Simulator
