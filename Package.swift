@@ -32,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .systemLibrary(
@@ -95,6 +96,16 @@ let package = Package(
             name: "KafkaClient",
             dependencies: ["CRdKafka", "EventLogFoundation", "EventLog", "StreamJet"],
             swiftSettings: upcoming),
+        // Change data capture from PostgreSQL (`eventlog cdc postgres`): the pgoutput decoder and the exactly-once
+        // relay are written here (they are the product); the PostgreSQL connection is postgres-nio's.
+        .target(
+            name: "ChangeCapture",
+            dependencies: [
+                "EventLogFoundation", "EventLog",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming),
         // The HTTP API (`eventlog serve --http`): handlers written here, the HTTP server is Hummingbird's.
         .target(
             name: "WebServer",
@@ -115,7 +126,7 @@ let package = Package(
         .executableTarget(
             name: "Tools",
             dependencies: [
-                "CommandLineInput", "EventLog", "StreamJet", "KafkaClient", "WebServer", "LiveViews", "Simulator", "KafkaServer",
+                "CommandLineInput", "EventLog", "StreamJet", "KafkaClient", "WebServer", "LiveViews", "Simulator", "KafkaServer", "ChangeCapture",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,0 +1,60 @@
+import EventLog
+
+/// Debezium's outbox event router: rows inserted into an outbox table become events on the topic of their
+/// aggregate type instead of change events.
+///
+/// For an inserted (or snapshot-read) outbox row: topic = `routePrefix` + the route column's value, key = the
+/// key column's text, value = the payload column's text byte for byte (a `json`/`jsonb` payload is the JSON
+/// document itself — what Debezium emits with `table.expand.json.payload` or a string converter), header `id` =
+/// the id column, more columns as headers when configured, timestamp = the commit time. Updates and deletes
+/// of outbox rows are not events (Debezium ignores them too), so a service may delete its outbox row in the same
+/// transaction that inserted it: the insert is still routed.
+public struct OutboxRouter: Sendable {
+    public struct Configuration: Sendable {
+        /// Outbox tables, `schema.table`.
+        public var tables: Set<String>
+        public var idColumn = "id"
+        public var keyColumn = "aggregateid"
+        public var routeColumn = "aggregatetype"
+        public var payloadColumn = "payload"
+        /// Debezium's default `route.topic.replacement` is `outbox.event.${routedByValue}`.
+        public var routePrefix = "outbox.event."
+        /// Column → header name, for columns carried as headers (Debezium's `table.fields.additional.placement`
+        /// with `header`).
+        public var headers: [String: String] = [:]
+
+        public init(tables: Set<String>) { self.tables = tables }
+    }
+
+    public let configuration: Configuration
+
+    public init(_ configuration: Configuration) { self.configuration = configuration }
+
+    func routes(_ relation: PgRelation) -> Bool { configuration.tables.contains(relation.qualifiedName) }
+
+    /// The event for one change; nil when the change is not an event (an update or delete) or its route column
+    /// is null (capture checks at start that the columns exist).
+    func record(for change: CapturedChange, timestamp: Int64) -> PendingRecord? {
+        guard change.operation == .create || change.operation == .read, let row = change.after else { return nil }
+        func text(_ column: String) -> [UInt8]? {
+            guard let index = change.relation.columns.firstIndex(where: { $0.name == column }), index < row.count,
+                case .text(let bytes) = row[index]
+            else { return nil }
+            return bytes
+        }
+        guard let route = text(configuration.routeColumn) else { return nil }
+        var headers: [Header] = []
+        if let id = text(configuration.idColumn) { headers.append(Header(key: "id", value: id)) }
+        for (column, header) in configuration.headers.sorted(by: { $0.key < $1.key }) {
+            headers.append(Header(key: header, value: text(column)))
+        }
+        return PendingRecord(
+            topic: configuration.routePrefix + String(decoding: route, as: UTF8.self), key: text(configuration.keyColumn),
+            value: text(configuration.payloadColumn), headers: headers, timestamp: timestamp)
+    }
+
+    /// The columns a routed table must have: checked when capture starts.
+    func missingColumns(of columns: [String]) -> [String] {
+        [configuration.routeColumn, configuration.payloadColumn, configuration.keyColumn].filter { !columns.contains($0) }
+    }
+}
