@@ -171,6 +171,12 @@ let package = Package(
             ],
             swiftSettings: upcoming),
         .testTarget(
+            name: "ChangeCaptureTests",
+            dependencies: [
+                "ChangeCapture", "EventLog", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming),
+        .testTarget(
             name: "SimulatorTests",
             dependencies: [
                 "Simulator", "EventLog", "EventLogFoundation", "TestSupport", .product(name: "HeapModule", package: "swift-collections"),

@@ -54,6 +54,8 @@ public final class PostgresCapture: Sendable {
         public var maxChangesPerPoll = 20_000
         /// Pause between polls that found nothing.
         public var idleMilliseconds = 5
+        /// A connection that answers nothing for this long is closed and opened again.
+        public var stallSeconds = 60.0
 
         public init(url: PostgresURL, tables: [String]) {
             self.url = url
@@ -119,24 +121,28 @@ public final class PostgresCapture: Sendable {
     /// errors and server restarts (with back-off); a lost slot, an unusable table or a malformed message stop it.
     ///
     /// - Parameter ready: Called once, when the snapshot (if any) is in the log and streaming starts.
-    public func run(ready: @Sendable () -> Void = {}) async throws(CaptureError) {
-        let writer = CaptureWriter(log: log, topicConfiguration: configuration.topicConfiguration)
+    public func run(ready: @escaping @Sendable () -> Void = {}) async throws(CaptureError) {
         var delay = 100
-        var prepared = false
+        let prepared = Locked(false)
         while !Task.isCancelled {
-            do {
+            let confirmed = statistics.confirmedLSN
+            let outcome = await supervised { [self] () async throws(CaptureError) in
+                // A new writer per connection: it reads each partition's position from the log again.
+                let writer = CaptureWriter(log: log, topicConfiguration: configuration.topicConfiguration)
                 let connection = try await connect()
                 defer { Task { try? await connection.close() } }
-                if !prepared {
+                if !prepared.withLock({ $0 }) {
                     try await prepare(connection, writer: writer)
-                    prepared = true
+                    prepared.withLock { $0 = true }
                     ready()
                 }
-                delay = 100
                 try await stream(connection, writer: writer)
-            } catch {
+            }
+            switch outcome {
+            case .success: return
+            case .failure(let error):
                 if error.code != .connectionLost { throw error }
-                writer.reset()
+                if statistics.confirmedLSN > confirmed { delay = 100 }
                 counters.withLock { $0.reconnects += 1 }
                 logger.warning(
                     "change capture lost its connection; retrying",
@@ -147,7 +153,56 @@ public final class PostgresCapture: Sendable {
         }
     }
 
+    /// Runs one connection's work, and gives up on it when the connection has not answered for
+    /// ``Configuration/stallSeconds``: a statement on a connection that closed under it can wait forever in
+    /// postgres-nio 1.33 (vapor/postgres-nio#487 fixed it and #501 reverted the fix), and neither cancellation
+    /// nor closing the connection wakes it. The abandoned task holds only its connection and its writer; if it
+    /// ever wakes, its connection is closed, so its next statement fails before it writes anything.
+    private func supervised(_ work: @escaping @Sendable () async throws(CaptureError) -> Void) async -> Result<
+        Void, CaptureError
+    > {
+        answered()
+        let limit = Int64(configuration.stallSeconds * 1000)
+        let settled = Locked(false)
+        let (stream, continuation) = AsyncStream<Result<Void, CaptureError>>.makeStream()
+        let finish: @Sendable (Result<Void, CaptureError>) -> Void = { result in
+            if !settled.withLock({ was in defer { was = true }; return was }) { continuation.yield(result) }
+        }
+        let worker = Task {
+            do throws(CaptureError) {
+                try await work()
+                finish(.success(()))
+            } catch {
+                finish(.failure(error))
+            }
+        }
+        let watchdog = Task { [clock, logger] in
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: .milliseconds(200)) } catch { return }
+                if clock.milliseconds() - lastAnswer.withLock({ $0 }) > limit {
+                    logger.warning("PostgreSQL has not answered for \(limit) ms; reconnecting")
+                    worker.cancel()
+                    finish(.failure(CaptureError(.connectionLost, "no answer from PostgreSQL for \(limit) ms")))
+                    return
+                }
+            }
+        }
+        defer { watchdog.cancel() }
+        return await withTaskCancellationHandler {
+            var iterator = stream.makeAsyncIterator()
+            return await iterator.next() ?? .success(())
+        } onCancel: {
+            worker.cancel()
+            finish(.success(()))
+        }
+    }
+
     // MARK: - Connection
+
+    /// When the connection last answered (a row, a finished statement), in the clock's milliseconds.
+    private let lastAnswer = Locked<Int64>(0)
+
+    private func answered() { lastAnswer.withLock { $0 = clock.milliseconds() } }
 
     func connect() async throws(CaptureError) -> PostgresConnection {
         let connection: PostgresConnection
@@ -177,6 +232,15 @@ public final class PostgresCapture: Sendable {
         return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown].contains(error.code)
     }
 
+    /// A statement sent on a connection that already closed can wait forever in postgres-nio 1.33 (its fix,
+    /// vapor/postgres-nio#487, was reverted in #501): so every statement first checks, and the watchdog
+    /// (``watch(_:)``) covers the remaining race.
+    func ensureOpen(_ connection: PostgresConnection, _ sql: String) throws(CaptureError) {
+        if connection.isClosed {
+            throw CaptureError(.connectionLost, "the connection to \(configuration.url) closed (before: \(sql.prefix(60)))")
+        }
+    }
+
     /// The text of a postgres-nio error (whose `description` hides the server's message).
     static func describe(_ error: any Error) -> String {
         if let error = error as? PSQLError {
@@ -199,11 +263,13 @@ public final class PostgresCapture: Sendable {
     func rows(_ connection: PostgresConnection, _ sql: String, _ binds: PostgresBindings = PostgresBindings())
         async throws(CaptureError) -> [[ByteBuffer?]]
     {
+        try ensureOpen(connection, sql)
         do {
             var out: [[ByteBuffer?]] = []
             for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
                 out.append(Array(row.makeRandomAccess()).map(\.bytes))
             }
+            answered()
             return out
         } catch {
             throw classify(error, doing: sql)
@@ -463,7 +529,10 @@ public final class PostgresCapture: Sendable {
                     for try await row in try await connection.query(PostgresQuery(unsafeSQL: select), logger: logger) {
                         let values: [PgValue] = row.makeRandomAccess().map { cell in cell.bytes.map { .text(Array(buffer: $0)) } ?? .null }
                         chunk.changes.append(CapturedChange(relation: relation, operation: .read, after: values, lsn: 0))
-                        if chunk.changes.count >= 2000 { try flush(last: false) }
+                        if chunk.changes.count >= 2000 {
+                            answered()
+                            try flush(last: false)
+                        }
                     }
                 } catch {
                     throw classify(error, doing: select)
@@ -516,11 +585,13 @@ public final class PostgresCapture: Sendable {
             var rowCount = 0
             var lastEnd: UInt64 = 0
             var changes = 0
+            try ensureOpen(connection, peek)
             do {
                 for try await row in try await connection.query(
                     PostgresQuery(unsafeSQL: peek, binds: bind(configuration.slot, publication)), logger: logger)
                 {
                     rowCount += 1
+                    if rowCount % 256 == 0 { answered() }
                     let cells = row.makeRandomAccess()
                     guard cells.count == 2, let lsn = Self.int64(cells[0].bytes), let data = cells[1].bytes else {
                         throw CaptureError(.malformedMessage, "pg_logical_slot_peek_binary_changes returned a null row")
