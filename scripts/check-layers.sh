@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fails when a module imports one of the project's modules it may not (DESIGN.md, "Layers"): the module graph
 # is one-directional, C shims and EventLogFoundation → EventLog → StreamJet → LiveViews → Simulator → Tools,
-# with KafkaServer (network services) on EventLog only, used by Tools.
+# with KafkaServer (network services) and ChangeCapture on EventLog only, used by Tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -A allowed=(
@@ -15,9 +15,10 @@ declare -A allowed=(
   [KafkaClient]="EventLogFoundation EventLog StreamJet CRdKafka"
   [WebServer]="EventLogFoundation EventLog LiveViews Simulator"
   [CommandLineInput]="EventLogFoundation EventLog"
-  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient WebServer CommandLineInput"
+  [ChangeCapture]="EventLogFoundation EventLog"
+  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient WebServer CommandLineInput ChangeCapture"
 )
-project="CEventLogSupport CLZ4 CZstd CRdKafka EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient WebServer CommandLineInput Tools"
+project="CEventLogSupport CLZ4 CZstd CRdKafka EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient WebServer CommandLineInput ChangeCapture Tools"
 status=0
 for module in "${!allowed[@]}"; do
   [ -d "Sources/$module" ] || continue

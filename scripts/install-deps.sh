@@ -2,12 +2,13 @@
 # Installs the system libraries EventLog links (liblz4, libzstd) and what the tests use (libsqlite3, the SQL
 # oracle; librdkafka, the package's Kafka client; kcat, a librdkafka Kafka client the protocol server is
 # tested with; Leaflet and Chart.js, which the dashboard serves; Chromium and its driver, which the browser
-# test runs) if they are missing.
+# test runs; PostgreSQL, which the change-capture tests start, each its own server on loopback) if they are
+# missing.
 # Debian/Ubuntu.
 set -euo pipefail
 need=()
 for pkg in liblz4-dev libzstd-dev zlib1g-dev libsnappy-dev librdkafka-dev libsqlite3-dev pkg-config kcat curl \
-  libjs-leaflet libjs-chart.js chromium chromium-driver; do
+  libjs-leaflet libjs-chart.js chromium chromium-driver postgresql; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -16,8 +16,9 @@ import EventLog
 ///   transaction whose end LSN is below that record's is skipped, one equal to it is resumed after that
 ///   record's index. So a transaction delivered again after a crash — before the slot was confirmed past it —
 ///   adds exactly the records that were not yet appended, in every partition independently.
-/// - ``write(_:)`` returns only after every record it was given is appended and, unless every topic it wrote
-///   is `sync`, after ``Log/flush()``: the caller may then confirm the slot past the last transaction.
+/// - ``write(_:)`` returns only after every record it was given is appended — durable as the topic's policy
+///   says: past `kill -9` always, past power loss under `sync` (the connector's default for the topics it
+///   creates) — so the caller may then confirm the slot past the last transaction.
 final class CaptureWriter {
     struct Position: Equatable {
         /// End LSN of the transaction that wrote the partition's last record (0: none, or a snapshot record).
@@ -43,7 +44,6 @@ final class CaptureWriter {
 
     /// Appends the transactions' records (each transaction's in order, as ``RecordMaker`` made them).
     func write(_ transactions: [(lsn: UInt64, records: [PendingRecord])]) throws(CaptureError) {
-        var wrote = Set<String>()
         for (lsn, records) in transactions {
             var byPartition: [TopicPartition: [PendingRecord]] = [:]
             var partitionOrder: [TopicPartition] = []
@@ -67,13 +67,9 @@ final class CaptureWriter {
                 guard first < records.count else { continue }
                 try add(records, from: first, lsn: lsn, to: target)
                 positions[target] = Position(lsn: lsn, index: records.count - 1)
-                wrote.insert(target.topic)
             }
         }
         try appendAll()
-        if wrote.contains(where: { topics[$0]?.configuration.durability != .sync }) {
-            do { try log.flush() } catch { throw CaptureError(.database, "flushing the log failed: \(error)") }
-        }
     }
 
     /// Appends snapshot records (no positions: a snapshot is redone whole after a crash).

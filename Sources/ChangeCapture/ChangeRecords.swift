@@ -52,7 +52,8 @@ struct TransactionAssembler {
         switch message {
         case .begin(_, let micros, let xid):
             open = CapturedTransaction(
-                xid: xid, endLSN: 0, commitMicroseconds: micros + PgOutputMessage.postgresEpochMicroseconds, changes: [])
+                xid: xid, endLSN: 0, commitMicroseconds: micros + PgOutputMessage.postgresEpochMicroseconds, changes: []
+            )
         case .commit(_, let end, let micros):
             guard var transaction = open else { throw malformed("a Commit without a Begin at LSN \(format(lsn))") }
             transaction.endLSN = end
@@ -61,7 +62,9 @@ struct TransactionAssembler {
             return transaction
         case .relation(var relation):
             if let keys = primaryKeys[relation.qualifiedName] {
-                for index in relation.columns.indices { relation.columns[index].isKey = keys.contains(relation.columns[index].name) }
+                for index in relation.columns.indices {
+                    relation.columns[index].isKey = keys.contains(relation.columns[index].name)
+                }
             }
             relations[relation.oid] = relation
         case .insert(let oid, let new):
@@ -224,7 +227,9 @@ struct RecordMaker {
             let keyValues = change.after ?? change.before
             let key = keyValues.flatMap { maker.key(relation, $0) }
             var headers: [Header] = []
-            if !lossy.isEmpty { headers.append(Header(key: "cdc.lossy", value: Array(lossy.joined(separator: ",").utf8))) }
+            if !lossy.isEmpty {
+                headers.append(Header(key: "cdc.lossy", value: Array(lossy.joined(separator: ",").utf8)))
+            }
             let timestamp = transaction.commitMicroseconds / 1000
             out.append(PendingRecord(topic: topic, key: key, value: value, headers: headers, timestamp: timestamp))
             if change.operation == .delete, key != nil {

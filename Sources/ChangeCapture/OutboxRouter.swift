@@ -49,12 +49,15 @@ public struct OutboxRouter: Sendable {
             headers.append(Header(key: header, value: text(column)))
         }
         return PendingRecord(
-            topic: configuration.routePrefix + String(decoding: route, as: UTF8.self), key: text(configuration.keyColumn),
+            topic: configuration.routePrefix + String(decoding: route, as: UTF8.self),
+            key: text(configuration.keyColumn),
             value: text(configuration.payloadColumn), headers: headers, timestamp: timestamp)
     }
 
     /// The columns a routed table must have: checked when capture starts.
     func missingColumns(of columns: [String]) -> [String] {
-        [configuration.routeColumn, configuration.payloadColumn, configuration.keyColumn].filter { !columns.contains($0) }
+        [configuration.routeColumn, configuration.payloadColumn, configuration.keyColumn].filter {
+            !columns.contains($0)
+        }
     }
 }

@@ -15,8 +15,8 @@ import PostgresNIO
 /// `pg_replication_slot_advance` — the SQL interface to the same decoding a walsender does.
 ///
 /// **Exactly once.** Invariants (attacked by the kill -9 tests):
-/// 1. The slot is confirmed past a transaction only after its records are appended and flushed
-///    (``CaptureWriter/write(_:)``). A crash before that makes PostgreSQL deliver the transaction again.
+/// 1. The slot is confirmed past a transaction only after its records are appended under the topics'
+///    durability policy (`sync` by default: fsynced) (``CaptureWriter/write(_:)``). A crash before that makes PostgreSQL deliver the transaction again.
 /// 2. Each record carries its transaction's end LSN and its index within the transaction's records in its
 ///    partition; a delivery again appends only what is missing (``CaptureWriter``). Together: every committed
 ///    change is in the log once, in commit order per key.
@@ -62,6 +62,8 @@ public final class PostgresCapture: Sendable {
             self.tables = tables.map { $0.contains(".") ? $0 : "public." + $0 }
             var topic = TopicConfiguration(partitions: 1)
             topic.maxRecordBytes = 16 << 20
+            // Confirmed changes must survive power loss too: PostgreSQL will not send them again.
+            topic.durability = .sync
             topicConfiguration = topic
         }
     }
@@ -77,6 +79,30 @@ public final class PostgresCapture: Sendable {
         /// The slot's confirmed position.
         public var confirmedLSN: UInt64 = 0
         public var reconnects = 0
+        /// Commit → appended (and flushed) in the log, per streamed transaction, microseconds: the last
+        /// ``latencyWindow`` transactions.
+        var latencies: [Int32] = []
+        var latencyNext = 0
+        static let latencyWindow = 200_000
+
+        /// The `fraction` quantile (0.5, 0.99) of commit → log latency in milliseconds over the recent
+        /// transactions, nil before any.
+        public func latencyMilliseconds(_ fraction: Double) -> Double? {
+            guard !latencies.isEmpty else { return nil }
+            let sorted = latencies.sorted()
+            let index = min(sorted.count - 1, Int((Double(sorted.count) * fraction).rounded(.down)))
+            return Double(sorted[index]) / 1000
+        }
+
+        mutating func record(latencyMicroseconds value: Int64) {
+            let sample = Int32(clamping: max(0, value))
+            if latencies.count < Self.latencyWindow {
+                latencies.append(sample)
+            } else {
+                latencies[latencyNext] = sample
+                latencyNext = (latencyNext + 1) % Self.latencyWindow
+            }
+        }
     }
 
     public let configuration: Configuration
@@ -132,7 +158,11 @@ public final class PostgresCapture: Sendable {
                 let connection = try await connect()
                 defer { Task { try? await connection.close() } }
                 if !prepared.withLock({ $0 }) {
+                    // Creating a slot waits for transactions in flight, and a snapshot reads whole tables:
+                    // no stall limit until streaming.
+                    lastAnswer.withLock { $0 = .max / 2 }
                     try await prepare(connection, writer: writer)
+                    answered()
                     prepared.withLock { $0 = true }
                     ready()
                 }
@@ -166,7 +196,11 @@ public final class PostgresCapture: Sendable {
         let settled = Locked(false)
         let (stream, continuation) = AsyncStream<Result<Void, CaptureError>>.makeStream()
         let finish: @Sendable (Result<Void, CaptureError>) -> Void = { result in
-            if !settled.withLock({ was in defer { was = true }; return was }) { continuation.yield(result) }
+            if !settled.withLock({ was in
+                defer { was = true }; return was
+            }) {
+                continuation.yield(result)
+            }
         }
         let worker = Task {
             do throws(CaptureError) {
@@ -229,7 +263,8 @@ public final class PostgresCapture: Sendable {
             // 08: connection exception; 57P01–57P03: admin shutdown, crash shutdown, cannot connect now.
             return state.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(state)
         }
-        return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown].contains(error.code)
+        return [.connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown].contains(
+            error.code)
     }
 
     /// A statement sent on a connection that already closed can wait forever in postgres-nio 1.33 (its fix,
@@ -237,7 +272,8 @@ public final class PostgresCapture: Sendable {
     /// (``watch(_:)``) covers the remaining race.
     func ensureOpen(_ connection: PostgresConnection, _ sql: String) throws(CaptureError) {
         if connection.isClosed {
-            throw CaptureError(.connectionLost, "the connection to \(configuration.url) closed (before: \(sql.prefix(60)))")
+            throw CaptureError(
+                .connectionLost, "the connection to \(configuration.url) closed (before: \(sql.prefix(60)))")
         }
     }
 
@@ -266,7 +302,8 @@ public final class PostgresCapture: Sendable {
         try ensureOpen(connection, sql)
         do {
             var out: [[ByteBuffer?]] = []
-            for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
+            for try await row in try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            {
                 out.append(Array(row.makeRandomAccess()).map(\.bytes))
             }
             answered()
@@ -284,7 +321,8 @@ public final class PostgresCapture: Sendable {
             return CaptureError(
                 .slotLost,
                 "replication slot '\(configuration.slot)' was dropped while capturing: the changes PostgreSQL removed "
-                    + "since cannot be read again. Re-create it by restarting with a new --slot (and --snapshot initial)")
+                    + "since cannot be read again. Re-create it by restarting with a new --slot (and --snapshot initial)"
+            )
         }
         if text.contains("wal_level") || text.contains("replication slots") && text.contains("all") {
             return CaptureError(.serverNotReady, text)
@@ -495,7 +533,8 @@ public final class PostgresCapture: Sendable {
                 throw CaptureError(.database, "cannot parse the snapshot '\(text)'")
             }
             let state = State(
-                phase: .streaming, xmin: xmin, xmax: xmax, xip: parts[2].split(separator: ",").compactMap { UInt64($0) },
+                phase: .streaming, xmin: xmin, xmax: xmax,
+                xip: parts[2].split(separator: ",").compactMap { UInt64($0) },
                 snapshotLSN: UInt64(lsn))
             let maker = recordMaker()
             let infos = tableInfo.withLock { $0 }
@@ -527,8 +566,11 @@ public final class PostgresCapture: Sendable {
                 }
                 do {
                     for try await row in try await connection.query(PostgresQuery(unsafeSQL: select), logger: logger) {
-                        let values: [PgValue] = row.makeRandomAccess().map { cell in cell.bytes.map { .text(Array(buffer: $0)) } ?? .null }
-                        chunk.changes.append(CapturedChange(relation: relation, operation: .read, after: values, lsn: 0))
+                        let values: [PgValue] = row.makeRandomAccess().map { cell in
+                            cell.bytes.map { .text(Array(buffer: $0)) } ?? .null
+                        }
+                        chunk.changes.append(
+                            CapturedChange(relation: relation, operation: .read, after: values, lsn: 0))
                         if chunk.changes.count >= 2000 {
                             answered()
                             try flush(last: false)
@@ -549,6 +591,13 @@ public final class PostgresCapture: Sendable {
             try? await execute(connection, "ROLLBACK")
             throw classify(error, doing: "the snapshot")
         }
+    }
+
+    /// The wall clock in microseconds (commit times come from PostgreSQL's, on the same machine in the benchmark).
+    static func wallMicroseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
     }
 
     /// Debezium marks the snapshot's last record `"snapshot":"last"`.
@@ -582,6 +631,7 @@ public final class PostgresCapture: Sendable {
             let flushedLSN = UInt64(Self.int64(flushed.first?.first ?? nil) ?? 0)
             var assembler = TransactionAssembler(primaryKeys: primaryKeys)
             var transactions: [(lsn: UInt64, records: [PendingRecord])] = []
+            var commits: [Int64] = []
             var rowCount = 0
             var lastEnd: UInt64 = 0
             var changes = 0
@@ -596,10 +646,13 @@ public final class PostgresCapture: Sendable {
                     guard cells.count == 2, let lsn = Self.int64(cells[0].bytes), let data = cells[1].bytes else {
                         throw CaptureError(.malformedMessage, "pg_logical_slot_peek_binary_changes returned a null row")
                     }
-                    guard let transaction = try assembler.feed(PgOutputMessage.decode(Array(buffer: data)), lsn: UInt64(lsn))
+                    guard
+                        let transaction = try assembler.feed(
+                            PgOutputMessage.decode(Array(buffer: data)), lsn: UInt64(lsn))
                     else { continue }
                     lastEnd = transaction.endLSN
                     if state.snapshotSaw(xid: transaction.xid, endLSN: transaction.endLSN) { continue }
+                    commits.append(transaction.commitMicroseconds)
                     changes += transaction.changes.count
                     transactions.append((transaction.endLSN, maker.records(of: transaction)))
                 }
@@ -610,7 +663,9 @@ public final class PostgresCapture: Sendable {
                 let before = (writer.appended, writer.skipped)
                 try writer.write(transactions)
                 let count = transactions.count
+                let now = Self.wallMicroseconds()
                 counters.withLock {
+                    for commit in commits { $0.record(latencyMicroseconds: now - commit) }
                     $0.transactions += count
                     $0.changes += changes
                     $0.recordsAppended += writer.appended - before.0

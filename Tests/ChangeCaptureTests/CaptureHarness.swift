@@ -1,8 +1,8 @@
 import ChangeCapture
 import EventLog
 import Foundation
-import Synchronization
 import Logging
+import Synchronization
 import TestSupport
 import Testing
 
@@ -31,7 +31,7 @@ final class CaptureHarness: @unchecked Sendable {
     func configuration(tables: [String], database: String = "postgres") throws -> PostgresCapture.Configuration {
         var configuration = PostgresCapture.Configuration(
             url: try PostgresURL(server.url(database: database)), tables: tables)
-        configuration.stallSeconds = 5
+        configuration.stallSeconds = 30
         return configuration
     }
 

@@ -92,7 +92,8 @@ import Testing
             while !Task.isCancelled {
                 let ids = (0..<20).map { _ in Int.random(in: 1...20_000, using: &random) }
                 _ = try? server.psql(
-                    "UPDATE counters SET version = version + 1 WHERE id IN (\(ids.map(String.init).joined(separator: ",")))")
+                    "UPDATE counters SET version = version + 1 WHERE id IN (\(ids.map(String.init).joined(separator: ",")))"
+                )
                 rounds += 1
             }
             return rounds
@@ -166,9 +167,10 @@ import Testing
         let orderEvents = try harness.records("debezium.Order")
         #expect(orderEvents.map(\.keyText) == ["o-1", "o-1"])
         #expect(orderEvents.map { $0.header("eventType") } == ["ORDER_CREATED", "ORDER_ASSIGNED"])
-        #expect(orderEvents.map { $0.header("id") } == [
-            "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002",
-        ])
+        #expect(
+            orderEvents.map { $0.header("id") } == [
+                "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002",
+            ])
         let payload = try JSONSerialization.jsonObject(with: Data(orderEvents[1].value!)) as? [String: String]
         #expect(payload == ["orderId": "o-1", "status": "ORDER_ASSIGNED"])
         #expect(try harness.records("debezium.Driver").map(\.keyText) == ["d-7"])
@@ -176,12 +178,13 @@ import Testing
         #expect(!harness.log.topicNames().contains("cdc.public.order_event"))
         #expect(try harness.records("cdc.public.orders").compactMap { Envelope($0)?.op } == ["c", "u"])
         // Debezium's default column names and prefix.
-        try await harness.start({
-            var plain = try harness.configuration(tables: ["public.outbox"])
-            plain.slot = "plain"
-            plain.outbox = OutboxRouter.Configuration(tables: ["public.outbox"])
-            return plain
-        }())
+        try await harness.start(
+            {
+                var plain = try harness.configuration(tables: ["public.outbox"])
+                plain.slot = "plain"
+                plain.outbox = OutboxRouter.Configuration(tables: ["public.outbox"])
+                return plain
+            }())
         try harness.server.psql(
             "INSERT INTO outbox VALUES ('00000000-0000-0000-0000-00000000000a', 'Customer', 'c-1', 'not json at all')")
         try await harness.catchUp()
@@ -319,7 +322,8 @@ import Testing
     /// Text that is not UTF-8 (possible in a SQL_ASCII database) is repaired, and the record says so.
     @Test func nonUTF8TextIsMarked() async throws {
         let harness = try CaptureHarness()
-        try harness.server.psql("CREATE DATABASE legacy ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+        try harness.server.psql(
+            "CREATE DATABASE legacy ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
         try harness.server.psql("CREATE TABLE t (id int PRIMARY KEY, name text)", database: "legacy")
         try await harness.start(try harness.configuration(tables: ["public.t"], database: "legacy"))
         try harness.server.psql("INSERT INTO t VALUES (1, E'caf\\xe9'), (2, 'plain')", database: "legacy")

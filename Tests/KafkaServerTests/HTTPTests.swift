@@ -1,7 +1,7 @@
-import TestSupport
 import EventLog
 import Foundation
 import LiveViews
+import TestSupport
 import Testing
 
 #if canImport(Glibc)

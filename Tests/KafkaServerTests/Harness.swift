@@ -183,4 +183,3 @@ private func runToolBlocking(_ path: String, _ arguments: [String], input: Strin
         status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
         stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
 }
-

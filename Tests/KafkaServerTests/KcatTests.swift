@@ -1,6 +1,6 @@
-import TestSupport
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 /// The reference's acceptance list, driven by kcat (librdkafka 2.0, from Debian) against the server:

@@ -23,7 +23,8 @@ public final class PostgresServer: @unchecked Sendable {
     /// The directory holding `initdb`, `pg_ctl` and `psql`, if PostgreSQL is installed.
     public static var binaries: String? {
         let root = "/usr/lib/postgresql"
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init)
+            .sorted()
         return versions.last.map { "\(root)/\($0)/bin" }
     }
 
@@ -33,11 +34,13 @@ public final class PostgresServer: @unchecked Sendable {
         }
         self.bin = bin
         directory =
-            FileManager.default.temporaryDirectory.path + "/postgres-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            FileManager.default.temporaryDirectory.path
+            + "/postgres-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         port = Self.freePort()
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         if getuid() == 0 { try Self.run("/bin/chown", ["postgres", directory]) }
-        try runAsOwner("\(bin)/initdb", ["-D", "\(directory)/data", "-A", "trust", "-U", user, "-E", "UTF8", "--no-sync"])
+        try runAsOwner(
+            "\(bin)/initdb", ["-D", "\(directory)/data", "-A", "trust", "-U", user, "-E", "UTF8", "--no-sync"])
         try start(settings: settings)
     }
 
@@ -75,8 +78,11 @@ public final class PostgresServer: @unchecked Sendable {
         defer { try? FileManager.default.removeItem(atPath: file) }
         return try Self.run(
             "\(bin)/psql",
-            ["-h", "127.0.0.1", "-p", "\(port)", "-U", user, "-d", database, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-             "-f", file])
+            [
+                "-h", "127.0.0.1", "-p", "\(port)", "-U", user, "-d", database, "-X", "-q", "-A", "-t", "-v",
+                "ON_ERROR_STOP=1",
+                "-f", file,
+            ])
     }
 
     /// The server's log (for failure messages).

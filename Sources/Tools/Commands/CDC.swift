@@ -72,8 +72,11 @@ struct CDCPostgres: AsyncParsableCommand {
     @Option(help: "Largest record a created topic accepts, in bytes.")
     var maxRecordBytes = 16 << 20
 
-    @Option(help: "Durability of created topics: none, sync or interval:MS (the slot is confirmed after a flush).")
-    var durability: DurabilityPolicy = .none
+    @Option(
+        help:
+            "Durability of created topics: sync (confirmed changes survive power loss), none or interval:MS (they survive kill -9; PostgreSQL will not send them again)."
+    )
+    var durability: DurabilityPolicy = .sync
 
     @Option(help: "Most changes read per poll of the slot.")
     var maxChangesPerPoll = 20_000
@@ -99,18 +102,23 @@ struct CDCPostgres: AsyncParsableCommand {
             router.routePrefix = outboxRoutePrefix
             for pair in outboxColumn {
                 let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw ValidationError("--outbox-column wants ROLE=COLUMN, got '\(pair)'") }
+                guard parts.count == 2 else {
+                    throw ValidationError("--outbox-column wants ROLE=COLUMN, got '\(pair)'")
+                }
                 switch parts[0] {
                 case "id": router.idColumn = parts[1]
                 case "key": router.keyColumn = parts[1]
                 case "route": router.routeColumn = parts[1]
                 case "payload": router.payloadColumn = parts[1]
-                default: throw ValidationError("--outbox-column role '\(parts[0])' is not one of id, key, route, payload")
+                default:
+                    throw ValidationError("--outbox-column role '\(parts[0])' is not one of id, key, route, payload")
                 }
             }
             for pair in outboxHeader {
                 let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw ValidationError("--outbox-header wants COLUMN=HEADER, got '\(pair)'") }
+                guard parts.count == 2 else {
+                    throw ValidationError("--outbox-header wants COLUMN=HEADER, got '\(pair)'")
+                }
                 router.headers[parts[0]] = parts[1]
             }
             let unknown = router.tables.subtracting(configuration.tables)
@@ -136,11 +144,14 @@ struct CDCPostgres: AsyncParsableCommand {
         print(
             "eventlog cdc: stopped; \(s.transactions) transactions, \(s.changes) changes, \(s.recordsAppended) records "
                 + "appended (\(s.recordsSkipped) already present), \(s.snapshotRows) snapshot rows; slot confirmed to "
-                + "\(format(s.confirmedLSN)); the log was closed cleanly")
+                + "\(format(s.confirmedLSN)); commit→log p50 \(ms(s.latencyMilliseconds(0.5))) p99 "
+                + "\(ms(s.latencyMilliseconds(0.99))); the log was closed cleanly")
     }
 }
 
 extension PostgresCapture.SnapshotMode: ExpressibleByArgument {}
+
+private func ms(_ value: Double?) -> String { value.map { String(format: "%.2f ms", $0) } ?? "-" }
 
 /// Runs capture until a graceful shutdown (SIGINT/SIGTERM) cancels it.
 struct CaptureService: Service {
@@ -150,7 +161,8 @@ struct CaptureService: Service {
         let capture = self.capture
         try await cancelWhenGracefulShutdown {
             try await capture.run {
-                let line = "eventlog cdc: streaming from slot '\(capture.configuration.slot)' of \(capture.configuration.url)\n"
+                let line =
+                    "eventlog cdc: streaming from slot '\(capture.configuration.slot)' of \(capture.configuration.url)\n"
                 _ = line.withCString { write(1, $0, strlen($0)) }
             }
         }
