@@ -152,21 +152,22 @@ public final class PostgresCapture: Sendable {
         let prepared = Locked(false)
         while !Task.isCancelled {
             let confirmed = statistics.confirmedLSN
+            // Each connection is a session; an abandoned one may never write again (``gate(_:_:)``).
+            let session = currentSession.withLock { current -> Int in
+                current += 1
+                return current
+            }
             let outcome = await supervised { [self] () async throws(CaptureError) in
-                // A new writer per connection: it reads each partition's position from the log again.
+                // A new writer per session: it reads each partition's position from the log again.
                 let writer = CaptureWriter(log: log, topicConfiguration: configuration.topicConfiguration)
                 let connection = try await connect()
                 defer { Task { try? await connection.close() } }
                 if !prepared.withLock({ $0 }) {
-                    // Creating a slot waits for transactions in flight, and a snapshot reads whole tables:
-                    // no stall limit until streaming.
-                    lastAnswer.withLock { $0 = .max / 2 }
-                    try await prepare(connection, writer: writer)
-                    answered()
-                    prepared.withLock { $0 = true }
+                    try await prepare(connection, writer: writer, session: session)
+                    try gate(session) { prepared.withLock { $0 = true } }
                     ready()
                 }
-                try await stream(connection, writer: writer)
+                try await stream(connection, writer: writer, session: session)
             }
             switch outcome {
             case .success: return
@@ -191,7 +192,9 @@ public final class PostgresCapture: Sendable {
     private func supervised(_ work: @escaping @Sendable () async throws(CaptureError) -> Void) async -> Result<
         Void, CaptureError
     > {
-        answered()
+        // Unarmed until streaming starts: connecting has its own timeout, creating a slot waits for the
+        // transactions in flight, and a snapshot reads whole tables.
+        lastAnswer.withLock { $0 = .max / 2 }
         let limit = Int64(configuration.stallSeconds * 1000)
         let settled = Locked(false)
         let (stream, continuation) = AsyncStream<Result<Void, CaptureError>>.makeStream()
@@ -231,12 +234,36 @@ public final class PostgresCapture: Sendable {
         }
     }
 
+    /// The session allowed to write: a newer one supersedes an abandoned one for good.
+    private let currentSession = Locked(0)
+
+    /// Runs `body` (a write to the log or to the capture's state) only if `session` is still the current one,
+    /// atomically with that check; otherwise throws. An abandoned session that wakes up can then never write
+    /// behind the back of its successor, whose writer read the partitions' positions after it took over.
+    func gate<T>(_ session: Int, _ body: () throws(CaptureError) -> T) throws(CaptureError) -> T {
+        try currentSession.withLock { (current: inout Int) throws(CaptureError) -> T in
+            guard current == session else {
+                throw CaptureError(.connectionLost, "session \(session) was superseded by session \(current)")
+            }
+            return try body()
+        }
+    }
+
     // MARK: - Connection
 
     /// When the connection last answered (a row, a finished statement), in the clock's milliseconds.
+    /// `.max / 2` while unarmed (see ``supervised(_:)``): ``answered()`` moves it only once streaming armed it.
     private let lastAnswer = Locked<Int64>(0)
 
-    private func answered() { lastAnswer.withLock { $0 = clock.milliseconds() } }
+    private func answered() {
+        let now = clock.milliseconds()
+        lastAnswer.withLock { if $0 != .max / 2 { $0 = now } }
+    }
+
+    private func arm() {
+        let now = clock.milliseconds()
+        lastAnswer.withLock { $0 = now }
+    }
 
     func connect() async throws(CaptureError) -> PostgresConnection {
         let connection: PostgresConnection
@@ -269,7 +296,7 @@ public final class PostgresCapture: Sendable {
 
     /// A statement sent on a connection that already closed can wait forever in postgres-nio 1.33 (its fix,
     /// vapor/postgres-nio#487, was reverted in #501): so every statement first checks, and the watchdog
-    /// (``watch(_:)``) covers the remaining race.
+    /// (``supervised(_:)``) covers the remaining race.
     func ensureOpen(_ connection: PostgresConnection, _ sql: String) throws(CaptureError) {
         if connection.isClosed {
             throw CaptureError(
@@ -364,7 +391,7 @@ public final class PostgresCapture: Sendable {
 
     private let tableInfo = Locked<[String: TableInfo]>([:])
 
-    func prepare(_ connection: PostgresConnection, writer: CaptureWriter) async throws(CaptureError) {
+    func prepare(_ connection: PostgresConnection, writer: CaptureWriter, session: Int) async throws(CaptureError) {
         let level = try await rows(connection, "SELECT current_setting('wal_level')")
         guard Self.text(level.first?.first ?? nil) == "logical" else {
             throw CaptureError(
@@ -399,11 +426,11 @@ public final class PostgresCapture: Sendable {
         }
         if state == nil || state?.phase == .snapshot {
             if configuration.snapshot == .initial {
-                try writeState(State(phase: .snapshot))
-                let taken = try await snapshot(connection, writer: writer)
-                try writeState(taken)
+                try gate(session) { () throws(CaptureError) in try writeState(State(phase: .snapshot)) }
+                let taken = try await snapshot(connection, writer: writer, session: session)
+                try gate(session) { () throws(CaptureError) in try writeState(taken) }
             } else {
-                try writeState(State(phase: .streaming))
+                try gate(session) { () throws(CaptureError) in try writeState(State(phase: .streaming)) }
             }
         }
     }
@@ -519,7 +546,9 @@ public final class PostgresCapture: Sendable {
 
     // MARK: - Snapshot
 
-    func snapshot(_ connection: PostgresConnection, writer: CaptureWriter) async throws(CaptureError) -> State {
+    func snapshot(_ connection: PostgresConnection, writer: CaptureWriter, session: Int) async throws(CaptureError)
+        -> State
+    {
         try await execute(connection, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         do {
             // The first statement takes the snapshot; the WAL position is read after it, inside it.
@@ -560,7 +589,7 @@ public final class PostgresCapture: Sendable {
                     if last, let index = records.indices.last {
                         records[index].value = records[index].value.map { Self.markLast($0) }
                     }
-                    try writer.writeSnapshot(records)
+                    try gate(session) { () throws(CaptureError) in try writer.writeSnapshot(records) }
                     counters.withLock { $0.snapshotRows += chunk.changes.count }
                     chunk.changes.removeAll(keepingCapacity: true)
                 }
@@ -617,7 +646,8 @@ public final class PostgresCapture: Sendable {
 
     // MARK: - Streaming
 
-    func stream(_ connection: PostgresConnection, writer: CaptureWriter) async throws(CaptureError) {
+    func stream(_ connection: PostgresConnection, writer: CaptureWriter, session: Int) async throws(CaptureError) {
+        arm()
         let state = try readState() ?? State(phase: .streaming)
         let maker = recordMaker()
         let primaryKeys = tableInfo.withLock { infos in infos.mapValues { Set($0.primaryKey) } }
@@ -661,7 +691,7 @@ public final class PostgresCapture: Sendable {
             }
             if !transactions.isEmpty {
                 let before = (writer.appended, writer.skipped)
-                try writer.write(transactions)
+                try gate(session) { () throws(CaptureError) in try writer.write(transactions) }
                 let count = transactions.count
                 let now = Self.wallMicroseconds()
                 counters.withLock {

@@ -2,6 +2,7 @@ import ChangeCapture
 import EventLog
 import Foundation
 import Logging
+import Synchronization
 import TestSupport
 import Testing
 
@@ -86,23 +87,17 @@ import Testing
             INSERT INTO counters SELECT g, 1, repeat('x', 200) FROM generate_series(1, 20000) g;
             """)
         let seed = testSeed("cdc-snapshot")
-        let writing = Task.detached { [server = harness.server] in
-            var random = SeededGenerator(seed: seed)
-            var rounds = 0
-            while !Task.isCancelled {
-                let ids = (0..<20).map { _ in Int.random(in: 1...20_000, using: &random) }
-                _ = try? server.psql(
-                    "UPDATE counters SET version = version + 1 WHERE id IN (\(ids.map(String.init).joined(separator: ",")))"
-                )
-                rounds += 1
-            }
-            return rounds
+        let random = Mutex(SeededGenerator(seed: seed))
+        let writing = BackgroundLoop { [server = harness.server] in
+            let ids = random.withLock { random in (0..<20).map { _ in Int.random(in: 1...20_000, using: &random) } }
+            _ = try? server.psql(
+                "UPDATE counters SET version = version + 1 WHERE id IN (\(ids.map(String.init).joined(separator: ",")))"
+            )
         }
         try await Task.sleep(for: .milliseconds(300))
         try await harness.start(try harness.configuration(tables: ["public.counters"]))
         try await Task.sleep(for: .milliseconds(500))
-        writing.cancel()
-        let rounds = await writing.value
+        let rounds = writing.stop()
         try await harness.catchUp()
         await harness.stop()
         #expect(rounds > 5, "the writer committed while the snapshot ran")

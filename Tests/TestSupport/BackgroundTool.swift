@@ -121,3 +121,35 @@ public func findExecutable(_ name: String) -> String? {
     }
     return nil
 }
+
+/// Repeats `body` on a thread of its own (not Swift concurrency's pool, which blocking work would starve) until
+/// ``stop()``, which returns how many rounds ran.
+public final class BackgroundLoop: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var stopping = false
+    private var finished = false
+    private var rounds = 0
+
+    public init(_ body: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            while !lock.withLock({ stopping }) {
+                body()
+                lock.withLock { rounds += 1 }
+            }
+            lock.withLock {
+                finished = true
+                lock.broadcast()
+            }
+        }
+        thread.start()
+    }
+
+    /// Stops the loop after its current round and returns the number of rounds.
+    public func stop() -> Int {
+        lock.withLock {
+            stopping = true
+            while !finished { lock.wait() }
+            return rounds
+        }
+    }
+}
