@@ -118,7 +118,7 @@ public final class PostgresServer: @unchecked Sendable {
     }
 
     /// A port nothing listens on now (bind to 0, read it, close).
-    static func freePort() -> Int {
+    public static func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var address = sockaddr_in()

@@ -1,0 +1,16 @@
+/// Proleptic Gregorian dates and days since 1970-01-01 (Howard Hinnant's algorithms), the one conversion the
+/// SQL functions and change capture share.
+public enum CivilDate {
+    /// The date `days` after 1970-01-01 (negative: before).
+    public static func fromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
