@@ -131,6 +131,8 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                // `simulate --sink postgres` writes the original's tables and outbox.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: upcoming),
         // SQLite from Debian: the oracle LiveViews' SQL answers are compared with (tests only).

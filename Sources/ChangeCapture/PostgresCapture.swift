@@ -269,7 +269,7 @@ public final class PostgresCapture: Sendable {
         let connection: PostgresConnection
         do {
             connection = try await PostgresConnection.connect(
-                configuration: configuration.url.configuration, id: 1, logger: logger)
+                configuration: configuration.url.connectionConfiguration, id: 1, logger: logger)
         } catch {
             throw CaptureError(
                 Self.isConnectionLoss(error) ? .connectionLost : .database,
@@ -475,7 +475,7 @@ public final class PostgresCapture: Sendable {
                     + "or run ALTER TABLE \(table) REPLICA IDENTITY FULL to capture it with null keys")
         }
         if let outbox = configuration.outbox, isOutbox {
-            let missing = OutboxRouter(outbox).missingColumns(of: info.columns.map(\.name))
+            let missing = OutboxRouter(outbox).missingColumns(of: info.columns.map(\.name), in: table)
             if !missing.isEmpty {
                 throw CaptureError(
                     .unsupportedTable,
@@ -576,9 +576,21 @@ public final class PostgresCapture: Sendable {
                         PgRelation.Column(
                             name: $0.name, typeOID: $0.type, typeModifier: -1, isKey: info.primaryKey.contains($0.name))
                     })
+                // An outbox table's rows are events, read in their order so each aggregate's events keep it: by
+                // the router's order column, else oldest transaction first and then by position in the table (a
+                // best effort: a row lands before earlier ones when it fits into free space they did not). Other
+                // tables hold one row per key, read in any order.
+                var order = ""
+                if let outbox = configuration.outbox, outbox.tables.contains(table) {
+                    // Qualified: a bare name would sort by the selected text of the column, not its value.
+                    let column = outbox.column(.order, in: table).map {
+                        Self.quote(qualified: table) + "." + Self.quote($0)
+                    }
+                    order = " ORDER BY " + (column ?? "age(xmin) DESC, ctid")
+                }
                 let select =
                     "SELECT " + info.columns.map { Self.quote($0.name) + "::text" }.joined(separator: ", ") + " FROM "
-                    + Self.quote(qualified: table)
+                    + Self.quote(qualified: table) + order
                 var chunk = CapturedTransaction(
                     xid: UInt32(truncatingIfNeeded: xmax), endLSN: 0, commitMicroseconds: clock.milliseconds() * 1000,
                     changes: [])

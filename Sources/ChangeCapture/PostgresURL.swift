@@ -1,5 +1,5 @@
 public import Foundation
-import PostgresNIO
+public import PostgresNIO
 
 /// `postgres://user:password@host:port/database`, parsed once. Its ``description`` never shows the password.
 public struct PostgresURL: Sendable, CustomStringConvertible {
@@ -49,7 +49,8 @@ public struct PostgresURL: Sendable, CustomStringConvertible {
         return String(text[..<colon]) + ":***" + String(text[at...])
     }
 
-    var configuration: PostgresConnection.Configuration {
+    /// postgres-nio's connection settings for this URL (no TLS).
+    public var connectionConfiguration: PostgresConnection.Configuration {
         PostgresConnection.Configuration(
             host: host, port: port, username: user, password: password, database: database, tls: .disable)
     }

@@ -54,14 +54,14 @@ final class KafkaHarness: @unchecked Sendable {
         self.process = process
         bootstrap = "127.0.0.1:\(listening)"
         if arguments.contains("--http") {
-            let deadline = Date().addingTimeInterval(60)
-            while http == nil && Date() < deadline {
-                if let range = process.stdout.range(of: #"HTTP on 127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
-                    http = "127.0.0.1:" + process.stdout[range].split(separator: ":").last!
-                } else {
-                    try await Task.sleep(for: .milliseconds(20))
+            func address() -> String? {
+                process.stdout.range(of: #"HTTP on 127\.0\.0\.1:(\d+)"#, options: .regularExpression).map {
+                    "127.0.0.1:" + process.stdout[$0].split(separator: ":").last!
                 }
             }
+            let deadline = Date().addingTimeInterval(300)
+            while address() == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            http = address()  // read once more: this task may wake long after the deadline
         }
     }
 
@@ -70,19 +70,19 @@ final class KafkaHarness: @unchecked Sendable {
         let process = try BackgroundTool(
             binary,
             ["serve", "--kafka", "127.0.0.1:\(port)", "--data-dir", directory, "--log-level", "warning"] + arguments)
-        var listening: Int?
-        // Generous: under ThreadSanitizer, with the whole suite running beside it, start-up can take a minute.
-        let deadline = Date().addingTimeInterval(300)
-        while listening == nil && Date() < deadline && process.isRunning {
-            if let range = process.stdout.range(
-                of: #"Kafka protocol on 127\.0\.0\.1:(\d+)"#, options: .regularExpression)
-            {
-                listening = Int(process.stdout[range].split(separator: ":").last!)
-            } else {
-                try await Task.sleep(for: .milliseconds(20))
+        func listening() -> Int? {
+            process.stdout.range(of: #"Kafka protocol on 127\.0\.0\.1:(\d+)"#, options: .regularExpression).map {
+                Int(process.stdout[$0].split(separator: ":").last!)!
             }
         }
-        return (process, try #require(listening, "the server did not start: \(process.stderr)"))
+        // Generous: under ThreadSanitizer, with the whole suite running beside it, start-up can take a minute —
+        // and this task may not run again until long after its deadline (the test pool's two threads busy with
+        // other tests), so the output is read once more after it.
+        let deadline = Date().addingTimeInterval(300)
+        while listening() == nil && Date() < deadline && process.isRunning {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return (process, try #require(listening(), "the server did not start: \(process.stderr)"))
     }
 
     /// Kills the server with SIGKILL (no shutdown of any kind) and starts it again on the same port and

@@ -268,10 +268,21 @@ struct KafkaClientTests {
             let mirror = try BackgroundTool(
                 binary,
                 ["mirror", "--from", source.path, "--to", server.bootstrap, "--topics", "events", "--batch", "50"])
-            try await Task.sleep(for: .milliseconds(Int.random(in: 30...300, using: &random)))
+            // Kill only once this run has copied something: a fixed delay raced the machine's load (under
+            // the full suite every child had finished before its kill and the test proved nothing).
+            let before = try Self.copiedCount(server, "events", partitions: 2)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while mirror.isRunning, ContinuousClock.now < deadline,
+                try Self.copiedCount(server, "events", partitions: 2) == before
+            {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 0...150, using: &random)))
             if mirror.isRunning {
                 kill(mirror.pid, SIGKILL)
                 kills += 1
+            } else {
+                #expect(mirror.exitStatus == 0, "a mirror run failed on its own: \(mirror.stderr)")
             }
             await mirror.waitForExit()
         }
@@ -289,6 +300,18 @@ struct KafkaClientTests {
                 "partition \(partition), seed \(seed)")
         }
         try await server.stop()
+    }
+}
+
+extension KafkaClientTests {
+    /// Records the server holds in `topic`, summed over its partitions.
+    static func copiedCount(_ server: KafkaHarness, _ topic: String, partitions: Int) throws -> Int64 {
+        let log = try #require(server.log)
+        var total: Int64 = 0
+        for partition in 0..<partitions where log.topicNames().contains(topic) {
+            total += try log.offsets(topic: topic, partition: partition).end
+        }
+        return total
     }
 }
 

@@ -59,7 +59,7 @@ struct CDCPostgres: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Outbox column names, ROLE=COLUMN; roles id, key, route, payload (defaults id, aggregateid, aggregatetype, payload).",
+            "Outbox column names, [TABLE:]ROLE=COLUMN; roles id, key, route, payload (defaults id, aggregateid, aggregatetype, payload) and order (orders the rows the initial snapshot reads; default: oldest transaction first); with TABLE, for that outbox table only.",
             valueName: "role=column"))
     var outboxColumn: [String] = []
 
@@ -103,15 +103,28 @@ struct CDCPostgres: AsyncParsableCommand {
             for pair in outboxColumn {
                 let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
                 guard parts.count == 2 else {
-                    throw ValidationError("--outbox-column wants ROLE=COLUMN, got '\(pair)'")
+                    throw ValidationError("--outbox-column wants [TABLE:]ROLE=COLUMN, got '\(pair)'")
                 }
-                switch parts[0] {
-                case "id": router.idColumn = parts[1]
-                case "key": router.keyColumn = parts[1]
-                case "route": router.routeColumn = parts[1]
-                case "payload": router.payloadColumn = parts[1]
-                default:
-                    throw ValidationError("--outbox-column role '\(parts[0])' is not one of id, key, route, payload")
+                // ROLE or schema.table:ROLE (a table's own name for the column).
+                let scope = parts[0].split(separator: ":", maxSplits: 1).map(String.init)
+                guard let role = OutboxRouter.Role(rawValue: scope.last ?? "") else {
+                    throw ValidationError(
+                        "--outbox-column role '\(scope.last ?? "")' is not one of id, key, route, payload, order")
+                }
+                if scope.count == 2 {
+                    let table = scope[0].contains(".") ? scope[0] : "public." + scope[0]
+                    guard router.tables.contains(table) else {
+                        throw ValidationError("--outbox-column names \(table), which is not in --outbox")
+                    }
+                    router.tableColumns[table, default: [:]][role] = parts[1]
+                } else {
+                    switch role {
+                    case .id: router.idColumn = parts[1]
+                    case .key: router.keyColumn = parts[1]
+                    case .route: router.routeColumn = parts[1]
+                    case .payload: router.payloadColumn = parts[1]
+                    case .order: router.orderColumn = parts[1]
+                    }
                 }
             }
             for pair in outboxHeader {

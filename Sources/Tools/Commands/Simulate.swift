@@ -1,4 +1,5 @@
 public import ArgumentParser
+import ChangeCapture
 import EventLog
 import Foundation
 public import Simulator
@@ -30,15 +31,42 @@ struct Simulate: ParsableCommand {
             "'events': topics orders and drivers with each event; 'debezium': topics debezium.Order and debezium.Driver as the original's outbox router wrote them (value = the aggregate snapshot, header id = the event id)."
     )
     var topics: LogSink.TopicLayout = .events
+    @Option(
+        help:
+            "'log': into the log directory; 'postgres': into a PostgreSQL database (--url) as the original wrote it, each simulated second one transaction of aggregate rows (orders, drivers) and outbox rows (order_event, driver_event), for `eventlog cdc postgres --outbox` to relay."
+    )
+    var sink: SinkKind = .log
+    @Option(help: "With --sink postgres: postgres://user[:password]@host[:port]/database.") var url: String?
     @Option(help: "Compression: none, lz4, zstd or zstd:LEVEL.") var compression: Compression = .lz4
     @Option(help: "Durability: none, sync or interval:MS.") var durability: DurabilityPolicy = .none
     @Flag(help: "Do not print the results summary at the end.") var noSummary = false
 
     static let interrupted = Atomic<Bool>(false)
 
+    enum SinkKind: String, ExpressibleByArgument, CaseIterable {
+        case log, postgres
+    }
+
     func validate() throws {
         _ = try parseDuration()
         _ = try parseSpeed()
+        if sink == .postgres && url == nil { throw ValidationError("--sink postgres needs --url postgres://…") }
+        if sink == .log && url != nil { throw ValidationError("--url is for --sink postgres") }
+    }
+
+    /// Where the events go, and the log when it is a log.
+    func output() throws -> (any SimulationOutput, Log?) {
+        switch sink {
+        case .log:
+            let log = try options.openLog()
+            let sink = try LogSink(
+                log: log, partitions: partitions, compression: compression, durability: durability, layout: topics)
+            return (sink, log)
+        case .postgres:
+            let url: PostgresURL
+            do { url = try PostgresURL(self.url ?? "") } catch { throw ValidationError(error.message) }
+            return (try PostgresOutboxSink(url: url, logger: options.logger()), nil)
+        }
     }
 
     func parseDuration() throws -> Int64 {
@@ -61,9 +89,7 @@ struct Simulate: ParsableCommand {
     func run() throws {
         let restaurants = try simulation.restaurants()
         let config = try simulation.configuration(.simulate)
-        let log = try options.openLog()
-        let sink = try LogSink(
-            log: log, partitions: partitions, compression: compression, durability: durability, layout: topics)
+        let (sink, log) = try output()
         let world = try World(restaurants: restaurants, configuration: config, sink: sink)
         let start = config.startMilliseconds
         let end = start + (try parseDuration())
@@ -76,7 +102,7 @@ struct Simulate: ParsableCommand {
             }
         }
         printError(
-            "simulating \(restaurants.count) restaurants, \(restaurants.count * config.driversPerRestaurant) drivers, \(duration) of simulated time at speed \(speed) into \(options.directory)"
+            "simulating \(restaurants.count) restaurants, \(restaurants.count * config.driversPerRestaurant) drivers, \(duration) of simulated time at speed \(speed) into \(log == nil ? "PostgreSQL" : options.directory)"
         )
 
         let tty = isatty(2) == 1
@@ -121,10 +147,16 @@ struct Simulate: ParsableCommand {
             "\(Self.interrupted.load(ordering: .relaxed) ? "interrupted; " : "")wrote \(sink.appended) events in \(String(format: "%.2f", seconds)) s (\(Int(Double(sink.appended) / seconds)) events/s); \(world.statistics.delivered) orders delivered; longest delivery \(Int(world.statistics.maxDeliveryDistance)) m"
         )
         // The summary reads the event topics; the outbox layout has snapshots only.
-        if !noSummary && topics == .events {
+        if self.sink == .postgres, let url = try? PostgresURL(self.url ?? "") {
+            printError(
+                "relay the outbox into a log: eventlog cdc postgres --url \(url) "
+                    + PostgresOutboxSink.relayArguments.map { $0.hasPrefix("-") ? $0 : "'\($0)'" }.joined(
+                        separator: " "))
+        }
+        if let log, !noSummary && topics == .events {
             try SimulationSummary.print(log: log) { Self.interrupted.load(ordering: .relaxed) }
         }
-        try log.close()
+        try log?.close()
     }
 
     func clock(_ ms: Int64) -> String {
@@ -132,6 +164,16 @@ struct Simulate: ParsableCommand {
         return String(format: "%02d:%02d:%02d", seconds / 3600, (seconds / 60) % 60, seconds % 60)
     }
 }
+
+/// A simulation sink `eventlog simulate` can drain and count.
+protocol SimulationOutput: SimulationSink {
+    /// Events written so far.
+    var appended: Int64 { get }
+    /// Writes out everything emitted and waits for it; throws the first failure.
+    func flush() throws
+}
+
+extension LogSink: SimulationOutput {}
 
 /// What a user wants to see after a run, read back from the log: deliveries in progress by city and the
 /// event rate per simulated minute.
