@@ -106,6 +106,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),
+        // The event-sourced account, catalog, inventory and order services and the order saga's orchestrator
+        // (`eventlog services`), on EventStreams.
+        .target(name: "Services", dependencies: ["EventLogFoundation", "EventLog"], swiftSettings: upcoming),
         // The HTTP API (`eventlog serve --http`): handlers written here, the HTTP server is Hummingbird's.
         .target(
             name: "WebServer",
@@ -126,7 +129,7 @@ let package = Package(
         .executableTarget(
             name: "Tools",
             dependencies: [
-                "CommandLineInput", "EventLog", "StreamJet", "KafkaClient", "WebServer", "LiveViews", "Simulator", "KafkaServer", "ChangeCapture",
+                "CommandLineInput", "EventLog", "StreamJet", "KafkaClient", "WebServer", "LiveViews", "Simulator", "KafkaServer", "ChangeCapture", "Services",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -177,6 +180,9 @@ let package = Package(
             dependencies: [
                 "ChangeCapture", "EventLog", "TestSupport", .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: upcoming),
+        .testTarget(
+            name: "ServicesTests", dependencies: ["Services", "EventLog", "EventLogFoundation", "TestSupport"],
             swiftSettings: upcoming),
         .testTarget(
             name: "SimulatorTests",

@@ -16,9 +16,10 @@ declare -A allowed=(
   [WebServer]="EventLogFoundation EventLog LiveViews Simulator"
   [CommandLineInput]="EventLogFoundation EventLog"
   [ChangeCapture]="EventLogFoundation EventLog"
-  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient WebServer CommandLineInput ChangeCapture"
+  [Services]="EventLogFoundation EventLog"
+  [Tools]="EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient WebServer CommandLineInput ChangeCapture Services"
 )
-project="CEventLogSupport CLZ4 CZstd CRdKafka EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient WebServer CommandLineInput ChangeCapture Tools"
+project="CEventLogSupport CLZ4 CZstd CRdKafka EventLogFoundation EventLog StreamJet LiveViews Simulator KafkaServer KafkaClient WebServer CommandLineInput ChangeCapture Services Tools"
 status=0
 for module in "${!allowed[@]}"; do
   [ -d "Sources/$module" ] || continue

@@ -25,6 +25,6 @@ struct EventLogCommand: AsyncParsableCommand {
             Simulate.self, Soak.self, Topics.self, Produce.self, Consume.self, Tail.self, Groups.self, Stats.self,
             Dump.self,
             Verify.self, Repair.self, Maintain.self, Tables.self, Query.self,
-            Serve.self, MirrorCommand.self, CDC.self, Bench.self, BenchLatency.self,
+            Serve.self, MirrorCommand.self, CDC.self, ServicesCommand.self, Bench.self, BenchLatency.self,
         ])
 }

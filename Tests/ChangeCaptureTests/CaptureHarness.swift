@@ -88,13 +88,18 @@ final class CaptureHarness: @unchecked Sendable {
         task = nil
     }
 
-    /// Waits until the connector has confirmed the slot past everything PostgreSQL wrote until now.
+    /// Waits until the connector has confirmed the slot past everything PostgreSQL wrote until now — for as long
+    /// as it makes progress, and `timeout` seconds without any.
     func catchUp(timeout: Double = 60) async throws {
         let target = try server.psql("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8")
         let wanted = UInt64(target) ?? 0
-        let deadline = Date().addingTimeInterval(timeout)
+        var deadline = Date().addingTimeInterval(timeout)
+        var confirmed = capture?.statistics.confirmedLSN ?? 0
         while (capture?.statistics.confirmedLSN ?? 0) < wanted {
             if let error = stoppedWith.withLock({ $0 }) { throw error }
+            if let now = capture?.statistics.confirmedLSN, now > confirmed {
+                (confirmed, deadline) = (now, Date().addingTimeInterval(timeout))
+            }
             guard Date() < deadline else {
                 let error = stoppedWith.withLock { $0 }
                 let statistics = String(describing: capture?.statistics)
@@ -106,6 +111,31 @@ final class CaptureHarness: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(20))
         }
+    }
+
+    /// Waits until the slot `slot` is confirmed past everything PostgreSQL wrote until now, for as long as the
+    /// connector makes progress (a fixed deadline failed under ThreadSanitizer, where a healthy connector is
+    /// many times slower); records an issue and returns false when it stalls for `stallSeconds` or exits.
+    static func waitForSlot(
+        _ server: PostgresServer, slot: String = "eventlog", connector: BackgroundTool, stallSeconds: Double = 120
+    ) async throws -> Bool {
+        let target = try server.psql("SELECT pg_current_wal_insert_lsn()")
+        var last = ""
+        var lastProgress = Date()
+        while connector.isRunning {
+            let row = try server.psql(
+                "SELECT confirmed_flush_lsn >= '\(target)'::pg_lsn, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '\(slot)'"
+            )
+            if row.hasPrefix("t|") { return true }
+            if row != last {
+                (last, lastProgress) = (row, Date())
+            } else if Date().timeIntervalSince(lastProgress) > stallSeconds {
+                break
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("the connector did not confirm the slot past \(target) (at \(last)): \(connector.stderr)")
+        return false
     }
 
     /// Every record of a topic's partition 0.

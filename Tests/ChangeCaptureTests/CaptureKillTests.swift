@@ -61,15 +61,7 @@ import Testing
         let last = try BackgroundTool(binary, arguments)
         let started = await last.waitFor(timeout: 120) { _ in last.stdout.contains("streaming from slot") }
         try #require(started, "the last run did not start: \(last.stderr)")
-        let target = try server.psql("SELECT pg_current_wal_insert_lsn()")
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline {
-            let done = try server.psql(
-                "SELECT confirmed_flush_lsn >= '\(target)'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'eventlog'"
-            )
-            if done == "t" { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try #require(try await CaptureHarness.waitForSlot(server, connector: last), "seed \(seed)")
         await last.stop()
         #expect(last.exitStatus == 0, "\(last.stderr)")
 

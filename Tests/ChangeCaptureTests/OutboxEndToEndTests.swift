@@ -63,7 +63,7 @@ import Testing
         connector = try BackgroundTool(binary, relayArguments)
         await writer.waitForExit(timeout: 300)
         #expect(writer.exitStatus == 0, "the second simulation: \(writer.stderr)")
-        try await Self.waitForRelay(server, connector)
+        try #require(try await CaptureHarness.waitForSlot(server, connector: connector), "seed \(seed)")
         await connector.stop()
         #expect(connector.exitStatus == 0, "\(connector.stderr)")
 
@@ -114,17 +114,4 @@ import Testing
         "\(record.keyText ?? "null") \(record.header("id") ?? "no id") \(record.value.map { String(decoding: $0, as: UTF8.self) } ?? "null")"
     }
 
-    /// Waits until the slot has confirmed everything the database wrote.
-    static func waitForRelay(_ server: PostgresServer, _ connector: BackgroundTool) async throws {
-        let target = try server.psql("SELECT pg_current_wal_insert_lsn()")
-        let deadline = Date().addingTimeInterval(180)
-        while Date() < deadline && connector.isRunning {
-            let done = try server.psql(
-                "SELECT confirmed_flush_lsn >= '\(target)'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'eventlog'"
-            )
-            if done == "t" { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("the relay did not catch up: \(connector.stderr)")
-    }
 }

@@ -188,58 +188,145 @@ public final class EventStreams: Sendable {
     public func append(to stream: String, events: [EventData], expecting expected: ExpectedVersion = .any) throws
         -> AppendOutcome
     {
-        guard !events.isEmpty else { throw EventLogError(.invalidConfiguration, "no events to append", topic: topic) }
-        guard !stream.isEmpty else {
-            throw EventLogError(.invalidConfiguration, "a stream id cannot be empty", topic: topic)
+        try append([StreamWrite(stream: stream, events: events, expecting: expected)])[0]
+    }
+
+    /// Events for one stream, in a multi-stream append.
+    public struct StreamWrite: Sendable, Hashable {
+        public var stream: String
+        public var events: [EventData]
+        public var expected: ExpectedVersion
+
+        public init(stream: String, events: [EventData], expecting expected: ExpectedVersion = .any) {
+            self.stream = stream
+            self.events = events
+            self.expected = expected
+        }
+    }
+
+    /// Appends to several streams at once, atomically: every write's events go into one record batch, so after
+    /// a crash either all of them are in the log or none is. Each write is checked as if the writes before it
+    /// in `writes` had been applied (a stream may appear more than once). A write whose event ids are all
+    /// already in its stream is a duplicate: it is not written again and its outcome says so.
+    ///
+    /// - Returns: One outcome per write, in order.
+    /// - Throws: ``EventLogError/Code/wrongExpectedVersion`` when any write's expected version does not hold —
+    ///   then nothing is written; `.invalidConfiguration` for an empty write, an empty stream id, an event id
+    ///   given twice, or a write only some of whose ids are known.
+    public func append(_ writes: [StreamWrite]) throws -> [AppendOutcome] {
+        guard !writes.isEmpty else { return [] }
+        for write in writes {
+            guard !write.events.isEmpty else {
+                throw EventLogError(.invalidConfiguration, "no events to append", topic: topic)
+            }
+            guard !write.stream.isEmpty else {
+                throw EventLogError(.invalidConfiguration, "a stream id cannot be empty", topic: topic)
+            }
         }
         return try appendLock.withLock {
             try catchUp()
-            let (current, known) = index.withLock { index -> (Int64?, [(String, Int64)?]) in
-                (
-                    index.streams[stream].map { Int64($0.count - 1) },
-                    events.map { index.eventIDs[$0.id].map { ($0.stream, $0.version) } }
-                )
-            }
-            if known.allSatisfy({ $0 != nil }) {
-                let versions = known.map { $0! }
-                guard versions.allSatisfy({ $0.0 == stream }) else {
-                    throw EventLogError(
-                        .invalidConfiguration, "event ids already belong to another stream", topic: topic)
+            // Decide every write against the index plus the writes before it; write nothing until all pass.
+            var outcomes: [AppendOutcome?] = Array(repeating: nil, count: writes.count)
+            var pending: [String: Int64] = [:]  // stream → events this batch adds
+            var newIDs: Set<String> = []
+            var toWrite: [Int] = []
+            try index.withLock { index in
+                for (w, write) in writes.enumerated() {
+                    let known = write.events.map { index.eventIDs[$0.id] }
+                    let existing = index.streams[write.stream].map { Int64($0.count) } ?? 0
+                    if known.allSatisfy({ $0 != nil }) {
+                        guard known.allSatisfy({ $0!.stream == write.stream }) else {
+                            throw EventLogError(
+                                .invalidConfiguration, "event ids already belong to another stream", topic: topic)
+                        }
+                        let offsets = index.streams[write.stream]!
+                        outcomes[w] = AppendOutcome(
+                            version: known.last!!.version, positions: known.map { offsets[Int($0!.version)] },
+                            wasDuplicate: true)
+                        continue
+                    }
+                    if known.contains(where: { $0 != nil }) {
+                        throw EventLogError(
+                            .invalidConfiguration,
+                            "some of these event ids are already in stream '\(write.stream)' and some are not",
+                            topic: topic)
+                    }
+                    for event in write.events where !newIDs.insert(event.id).inserted {
+                        throw EventLogError(
+                            .invalidConfiguration, "event id '\(event.id)' is given twice in one append", topic: topic)
+                    }
+                    let count = existing + pending[write.stream, default: 0]
+                    let current: Int64? = count == 0 ? nil : count - 1
+                    let ok: Bool
+                    switch write.expected {
+                    case .any: ok = true
+                    case .noStream: ok = current == nil
+                    case .streamExists: ok = current != nil
+                    case .exactly(let v): ok = current == v
+                    }
+                    guard ok else {
+                        throw EventLogError(
+                            .wrongExpectedVersion,
+                            "wrong expected version for stream '\(write.stream)': expected \(write.expected), actual \(current.map(String.init) ?? "no stream")",
+                            topic: topic)
+                    }
+                    pending[write.stream, default: 0] += Int64(write.events.count)
+                    toWrite.append(w)
                 }
-                let positions = index.withLock { index in versions.map { index.streams[stream]![Int($0.1)] } }
-                return AppendOutcome(version: versions.last!.1, positions: positions, wasDuplicate: true)
             }
-            if known.contains(where: { $0 != nil }) {
-                throw EventLogError(
-                    .invalidConfiguration,
-                    "some of these event ids are already in stream '\(stream)' and some are not", topic: topic)
-            }
-            let ok: Bool
-            switch expected {
-            case .any: ok = true
-            case .noStream: ok = current == nil
-            case .streamExists: ok = current != nil
-            case .exactly(let v): ok = current == v
-            }
-            guard ok else {
-                throw EventLogError(
-                    .wrongExpectedVersion,
-                    "wrong expected version for stream '\(stream)': expected \(expected), actual \(current.map(String.init) ?? "no stream")",
-                    topic: topic)
-            }
+            guard !toWrite.isEmpty else { return outcomes.map { $0! } }
             let builder = RecordBatchBuilder()
             let now = log.configuration.clock.milliseconds()
-            for event in events {
-                builder.append(
-                    key: Array(stream.utf8), value: event.data, timestamp: now,
-                    headers: [Header(key: "eventId", string: event.id), Header(key: "eventType", string: event.type)])
+            for w in toWrite {
+                let key = Array(writes[w].stream.utf8)
+                for event in writes[w].events {
+                    builder.append(
+                        key: key, value: event.data, timestamp: now,
+                        headers: [
+                            Header(key: "eventId", string: event.id), Header(key: "eventType", string: event.type),
+                        ])
+                }
             }
             let result = try log.append(builder, to: topic, partition: 0)
-            try catchUp()
-            let version = (current ?? -1) + Int64(events.count)
-            return AppendOutcome(
-                version: version, positions: Array(result.baseOffset...result.lastOffset), wasDuplicate: false)
+            // Index what was just written without reading it back — unless someone else appended meanwhile.
+            let indexed = index.withLock { index -> Bool in
+                guard index.indexedUpTo == result.baseOffset else { return false }
+                var offset = result.baseOffset
+                for w in toWrite {
+                    var offsets = index.streams[writes[w].stream] ?? []
+                    for event in writes[w].events {
+                        offsets.append(offset)
+                        index.eventIDs[event.id] = (writes[w].stream, Int64(offsets.count - 1))
+                        offset += 1
+                    }
+                    index.streams[writes[w].stream] = offsets
+                }
+                index.indexedUpTo = offset
+                return true
+            }
+            if !indexed { try catchUp() }
+            return try index.withLock { index in
+                var offset = result.baseOffset
+                for w in toWrite {
+                    let count = writes[w].events.count
+                    let positions = Array(offset..<offset + Int64(count))
+                    offset += Int64(count)
+                    guard let last = writes[w].events.last.flatMap({ index.eventIDs[$0.id] }) else {
+                        throw EventLogError(
+                            .corruptData, "an event just appended to '\(writes[w].stream)' is not in the index",
+                            topic: topic)
+                    }
+                    outcomes[w] = AppendOutcome(version: last.version, positions: positions, wasDuplicate: false)
+                }
+                return outcomes.map { $0! }
+            }
         }
+    }
+
+    /// The stream and version of the event with id `id`, if any stream holds it.
+    public func locate(eventID id: String) throws -> (stream: String, version: Int64)? {
+        try catchUp()
+        return index.withLock { $0.eventIDs[id] }
     }
 
     /// Reads `stream` forward from `version`, at most `maxCount` events, without scanning other streams.

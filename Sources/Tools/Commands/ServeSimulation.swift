@@ -45,7 +45,10 @@ final class SimulationService: Service, Sendable {
                     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6
                     let target = start + Int64(elapsed * speed)
                     if target > simulated {
-                        simulated = target
+                        // At most one simulated second per step: a simulator slower than the speed asked (a
+                        // loaded machine, a sanitizer) falls behind the clock instead of taking ever longer
+                        // steps, and a shutdown waits for one short step only.
+                        simulated = min(target, simulated + 1_000)
                         try box.world.run(until: simulated)
                         try box.sink.flush()
                     } else {

@@ -128,7 +128,7 @@ struct Simulate: ParsableCommand {
                 let elapsed = Double(DispatchTime.now().uptimeNanoseconds - wallStart) / 1e6
                 let target = min(end, start + Int64(elapsed * factor))
                 if target > simulated {
-                    simulated = target
+                    simulated = min(target, simulated + 1000)  // short steps: Ctrl-C is seen soon on a slow machine
                     try world.run(until: simulated)
                 } else {
                     usleep(5_000)

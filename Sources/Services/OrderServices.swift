@@ -1,0 +1,520 @@
+public import EventLog
+import EventLogFoundation
+import Foundation
+
+/// The four services (account, catalog, inventory, order) and the order saga's orchestrator, event-sourced on
+/// one topic of ``EventLog/EventStreams``.
+///
+/// Every command is *business rule → append with an expected version → views from the log*: the rule decides
+/// on the aggregate's current state (the fold of its stream), the event goes to the aggregate's stream with
+/// the version the decision was made on, and the read side (``OrderBoard``) folds the topic.
+///
+/// The saga: create → price lookup → (credit authorize ∥ inventory reserve, joined) → (collect payment ∥ pull
+/// inventory, joined) → ship. A declined credit check, missing stock, a failed payment or a timeout
+/// compensates, in reverse order, every step that succeeded (release, unreserve, refund, restock).
+///
+/// Invariants:
+/// - **Atomic transitions.** A step's effect on a participant (`authorized`, `pulled`, …) and the saga's record
+///   of it (`stepAnswered`, `stepCompensated`) are appended in the same record batch (a multi-stream append),
+///   so after `kill -9` the log holds both or neither; a restarted engine re-drives exactly the steps whose
+///   answer is missing. With the event ids `<saga>/<step>/do|undo` no step is ever applied twice.
+/// - **Money is conserved**: per account `balance + held + paid` moves only with deposits and withdrawals.
+/// - **Stock**: `availableToPromise = onHand − reserved ≥ 0`; a reservation is granted only from it.
+/// - **Every saga ends** COMPLETED or COMPENSATED: a step that does not answer before the saga's deadline
+///   times it out (TIMED_OUT), and the succeeded steps are compensated.
+///
+/// Not thread-safe: one thread drives it (``ServicesEngine`` serialises callers). Commands stage events;
+/// ``commit()`` appends everything staged in one batch. A failed append leaves the in-memory state ahead of
+/// the log: the instance is then unusable (every call throws) and must be reopened from the log.
+public final class OrderServices {
+    /// Faults the participants inject, deterministically per saga (so a restart sees the same faults).
+    public struct Faults: Sendable {
+        /// Fraction of payments the payment provider refuses.
+        public var paymentFailureRate = 0.0
+        /// Fraction of shipments whose carrier never answers (the saga times out).
+        public var shipNoAnswerRate = 0.0
+        public init(paymentFailureRate: Double = 0, shipNoAnswerRate: Double = 0) {
+            self.paymentFailureRate = paymentFailureRate
+            self.shipNoAnswerRate = shipNoAnswerRate
+        }
+
+        func hits(_ rate: Double, _ saga: String, salt: UInt64) -> Bool {
+            guard rate > 0 else { return false }
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325 ^ salt
+            for byte in saga.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            return Double(hash % 1_000_000) / 1_000_000 < rate
+        }
+    }
+
+    public struct Configuration: Sendable {
+        /// The topic of the event streams.
+        public var topic = "services"
+        /// A saga not finished this long after it started times out (milliseconds).
+        public var sagaTimeoutMilliseconds: Int64 = 5_000
+        /// A checkpoint event every this many events of an account or stock stream.
+        public var checkpointEvery = 200
+        public var faults = Faults()
+        public init() {}
+    }
+
+    public let streams: EventStreams
+    public let configuration: Configuration
+    private let clock: any WallClock
+    private let encoder = JSONEncoder()
+
+    // The write side: every aggregate's current state and its stream's version.
+    public private(set) var accounts: [String: Account] = [:]
+    public private(set) var stocks: [String: Stock] = [:]
+    public private(set) var items: [String: CatalogItem] = [:]
+    public private(set) var orders: [String: Order] = [:]
+    public private(set) var sagas: [String: Saga] = [:]
+    private var versions: [String: Int64] = [:]
+    private var sinceCheckpoint: [String: Int] = [:]
+    /// Sagas not finished, by id.
+    public private(set) var active: Set<String> = []
+    private var staged: [EventStreams.StreamWrite] = []
+    /// Indexes into `staged` where a transition ends.
+    private var boundaries: [Int] = []
+    private var broken: (any Error)?
+    private var nextOrder = 0
+
+    /// Opens the services on `log`, folding every stream of the topic (the write side's state).
+    public init(log: Log, configuration: Configuration = Configuration(), clock: any WallClock = SystemClock()) throws {
+        self.configuration = configuration
+        self.clock = clock
+        streams = try EventStreams(log: log, topic: configuration.topic)
+        var position: Int64 = 0
+        while true {
+            let events = try streams.readAll(fromPosition: position, maxCount: 10_000)
+            guard let last = events.last else { break }
+            for recorded in events {
+                let event = try Self.decode(recorded)
+                fold(stream: recorded.stream, event)
+                versions[recorded.stream] = recorded.version
+            }
+            position = last.position + 1
+        }
+        active = Set(sagas.values.filter { !$0.status.isFinal }.map(\.id))
+        nextOrder = orders.count
+    }
+
+    static func decode(_ recorded: EventStreams.RecordedEvent) throws -> ServiceEvent {
+        do {
+            return try JSONDecoder().decode(ServiceEvent.self, from: Data(recorded.data))
+        } catch {
+            throw EventLogError(
+                .corruptData,
+                "event \(recorded.version) of stream '\(recorded.stream)' (\(recorded.type)) is not a service event: \(error)"
+            )
+        }
+    }
+
+    /// Applies an event to the write side's aggregate of `stream`.
+    private func fold(stream: String, _ event: ServiceEvent) {
+        let (kind, id) = Self.split(stream)
+        switch kind {
+        case "account": accounts[id, default: Account(id: id)].apply(event)
+        case "stock":
+            let parts = id.split(separator: "@", maxSplits: 1).map(String.init)
+            stocks[id, default: Stock(item: parts[0], location: parts.count > 1 ? parts[1] : "")].apply(event)
+        case "item": items[id, default: CatalogItem(id: id)].apply(event)
+        case "order":
+            var order = orders[id] ?? Order(id: id)
+            OrderBoard.apply(event, to: &order)
+            orders[id] = order
+        case "saga":
+            var saga = sagas[id] ?? Saga(id: id, order: id)
+            saga.apply(event)
+            sagas[id] = saga
+            OrderBoard.apply(sagaState: saga, to: &orders[id, default: Order(id: id)])
+        default: break
+        }
+    }
+
+    /// `account-7` → ("account", "7").
+    static func split(_ stream: String) -> (String, String) {
+        guard let dash = stream.firstIndex(of: "-") else { return (stream, "") }
+        return (String(stream[..<dash]), String(stream[stream.index(after: dash)...]))
+    }
+
+    // MARK: - Staging and committing
+
+    /// Stages events for one stream at its current version, folding them into the write side at once.
+    private func stage(_ stream: String, _ events: [(id: String, event: ServiceEvent)]) throws {
+        if let broken { throw broken }
+        let version = versions[stream]
+        var data: [EventStreams.EventData] = []
+        for (id, event) in events {
+            data.append(EventStreams.EventData(id: id, type: event.type, data: Array(try encoder.encode(event))))
+            fold(stream: stream, event)
+        }
+        staged.append(
+            EventStreams.StreamWrite(stream: stream, events: data, expecting: version.map { .exactly($0) } ?? .noStream)
+        )
+        versions[stream] = (version ?? -1) + Int64(events.count)
+        // Every saga transition ends with its write to the saga's stream: a commit may split there.
+        if stream.hasPrefix("saga-") { endTransition() }
+        // A checkpoint keeps the fold of a long-lived aggregate short.
+        let (kind, id) = Self.split(stream)
+        guard kind == "account" || kind == "stock" else { return }
+        sinceCheckpoint[stream, default: 0] += events.count
+        if sinceCheckpoint[stream]! >= configuration.checkpointEvery {
+            sinceCheckpoint[stream] = 0
+            let checkpoint: ServiceEvent =
+                kind == "account" ? .accountCheckpoint(accounts[id]!) : .stockCheckpoint(stocks[id]!)
+            let v = versions[stream]!
+            staged.append(
+                EventStreams.StreamWrite(
+                    stream: stream,
+                    events: [
+                        EventStreams.EventData(
+                            id: "\(stream)/checkpoint/\(v + 1)", type: checkpoint.type,
+                            data: Array(try encoder.encode(checkpoint)))
+                    ], expecting: .exactly(v)))
+            versions[stream] = v + 1
+        }
+    }
+
+    /// Marks the end of a transition: the writes staged since the last mark must reach the log together.
+    private func endTransition() { boundaries.append(staged.count) }
+
+    /// Appends everything staged, in as few batches as fit the topic's record size: each batch atomic, split
+    /// only between transitions, in order — so after a crash the log holds a prefix of whole transitions.
+    /// After a failure the instance refuses further work.
+    public func commit() throws {
+        if let broken { throw broken }
+        guard !staged.isEmpty else { return }
+        if boundaries.last != staged.count { endTransition() }
+        do {
+            var start = 0, end = 0, bytes = 0
+            for boundary in boundaries {
+                let size = staged[end..<boundary].reduce(0) { total, write in
+                    write.events.reduce(total) { $0 + $1.data.count + $1.id.utf8.count + write.stream.utf8.count + 48 }
+                }
+                if bytes + size > Self.batchBytes && end > start {
+                    _ = try streams.append(Array(staged[start..<end]))
+                    (start, bytes) = (end, 0)
+                }
+                bytes += size
+                end = boundary
+            }
+            if start < staged.count { _ = try streams.append(Array(staged[start...])) }
+            staged.removeAll(keepingCapacity: true)
+            boundaries.removeAll(keepingCapacity: true)
+        } catch {
+            broken = error
+            throw error
+        }
+    }
+
+    /// Below the topic's default record size limit (1 MiB), with room for headers.
+    static let batchBytes = 512 << 10
+
+    /// Events staged and not yet committed.
+    public var stagedCount: Int { staged.count }
+
+    // MARK: - Account, catalog and inventory commands (outside sagas)
+
+    /// Whether a command with this request id was already applied (a client's retry): then it is not applied
+    /// again. Saga events need no such check — the state machine never stages a transition twice.
+    private func alreadyApplied(_ requestId: String?) throws -> Bool {
+        guard let requestId else { return false }
+        return try streams.locate(eventID: requestId) != nil
+            || staged.contains { $0.events.contains { $0.id == requestId } }
+    }
+
+    public func openAccount(_ id: String, balance: Int64) throws {
+        guard accounts[id] == nil else { throw ServiceError("account \(id) already exists") }
+        guard balance >= 0 else { throw ServiceError("an opening balance cannot be negative: \(balance)") }
+        try stage("account-\(id)", [("account-\(id)/opened", .accountOpened(balance: balance))])
+        endTransition()
+    }
+
+    public func deposit(_ id: String, _ amount: Int64, requestId: String? = nil) throws {
+        if try alreadyApplied(requestId) { return }
+        guard accounts[id] != nil else { throw ServiceError("no account \(id)") }
+        guard amount > 0 else { throw ServiceError("a deposit must be positive: \(amount)") }
+        try stage("account-\(id)", [(requestId ?? UUID().uuidString, .deposited(amount: amount))])
+        endTransition()
+    }
+
+    public func withdraw(_ id: String, _ amount: Int64, requestId: String? = nil) throws {
+        if try alreadyApplied(requestId) { return }
+        guard let account = accounts[id] else { throw ServiceError("no account \(id)") }
+        guard amount > 0 else { throw ServiceError("a withdrawal must be positive: \(amount)") }
+        guard account.balance >= amount else {
+            throw ServiceError("account \(id) has \(account.balance), cannot withdraw \(amount)")
+        }
+        try stage("account-\(id)", [(requestId ?? UUID().uuidString, .withdrawn(amount: amount))])
+        endTransition()
+    }
+
+    /// Moves money between accounts (a withdrawal and a deposit in one atomic append).
+    public func transfer(from: String, to: String, _ amount: Int64, requestId: String? = nil) throws {
+        if try alreadyApplied(requestId.map { $0 + "/out" }) { return }
+        guard accounts[to] != nil else { throw ServiceError("no account \(to)") }
+        guard let source = accounts[from] else { throw ServiceError("no account \(from)") }
+        guard amount > 0 else { throw ServiceError("a transfer must be positive: \(amount)") }
+        guard source.balance >= amount else {
+            throw ServiceError("account \(from) has \(source.balance), cannot transfer \(amount)")
+        }
+        let request = requestId ?? UUID().uuidString
+        try stage("account-\(from)", [(request + "/out", .withdrawn(amount: amount))])
+        try stage("account-\(to)", [(request + "/in", .deposited(amount: amount))])
+        endTransition()
+    }
+
+    public func addItem(_ id: String, name: String, price: Int64) throws {
+        guard items[id] == nil else { throw ServiceError("item \(id) already exists") }
+        guard price > 0 else { throw ServiceError("a price must be positive: \(price)") }
+        try stage("item-\(id)", [("item-\(id)/added", .itemAdded(name: name, price: price))])
+        endTransition()
+    }
+
+    public func changePrice(_ id: String, price: Int64, by: String, requestId: String? = nil) throws {
+        if try alreadyApplied(requestId) { return }
+        guard items[id] != nil else { throw ServiceError("no item \(id)") }
+        guard price > 0 else { throw ServiceError("a price must be positive: \(price)") }
+        try stage("item-\(id)", [(requestId ?? UUID().uuidString, .priceChanged(price: price, by: by))])
+        endTransition()
+    }
+
+    public func addStock(item: String, location: String, quantity: Int, requestId: String? = nil) throws {
+        if try alreadyApplied(requestId) { return }
+        guard quantity > 0 else { throw ServiceError("stock added must be positive: \(quantity)") }
+        try stage("stock-\(item)@\(location)", [(requestId ?? UUID().uuidString, .stockAdded(quantity: quantity))])
+        endTransition()
+    }
+
+    // MARK: - The order saga
+
+    /// Creates an order and starts its saga, driving it as far as the participants answer. Returns the order id.
+    @discardableResult
+    public func placeOrder(account: String, item: String, location: String, quantity: Int, id: String? = nil) throws
+        -> String
+    {
+        guard quantity > 0 else { throw ServiceError("an order needs a positive quantity: \(quantity)") }
+        let orderId = id ?? "\(nextOrder)"
+        nextOrder += 1
+        guard orders[orderId] == nil else { throw ServiceError("order \(orderId) already exists") }
+        let context = SagaContext(sagaId: orderId, correlationId: orderId, stepNumber: 0, isCompensating: false)
+        try stage(
+            "order-\(orderId)",
+            [
+                (
+                    "order-\(orderId)/created",
+                    .orderCreated(account: account, item: item, location: location, quantity: quantity)
+                )
+            ])
+        try stage(
+            "saga-\(orderId)",
+            [
+                (
+                    "saga-\(orderId)/started",
+                    .sagaStarted(saga: context, deadline: clock.milliseconds() + configuration.sagaTimeoutMilliseconds)
+                )
+            ])
+        active.insert(orderId)
+        try drive(orderId)
+        return orderId
+    }
+
+    /// Drives every unfinished saga (after a restart) and times out those past their deadline.
+    public func resume() throws {
+        for id in active.sorted() { try drive(id) }
+        try checkTimeouts()
+    }
+
+    /// Times out every unfinished saga past its deadline and compensates it.
+    public func checkTimeouts() throws {
+        let now = clock.milliseconds()
+        for id in active.sorted() {
+            guard let saga = sagas[id], !saga.timedOut, saga.status != .compensating, now >= saga.deadline else {
+                continue
+            }
+            let waiting = saga.inFlight.sorted().map(\.name).joined(separator: ", ")
+            try stage(
+                "saga-\(id)",
+                [
+                    (
+                        "saga-\(id)/timed-out",
+                        .compensationStarted(
+                            reason: "timed out waiting for \(waiting)", timedOut: true,
+                            saga: context(id, step: saga.inFlight.min() ?? .ship, compensating: true))
+                    )
+                ])
+            try compensate(id)
+        }
+    }
+
+    private func context(_ saga: String, step: SagaStep, compensating: Bool) -> SagaContext {
+        SagaContext(sagaId: saga, correlationId: saga, stepNumber: step.rawValue, isCompensating: compensating)
+    }
+
+    /// Answers every step in flight that its participant answers now; compensates or finishes when due.
+    private func drive(_ id: String) throws {
+        while let saga = sagas[id], !saga.status.isFinal {
+            if saga.status == .compensating || saga.timedOut {
+                try compensate(id)
+                return
+            }
+            guard !saga.inFlight.isEmpty else {
+                if !saga.failed.isEmpty {
+                    try stage(
+                        "saga-\(id)",
+                        [
+                            (
+                                "saga-\(id)/compensating",
+                                .compensationStarted(
+                                    reason: saga.reason ?? "a step failed", timedOut: false,
+                                    saga: context(id, step: saga.failed.min()!, compensating: true))
+                            )
+                        ])
+                    try compensate(id)
+                } else if saga.succeeded.contains(.ship) {
+                    try finish(id, .completed, reason: nil)
+                }
+                return
+            }
+            var answeredAny = false
+            for step in saga.inFlight.sorted() where try answer(id, step) { answeredAny = true }
+            if !answeredAny { return }  // waiting: a participant has not answered
+        }
+    }
+
+    /// Runs one step against its participant; stages the participant's event with the saga's answer. False when
+    /// the participant does not answer (the saga waits, and may time out).
+    private func answer(_ id: String, _ step: SagaStep) throws -> Bool {
+        guard let order = orders[id] else { throw ServiceError("saga \(id) has no order") }
+        let c = context(id, step: step, compensating: false)
+        let doID = "\(id)/\(step.rawValue)/do"
+        func answered(_ stream: String, _ event: ServiceEvent, _ ok: Bool, _ reason: String?) throws {
+            try stage(stream, [(doID, event)])
+            try stage(
+                "saga-\(id)",
+                [("\(id)/\(step.rawValue)/answer", .stepAnswered(step: step, succeeded: ok, reason: reason, saga: c))])
+        }
+        switch step {
+        case .priceLookup:
+            if let item = items[order.item] {
+                let total = item.price * Int64(order.quantity)
+                try answered("order-\(id)", .orderPriced(unitPrice: item.price, total: total, saga: c), true, nil)
+            } else {
+                try answered(
+                    "order-\(id)", .orderRejected(reason: "unknown item \(order.item)", saga: c), false,
+                    "unknown item \(order.item)")
+            }
+        case .creditAuthorize:
+            guard let account = accounts[order.account] else {
+                try answered(
+                    "order-\(id)", .orderRejected(reason: "unknown account \(order.account)", saga: c), false,
+                    "unknown account \(order.account)")
+                return true
+            }
+            let event = account.authorize(orders[id]!.total ?? 0, c)
+            if case .authorized = event {
+                try answered("account-\(order.account)", event, true, nil)
+            } else {
+                try answered("account-\(order.account)", event, false, "credit declined")
+            }
+        case .inventoryReserve:
+            let key = "\(order.item)@\(order.location)"
+            let stock = stocks[key] ?? Stock(item: order.item, location: order.location)
+            let event = stock.reserve(order.quantity, c)
+            if case .reserved = event {
+                try answered("stock-\(key)", event, true, nil)
+            } else {
+                try answered("stock-\(key)", event, false, "out of stock")
+            }
+        case .collectPayment:
+            let amount = orders[id]!.total ?? 0
+            if configuration.faults.hits(configuration.faults.paymentFailureRate, id, salt: 1) {
+                try answered(
+                    "account-\(order.account)",
+                    .paymentFailed(amount: amount, reason: "the payment provider refused", saga: c), false,
+                    "payment refused")
+            } else {
+                try answered("account-\(order.account)", .paymentCollected(amount: amount, saga: c), true, nil)
+            }
+        case .pullInventory:
+            try answered("stock-\(order.item)@\(order.location)", .pulled(quantity: order.quantity, saga: c), true, nil)
+        case .ship:
+            if configuration.faults.hits(configuration.faults.shipNoAnswerRate, id, salt: 2) { return false }
+            try answered("order-\(id)", .orderShipped(saga: c), true, nil)
+        }
+        return true
+    }
+
+    /// Compensates, last first, every step that succeeded and is not compensated yet; then ends the saga.
+    private func compensate(_ id: String) throws {
+        guard let saga = sagas[id], let order = orders[id] else { return }
+        for step in saga.toCompensate {
+            let c = context(id, step: step, compensating: true)
+            let undoID = "\(id)/\(step.rawValue)/undo"
+            let total = order.total ?? 0
+            switch step {
+            case .creditAuthorize:
+                try stage("account-\(order.account)", [(undoID, .authorizationReleased(amount: total, saga: c))])
+            case .inventoryReserve:
+                try stage(
+                    "stock-\(order.item)@\(order.location)", [(undoID, .unreserved(quantity: order.quantity, saga: c))])
+            case .collectPayment:
+                try stage("account-\(order.account)", [(undoID, .refunded(amount: total, saga: c))])
+            case .pullInventory:
+                try stage(
+                    "stock-\(order.item)@\(order.location)", [(undoID, .restocked(quantity: order.quantity, saga: c))])
+            case .priceLookup, .ship:
+                continue
+            }
+            try stage("saga-\(id)", [("\(id)/\(step.rawValue)/undone", .stepCompensated(step: step, saga: c))])
+        }
+        try finish(id, .compensated, reason: sagas[id]?.reason)
+    }
+
+    private func finish(_ id: String, _ status: SagaStatus, reason: String?) throws {
+        let c = context(id, step: .ship, compensating: status != .completed)
+        // The order first: a saga write ends a transition (see `stage`), and these two are one.
+        try stage("order-\(id)", [("\(id)/closed", .orderClosed(status: status, reason: reason))])
+        try stage("saga-\(id)", [("\(id)/end", .sagaEnded(status: status, saga: c))])
+        active.remove(id)
+    }
+
+    /// The aggregate of `stream` folded from the log, starting at its last checkpoint: what a service that
+    /// keeps no state in memory would do.
+    public func materialize(account id: String) throws -> Account? {
+        var account: Account?
+        for recorded in try lastCheckpointOnward("account-\(id)") {
+            if account == nil { account = Account(id: id) }
+            account!.apply(try Self.decode(recorded))
+        }
+        return account
+    }
+
+    public func materialize(stock item: String, at location: String) throws -> Stock? {
+        var stock: Stock?
+        for recorded in try lastCheckpointOnward("stock-\(item)@\(location)") {
+            if stock == nil { stock = Stock(item: item, location: location) }
+            stock!.apply(try Self.decode(recorded))
+        }
+        return stock
+    }
+
+    /// The stream's events from its last checkpoint (found from the checkpoint cadence: at most
+    /// `checkpointEvery` events are read past it).
+    private func lastCheckpointOnward(_ stream: String) throws -> [EventStreams.RecordedEvent] {
+        guard let version = try streams.version(of: stream) else { return [] }
+        var from = max(0, version - Int64(configuration.checkpointEvery) - 1)
+        let tail = try streams.read(stream, fromVersion: from)
+        if let index = tail.lastIndex(where: { $0.type == "accountCheckpoint" || $0.type == "stockCheckpoint" }) {
+            return Array(tail[index...])
+        }
+        from = 0
+        return try streams.read(stream, fromVersion: from)
+    }
+}
+
+/// A command refused by a business rule, or bad input; the message says which and why.
+public struct ServiceError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

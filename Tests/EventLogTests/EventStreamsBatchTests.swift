@@ -1,0 +1,94 @@
+import Foundation
+import TestSupport
+import Testing
+
+@testable import EventLog
+
+@Suite("Event streams: multi-stream appends")
+struct EventStreamsBatchTests {
+    static func event(_ id: String, _ type: String = "E") -> EventStreams.EventData {
+        EventStreams.EventData(id: id, type: type, string: #"{"id":"\#(id)"}"#)
+    }
+
+    @Test("writes to several streams land together with their versions; a failed expectation writes nothing")
+    func atomicWrites() throws {
+        let dir = TemporaryDirectory()
+        let log = try Log(directory: dir.path)
+        let streams = try EventStreams(log: log, topic: "es")
+        let first = try streams.append([
+            .init(stream: "a", events: [Self.event("a1"), Self.event("a2")], expecting: .noStream),
+            .init(stream: "b", events: [Self.event("b1")], expecting: .noStream),
+            // The same stream again: checked as if the first write were applied.
+            .init(stream: "a", events: [Self.event("a3")], expecting: .exactly(1)),
+        ])
+        #expect(first.map(\.version) == [1, 0, 2])
+        #expect(first.map(\.positions) == [[0, 1], [2], [3]])
+        #expect(try streams.read("a").map(\.id) == ["a1", "a2", "a3"])
+
+        // One wrong expectation among good ones: nothing is written.
+        let wrong = #expect(throws: EventLogError.self) {
+            try streams.append([
+                .init(stream: "b", events: [Self.event("b2")], expecting: .exactly(0)),
+                .init(stream: "a", events: [Self.event("a4")], expecting: .exactly(1)),
+            ])
+        }
+        #expect(wrong?.code == .wrongExpectedVersion)
+        #expect(try streams.version(of: "b") == 0 && log.offsets(topic: "es", partition: 0).end == 4)
+
+        // A write whose ids are all known is a duplicate (not written); the others are.
+        let again = try streams.append([
+            .init(stream: "b", events: [Self.event("b1")], expecting: .exactly(7)),
+            .init(stream: "c", events: [Self.event("c1")], expecting: .noStream),
+        ])
+        #expect(again[0].wasDuplicate && again[0].version == 0 && again[0].positions == [2])
+        #expect(!again[1].wasDuplicate && again[1].positions == [4])
+        #expect(try streams.locate(eventID: "c1")?.stream == "c")
+
+        // An id given twice, or an empty write: refused, nothing written.
+        #expect(throws: EventLogError.self) {
+            try streams.append([.init(stream: "d", events: [Self.event("d1"), Self.event("d1")])])
+        }
+        #expect(throws: EventLogError.self) { try streams.append([.init(stream: "d", events: [])]) }
+        #expect(try log.offsets(topic: "es", partition: 0).end == 5)
+
+        // The index kept without reading back equals one rebuilt from the topic.
+        let live = try ["a", "b", "c"].map { try streams.read($0).map(\.id) }
+        try log.close()
+        let reopened = try Log(directory: dir.path)
+        let rebuilt = try EventStreams(log: reopened, topic: "es")
+        #expect(try ["a", "b", "c"].map { try rebuilt.read($0).map(\.id) } == live)
+        #expect(live == [["a1", "a2", "a3"], ["b1"], ["c1"]])
+        try reopened.close()
+    }
+
+    @Test("a multi-stream append cut by a crash is gone from every stream, never half there")
+    func cutAppendIsAllOrNothing() throws {
+        let dir = TemporaryDirectory()
+        do {
+            let log = try Log(directory: dir.path)
+            let streams = try EventStreams(log: log, topic: "es")
+            try streams.append(to: "a", events: [Self.event("a0")])
+            let segment = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/es-0").first {
+                $0.hasSuffix(".log")
+            }!
+            let path = dir.path + "/es-0/" + segment
+            let before = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int64
+            _ = try streams.append([
+                .init(stream: "a", events: [Self.event("a1")]),
+                .init(stream: "b", events: [Self.event("b0"), Self.event("b1")]),
+            ])
+            let after = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int64
+            try log.close()
+            try FileManager.default.removeItem(atPath: dir.path + "/" + Log.cleanShutdownFile)
+            // Cut the second batch in its middle, as a crash during the write would.
+            let fd = open(path, O_WRONLY)
+            ftruncate(fd, off_t(before + (after - before) / 2))
+            close(fd)
+        }
+        let log = try Log(directory: dir.path)
+        let streams = try EventStreams(log: log, topic: "es")
+        #expect(try streams.read("a").map(\.id) == ["a0"])
+        #expect(try streams.version(of: "b") == nil)
+        try log.close()
+    }
+}
