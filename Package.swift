@@ -103,6 +103,8 @@ let package = Package(
             dependencies: [
                 "EventLogFoundation", "EventLog",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming),

@@ -44,6 +44,8 @@ struct TransactionAssembler {
     var primaryKeys: [String: Set<String>] = [:]
     private(set) var relations: [UInt32: PgRelation] = [:]
     private var open: CapturedTransaction?
+    /// Whether a transaction has begun and not yet committed.
+    var isOpen: Bool { open != nil }
 
     init(primaryKeys: [String: Set<String>] = [:]) { self.primaryKeys = primaryKeys }
 

@@ -79,6 +79,8 @@ public final class PostgresCapture: Sendable {
         /// The slot's confirmed position.
         public var confirmedLSN: UInt64 = 0
         public var reconnects = 0
+        /// True once the server refused the replication protocol and the slot is polled instead.
+        public var polling = false
         /// Commit → appended (and flushed) in the log, per streamed transaction, microseconds: the last
         /// ``latencyWindow`` transactions.
         var latencies: [Int32] = []
@@ -167,7 +169,34 @@ public final class PostgresCapture: Sendable {
                     try gate(session) { prepared.withLock { $0 = true } }
                     ready()
                 }
-                try await stream(connection, writer: writer, session: session)
+                if replicationProtocol.withLock({ $0 }) {
+                    let replication: ReplicationConnection
+                    do {
+                        replication = try await ReplicationConnection.connect(
+                            configuration.url, applicationName: "eventlog-cdc-\(configuration.slot)")
+                    } catch let refused as ReplicationConnection.Refused {
+                        logger.warning(
+                            "the replication protocol is not available; polling the slot instead",
+                            metadata: ["cdc.reason": "\(refused.description)"])
+                        replicationProtocol.withLock { $0 = false }
+                        counters.withLock { $0.polling = true }
+                        try await stream(connection, writer: writer, session: session)
+                        return
+                    } catch {
+                        throw CaptureError(.connectionLost, "cannot open a replication connection: \(error)")
+                    }
+                    let outcome: Result<Void, CaptureError>
+                    do throws(CaptureError) {
+                        try await stream(replication, writer: writer, session: session)
+                        outcome = .success(())
+                    } catch {
+                        outcome = .failure(error)
+                    }
+                    await replication.close()
+                    try outcome.get()
+                } else {
+                    try await stream(connection, writer: writer, session: session)
+                }
             }
             switch outcome {
             case .success: return
@@ -233,6 +262,9 @@ public final class PostgresCapture: Sendable {
             finish(.success(()))
         }
     }
+
+    /// Whether to stream through the replication protocol (until the server refuses it once).
+    private let replicationProtocol = Locked(true)
 
     /// The session allowed to write: a newer one supersedes an abandoned one for good.
     private let currentSession = Locked(0)
@@ -724,6 +756,87 @@ public final class PostgresCapture: Sendable {
             }
             if rowCount == 0 {
                 do { try await Task.sleep(for: .milliseconds(configuration.idleMilliseconds)) } catch { return }
+            }
+        }
+    }
+
+    /// Streams through the replication protocol: the walsender pushes each message as its transaction commits;
+    /// whatever arrived together is appended together, then confirmed with a standby status update. The same
+    /// invariants as polling: a transaction is confirmed only after its records are in the log; when nothing is
+    /// pending, the walsender's keepalive position (everything before it was sent) is confirmed, so WAL does not
+    /// pile up while other tables change.
+    func stream(_ replication: ReplicationConnection, writer: CaptureWriter, session: Int) async throws(CaptureError) {
+        let state = try readState() ?? State(phase: .streaming)
+        let maker = recordMaker()
+        let primaryKeys = tableInfo.withLock { infos in infos.mapValues { Set($0.primaryKey) } }
+        let publication = configuration.publication ?? configuration.slot
+        do {
+            try await replication.startReplication(slot: configuration.slot, publication: publication)
+        } catch let error as CaptureError {
+            throw error
+        } catch {
+            throw CaptureError(.connectionLost, "START_REPLICATION failed: \(error)")
+        }
+        arm()
+        // Ask for a keepalive every few seconds: the stall watchdog hears from an idle server too.
+        let heartbeat = Task { [counters] in
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: .seconds(2)) } catch { return }
+                replication.confirm(counters.withLock { $0.confirmedLSN }, replyRequested: true)
+            }
+        }
+        defer { heartbeat.cancel() }
+        var assembler = TransactionAssembler(primaryKeys: primaryKeys)
+        while !Task.isCancelled {
+            let events: [ReplicationConnection.Event]
+            do {
+                events = try await replication.events()
+            } catch let error as CaptureError {
+                throw error
+            } catch {
+                throw CaptureError(.connectionLost, "the replication stream failed: \(error)")
+            }
+            answered()
+            var transactions: [(lsn: UInt64, records: [PendingRecord])] = []
+            var commits: [Int64] = []
+            var changes = 0
+            var keepalive: UInt64 = 0
+            var replyRequested = false
+            for event in events {
+                switch event {
+                case .data(let lsn, let bytes):
+                    guard let transaction = try assembler.feed(PgOutputMessage.decode(bytes), lsn: lsn) else {
+                        continue
+                    }
+                    if state.snapshotSaw(xid: transaction.xid, endLSN: transaction.endLSN) { continue }
+                    commits.append(transaction.commitMicroseconds)
+                    changes += transaction.changes.count
+                    transactions.append((transaction.endLSN, maker.records(of: transaction)))
+                case .keepalive(let walEnd, let reply):
+                    keepalive = max(keepalive, walEnd)
+                    replyRequested = replyRequested || reply
+                }
+            }
+            var confirm = statistics.confirmedLSN
+            if let last = transactions.last {
+                let before = (writer.appended, writer.skipped)
+                try gate(session) { () throws(CaptureError) in try writer.write(transactions) }
+                let count = transactions.count
+                let now = Self.wallMicroseconds()
+                counters.withLock {
+                    for commit in commits { $0.record(latencyMicroseconds: now - commit) }
+                    $0.transactions += count
+                    $0.changes += changes
+                    $0.recordsAppended += writer.appended - before.0
+                    $0.recordsSkipped += writer.skipped - before.1
+                }
+                confirm = max(confirm, last.lsn)
+            }
+            // Nothing half-received: everything the walsender sent before its keepalive is in the log.
+            if !assembler.isOpen && keepalive > confirm { confirm = keepalive }
+            if confirm > statistics.confirmedLSN || replyRequested {
+                counters.withLock { $0.confirmedLSN = max($0.confirmedLSN, confirm) }
+                replication.confirm(statistics.confirmedLSN)
             }
         }
     }

@@ -215,7 +215,15 @@ import Testing
         #expect(Envelope(keyless[1])?.before?["b"] as? String == "one")
         // The slot dropped under a running connector: it stops and says why.
         await harness.stop()
-        try harness.server.psql("SELECT pg_drop_replication_slot('eventlog')")
+        // The walsender lets go of the slot a moment after the connector closed its connection.
+        for attempt in 0..<100 {
+            do {
+                try harness.server.psql("SELECT pg_drop_replication_slot('eventlog')")
+                break
+            } catch  where attempt < 99 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
         do {
             try await harness.start(try harness.configuration(tables: ["public.ok"]))
             Issue.record("a lost slot was not reported")
@@ -294,6 +302,37 @@ import Testing
 
     /// A row larger than the topic accepts stops capture with a clear error and loses nothing: after the limit
     /// is raised, a restart delivers it.
+    @Test func refusedReplicationConnectionsFallBackToPolling() async throws {
+        let harness = try CaptureHarness()
+        try harness.server.psql("CREATE TABLE items (id int PRIMARY KEY, name text)")
+        // Streaming first: the replication protocol.
+        try await harness.start(try harness.configuration(tables: ["public.items"]))
+        try harness.server.psql("INSERT INTO items VALUES (1, 'streamed')")
+        try await harness.catchUp()
+        #expect(harness.capture?.statistics.polling == false)
+        await harness.stop()
+        // A user who must authenticate with SCRAM, which the replication client does not speak: the connector
+        // polls the slot instead (postgres-nio's connection speaks SCRAM), losing nothing.
+        let hba = harness.server.directory + "/data/pg_hba.conf"
+        let rules = try String(contentsOfFile: hba, encoding: .utf8)
+        try ("host all scram 127.0.0.1/32 scram-sha-256\n" + rules).write(
+            toFile: hba, atomically: false, encoding: .utf8)
+        try harness.server.psql(
+            "SET password_encryption = 'scram-sha-256'; CREATE ROLE scram LOGIN SUPERUSER PASSWORD 'pw'; SELECT pg_reload_conf()"
+        )
+        try harness.server.psql("INSERT INTO items VALUES (2, 'while stopped')")
+        var configuration = try harness.configuration(tables: ["public.items"])
+        configuration.url = try PostgresURL(
+            "postgres://scram:pw@127.0.0.1:\(harness.server.port)/postgres", environment: [:])
+        try await harness.start(configuration)
+        try harness.server.psql("INSERT INTO items VALUES (3, 'polled'); UPDATE items SET name = 'again' WHERE id = 1")
+        try await harness.catchUp()
+        #expect(harness.capture?.statistics.polling == true)
+        await harness.stop()
+        let names = try harness.records("cdc.public.items").compactMap { Envelope($0)?.after?["name"] as? String }
+        #expect(names == ["streamed", "while stopped", "polled", "again"])
+    }
+
     @Test func hugeRowsStopWithoutLosingAnything() async throws {
         let harness = try CaptureHarness()
         try harness.server.psql("CREATE TABLE blobs (id int PRIMARY KEY, body text)")

@@ -268,16 +268,16 @@ struct KafkaClientTests {
             let mirror = try BackgroundTool(
                 binary,
                 ["mirror", "--from", source.path, "--to", server.bootstrap, "--topics", "events", "--batch", "50"])
-            // Kill only once this run has copied something: a fixed delay raced the machine's load (under
-            // the full suite every child had finished before its kill and the test proved nothing).
-            let before = try Self.copiedCount(server, "events", partitions: 2)
+            // Kill once this run has copied a random number of records: a fixed delay raced the machine's load
+            // (under the full suite every child had finished before its kill and the test proved nothing).
+            let wanted =
+                try Self.copiedCount(server, "events", partitions: 2) + Int64.random(in: 1...3_000, using: &random)
             let deadline = ContinuousClock.now + .seconds(60)
             while mirror.isRunning, ContinuousClock.now < deadline,
-                try Self.copiedCount(server, "events", partitions: 2) == before
+                try Self.copiedCount(server, "events", partitions: 2) < wanted
             {
-                try await Task.sleep(for: .milliseconds(2))
+                try await Task.sleep(for: .milliseconds(1))
             }
-            try await Task.sleep(for: .milliseconds(Int.random(in: 0...150, using: &random)))
             if mirror.isRunning {
                 kill(mirror.pid, SIGKILL)
                 kills += 1

@@ -115,10 +115,25 @@ def run(driver, base, shots):
     moving = wait_for("a driver marker to move", moved, 30)
     print(f"ok: {len(moving)} of {len(before)} driver markers moved", flush=True)
 
-    order = wait_for("an order on the map", lambda: driver.find_elements(By.CSS_SELECTOR, "path.order"))
-    driver.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", order[-1])
-    resource = wait_for("the order's HAL resource",
-                        lambda: driver.find_element(By.ID, "orderResource").text.strip() or None)
+    # Click an order marker, again every 5 s until its panel fills: the live map redraws its markers, so a
+    # click can land on one that was just replaced (seen on a loaded machine).
+    clicked = [0.0]
+
+    def order_resource():
+        text = driver.find_element(By.ID, "orderResource").text.strip()
+        if text:
+            return text
+        if time.time() - clicked[0] > 5:
+            orders = driver.find_elements(By.CSS_SELECTOR, "path.order")
+            if orders:
+                try:
+                    driver.execute_script(
+                        "arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", orders[-1])
+                    clicked[0] = time.time()
+                except Exception:
+                    pass  # the marker went away between finding and clicking it
+        return None
+    resource = wait_for("the order's HAL resource", order_resource, 60)
     body = json.loads(resource)
     if "_links" not in body or "events" not in body["_links"]:
         fail(f"the order panel shows no HAL links: {resource[:300]}")
