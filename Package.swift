@@ -115,7 +115,7 @@ let package = Package(
         .target(
             name: "WebServer",
             dependencies: [
-                "EventLogFoundation", "EventLog", "LiveViews", "Simulator",
+                "EventLogFoundation", "EventLog", "LiveViews", "Simulator", "Services",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

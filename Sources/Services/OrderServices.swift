@@ -98,7 +98,8 @@ public final class OrderServices {
         nextOrder = orders.count
     }
 
-    static func decode(_ recorded: EventStreams.RecordedEvent) throws -> ServiceEvent {
+    /// An event read back from the log; a clear error names the stream and version when it is not a service event.
+    public static func decode(_ recorded: EventStreams.RecordedEvent) throws -> ServiceEvent {
         do {
             return try JSONDecoder().decode(ServiceEvent.self, from: Data(recorded.data))
         } catch {

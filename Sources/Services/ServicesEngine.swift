@@ -14,7 +14,9 @@ public final class ServicesEngine: @unchecked Sendable {
     public typealias OrderCallback = @Sendable (Result<Order, any Error>, Double) -> Void
 
     private enum Request {
-        case order(account: String, item: String, location: String, quantity: Int, submitted: UInt64, OrderCallback)
+        case order(
+            id: String?, account: String, item: String, location: String, quantity: Int, submitted: UInt64,
+            OrderCallback)
         case command(@Sendable (OrderServices) throws -> Void, @Sendable ((any Error)?) -> Void)
     }
 
@@ -35,13 +37,16 @@ public final class ServicesEngine: @unchecked Sendable {
         thread = WorkerThread(name: "services-engine") { [self] in run() }
     }
 
-    /// Queues an order; `callback` runs on the engine thread when its saga ended (or placing it failed).
+    /// Queues an order (with its id, or the next number); `callback` runs on the engine thread when its saga
+    /// ended (or placing it failed).
     public func submit(
-        account: String, item: String, location: String, quantity: Int, _ callback: @escaping OrderCallback
+        id: String? = nil, account: String, item: String, location: String, quantity: Int,
+        _ callback: @escaping OrderCallback
     ) {
         enqueue(
             .order(
-                account: account, item: item, location: location, quantity: quantity, submitted: Self.now(), callback))
+                id: id, account: account, item: item, location: location, quantity: quantity, submitted: Self.now(),
+                callback))
     }
 
     /// Runs `body` on the engine thread; `done` runs once its events are committed (or with the error).
@@ -76,7 +81,7 @@ public final class ServicesEngine: @unchecked Sendable {
         }
         if let refused {
             switch request {
-            case .order(_, _, _, _, _, let callback): callback(.failure(refused), 0)
+            case .order(_, _, _, _, _, _, let callback): callback(.failure(refused), 0)
             case .command(_, let done): done(refused)
             }
         }
@@ -131,10 +136,10 @@ public final class ServicesEngine: @unchecked Sendable {
             var done: [(@Sendable ((any Error)?) -> Void, (any Error)?)] = []
             for request in batch {
                 switch request {
-                case .order(let account, let item, let location, let quantity, let submitted, let callback):
+                case .order(let id, let account, let item, let location, let quantity, let submitted, let callback):
                     do {
                         let id = try services.placeOrder(
-                            account: account, item: item, location: location, quantity: quantity)
+                            account: account, item: item, location: location, quantity: quantity, id: id)
                         waiting[id] = (submitted, callback)
                     } catch {
                         callback(.failure(error), 0)
@@ -178,7 +183,7 @@ public final class ServicesEngine: @unchecked Sendable {
         }
         for request in rest {
             switch request {
-            case .order(_, _, _, _, _, let callback): callback(.failure(error!), 0)
+            case .order(_, _, _, _, _, _, let callback): callback(.failure(error!), 0)
             case .command(_, let finished): finished(error)
             }
         }

@@ -17,6 +17,7 @@ enum Dashboard {
 
     static let own: [String: String] = [
         "index.html": "text/html; charset=utf-8", "dashboard.js": "text/javascript", "dashboard.css": "text/css",
+        "services.html": "text/html; charset=utf-8", "services.js": "text/javascript", "services.css": "text/css",
     ]
 
     /// The page's own files, read from the resource bundle at first use.
@@ -35,6 +36,10 @@ enum Dashboard {
         router.get("/") { _, _ in
             count("dashboard")
             return file("index.html")
+        }
+        router.get("/services/") { _, _ in
+            count("dashboard")
+            return file("services.html")
         }
         router.get("/dashboard/:file") { _, context in
             count("dashboard")

@@ -23,6 +23,8 @@ public struct WebServerConfiguration: Sendable {
     public var javascriptDirectory = "/usr/share/javascript"
     /// The restaurants the order API assigns orders to (`assignOrder?restaurantId=`).
     public var restaurants: [Restaurant] = []
+    /// The event-sourced services' API (`serve --services`), when they run.
+    public var services: ServicesAPI?
     /// What the order API stamps on events (`lastModified`) and what `now()` is in its dispatch query.
     public var clock: any WallClock = SystemClock()
 
@@ -44,6 +46,7 @@ public struct WebServerConfiguration: Sendable {
 /// | `GET /openapi.json` | the OpenAPI 3.1 description of these routes |
 /// | `/v1/orders…`, `/v1/drivers…`, `/v1/restaurants` | the order-delivery HAL API (``OrderDeliveryAPI``) |
 /// | `GET /` | the live dashboard (``Dashboard``) |
+/// | `/v1/services/…`, `GET /services/` | the order saga's API and its pages (``ServicesAPI``), with `serve --services` |
 ///
 /// Runs as a swift-service-lifecycle `Service`, beside the Kafka listener in one process that owns the log.
 public final class WebServer: Service, Sendable {
@@ -91,6 +94,7 @@ public final class WebServer: Service, Sendable {
         orderAPI.register(on: router, count: count)
         let cachedReads = Counter(label: "eventlog_http_cached_reads_total")
         Dashboard.register(on: router, javascript: configuration.javascriptDirectory, count: count)
+        configuration.services?.register(on: router, count: count)
         // Every live view follows its topic while the server runs, so queries and the dashboard read views
         // that are current (a query still catches its table up first).
         var followers: [ViewFollower] = []

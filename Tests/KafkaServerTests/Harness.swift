@@ -53,16 +53,20 @@ final class KafkaHarness: @unchecked Sendable {
         let (process, listening) = try await Self.start(directory: directory, port: port, arguments: arguments)
         self.process = process
         bootstrap = "127.0.0.1:\(listening)"
-        if arguments.contains("--http") {
-            func address() -> String? {
-                process.stdout.range(of: #"HTTP on 127\.0\.0\.1:(\d+)"#, options: .regularExpression).map {
-                    "127.0.0.1:" + process.stdout[$0].split(separator: ":").last!
-                }
+        try await readHTTPAddress()
+    }
+
+    /// With `--http`: waits for the server to print its HTTP address.
+    private func readHTTPAddress() async throws {
+        guard arguments.contains("--http"), let process else { return }
+        func address() -> String? {
+            process.stdout.range(of: #"HTTP on 127\.0\.0\.1:(\d+)"#, options: .regularExpression).map {
+                "127.0.0.1:" + process.stdout[$0].split(separator: ":").last!
             }
-            let deadline = Date().addingTimeInterval(300)
-            while address() == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-            http = address()  // read once more: this task may wake long after the deadline
         }
+        let deadline = Date().addingTimeInterval(300)
+        while address() == nil && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        http = address()  // read once more: this task may wake long after the deadline
     }
 
     private static func start(directory: String, port: Int, arguments: [String]) async throws -> (BackgroundTool, Int) {
@@ -95,6 +99,7 @@ final class KafkaHarness: @unchecked Sendable {
         while true {
             do {
                 (self.process, _) = try await Self.start(directory: directory, port: Int(port), arguments: arguments)
+                try await readHTTPAddress()  // a new one when it was port 0
                 return
             } catch  where attempts < 50 {
                 attempts += 1  // the port may linger for a moment

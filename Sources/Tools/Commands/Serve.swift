@@ -1,9 +1,11 @@
 import ArgumentParser
 import EventLog
+import Foundation
 import KafkaServer
 import LiveViews
 import Logging
 import ServiceLifecycle
+import Services
 import Simulator
 import UnixSignals
 import WebServer
@@ -45,6 +47,15 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup(title: "Simulation (with --simulate; the restaurants are also the order API's)")
     var simulation: SimulationOptions
+
+    @Flag(
+        help:
+            "With --http: run the event-sourced services and their order saga (accounts, items and stock loaded on first start), their API under /v1/services and the order board at /services/."
+    )
+    var services = false
+
+    @Option(help: "With --services: items in the catalog (each stocked at 10 locations).")
+    var servicesItems = 100
 
     @Option(help: "Server-Sent Events: events read ahead of a client, at most.")
     var streamBuffer = 1_024
@@ -133,6 +144,11 @@ struct Serve: AsyncParsableCommand {
             configuration.stream.slowClientSeconds = slowClientSeconds
             configuration.javascriptDirectory = javascriptDir
             configuration.restaurants = try simulation.restaurants()
+            if self.services {
+                let (api, engine) = try Self.startServices(log: log, items: servicesItems)
+                configuration.services = api
+                services.append(ServicesEngineService(engine: engine))
+            }
             let web = WebServer(
                 log: log, catalog: ViewCatalog(log: log, logger: logger), configuration: configuration, logger: logger,
                 extraMetrics: { [kafkaServer] in kafkaServer?.metricsText() ?? "" }
@@ -157,5 +173,31 @@ struct Serve: AsyncParsableCommand {
         }
         try log.close()
         print("eventlog serve: stopped; the log was closed cleanly")
+    }
+
+    /// Opens the services on the log, loads the demo data when missing, starts the engine.
+    static func startServices(log: Log, items: Int) throws -> (ServicesAPI, ServicesEngine) {
+        let orderServices = try OrderServices(log: log)
+        let streams = orderServices.streams
+        let engine = ServicesEngine(services: orderServices)
+        var data = ServiceDataSet()
+        data.items = items
+        data.locations = 10
+        try data.load(into: engine)
+        return (ServicesAPI(engine: engine, streams: streams), engine)
+    }
+}
+
+/// Stops the services' engine when the server shuts down (after what is queued), before the log closes.
+struct ServicesEngineService: Service {
+    let engine: ServicesEngine
+    func run() async throws {
+        try? await gracefulShutdown()
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                engine.stop()
+                continuation.resume()
+            }
+        }
     }
 }

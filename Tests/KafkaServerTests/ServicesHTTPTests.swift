@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+/// The order saga over HTTP (`eventlog serve --http … --services`): placing orders with curl, every answer's
+/// status, then the order board in headless Chromium (`Tests/clients/services_browser.py`, screenshots in
+/// `.build/screenshots/`), and a restart that keeps every order.
+@Suite("Services over HTTP and the order board", .serialized)
+struct ServicesHTTPTests {
+    static let arguments = ["--http", "127.0.0.1:0", "--services", "--services-items", "20"]
+
+    @Test("place with curl: 201 with the ended order (wait=true) or 202; 400 for bad bodies, 404 for unknown ids")
+    func curlOrders() async throws {
+        let server = try await KafkaHarness(arguments: Self.arguments)
+        let http = try #require(server.http)
+        let placed = try await HTTPTests.curl([
+            "-i", "-X", "POST", "http://\(http)/v1/services/orders?wait=true", "-d",
+            #"{"account":"a1","item":"i1","location":"l1","quantity":1}"#,
+        ])
+        #expect(placed.stdout.hasPrefix("HTTP/1.1 201"), "\(placed.stdout)")
+        #expect(
+            placed.stdout.contains("location: /v1/services/orders/web-")
+                || placed.stdout.contains("Location: /v1/services/orders/web-"))
+        let body = try HTTPTests.json(String(placed.stdout.split(separator: "\r\n\r\n", maxSplits: 1).last ?? ""))
+        let id = try #require(body["orderId"] as? String)
+        #expect(["COMPLETED", "COMPENSATED"].contains(body["status"] as? String ?? ""), "\(body)")
+        #expect((body["waitingOn"] as? [Any])?.isEmpty == true)
+
+        let accepted = try await HTTPTests.curl([
+            "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "http://\(http)/v1/services/orders", "-d",
+            #"{"account":"a2","item":"i2","location":"l2","quantity":2}"#,
+        ])
+        #expect(accepted.stdout == "202")
+        for (body, expected) in [
+            (#"{"account":"a1"}"#, "400"), ("not json", "400"),
+            (#"{"account":"a1","item":"i1","location":"l1","quantity":0}"#, "400"),
+        ] {
+            let answer = try await HTTPTests.curl([
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "http://\(http)/v1/services/orders", "-d",
+                body,
+            ])
+            #expect(answer.stdout == expected, "\(body)")
+        }
+        for path in [
+            "/v1/services/orders/nope", "/v1/services/sagas/nope", "/v1/services/accounts/nope",
+            "/v1/services/stock/i1/nowhere", "/v1/services/items/nope",
+        ] {
+            let answer = try await HTTPTests.curl([
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(http)\(path)",
+            ])
+            #expect(answer.stdout == "404", "\(path)")
+        }
+        let saga = try HTTPTests.json(try await HTTPTests.curl(["http://\(http)/v1/services/sagas/\(id)"]).stdout)
+        let types = (saga["events"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
+        #expect(types.first == "sagaStarted" && types.last == "sagaEnded", "\(types)")
+
+        // A restart keeps every order: the board is folded from the log.
+        try await server.killAndRestart()
+        let restarted = try #require(server.http)
+        let list = try await HTTPTests.curl(["http://\(restarted)/v1/services/orders?limit=10"])
+        let orders = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
+        #expect(orders.contains { $0["orderId"] as? String == id }, "\(list.stdout)")
+        try await server.stop()
+    }
+
+    @Test(
+        "the order board in headless Chromium: a form order completes, an oversized one compensates, the inspector shows it",
+        .disabled(
+            if: ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil,
+            "a browser against a ThreadSanitizer server; the plain run has it"))
+    func board() async throws {
+        let server = try await KafkaHarness(arguments: Self.arguments)
+        let http = try #require(server.http)
+        let screenshots = DashboardBrowserTests.root.appendingPathComponent(".build/screenshots").path
+        let result = try await runTool(
+            "python3",
+            [
+                DashboardBrowserTests.root.appendingPathComponent("Tests/clients/services_browser.py").path,
+                "http://\(http)", screenshots,
+            ],
+            timeout: 240)
+        print(result.stdout)
+        #expect(result.status == 0, "\(result.stdout.suffix(3000))\n\(result.stderr.suffix(3000))")
+        #expect(result.stdout.contains("ok: no console errors"))
+        try await server.stop()
+    }
+}

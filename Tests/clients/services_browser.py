@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""The order board in a real browser: headless Chromium (Debian's chromium and chromium-driver) driven by
+selenium, against `eventlog serve --http … --services`.
+
+usage: services_browser.py BASE_URL SCREENSHOT_DIR
+
+Checks, each printed as it passes; the first failure exits 1 with what was seen:
+- the board loads and goes live, with no console errors;
+- an order placed with the page's form appears and ends COMPLETED, its saga inspector listing the six steps;
+- an order for more than any location stocks (placed over HTTP) ends COMPENSATED with "out of stock", and
+  its inspector shows the authorization released (compensating, step 2);
+- screenshots of both states.
+"""
+import json
+import os
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+
+def fail(message):
+    print(f"FAIL: {message}", flush=True)
+    sys.exit(1)
+
+
+def wait_for(description, condition, seconds=30):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            value = condition()
+        except Exception:  # an element replaced while reading it: the board redraws twice a second
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    fail(f"timed out after {seconds} s waiting for {description}")
+
+
+# The board redraws twice a second, so elements go stale between finding and reading them: read in one
+# script call instead.
+def row_cells(driver, order_id):
+    return driver.execute_script(
+        "const row = [...document.querySelectorAll('#orders tbody tr')].find(r => r.dataset.orderId === arguments[0]);"
+        "return row ? [...row.cells].map(c => c.textContent) : null;", order_id)
+
+
+def row_status(driver, order_id):
+    cells = row_cells(driver, order_id)
+    return cells[5] if cells else None
+
+
+def saga_lines(driver):
+    return driver.execute_script("return [...document.querySelectorAll('#sagaEvents li')].map(li => li.textContent)")
+
+
+def click_row(driver, order_id):
+    return driver.execute_script(
+        "const row = [...document.querySelectorAll('#orders tbody tr')].find(r => r.dataset.orderId === arguments[0]);"
+        "if (row) row.click(); return !!row;", order_id)
+
+
+def main():
+    base, shots = sys.argv[1].rstrip("/"), sys.argv[2]
+    os.makedirs(shots, exist_ok=True)
+    options = Options()
+    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1500,900"]:
+        options.add_argument(argument)
+    options.binary_location = "/usr/bin/chromium"
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        run(driver, base, shots)
+    finally:
+        driver.quit()
+
+
+def run(driver, base, shots):
+    driver.get(base + "/services/")
+    wait_for("the board to go live", lambda: driver.find_element(By.ID, "liveState").text == "live", 60)
+    print("ok: the board is live", flush=True)
+
+    # The form: account a1, item i1 at l1, one unit — stock and money enough.
+    driver.find_element(By.ID, "place").click()
+    placed = wait_for("the placed order's id", lambda: driver.find_element(By.ID, "placed").text.startswith("placed ")
+                      and driver.find_element(By.ID, "placed").text)
+    order_id = placed.split(" ", 1)[1]
+    status = wait_for(f"{order_id} to end", lambda: row_status(driver, order_id) in ("COMPLETED", "COMPENSATED")
+                      and row_status(driver, order_id))
+    if status != "COMPLETED":
+        fail(f"{order_id} ended {status}")
+    wait_for("the inspector to show the saga", lambda: driver.find_element(By.ID, "sagaTitle").text == f"saga {order_id}")
+    steps = wait_for("its steps", lambda: saga_lines(driver))
+    succeeded = [s for s in steps if "succeeded" in s]
+    if len(succeeded) != 6 or not steps[-1].startswith("saga ended COMPLETED"):
+        fail(f"the inspector shows {steps}")
+    print(f"ok: {order_id} placed with the form ended COMPLETED; its saga shows 6 steps", flush=True)
+    driver.save_screenshot(os.path.join(shots, "services-board-completed.png"))
+
+    # Over HTTP: one unit more than the location stocks, from an account that can pay for it — so credit is
+    # authorized, the reservation fails, and the authorization is released.
+    def get(path):
+        with urllib.request.urlopen(base + path) as response:
+            return json.load(response)
+    price = get("/v1/services/items/i2")["price"]
+    quantity = get("/v1/services/stock/i2/l2")["availableToPromise"] + 1
+    account = max((get(f"/v1/services/accounts/a{n}") for n in range(50)), key=lambda a: a["balance"])
+    if account["balance"] < price * quantity:
+        fail(f"no account among a0…a49 can pay {price * quantity}")
+    request = urllib.request.Request(base + "/v1/services/orders", method="POST", data=json.dumps(
+        {"account": account["id"], "item": "i2", "location": "l2", "quantity": quantity}).encode())
+    with urllib.request.urlopen(request) as response:
+        if response.status != 202:
+            fail(f"POST answered {response.status}")
+        big = json.load(response)["orderId"]
+    status = wait_for(f"{big} to end", lambda: row_status(driver, big) in ("COMPLETED", "COMPENSATED")
+                      and row_status(driver, big))
+    if status != "COMPENSATED":
+        fail(f"{big} ended {status}")
+    wait_for(f"{big}'s row to click", lambda: click_row(driver, big))
+    wait_for("the inspector to show it", lambda: driver.find_element(By.ID, "sagaTitle").text == f"saga {big}")
+    steps = wait_for("its steps", lambda: saga_lines(driver))
+    text = "\n".join(steps)
+    if "reserve: failed" not in text or "credit compensated" not in text or "(step 2, compensating)" not in text:
+        fail(f"the inspector shows {steps}")
+    reason = row_cells(driver, big)[7]
+    if reason != "out of stock":
+        fail(f"the reason shown is {reason!r}")
+    print(f"ok: {big} ended COMPENSATED (out of stock); the inspector shows the authorization released", flush=True)
+    driver.save_screenshot(os.path.join(shots, "services-board-compensated.png"))
+
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    if errors:
+        fail(f"console errors: {errors}")
+    print("ok: no console errors", flush=True)
+
+
+if __name__ == "__main__":
+    main()
