@@ -272,12 +272,16 @@ public final class OrderServices {
         endTransition()
     }
 
-    public func changePrice(_ id: String, price: Int64, by: String, requestId: String? = nil) throws {
-        if try alreadyApplied(requestId) { return }
-        guard items[id] != nil else { throw ServiceError("no item \(id)") }
+    /// Sets an item's price; returns false when nothing changed (the same price, or a request already applied).
+    @discardableResult
+    public func changePrice(_ id: String, price: Int64, by: String, requestId: String? = nil) throws -> Bool {
+        if try alreadyApplied(requestId) { return false }
+        guard let item = items[id] else { throw ServiceError("no item \(id)") }
         guard price > 0 else { throw ServiceError("a price must be positive: \(price)") }
+        guard item.price != price else { return false }
         try stage("item-\(id)", [(requestId ?? UUID().uuidString, .priceChanged(price: price, by: by))])
         endTransition()
+        return true
     }
 
     public func addStock(item: String, location: String, quantity: Int, requestId: String? = nil) throws {

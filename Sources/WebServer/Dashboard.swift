@@ -18,6 +18,7 @@ enum Dashboard {
     static let own: [String: String] = [
         "index.html": "text/html; charset=utf-8", "dashboard.js": "text/javascript", "dashboard.css": "text/css",
         "services.html": "text/html; charset=utf-8", "services.js": "text/javascript", "services.css": "text/css",
+        "prices.html": "text/html; charset=utf-8", "prices.js": "text/javascript",
     ]
 
     /// The page's own files, read from the resource bundle at first use.
@@ -40,6 +41,10 @@ enum Dashboard {
         router.get("/services/") { _, _ in
             count("dashboard")
             return file("services.html")
+        }
+        router.get("/services/prices.html") { _, _ in
+            count("dashboard")
+            return file("prices.html")
         }
         router.get("/dashboard/:file") { _, context in
             count("dashboard")

@@ -12,6 +12,7 @@ public import Services
 /// | `POST /v1/services/orders` `{"account","item","location","quantity"}` | 202 and the order's resource (`?wait=true`: 201 once its saga ended) |
 /// | `GET /v1/services/orders?limit=20` | the last orders, newest first: status and the steps each waits on |
 /// | `GET /v1/services/orders/{id}` | one order |
+/// | `GET /v1/services/prices` | price changes captured from the catalog's PostgreSQL: applied, filtered (made by the receiving service itself), each with commit → applied latency |
 /// | `GET /v1/services/sagas/{id}` | the saga's events in order, from the log (the saga inspector) |
 /// | `GET /v1/services/accounts/{id}`, `GET /v1/services/items/{id}`, `GET /v1/services/stock/{item}/{location}` | an account, a catalog item, a stock, folded from the log |
 ///
@@ -20,11 +21,13 @@ public import Services
 public struct ServicesAPI: Sendable {
     let engine: ServicesEngine
     let board: Locked<OrderBoard>
-    let streams: EventStreams
+    public let streams: EventStreams
+    let prices: PriceChangeFollower?
 
-    public init(engine: ServicesEngine, streams: EventStreams) {
+    public init(engine: ServicesEngine, streams: EventStreams, prices: PriceChangeFollower? = nil) {
         self.engine = engine
         self.streams = streams
+        self.prices = prices
         board = Locked(OrderBoard(streams: streams))
     }
 
@@ -76,6 +79,30 @@ public struct ServicesAPI: Sendable {
             return Response(
                 status: .accepted, headers: headers,
                 body: ResponseBody(byteBuffer: ByteBuffer(string: Self.json(started))))
+        }
+        router.get("/v1/services/prices") { _, _ -> Response in
+            count("services.prices")
+            guard let prices else {
+                return WebServer.problem(
+                    .notFound, "price changes are followed with serve --services-catalog postgres://…")
+            }
+            let snapshot = prices.snapshot
+            var json = JSONText()
+            json.raw(
+                "{\"applied\":\(snapshot.applied),\"filtered\":\(snapshot.filtered),\"refused\":\(snapshot.malformed),\"recent\":["
+            )
+            for (index, change) in snapshot.recent.enumerated() {
+                if index > 0 { json.raw(",") }
+                json.raw("{\"item\":")
+                json.string(change.item)
+                json.raw(",\"price\":\(change.price),\"by\":")
+                json.string(change.by)
+                json.raw(",\"filtered\":\(change.filtered),\"committed\":\(change.committed),\"latencyMs\":")
+                json.raw(change.latencyMilliseconds.map { String(format: "%.1f", $0) } ?? "null")
+                json.raw("}")
+            }
+            json.raw("]}")
+            return WebServer.json(json.text)
         }
         router.get("/v1/services/orders") { request, _ -> Response in
             count("services.orders")

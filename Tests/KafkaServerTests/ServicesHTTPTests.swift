@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The order saga over HTTP (`eventlog serve --http … --services`): placing orders with curl, every answer's
@@ -81,6 +82,64 @@ struct ServicesHTTPTests {
         print(result.stdout)
         #expect(result.status == 0, "\(result.stdout.suffix(3000))\n\(result.stderr.suffix(3000))")
         #expect(result.stdout.contains("ok: no console errors"))
+        try await server.stop()
+    }
+}
+
+/// The catalog's price changes from a real PostgreSQL (`serve --services --services-catalog`): captured from the
+/// WAL into the log, applied to the services, own changes (`last_updated_by = 'inventory'`) skipped, the
+/// arrival shown on the price page in headless Chromium.
+@Suite("Price changes from PostgreSQL into the services", .serialized)
+struct ServicesPriceChangeTests {
+    @Test func priceChangesArriveAndOwnChangesAreSkipped() async throws {
+        let database = try PostgresServer()
+        let server = try await KafkaHarness(arguments: [
+            "--http", "127.0.0.1:0", "--services", "--services-items", "10", "--services-catalog", database.url(),
+        ])
+        let http = try #require(server.http)
+        func price(_ item: String) async throws -> Int? {
+            let body = try await HTTPTests.curl(["http://\(http)/v1/services/items/\(item)"]).stdout
+            return (try? HTTPTests.json(body))?["price"] as? Int
+        }
+        #expect(try database.psql("SELECT count(*) FROM catalog_item") == "10", "the table is created and filled")
+        let before = try #require(try await price("i4"))
+        // Own change first, then a catalog change: once the second arrived, the first was seen (commit order).
+        try database.psql(
+            """
+            UPDATE catalog_item SET price = \(before + 1), last_updated_by = 'inventory' WHERE item_id = 'i4';
+            UPDATE catalog_item SET price = 4321, last_updated_by = 'catalog' WHERE item_id = 'i3';
+            """)
+        var arrived = false
+        for _ in 0..<600 where !arrived {
+            arrived = try await price("i3") == 4321
+            if !arrived { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(arrived, "the price change did not reach the services")
+        #expect(try await price("i4") == before, "the receiving service's own change was applied")
+        let prices = try HTTPTests.json(try await HTTPTests.curl(["http://\(http)/v1/services/prices"]).stdout)
+        #expect(prices["applied"] as? Int == 1 && prices["filtered"] as? Int == 1, "\(prices)")
+        let recent = prices["recent"] as? [[String: Any]] ?? []
+        #expect(recent.first { $0["item"] as? String == "i3" }?["latencyMs"] is NSNumber, "\(recent)")
+        // An order placed now is priced with the new price.
+        let order = try HTTPTests.json(
+            try await HTTPTests.curl([
+                "-X", "POST", "http://\(http)/v1/services/orders?wait=true", "-d",
+                #"{"account":"a1","item":"i3","location":"l1","quantity":2}"#,
+            ]).stdout)
+        #expect(order["unitPrice"] as? Int == 4321, "\(order)")
+
+        if ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] == nil {
+            let screenshots = DashboardBrowserTests.root.appendingPathComponent(".build/screenshots").path
+            let result = try await runTool(
+                "python3",
+                [
+                    DashboardBrowserTests.root.appendingPathComponent("Tests/clients/services_browser.py").path,
+                    "http://\(http)", screenshots, "prices", "i3",
+                ],
+                timeout: 240)
+            print(result.stdout)
+            #expect(result.status == 0, "\(result.stdout.suffix(3000))\n\(result.stderr.suffix(3000))")
+        }
         try await server.stop()
     }
 }

@@ -2,7 +2,7 @@
 """The order board in a real browser: headless Chromium (Debian's chromium and chromium-driver) driven by
 selenium, against `eventlog serve --http … --services`.
 
-usage: services_browser.py BASE_URL SCREENSHOT_DIR
+usage: services_browser.py BASE_URL SCREENSHOT_DIR [prices ITEM]
 
 Checks, each printed as it passes; the first failure exits 1 with what was seen:
 - the board loads and goes live, with no console errors;
@@ -10,6 +10,8 @@ Checks, each printed as it passes; the first failure exits 1 with what was seen:
 - an order for more than any location stocks (placed over HTTP) ends COMPENSATED with "out of stock", and
   its inspector shows the authorization released (compensating, step 2);
 - screenshots of both states.
+With `prices ITEM`: the price-change page shows ITEM's change arriving with its elapsed time, and changes the
+receiving service made itself as skipped.
 """
 import json
 import os
@@ -80,7 +82,27 @@ def main():
         driver.quit()
 
 
+def run_prices(driver, base, shots, item):
+    driver.get(base + "/services/prices.html")
+    wait_for("the page to go live", lambda: driver.find_element(By.ID, "liveState").text == "live", 60)
+    cells = wait_for(f"{item}'s change to arrive", lambda: driver.execute_script(
+        "const row = [...document.querySelectorAll('#changes tbody tr.applied')].find(r => r.dataset.item === arguments[0]);"
+        "return row ? [...row.cells].map(c => c.textContent) : null;", item), 60)
+    if not cells[4].endswith(" ms"):
+        fail(f"no elapsed time shown: {cells}")
+    skipped = driver.execute_script("return document.querySelectorAll('#changes tbody tr.filtered').length")
+    print(f"ok: {item}'s new price {cells[1]} arrived in {cells[4]}; {skipped} own change(s) shown as skipped",
+          flush=True)
+    driver.save_screenshot(os.path.join(shots, "services-prices.png"))
+    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    if errors:
+        fail(f"console errors: {errors}")
+    print("ok: no console errors", flush=True)
+
+
 def run(driver, base, shots):
+    if len(sys.argv) > 4 and sys.argv[3] == "prices":
+        return run_prices(driver, base, shots, sys.argv[4])
     driver.get(base + "/services/")
     wait_for("the board to go live", lambda: driver.find_element(By.ID, "liveState").text == "live", 60)
     print("ok: the board is live", flush=True)

@@ -1,9 +1,12 @@
 import ArgumentParser
+import ChangeCapture
 import EventLog
+import EventLogFoundation
 import Foundation
 import KafkaServer
 import LiveViews
 import Logging
+import PostgresNIO
 import ServiceLifecycle
 import Services
 import Simulator
@@ -56,6 +59,12 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: "With --services: items in the catalog (each stocked at 10 locations).")
     var servicesItems = 100
+
+    @Option(
+        help:
+            "With --services: the catalog's PostgreSQL (postgres://…). Its table catalog_item (created and filled when missing) is captured into the log, and each price change reaches the services (changes by 'inventory' are its own and skipped); /services/prices.html shows them arriving."
+    )
+    var servicesCatalog: String?
 
     @Option(help: "Server-Sent Events: events read ahead of a client, at most.")
     var streamBuffer = 1_024
@@ -146,8 +155,21 @@ struct Serve: AsyncParsableCommand {
             configuration.restaurants = try simulation.restaurants()
             if self.services {
                 let (api, engine) = try Self.startServices(log: log, items: servicesItems)
-                configuration.services = api
-                services.append(ServicesEngineService(engine: engine))
+                var follower: PriceChangeFollower?
+                if let servicesCatalog {
+                    let url: PostgresURL
+                    do { url = try PostgresURL(servicesCatalog) } catch { throw ValidationError(error.message) }
+                    try Self.prepareCatalog(url, items: servicesItems, engine: engine, logger: logger)
+                    var capture = PostgresCapture.Configuration(url: url, tables: ["public.catalog_item"])
+                    capture.slot = "eventlog_catalog"
+                    capture.topicPrefix = "cdc"
+                    capture.topicConfiguration.durability = .none
+                    services.append(
+                        CaptureService(capture: PostgresCapture(log: log, configuration: capture, logger: logger)))
+                    follower = PriceChangeFollower(log: log, topic: "cdc.public.catalog_item", engine: engine)
+                }
+                configuration.services = ServicesAPI(engine: engine, streams: api.streams, prices: follower)
+                services.append(ServicesEngineService(engine: engine, follower: follower))
             }
             let web = WebServer(
                 log: log, catalog: ViewCatalog(log: log, logger: logger), configuration: configuration, logger: logger,
@@ -188,16 +210,57 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// Stops the services' engine when the server shuts down (after what is queued), before the log closes.
+/// Stops the price follower and then the services' engine when the server shuts down (after what is queued),
+/// before the log closes.
 struct ServicesEngineService: Service {
     let engine: ServicesEngine
+    let follower: PriceChangeFollower?
     func run() async throws {
         try? await gracefulShutdown()
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
+                follower?.stop()
                 engine.stop()
                 continuation.resume()
             }
+        }
+    }
+}
+
+extension Serve {
+    /// The catalog's table in PostgreSQL: created when missing and filled with the services' items and prices.
+    static func prepareCatalog(_ url: PostgresURL, items: Int, engine: ServicesEngine, logger: Logger) throws {
+        let prices = Locked<[(String, String, Int64)]>([])
+        try engine.performAndWait { services in
+            let list = services.items.values.sorted { $0.id < $1.id }.map { ($0.id, $0.name, $0.price) }
+            prices.withLock { $0 = list }
+        }
+        let rows = prices.withLock { $0 }
+        try blocking {
+            let connection = try await PostgresConnection.connect(
+                configuration: url.connectionConfiguration, id: 2, logger: logger)
+            do {
+                try await connection.query(
+                    """
+                    CREATE TABLE IF NOT EXISTS catalog_item (item_id text PRIMARY KEY, name text NOT NULL,
+                      price bigint NOT NULL, last_updated_by text NOT NULL DEFAULT 'catalog',
+                      updated_at timestamptz NOT NULL DEFAULT now())
+                    """, logger: logger)
+                var binds = PostgresBindings()
+                binds.append(rows.map(\.0))
+                binds.append(rows.map(\.1))
+                binds.append(rows.map { String($0.2) })
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            INSERT INTO catalog_item (item_id, name, price)
+                            SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) ON CONFLICT DO NOTHING
+                            """, binds: binds), logger: logger)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            try await connection.close()
         }
     }
 }
