@@ -60,7 +60,6 @@ public final class OrderServices {
     public let streams: EventStreams
     public let configuration: Configuration
     private let clock: any WallClock
-    private let encoder = JSONEncoder()
 
     // The write side: every aggregate's current state and its stream's version.
     public private(set) var accounts: [String: Account] = [:]
@@ -146,7 +145,7 @@ public final class OrderServices {
         let version = versions[stream]
         var data: [EventStreams.EventData] = []
         for (id, event) in events {
-            data.append(EventStreams.EventData(id: id, type: event.type, data: Array(try encoder.encode(event))))
+            data.append(EventStreams.EventData(id: id, type: event.type, data: try event.encoded()))
             fold(stream: stream, event)
         }
         staged.append(
@@ -170,7 +169,7 @@ public final class OrderServices {
                     events: [
                         EventStreams.EventData(
                             id: "\(stream)/checkpoint/\(v + 1)", type: checkpoint.type,
-                            data: Array(try encoder.encode(checkpoint)))
+                            data: try checkpoint.encoded())
                     ], expecting: .exactly(v)))
             versions[stream] = v + 1
         }
