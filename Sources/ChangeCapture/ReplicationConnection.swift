@@ -7,9 +7,9 @@ import NIOPosix
 /// `START_REPLICATION … LOGICAL`: the server decodes the WAL once, continuously, and pushes each pgoutput message
 /// as it commits — instead of the SQL polling functions, which decode the WAL again from the slot's restart
 /// point (up to 15 s behind) on every call. postgres-nio does not speak this sub-protocol, so the little of
-/// the frontend/backend protocol it needs is written here: the startup message, trust or cleartext-password
-/// authentication (others are refused, and the connector falls back to polling), one simple query, and
-/// CopyBoth data (XLogData, keepalives, standby status updates).
+/// the frontend/backend protocol it needs is written here: the startup message, trust, cleartext-password or
+/// SCRAM-SHA-256 authentication (``SCRAMClient``; MD5 and the like are refused, and the connector falls back to
+/// polling), one simple query, and CopyBoth data (XLogData, keepalives, standby status updates).
 ///
 /// Memory is bounded: received messages wait in an ``Inbox``; past ``Inbox/pauseBytes`` of them the socket is
 /// no longer read (TCP backpressure reaches the walsender) until the consumer takes them.
@@ -97,6 +97,7 @@ final class ReplicationConnection: @unchecked Sendable {
     }
 
     private func startup(_ url: PostgresURL, applicationName: String) async throws {
+        var scram: SCRAMClient?
         send(nil) { buffer in
             buffer.writeInteger(Int32(196_608))  // protocol 3.0
             for (key, value) in [
@@ -120,6 +121,28 @@ final class ReplicationConnection: @unchecked Sendable {
                         throw Refused(description: "the server wants a password and the URL has none")
                     }
                     send(UInt8(ascii: "p")) { Self.cString(password, into: &$0) }
+                case 10:  // SASL: the mechanisms offered
+                    var offered: [String] = []
+                    while let name = message.body.readNullTerminatedString(), !name.isEmpty { offered.append(name) }
+                    guard offered.contains("SCRAM-SHA-256"), let password = url.password else {
+                        throw Refused(
+                            description: "SASL mechanisms \(offered) (the client speaks SCRAM-SHA-256, with a password)"
+                        )
+                    }
+                    scram = SCRAMClient(password: password)
+                    let first = scram!.first
+                    send(UInt8(ascii: "p")) { buffer in
+                        Self.cString("SCRAM-SHA-256", into: &buffer)
+                        buffer.writeInteger(Int32(first.count))
+                        buffer.writeBytes(first)
+                    }
+                case 11:  // SASL continue: the server-first message
+                    guard scram != nil else { throw Refused(description: "SASL continue without a SASL start") }
+                    let final = try scram!.final(Array(buffer: message.body))
+                    send(UInt8(ascii: "p")) { $0.writeBytes(final) }
+                case 12:  // SASL final: the server's signature
+                    guard let scram else { throw Refused(description: "SASL final without a SASL start") }
+                    try scram.verify(Array(buffer: message.body))
                 default:
                     throw Refused(description: "authentication method \(code) is not spoken by the replication client")
                 }

@@ -302,28 +302,32 @@ import Testing
 
     /// A row larger than the topic accepts stops capture with a clear error and loses nothing: after the limit
     /// is raised, a restart delivers it.
-    @Test func refusedReplicationConnectionsFallBackToPolling() async throws {
+    @Test func scramStreamsAndUnspokenAuthenticationFallsBackToPolling() async throws {
         let harness = try CaptureHarness()
         try harness.server.psql("CREATE TABLE items (id int PRIMARY KEY, name text)")
-        // Streaming first: the replication protocol.
-        try await harness.start(try harness.configuration(tables: ["public.items"]))
-        try harness.server.psql("INSERT INTO items VALUES (1, 'streamed')")
-        try await harness.catchUp()
-        #expect(harness.capture?.statistics.polling == false)
-        await harness.stop()
-        // A user who must authenticate with SCRAM, which the replication client does not speak: the connector
-        // polls the slot instead (postgres-nio's connection speaks SCRAM), losing nothing.
+        // Users who must authenticate with SCRAM (the replication client speaks it) and with MD5 (it does not).
         let hba = harness.server.directory + "/data/pg_hba.conf"
         let rules = try String(contentsOfFile: hba, encoding: .utf8)
-        try ("host all scram 127.0.0.1/32 scram-sha-256\n" + rules).write(
+        try ("host all scram 127.0.0.1/32 scram-sha-256\nhost all md5user 127.0.0.1/32 md5\n" + rules).write(
             toFile: hba, atomically: false, encoding: .utf8)
         try harness.server.psql(
-            "SET password_encryption = 'scram-sha-256'; CREATE ROLE scram LOGIN SUPERUSER PASSWORD 'pw'; SELECT pg_reload_conf()"
-        )
-        try harness.server.psql("INSERT INTO items VALUES (2, 'while stopped')")
+            """
+            SET password_encryption = 'scram-sha-256'; CREATE ROLE scram LOGIN SUPERUSER PASSWORD 'pw';
+            SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN SUPERUSER PASSWORD 'pw5';
+            SELECT pg_reload_conf();
+            """)
         var configuration = try harness.configuration(tables: ["public.items"])
         configuration.url = try PostgresURL(
             "postgres://scram:pw@127.0.0.1:\(harness.server.port)/postgres", environment: [:])
+        try await harness.start(configuration)
+        try harness.server.psql("INSERT INTO items VALUES (1, 'streamed')")
+        try await harness.catchUp()
+        #expect(harness.capture?.statistics.polling == false, "SCRAM: the replication protocol")
+        await harness.stop()
+        // MD5: the connector polls the slot instead (postgres-nio's connection speaks it), losing nothing.
+        try harness.server.psql("INSERT INTO items VALUES (2, 'while stopped')")
+        configuration.url = try PostgresURL(
+            "postgres://md5user:pw5@127.0.0.1:\(harness.server.port)/postgres", environment: [:])
         try await harness.start(configuration)
         try harness.server.psql("INSERT INTO items VALUES (3, 'polled'); UPDATE items SET name = 'again' WHERE id = 1")
         try await harness.catchUp()
@@ -331,6 +335,15 @@ import Testing
         await harness.stop()
         let names = try harness.records("cdc.public.items").compactMap { Envelope($0)?.after?["name"] as? String }
         #expect(names == ["streamed", "while stopped", "polled", "again"])
+        // A wrong password is a clear error, never a fallback that hides it.
+        configuration.url = try PostgresURL(
+            "postgres://scram:wrong@127.0.0.1:\(harness.server.port)/postgres", environment: [:])
+        do {
+            try await harness.start(configuration)
+            Issue.record("a wrong password was accepted")
+        } catch let error as CaptureError {
+            #expect(!error.message.contains("wrong"), "the password leaked into: \(error.message)")
+        }
     }
 
     @Test func hugeRowsStopWithoutLosingAnything() async throws {
