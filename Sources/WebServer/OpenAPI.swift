@@ -5,16 +5,73 @@ import Foundation
 /// path it lists is served).
 enum OpenAPIDocument {
     /// The whole document.
-    static let json: String = {
+    static let json: String = document(services: false)
+    /// With the services' routes (`serve --services`).
+    static let jsonWithServices: String = document(services: true)
+
+    private static func document(services: Bool) -> String {
         guard var document = try? JSONSerialization.jsonObject(with: Data(base.utf8)) as? [String: Any],
             var paths = document["paths"] as? [String: Any]
         else { return base }
         for kind in ["order", "driver"] { paths.merge(aggregatePaths(kind)) { a, _ in a } }
+        if services { paths.merge(servicePaths()) { a, _ in a } }
         document["paths"] = paths
         let data = try? JSONSerialization.data(
             withJSONObject: document, options: [.sortedKeys, .withoutEscapingSlashes])
         return data.map { String(decoding: $0, as: UTF8.self) } ?? base
-    }()
+    }
+
+    private static func json(_ description: String) -> [String: Any] {
+        ["description": description, "content": ["application/json": ["schema": ["type": "object"]]]]
+    }
+
+    /// The order saga's routes (``ServicesAPI``).
+    private static func servicePaths() -> [String: Any] {
+        let order: [String: Any] = [
+            "type": "object", "required": ["account", "item", "location"],
+            "properties": [
+                "account": ["type": "string"], "item": ["type": "string"], "location": ["type": "string"],
+                "quantity": ["type": "integer", "minimum": 1, "maximum": 1000],
+            ],
+        ]
+        func get(_ summary: String, _ parameters: [[String: Any]], notFound: Bool = true) -> [String: Any] {
+            var responses: [String: Any] = ["200": json(summary)]
+            if notFound { responses["404"] = problem("Unknown") }
+            return ["get": ["summary": summary, "parameters": parameters, "responses": responses]]
+        }
+        return [
+            "/v1/services/orders": [
+                "post": [
+                    "summary": "Place an order: its saga starts (wait=true: answer when it ended)",
+                    "parameters": [
+                        ["name": "wait", "in": "query", "required": false, "schema": ["type": "boolean"]]
+                    ],
+                    "requestBody": ["required": true, "content": ["application/json": ["schema": order]]],
+                    "responses": [
+                        "201": json("The order, its saga ended"), "202": json("The order, its saga started"),
+                        "400": problem("A bad body"), "422": problem("The order could not be placed"),
+                    ],
+                ],
+                "get": [
+                    "summary": "The last orders, newest first",
+                    "parameters": [
+                        [
+                            "name": "limit", "in": "query", "required": false,
+                            "schema": ["type": "integer", "minimum": 1, "maximum": 200],
+                        ]
+                    ],
+                    "responses": ["200": json("Orders with their status and the steps they wait on")],
+                ],
+            ],
+            "/v1/services/orders/{id}": get("One order", [parameter("id")]),
+            "/v1/services/sagas/{id}": get("A saga's events in order", [parameter("id")]),
+            "/v1/services/accounts/{id}": get("An account", [parameter("id")]),
+            "/v1/services/items/{id}": get("A catalog item", [parameter("id")]),
+            "/v1/services/stock/{item}/{location}": get(
+                "Stock of an item at a location", [parameter("item"), parameter("location")]),
+            "/v1/services/prices": get("Price changes captured from the catalog's database", []),
+        ]
+    }
 
     private static func problem(_ description: String) -> [String: Any] {
         [

@@ -108,7 +108,7 @@ public final class WebServer: Service, Sendable {
         }
         router.get("/openapi.json") { _, _ -> Response in
             count("openapi")
-            return Self.json(OpenAPIDocument.json)
+            return Self.json(configuration.services == nil ? OpenAPIDocument.json : OpenAPIDocument.jsonWithServices)
         }
         router.get("/v1/topics") { _, _ -> Response in
             count("topics")

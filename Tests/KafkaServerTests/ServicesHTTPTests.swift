@@ -54,6 +54,26 @@ struct ServicesHTTPTests {
         let types = (saga["events"] as? [[String: Any]])?.compactMap { $0["type"] as? String } ?? []
         #expect(types.first == "sagaStarted" && types.last == "sagaEnded", "\(types)")
 
+        // openapi.json lists the services' routes, and each answers something other than 404 for a known id.
+        let document = try HTTPTests.json(try await HTTPTests.curl(["http://\(http)/openapi.json"]).stdout)
+        let paths = try #require(document["paths"] as? [String: Any])
+        for path in [
+            "/v1/services/orders", "/v1/services/orders/{id}", "/v1/services/sagas/{id}",
+            "/v1/services/accounts/{id}", "/v1/services/items/{id}", "/v1/services/stock/{item}/{location}",
+            "/v1/services/prices",
+        ] {
+            #expect(paths[path] != nil, "\(path) is not documented")
+        }
+        for path in [
+            "/v1/services/orders/\(id)", "/v1/services/sagas/\(id)", "/v1/services/accounts/a1",
+            "/v1/services/items/i1", "/v1/services/stock/i1/l1",
+        ] {
+            let answer = try await HTTPTests.curl([
+                "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://\(http)\(path)",
+            ])
+            #expect(answer.stdout == "200", "\(path)")
+        }
+
         // A restart keeps every order: the board is folded from the log.
         try await server.killAndRestart()
         let restarted = try #require(server.http)
