@@ -5,6 +5,8 @@
 #      `eventlog cdc postgres` drains it; rows/s = rows / (time until the slot is confirmed past the last one).
 #   3. Latency at RATE transactions/s (pgbench --rate): commit → durable in the log, p50/p99, from the
 #      connector's own measurement (PostgreSQL's commit timestamp against the clock after the append + flush).
+#   4. PostgreSQL's own logical-replication client, pg_recvlogical, draining the same kind of backlog to
+#      /dev/null: what the walsender delivers here with no connector work at all.
 # Needs the release build (swift build -c release --product eventlog). Prints one line per measurement.
 #   ROWS (300000), RATE (5000), SECONDS_EACH (10), CLIENTS (4) tune the runs.
 set -euo pipefail
@@ -26,6 +28,7 @@ pgbench="/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -1)/bin/p
 $psql -c "CREATE TABLE rows (id bigserial PRIMARY KEY, account int, amount numeric(12,2), note text, at timestamptz DEFAULT now())"
 echo "INSERT INTO rows (account, amount, note) VALUES (random() * 1000, random() * 100, 'order placed');" > "$work/insert.sql"
 lsn() { $psql -c "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8"; }
+lsn_text() { $psql -c "SELECT pg_current_wal_insert_lsn()"; }
 confirmed() { $psql -c "SELECT COALESCE((confirmed_flush_lsn - '0/0'::pg_lsn)::int8, 0) FROM pg_replication_slots WHERE slot_name = 'eventlog'"; }
 start_cdc() {
   $EL cdc postgres --data-dir "$work/log" --url "$url" --tables public.rows --snapshot never > "$work/cdc.out" 2>&1 &
@@ -70,3 +73,18 @@ target=$(lsn)
 while [ "$(confirmed)" -lt "$target" ]; do sleep 0.05; done
 stop_cdc
 echo "cdc at $RATE tx/s: $(grep -o 'commit→log.*; the' "$work/cdc.out" | tail -1 | sed 's/; the$//')"
+
+# 4. PostgreSQL's own client on the same kind of backlog: pg_recvlogical draining a fresh slot to /dev/null
+#     (what the walsender delivers with no connector work at all).
+#     Its own table and publication, last, so the connector never has it to skip.
+$psql -c "CREATE TABLE rows2 (LIKE rows INCLUDING ALL); CREATE PUBLICATION recvlogical FOR TABLE rows2"
+$psql -c "SELECT pg_create_logical_replication_slot('recvlogical', 'pgoutput')" > /dev/null
+sed 's/INTO rows /INTO rows2 /' "$work/insert.sql" > "$work/insert2.sql"
+$pgbench -c "$CLIENTS" -j 2 -t $((ROWS / CLIENTS)) -f "$work/insert2.sql" postgres > /dev/null
+target=$(lsn)
+begin=$(date +%s.%N)
+"$(dirname "${pgbench%% *}")/pg_recvlogical" -h 127.0.0.1 -p "$EVENTLOG_PG_PORT" -U eventlog -d postgres \
+  --slot recvlogical --start -o proto_version=1 -o publication_names=recvlogical -E "$(lsn_text)" -f /dev/null
+end=$(date +%s.%N)
+$psql -c "SELECT pg_drop_replication_slot('recvlogical')" > /dev/null
+python3 -c "r=$ROWS; t=$end-$begin; print(f'pg_recvlogical (PostgreSQL alone, to /dev/null): {r} transactions in {t:.2f} s = {r/t:,.0f} rows/s')"
