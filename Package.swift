@@ -177,7 +177,7 @@ let package = Package(
             name: "KafkaServerTests",
             dependencies: [
                 "KafkaServer", "KafkaClient", "StreamJet", "LiveViews", "EventLog", "EventLogFoundation", "Simulator",
-                "TestSupport",
+                "Services", "TestSupport",
             ],
             swiftSettings: upcoming),
         .testTarget(

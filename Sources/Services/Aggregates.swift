@@ -109,6 +109,8 @@ public struct CatalogItem: Codable, Sendable, Hashable {
     public var name = ""
     public var price: Int64 = 0
     public var lastUpdatedBy = ""
+    /// The newest captured database change applied (its WAL position; 0: none).
+    public var sourceLSN: Int64 = 0
 
     public init(id: String) { self.id = id }
 
@@ -117,9 +119,10 @@ public struct CatalogItem: Codable, Sendable, Hashable {
         case .itemAdded(let name, let price):
             self.name = name
             self.price = price
-        case .priceChanged(let price, let by):
+        case .priceChanged(let price, let by, let lsn):
             self.price = price
             lastUpdatedBy = by
+            if let lsn { sourceLSN = max(sourceLSN, lsn) }
         default:
             break
         }

@@ -71,10 +71,11 @@ extension ServiceEvent {
             w.open("itemAdded")
             w.string("name", name)
             w.int("price", price)
-        case .priceChanged(let price, let by):
+        case .priceChanged(let price, let by, let sourceLSN):
             w.open("priceChanged")
             w.int("price", price)
             w.string("by", by)
+            if let sourceLSN { w.int("sourceLSN", sourceLSN) }
         case .orderCreated(let account, let item, let location, let quantity):
             w.open("orderCreated")
             w.string("account", account)

@@ -56,7 +56,8 @@ public enum ServiceEvent: Codable, Sendable, Hashable {
 
     // Catalog
     case itemAdded(name: String, price: Int64)
-    case priceChanged(price: Int64, by: String)
+    /// A new price; `sourceLSN` is the WAL position of the database change it came from, when captured.
+    case priceChanged(price: Int64, by: String, sourceLSN: Int64?)
 
     // Order
     case orderCreated(account: String, item: String, location: String, quantity: Int)

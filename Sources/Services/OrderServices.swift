@@ -271,14 +271,22 @@ public final class OrderServices {
         endTransition()
     }
 
-    /// Sets an item's price; returns false when nothing changed (the same price, or a request already applied).
+    /// Sets an item's price; returns false when nothing changed (the same price, a request already applied, or
+    /// a captured change no newer than one applied: `sourceLSN` orders a row's changes, so reading the capture
+    /// topic again — after a restart — never moves a price back).
     @discardableResult
-    public func changePrice(_ id: String, price: Int64, by: String, requestId: String? = nil) throws -> Bool {
+    public func changePrice(
+        _ id: String, price: Int64, by: String, requestId: String? = nil, sourceLSN: Int64? = nil
+    ) throws -> Bool {
         if try alreadyApplied(requestId) { return false }
         guard let item = items[id] else { throw ServiceError("no item \(id)") }
         guard price > 0 else { throw ServiceError("a price must be positive: \(price)") }
+        // A captured change (a snapshot row: 0) no newer than the last captured one applied is old news.
+        if let sourceLSN, item.sourceLSN > 0, sourceLSN <= item.sourceLSN { return false }
         guard item.price != price else { return false }
-        try stage("item-\(id)", [(requestId ?? UUID().uuidString, .priceChanged(price: price, by: by))])
+        try stage(
+            "item-\(id)",
+            [(requestId ?? UUID().uuidString, .priceChanged(price: price, by: by, sourceLSN: sourceLSN))])
         endTransition()
         return true
     }

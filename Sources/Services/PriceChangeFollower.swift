@@ -8,8 +8,10 @@ import Foundation
 ///
 /// - A change whose `last_updated_by` is `ownName` was made by the receiving service itself: it is counted and
 ///   skipped (no echo).
-/// - Each change is applied with the request id `cdc/<partition>/<offset>`, so following the topic again from
-///   its start (after a restart) applies nothing twice.
+/// - Each change is applied with the request id `cdc/<partition>/<offset>` and its WAL position; a change no
+///   newer than the item's last applied one is not applied, so following the topic again from its start (after
+///   a restart) applies nothing twice and never moves a price back (`ServicesKillPriceTests` kills the server
+///   mid-stream to check).
 /// - The propagation latency is commit (the envelope's `source.ts_ms`) → the new price committed to the
 ///   services' log, in milliseconds.
 public final class PriceChangeFollower: @unchecked Sendable {
@@ -81,7 +83,10 @@ public final class PriceChangeFollower: @unchecked Sendable {
             return
         }
         let by = after["last_updated_by"] as? String ?? ""
-        let committed = ((envelope["source"] as? [String: Any])?["ts_ms"] as? NSNumber)?.int64Value ?? 0
+        let source = envelope["source"] as? [String: Any]
+        let committed = (source?["ts_ms"] as? NSNumber)?.int64Value ?? 0
+        // The change's WAL position orders a row's changes (a snapshot row has none: 0, older than any change).
+        let lsn = (source?["lsn"] as? NSNumber)?.int64Value ?? 0
         if by == ownName {
             remember(
                 Change(item: item, price: price, by: by, latencyMilliseconds: nil, filtered: true, committed: committed)
@@ -92,7 +97,8 @@ public final class PriceChangeFollower: @unchecked Sendable {
         let applied = Locked(false)
         do {
             try engine.performAndWait { services in
-                let changed = try services.changePrice(item, price: price, by: by, requestId: requestId)
+                let changed = try services.changePrice(
+                    item, price: price, by: by, requestId: requestId, sourceLSN: lsn)
                 applied.withLock { $0 = changed }
             }
         } catch {

@@ -267,9 +267,10 @@ struct KafkaClientTests {
         for _ in 0..<8 {
             let mirror = try BackgroundTool(
                 binary,
-                ["mirror", "--from", source.path, "--to", server.bootstrap, "--topics", "events", "--batch", "50"])
-            // Kill once this run has copied a random number of records: a fixed delay raced the machine's load
-            // (under the full suite every child had finished before its kill and the test proved nothing).
+                ["mirror", "--from", source.path, "--to", server.bootstrap, "--topics", "events", "--batch", "50", "--follow"])
+            // `--follow` never ends by itself; kill it once this run has copied a random number of records (a
+            // fixed delay, or a mirror that could finish first, raced the machine's load: under the full suite
+            // every child had finished before its kill and the test proved nothing).
             let wanted =
                 try Self.copiedCount(server, "events", partitions: 2) + Int64.random(in: 1...3_000, using: &random)
             let deadline = ContinuousClock.now + .seconds(60)
@@ -307,6 +308,7 @@ extension KafkaClientTests {
     /// Records the server holds in `topic`, summed over its partitions.
     static func copiedCount(_ server: KafkaHarness, _ topic: String, partitions: Int) throws -> Int64 {
         let log = try #require(server.log)
+        defer { try? log.close() }
         var total: Int64 = 0
         for partition in 0..<partitions where log.topicNames().contains(topic) {
             total += try log.offsets(topic: topic, partition: partition).end

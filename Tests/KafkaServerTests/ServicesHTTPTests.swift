@@ -1,4 +1,7 @@
+import EventLog
+import EventLogFoundation
 import Foundation
+import Services
 import TestSupport
 import Testing
 
@@ -161,5 +164,98 @@ struct ServicesPriceChangeTests {
             #expect(result.status == 0, "\(result.stdout.suffix(3000))\n\(result.stderr.suffix(3000))")
         }
         try await server.stop()
+    }
+}
+
+/// `kill -9` of a server running the services with the price follower, while PostgreSQL commits price changes
+/// (some by the receiving service itself) and clients place orders: after the restarts every catalog-authored
+/// price reached the services exactly once and in commit order, no own change did, and the saga invariants
+/// hold on the log.
+@Suite("Services and price changes under kill -9", .serialized)
+struct ServicesKillPriceTests {
+    @Test func killedServerAppliesEveryPriceOnceAndKeepsTheInvariants() async throws {
+        let seed = testSeed("services-price-kill")
+        var random = SeededGenerator(seed: seed)
+        let database = try PostgresServer()
+        let server = try await KafkaHarness(arguments: [
+            "--http", "127.0.0.1:0", "--services", "--services-items", "5", "--services-catalog", database.url(),
+        ])
+        // Every change to catalog_item, in commit order (one writer), by a trigger: the oracle.
+        try database.psql(
+            """
+            CREATE TABLE price_log (seq bigserial PRIMARY KEY, item_id text, price bigint, by text);
+            CREATE FUNCTION log_price() RETURNS trigger LANGUAGE plpgsql AS $$
+              BEGIN INSERT INTO price_log (item_id, price, by) VALUES (NEW.item_id, NEW.price, NEW.last_updated_by);
+              RETURN NEW; END $$;
+            CREATE TRIGGER log_price AFTER UPDATE ON catalog_item FOR EACH ROW EXECUTE FUNCTION log_price();
+            """)
+        let writerSeed = random.next()
+        let writerRandom = Locked(SeededGenerator(seed: writerSeed))
+        let writing = BackgroundLoop {
+            let script = writerRandom.withLock { random in
+                (0..<5).map { _ in
+                    let by = Int.random(in: 0..<5, using: &random) == 0 ? "inventory" : "catalog"
+                    return
+                        "UPDATE catalog_item SET price = price + 1, last_updated_by = '\(by)' WHERE item_id = 'i\(Int.random(in: 0..<5, using: &random))';"
+                }.joined(separator: "\n")
+            }
+            _ = try? database.psql(script)
+        }
+        var kills = 0
+        for _ in 0..<4 {
+            let http = try #require(server.http)
+            for _ in 0..<Int.random(in: 5...30, using: &random) {
+                _ = try? await HTTPTests.curl([
+                    "-s", "-o", "/dev/null", "-X", "POST", "http://\(http)/v1/services/orders", "-d",
+                    #"{"account":"a\#(Int.random(in: 0..<50, using: &random))","item":"i\#(Int.random(in: 0..<5, using: &random))","location":"l1","quantity":1}"#,
+                ])
+            }
+            try await Task.sleep(for: .milliseconds(Int.random(in: 50...600, using: &random)))
+            try await server.killAndRestart()
+            kills += 1
+        }
+        let updates = writing.stop() * 5
+        #expect(updates > 20, "the writer committed too little while the server was killed")
+        // Let the follower catch up and every saga end (resumed ones time out after 5 s and compensate).
+        let expected = try Self.catalogPrices(database)
+        let http = try #require(server.http)
+        var caughtUp = false
+        for _ in 0..<600 where !caughtUp {
+            caughtUp = true
+            for (item, prices) in expected {
+                let body = try await HTTPTests.curl(["http://\(http)/v1/services/items/\(item)"]).stdout
+                if ((try? HTTPTests.json(body))?["price"] as? Int).map(Int64.init) != prices.last { caughtUp = false }
+            }
+            if !caughtUp { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(caughtUp, "the services did not reach the catalog's last prices (seed \(seed))")
+        try await Task.sleep(for: .seconds(6))
+        let log = try #require(server.log)
+        defer { try? log.close() }
+        let streams = try EventStreams(log: log, topic: "services")
+        for (item, prices) in expected {
+            let applied = try streams.read("item-\(item)").compactMap { recorded -> Int64? in
+                if case .priceChanged(let price, _, _) = try OrderServices.decode(recorded) { return price }
+                return nil
+            }
+            #expect(applied == prices, "item \(item): applied \(applied), the catalog wrote \(prices) (seed \(seed))")
+        }
+        let report = try ServiceInvariants.check(streams)
+        #expect(report.violations == [], "seed \(seed)")
+        print("[services-price-kill] \(kills) kills, \(updates) updates, \(report.sagas) sagas (seed \(seed))")
+        try await server.stop()
+    }
+
+    /// Per item, the prices the catalog (not the receiving service) set, in commit order.
+    static func catalogPrices(_ database: PostgresServer) throws -> [String: [Int64]] {
+        var prices: [String: [Int64]] = [:]
+        for line in try database.psql("SELECT item_id, price FROM price_log WHERE by = 'catalog' ORDER BY seq")
+            .split(separator: "\n")
+        {
+            let parts = line.split(separator: "|")
+            guard parts.count == 2, let price = Int64(parts[1]) else { continue }
+            prices[String(parts[0]), default: []].append(price)
+        }
+        return prices
     }
 }
