@@ -267,7 +267,10 @@ struct KafkaClientTests {
         for _ in 0..<8 {
             let mirror = try BackgroundTool(
                 binary,
-                ["mirror", "--from", source.path, "--to", server.bootstrap, "--topics", "events", "--batch", "50", "--follow"])
+                [
+                    "mirror", "--from", source.path, "--to", server.bootstrap, "--topics", "events", "--batch", "50",
+                    "--follow",
+                ])
             // `--follow` never ends by itself; kill it once this run has copied a random number of records (a
             // fixed delay, or a mirror that could finish first, raced the machine's load: under the full suite
             // every child had finished before its kill and the test proved nothing).
