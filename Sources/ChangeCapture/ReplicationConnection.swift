@@ -304,7 +304,17 @@ final class ReplicationConnection: @unchecked Sendable {
             waiter?.resume(throwing: error)
         }
 
+        /// Waits for messages; a cancelled task stops waiting at once (a shutdown need not wait for the next
+        /// keepalive).
         func take() async throws -> [Message] {
+            try await withTaskCancellationHandler {
+                try await waitForMessages()
+            } onCancel: {
+                fail(CancellationError())
+            }
+        }
+
+        private func waitForMessages() async throws -> [Message] {
             try await withCheckedThrowingContinuation { continuation in
                 let ready = state.withLock { s -> Result<[Message], any Error>? in
                     if !s.messages.isEmpty {
