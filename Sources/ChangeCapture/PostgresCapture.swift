@@ -169,7 +169,8 @@ public final class PostgresCapture: Sendable {
                     try gate(session) { prepared.withLock { $0 = true } }
                     ready()
                 }
-                if replicationProtocol.withLock({ $0 }) {
+                // The replication protocol until the server refuses it once; then polling.
+                if !statistics.polling {
                     let replication: ReplicationConnection
                     do {
                         replication = try await ReplicationConnection.connect(
@@ -178,7 +179,6 @@ public final class PostgresCapture: Sendable {
                         logger.warning(
                             "the replication protocol is not available; polling the slot instead",
                             metadata: ["cdc.reason": "\(refused.description)"])
-                        replicationProtocol.withLock { $0 = false }
                         counters.withLock { $0.polling = true }
                         try await stream(connection, writer: writer, session: session)
                         return
@@ -262,9 +262,6 @@ public final class PostgresCapture: Sendable {
             finish(.success(()))
         }
     }
-
-    /// Whether to stream through the replication protocol (until the server refuses it once).
-    private let replicationProtocol = Locked(true)
 
     /// The session allowed to write: a newer one supersedes an abandoned one for good.
     private let currentSession = Locked(0)
@@ -690,6 +687,36 @@ public final class PostgresCapture: Sendable {
 
     // MARK: - Streaming
 
+    /// Transactions decoded in one poll or one burst of the stream, appended together.
+    struct DecodedBatch {
+        var transactions: [(lsn: UInt64, records: [PendingRecord])] = []
+        var commitMicroseconds: [Int64] = []
+        var changes = 0
+
+        /// Adds a committed transaction unless the initial snapshot already holds it.
+        mutating func add(_ transaction: CapturedTransaction, state: State, maker: RecordMaker) {
+            if state.snapshotSaw(xid: transaction.xid, endLSN: transaction.endLSN) { return }
+            commitMicroseconds.append(transaction.commitMicroseconds)
+            changes += transaction.changes.count
+            transactions.append((transaction.endLSN, maker.records(of: transaction)))
+        }
+    }
+
+    /// Appends a batch through the session's gate and counts it (latency: commit → appended).
+    func append(_ batch: DecodedBatch, writer: CaptureWriter, session: Int) throws(CaptureError) {
+        guard !batch.transactions.isEmpty else { return }
+        let before = (writer.appended, writer.skipped)
+        try gate(session) { () throws(CaptureError) in try writer.write(batch.transactions) }
+        let now = Self.wallMicroseconds()
+        counters.withLock {
+            for commit in batch.commitMicroseconds { $0.record(latencyMicroseconds: now - commit) }
+            $0.transactions += batch.transactions.count
+            $0.changes += batch.changes
+            $0.recordsAppended += writer.appended - before.0
+            $0.recordsSkipped += writer.skipped - before.1
+        }
+    }
+
     func stream(_ connection: PostgresConnection, writer: CaptureWriter, session: Int) async throws(CaptureError) {
         arm()
         let state = try readState() ?? State(phase: .streaming)
@@ -704,11 +731,9 @@ public final class PostgresCapture: Sendable {
             let flushed = try await rows(connection, "SELECT (pg_current_wal_flush_lsn() - '0/0'::pg_lsn)::int8")
             let flushedLSN = UInt64(Self.int64(flushed.first?.first ?? nil) ?? 0)
             var assembler = TransactionAssembler(primaryKeys: primaryKeys)
-            var transactions: [(lsn: UInt64, records: [PendingRecord])] = []
-            var commits: [Int64] = []
+            var batch = DecodedBatch()
             var rowCount = 0
             var lastEnd: UInt64 = 0
-            var changes = 0
             try ensureOpen(connection, peek)
             do {
                 for try await row in try await connection.query(
@@ -725,27 +750,12 @@ public final class PostgresCapture: Sendable {
                             PgOutputMessage.decode(Array(buffer: data)), lsn: UInt64(lsn))
                     else { continue }
                     lastEnd = transaction.endLSN
-                    if state.snapshotSaw(xid: transaction.xid, endLSN: transaction.endLSN) { continue }
-                    commits.append(transaction.commitMicroseconds)
-                    changes += transaction.changes.count
-                    transactions.append((transaction.endLSN, maker.records(of: transaction)))
+                    batch.add(transaction, state: state, maker: maker)
                 }
             } catch {
                 throw classify(error, doing: peek)
             }
-            if !transactions.isEmpty {
-                let before = (writer.appended, writer.skipped)
-                try gate(session) { () throws(CaptureError) in try writer.write(transactions) }
-                let count = transactions.count
-                let now = Self.wallMicroseconds()
-                counters.withLock {
-                    for commit in commits { $0.record(latencyMicroseconds: now - commit) }
-                    $0.transactions += count
-                    $0.changes += changes
-                    $0.recordsAppended += writer.appended - before.0
-                    $0.recordsSkipped += writer.skipped - before.1
-                }
-            }
+            try append(batch, writer: writer, session: session)
             // Complete (fewer rows than the limit): everything flushed before the poll was decoded.
             let target = rowCount < configuration.maxChangesPerPoll ? max(lastEnd, flushedLSN) : lastEnd
             if target > statistics.confirmedLSN {
@@ -797,9 +807,7 @@ public final class PostgresCapture: Sendable {
                 throw CaptureError(.connectionLost, "the replication stream failed: \(error)")
             }
             answered()
-            var transactions: [(lsn: UInt64, records: [PendingRecord])] = []
-            var commits: [Int64] = []
-            var changes = 0
+            var batch = DecodedBatch()
             var keepalive: UInt64 = 0
             var replyRequested = false
             for event in events {
@@ -808,30 +816,14 @@ public final class PostgresCapture: Sendable {
                     guard let transaction = try assembler.feed(PgOutputMessage.decode(bytes), lsn: lsn) else {
                         continue
                     }
-                    if state.snapshotSaw(xid: transaction.xid, endLSN: transaction.endLSN) { continue }
-                    commits.append(transaction.commitMicroseconds)
-                    changes += transaction.changes.count
-                    transactions.append((transaction.endLSN, maker.records(of: transaction)))
+                    batch.add(transaction, state: state, maker: maker)
                 case .keepalive(let walEnd, let reply):
                     keepalive = max(keepalive, walEnd)
                     replyRequested = replyRequested || reply
                 }
             }
-            var confirm = statistics.confirmedLSN
-            if let last = transactions.last {
-                let before = (writer.appended, writer.skipped)
-                try gate(session) { () throws(CaptureError) in try writer.write(transactions) }
-                let count = transactions.count
-                let now = Self.wallMicroseconds()
-                counters.withLock {
-                    for commit in commits { $0.record(latencyMicroseconds: now - commit) }
-                    $0.transactions += count
-                    $0.changes += changes
-                    $0.recordsAppended += writer.appended - before.0
-                    $0.recordsSkipped += writer.skipped - before.1
-                }
-                confirm = max(confirm, last.lsn)
-            }
+            try append(batch, writer: writer, session: session)
+            var confirm = max(statistics.confirmedLSN, batch.transactions.last?.lsn ?? 0)
             // Nothing half-received: everything the walsender sent before its keepalive is in the log.
             if !assembler.isOpen && keepalive > confirm { confirm = keepalive }
             if confirm > statistics.confirmedLSN || replyRequested {

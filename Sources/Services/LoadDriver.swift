@@ -27,9 +27,9 @@ public struct ServiceDataSet: Sendable {
         let loaded = Locked(false)
         let data = self
         try engine.performAndWait { services in
-            var random = SplitMix(seed: data.seed)
+            var random = SplitMix64(seed: data.seed)
             for n in 0..<data.accounts {
-                let poor = random.unit() < data.poorAccounts
+                let poor = random.nextDouble() < data.poorAccounts
                 let balance = poor ? Int64(random.below(2_000)) : 50_000 + Int64(random.below(5_000_000))
                 if services.accounts[data.accountId(n)] == nil {
                     try services.openAccount(data.accountId(n), balance: balance)
@@ -44,8 +44,8 @@ public struct ServiceDataSet: Sendable {
         // Stock, one commit per item.
         for n in 0..<items {
             try engine.performAndWait { services in
-                var random = SplitMix(seed: data.seed &+ UInt64(n) &* 7919)
-                let scarce = random.unit() < data.scarceItems
+                var random = SplitMix64(seed: data.seed &+ UInt64(n) &* 7919)
+                let scarce = random.nextDouble() < data.scarceItems
                 for l in 0..<data.locations {
                     let quantity = scarce ? Int(random.below(3)) : 20 + Int(random.below(200))
                     let key = "\(data.itemId(n))@\(data.locationId(l))"
@@ -99,8 +99,8 @@ public struct LoadDriver: Sendable {
         let finished = DispatchGroup()
         let results = Locked<(latencies: [Double], statuses: [SagaStatus: Int], timedOut: Int, failed: Int)>(
             ([], [:], 0, 0))
-        var random = SplitMix(seed: seed)
-        let start = DispatchTimeNanos.now()
+        var random = SplitMix64(seed: seed)
+        let start = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<orders {
             slots.wait()
             finished.enter()
@@ -124,7 +124,7 @@ public struct LoadDriver: Sendable {
             }
         }
         finished.wait()
-        let seconds = Double(DispatchTimeNanos.now() - start) / 1e9
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return results.withLock { r in
             var report = LoadReport()
             report.orders = orders
@@ -143,17 +143,7 @@ public struct LoadDriver: Sendable {
     }
 }
 
-/// A small, fast, seeded generator (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
+    /// A number in `0..<n` (0 when `n` is 0).
     mutating func below(_ n: UInt64) -> UInt64 { n == 0 ? 0 : next() % n }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }

@@ -494,34 +494,46 @@ public final class OrderServices {
     /// The aggregate of `stream` folded from the log, starting at its last checkpoint: what a service that
     /// keeps no state in memory would do.
     public func materialize(account id: String) throws -> Account? {
-        var account: Account?
-        for recorded in try lastCheckpointOnward("account-\(id)") {
-            if account == nil { account = Account(id: id) }
-            account!.apply(try Self.decode(recorded))
-        }
-        return account
+        try Self.materialize(account: id, in: streams, checkpointEvery: configuration.checkpointEvery)
     }
 
     public func materialize(stock item: String, at location: String) throws -> Stock? {
-        var stock: Stock?
-        for recorded in try lastCheckpointOnward("stock-\(item)@\(location)") {
-            if stock == nil { stock = Stock(item: item, location: location) }
-            stock!.apply(try Self.decode(recorded))
-        }
+        try Self.materialize(stock: item, at: location, in: streams, checkpointEvery: configuration.checkpointEvery)
+    }
+
+    /// An account folded from `streams` (nil when it has no events), reading from its last checkpoint.
+    public static func materialize(account id: String, in streams: EventStreams, checkpointEvery: Int = 200) throws
+        -> Account?
+    {
+        let events = try lastCheckpointOnward("account-\(id)", streams, checkpointEvery)
+        guard !events.isEmpty else { return nil }
+        var account = Account(id: id)
+        for recorded in events { account.apply(try decode(recorded)) }
+        return account
+    }
+
+    /// A stock folded from `streams` (nil when it has no events), reading from its last checkpoint.
+    public static func materialize(
+        stock item: String, at location: String, in streams: EventStreams, checkpointEvery: Int = 200
+    ) throws -> Stock? {
+        let events = try lastCheckpointOnward("stock-\(item)@\(location)", streams, checkpointEvery)
+        guard !events.isEmpty else { return nil }
+        var stock = Stock(item: item, location: location)
+        for recorded in events { stock.apply(try decode(recorded)) }
         return stock
     }
 
     /// The stream's events from its last checkpoint (found from the checkpoint cadence: at most
-    /// `checkpointEvery` events are read past it).
-    private func lastCheckpointOnward(_ stream: String) throws -> [EventStreams.RecordedEvent] {
+    /// `checkpointEvery` events are read past it; the whole stream when there is none).
+    private static func lastCheckpointOnward(_ stream: String, _ streams: EventStreams, _ checkpointEvery: Int) throws
+        -> [EventStreams.RecordedEvent]
+    {
         guard let version = try streams.version(of: stream) else { return [] }
-        var from = max(0, version - Int64(configuration.checkpointEvery) - 1)
-        let tail = try streams.read(stream, fromVersion: from)
+        let tail = try streams.read(stream, fromVersion: max(0, version - Int64(checkpointEvery) - 1))
         if let index = tail.lastIndex(where: { $0.type == "accountCheckpoint" || $0.type == "stockCheckpoint" }) {
             return Array(tail[index...])
         }
-        from = 0
-        return try streams.read(stream, fromVersion: from)
+        return try streams.read(stream)
     }
 }
 

@@ -112,7 +112,7 @@ public final class ServicesEngine: @unchecked Sendable {
         }
     }
 
-    static func now() -> UInt64 { DispatchTimeNanos.now() }
+    static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 
     private func run() {
         do {
@@ -191,14 +191,5 @@ public final class ServicesEngine: @unchecked Sendable {
             for (_, entry) in waiting { entry.callback(.failure(failure), 0) }
             waiting.removeAll()
         }
-    }
-}
-
-/// Monotonic nanoseconds.
-enum DispatchTimeNanos {
-    static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
     }
 }

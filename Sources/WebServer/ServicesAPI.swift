@@ -21,7 +21,7 @@ public import Services
 public struct ServicesAPI: Sendable {
     let engine: ServicesEngine
     let board: Locked<OrderBoard>
-    public let streams: EventStreams
+    let streams: EventStreams
     let prices: PriceChangeFollower?
 
     public init(engine: ServicesEngine, streams: EventStreams, prices: PriceChangeFollower? = nil) {
@@ -159,12 +159,11 @@ public struct ServicesAPI: Sendable {
             count("services.account")
             let id = try context.parameters.require("id")
             return try await answer {
-                var account = Account(id: id)
-                let events = try streams.read("account-\(id)")
-                guard !events.isEmpty else { return WebServer.problem(.notFound, "no account '\(id)'") }
-                for recorded in events { account.apply(try OrderServices.decode(recorded)) }
+                guard let account = try OrderServices.materialize(account: id, in: streams),
+                    let version = try streams.version(of: "account-\(id)")
+                else { return WebServer.problem(.notFound, "no account '\(id)'") }
                 return WebServer.json(
-                    #"{"id":"\#(id)","balance":\#(account.balance),"held":\#(account.held),"paid":\#(account.paid),"version":\#(events.count - 1)}"#
+                    #"{"id":"\#(id)","balance":\#(account.balance),"held":\#(account.held),"paid":\#(account.paid),"version":\#(version)}"#
                 )
             }
         }
@@ -191,12 +190,9 @@ public struct ServicesAPI: Sendable {
             count("services.stock")
             let item = try context.parameters.require("item"), location = try context.parameters.require("location")
             return try await answer {
-                var stock = Stock(item: item, location: location)
-                let events = try streams.read("stock-\(item)@\(location)")
-                guard !events.isEmpty else {
+                guard let stock = try OrderServices.materialize(stock: item, at: location, in: streams) else {
                     return WebServer.problem(.notFound, "no stock of '\(item)' at '\(location)'")
                 }
-                for recorded in events { stock.apply(try OrderServices.decode(recorded)) }
                 return WebServer.json(
                     #"{"item":"\#(item)","location":"\#(location)","onHand":\#(stock.onHand),"reserved":\#(stock.reserved),"availableToPromise":\#(stock.availableToPromise)}"#
                 )

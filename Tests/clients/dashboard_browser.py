@@ -20,49 +20,17 @@ import sys
 import time
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
+
+from browser_support import console_errors, fail, run_in_chromium, wait_for
 
 KEPLER_COLUMNS = ["id", "point_latitude_2", "point_longitude_2", "point_latitude_1", "point_longitude_1",
                   "start_time", "status", "restaurantId", "accountId"]
 
 
-def fail(message):
-    print(f"FAIL: {message}", flush=True)
-    sys.exit(1)
-
-
-def wait_for(description, condition, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    fail(f"timed out after {seconds} s waiting for {description}")
-
-
 def main():
-    base, shots = sys.argv[1].rstrip("/"), sys.argv[2]
-    os.makedirs(shots, exist_ok=True)
-    options = Options()
-    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1500,1300"]:
-        options.add_argument(argument)
-    options.binary_location = "/usr/bin/chromium"
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
-        run(driver, base, shots)
-    finally:
-        driver.quit()
-
-
-def console_errors(driver):
-    return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    run_in_chromium(run)
 
 
 def run(driver, base, shots):

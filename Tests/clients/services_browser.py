@@ -16,31 +16,16 @@ receiving service made itself as skipped.
 import json
 import os
 import sys
-import time
 import urllib.request
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-
-def fail(message):
-    print(f"FAIL: {message}", flush=True)
-    sys.exit(1)
+from browser_support import console_errors, fail, run_in_chromium, wait_for
 
 
-def wait_for(description, condition, seconds=30):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            value = condition()
-        except Exception:  # an element replaced while reading it: the board redraws twice a second
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    fail(f"timed out after {seconds} s waiting for {description}")
+def wait(description, condition, seconds=30):
+    """wait_for, tolerating elements replaced while read (the board redraws twice a second)."""
+    return wait_for(description, condition, seconds, retry_errors=True)
 
 
 # The board redraws twice a second, so elements go stale between finding and reading them: read in one
@@ -67,25 +52,13 @@ def click_row(driver, order_id):
 
 
 def main():
-    base, shots = sys.argv[1].rstrip("/"), sys.argv[2]
-    os.makedirs(shots, exist_ok=True)
-    options = Options()
-    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1500,900"]:
-        options.add_argument(argument)
-    options.binary_location = "/usr/bin/chromium"
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
-        run(driver, base, shots)
-    finally:
-        driver.quit()
+    run_in_chromium(run, window="1500,900")
 
 
 def run_prices(driver, base, shots, item):
     driver.get(base + "/services/prices.html")
-    wait_for("the page to go live", lambda: driver.find_element(By.ID, "liveState").text == "live", 60)
-    cells = wait_for(f"{item}'s change to arrive", lambda: driver.execute_script(
+    wait("the page to go live", lambda: driver.find_element(By.ID, "liveState").text == "live", 60)
+    cells = wait(f"{item}'s change to arrive", lambda: driver.execute_script(
         "const row = [...document.querySelectorAll('#changes tbody tr.applied')].find(r => r.dataset.item === arguments[0]);"
         "return row ? [...row.cells].map(c => c.textContent) : null;", item), 60)
     if not cells[4].endswith(" ms"):
@@ -94,7 +67,7 @@ def run_prices(driver, base, shots, item):
     print(f"ok: {item}'s new price {cells[1]} arrived in {cells[4]}; {skipped} own change(s) shown as skipped",
           flush=True)
     driver.save_screenshot(os.path.join(shots, "services-prices.png"))
-    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    errors = console_errors(driver)
     if errors:
         fail(f"console errors: {errors}")
     print("ok: no console errors", flush=True)
@@ -104,20 +77,20 @@ def run(driver, base, shots):
     if len(sys.argv) > 4 and sys.argv[3] == "prices":
         return run_prices(driver, base, shots, sys.argv[4])
     driver.get(base + "/services/")
-    wait_for("the board to go live", lambda: driver.find_element(By.ID, "liveState").text == "live", 60)
+    wait("the board to go live", lambda: driver.find_element(By.ID, "liveState").text == "live", 60)
     print("ok: the board is live", flush=True)
 
     # The form: account a1, item i1 at l1, one unit — stock and money enough.
     driver.find_element(By.ID, "place").click()
-    placed = wait_for("the placed order's id", lambda: driver.find_element(By.ID, "placed").text.startswith("placed ")
+    placed = wait("the placed order's id", lambda: driver.find_element(By.ID, "placed").text.startswith("placed ")
                       and driver.find_element(By.ID, "placed").text)
     order_id = placed.split(" ", 1)[1]
-    status = wait_for(f"{order_id} to end", lambda: row_status(driver, order_id) in ("COMPLETED", "COMPENSATED")
+    status = wait(f"{order_id} to end", lambda: row_status(driver, order_id) in ("COMPLETED", "COMPENSATED")
                       and row_status(driver, order_id))
     if status != "COMPLETED":
         fail(f"{order_id} ended {status}")
-    wait_for("the inspector to show the saga", lambda: driver.find_element(By.ID, "sagaTitle").text == f"saga {order_id}")
-    steps = wait_for("its steps", lambda: saga_lines(driver))
+    wait("the inspector to show the saga", lambda: driver.find_element(By.ID, "sagaTitle").text == f"saga {order_id}")
+    steps = wait("its steps", lambda: saga_lines(driver))
     succeeded = [s for s in steps if "succeeded" in s]
     if len(succeeded) != 6 or not steps[-1].startswith("saga ended COMPLETED"):
         fail(f"the inspector shows {steps}")
@@ -140,13 +113,13 @@ def run(driver, base, shots):
         if response.status != 202:
             fail(f"POST answered {response.status}")
         big = json.load(response)["orderId"]
-    status = wait_for(f"{big} to end", lambda: row_status(driver, big) in ("COMPLETED", "COMPENSATED")
+    status = wait(f"{big} to end", lambda: row_status(driver, big) in ("COMPLETED", "COMPENSATED")
                       and row_status(driver, big))
     if status != "COMPENSATED":
         fail(f"{big} ended {status}")
-    wait_for(f"{big}'s row to click", lambda: click_row(driver, big))
-    wait_for("the inspector to show it", lambda: driver.find_element(By.ID, "sagaTitle").text == f"saga {big}")
-    steps = wait_for("its steps", lambda: saga_lines(driver))
+    wait(f"{big}'s row to click", lambda: click_row(driver, big))
+    wait("the inspector to show it", lambda: driver.find_element(By.ID, "sagaTitle").text == f"saga {big}")
+    steps = wait("its steps", lambda: saga_lines(driver))
     text = "\n".join(steps)
     if "reserve: failed" not in text or "credit compensated" not in text or "(step 2, compensating)" not in text:
         fail(f"the inspector shows {steps}")
@@ -156,7 +129,7 @@ def run(driver, base, shots):
     print(f"ok: {big} ended COMPENSATED (out of stock); the inspector shows the authorization released", flush=True)
     driver.save_screenshot(os.path.join(shots, "services-board-compensated.png"))
 
-    errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    errors = console_errors(driver)
     if errors:
         fail(f"console errors: {errors}")
     print("ok: no console errors", flush=True)

@@ -154,7 +154,7 @@ struct Serve: AsyncParsableCommand {
             configuration.javascriptDirectory = javascriptDir
             configuration.restaurants = try simulation.restaurants()
             if self.services {
-                let (api, engine) = try Self.startServices(log: log, items: servicesItems)
+                let (streams, engine) = try Self.startServices(log: log, items: servicesItems)
                 var follower: PriceChangeFollower?
                 if let servicesCatalog {
                     let url: PostgresURL
@@ -168,7 +168,7 @@ struct Serve: AsyncParsableCommand {
                         CaptureService(capture: PostgresCapture(log: log, configuration: capture, logger: logger)))
                     follower = PriceChangeFollower(log: log, topic: "cdc.public.catalog_item", engine: engine)
                 }
-                configuration.services = ServicesAPI(engine: engine, streams: api.streams, prices: follower)
+                configuration.services = ServicesAPI(engine: engine, streams: streams, prices: follower)
                 services.append(ServicesEngineService(engine: engine, follower: follower))
             }
             let web = WebServer(
@@ -198,7 +198,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Opens the services on the log, loads the demo data when missing, starts the engine.
-    static func startServices(log: Log, items: Int) throws -> (ServicesAPI, ServicesEngine) {
+    static func startServices(log: Log, items: Int) throws -> (EventStreams, ServicesEngine) {
         let orderServices = try OrderServices(log: log)
         let streams = orderServices.streams
         let engine = ServicesEngine(services: orderServices)
@@ -206,7 +206,7 @@ struct Serve: AsyncParsableCommand {
         data.items = items
         data.locations = 10
         try data.load(into: engine)
-        return (ServicesAPI(engine: engine, streams: streams), engine)
+        return (streams, engine)
     }
 }
 
