@@ -119,12 +119,17 @@ final class KafkaHarness: @unchecked Sendable {
         return try? Log.openReadOnly(directory: directory)
     }
 
-    /// On a crash, the lines that say where: the message and the project's own frames.
+    /// On a crash, the lines that say where: the message and the project's own frames; a ThreadSanitizer
+    /// report whole (both accesses' stacks are needed to find a race, and most frames are in dependencies).
     static func crashLines(_ stderr: String) -> String {
-        stderr.split(separator: "\n").filter {
-            $0.contains("rror") || $0.contains("crashed") || $0.contains("/Sources/")
+        let lines = stderr.split(separator: "\n", omittingEmptySubsequences: false)
+        if let start = lines.firstIndex(where: { $0.contains("WARNING: ThreadSanitizer") }) {
+            let end =
+                lines[start...].firstIndex(where: { $0.hasPrefix("SUMMARY: ThreadSanitizer") }) ?? lines.endIndex - 1
+            return lines[start...min(end, start + 300)].joined(separator: "\n")
         }
-        .prefix(40).joined(separator: "\n")
+        return lines.filter { $0.contains("rror") || $0.contains("crashed") || $0.contains("/Sources/") }
+            .prefix(40).joined(separator: "\n")
     }
 
     /// Stops the server with SIGTERM and expects a clean exit (status 0, log closed cleanly).
