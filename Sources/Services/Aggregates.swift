@@ -1,6 +1,49 @@
 /// The services' aggregates. Each is the fold of its stream's events (``apply(_:)``); commands decide on the
 /// current state and return the event to append (the business rule), never mutate it themselves.
 
+/// An aggregate, and so a stream of the services' topic: `account-<id>`, `stock-<item>@<location>`, `item-<id>`,
+/// `order-<id>`, `saga-<id>`. The write side names its streams through this type and so never parses its own
+/// stream ids; only events read back from the log are parsed (``init(stream:)``).
+enum Aggregate: Hashable, Sendable {
+    case account(String)
+    /// `<item>@<location>`.
+    case stock(String)
+    case item(String)
+    case order(String)
+    case saga(String)
+    /// A stream of no service (kept in the log, folded into nothing).
+    case other(String)
+
+    var stream: String {
+        switch self {
+        case .account(let id): "account-" + id
+        case .stock(let key): "stock-" + key
+        case .item(let id): "item-" + id
+        case .order(let id): "order-" + id
+        case .saga(let id): "saga-" + id
+        case .other(let stream): stream
+        }
+    }
+
+    init(stream: String) {
+        let (kind, id) = Self.split(stream)
+        switch kind {
+        case "account": self = .account(id)
+        case "stock": self = .stock(id)
+        case "item": self = .item(id)
+        case "order": self = .order(id)
+        case "saga": self = .saga(id)
+        default: self = .other(stream)
+        }
+    }
+
+    /// `account-7` → ("account", "7").
+    static func split(_ stream: String) -> (kind: String, id: String) {
+        guard let dash = stream.utf8.firstIndex(of: UInt8(ascii: "-")) else { return (stream, "") }
+        return (String(stream[..<dash]), String(stream[stream.index(after: dash)...]))
+    }
+}
+
 /// An account. Money only moves between its three places, so `balance + held + paid` changes only by deposits
 /// and withdrawals: authorize moves balance → held, release held → balance, payment held → paid, refund
 /// paid → held. (Which saga holds what is in the saga's events; the account keeps totals, so its checkpoint
@@ -68,6 +111,12 @@ public struct Stock: Codable, Sendable, Hashable {
     public init(item: String, location: String) {
         self.item = item
         self.location = location
+    }
+
+    /// The stock of a stream's key, `<item>@<location>`.
+    init(key: String) {
+        let parts = key.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        self.init(item: parts[0], location: parts.count > 1 ? parts[1] : "")
     }
 
     public var availableToPromise: Int { onHand - reserved }
@@ -204,6 +253,12 @@ public struct Saga: Codable, Sendable, Hashable {
         default:
             break
         }
+    }
+
+    /// Applies `event` to `saga` in place and returns the result (one dictionary access for both).
+    static func applying(_ event: ServiceEvent, to saga: inout Saga) -> Saga {
+        saga.apply(event)
+        return saga
     }
 
     static func next(after step: SagaStep) -> SagaStep? {

@@ -43,7 +43,7 @@ public enum ServiceInvariants {
             for recorded in events {
                 report.events += 1
                 let event = try OrderServices.decode(recorded)
-                let (kind, id) = OrderServices.split(recorded.stream)
+                let (kind, id) = Aggregate.split(recorded.stream)
                 if let saga = event.saga, kind == "account" || kind == "stock" {
                     let key = "\(saga.sagaId)/\(saga.stepNumber)/\(saga.isCompensating ? "undo" : "do")"
                     if !applied.insert(key).inserted {

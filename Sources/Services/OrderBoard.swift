@@ -22,16 +22,14 @@ public final class OrderBoard {
             let events = try streams.readAll(fromPosition: position, maxCount: 10_000)
             guard let last = events.last else { return count }
             for recorded in events {
-                let (kind, id) = OrderServices.split(recorded.stream)
+                let (kind, id) = Aggregate.split(recorded.stream)
                 guard kind == "order" || kind == "saga" else { continue }
                 let event = try OrderServices.decode(recorded)
                 if kind == "order" {
                     if orders[id] == nil { created.append(id) }
                     Self.apply(event, to: &orders[id, default: Order(id: id)])
                 } else {
-                    var saga = sagas[id] ?? Saga(id: id, order: id)
-                    saga.apply(event)
-                    sagas[id] = saga
+                    let saga = Saga.applying(event, to: &sagas[id, default: Saga(id: id, order: id)])
                     Self.apply(sagaState: saga, to: &orders[id, default: Order(id: id)])
                 }
             }

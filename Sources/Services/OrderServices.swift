@@ -71,9 +71,7 @@ public final class OrderServices {
     private var sinceCheckpoint: [String: Int] = [:]
     /// Sagas not finished, by id.
     public private(set) var active: Set<String> = []
-    private var staged: [EventStreams.StreamWrite] = []
-    /// Indexes into `staged` where a transition ends.
-    private var boundaries: [Int] = []
+    private var staged = StagedEvents()
     private var broken: (any Error)?
     private var nextOrder = 0
 
@@ -88,7 +86,7 @@ public final class OrderServices {
             guard let last = events.last else { break }
             for recorded in events {
                 let event = try Self.decode(recorded)
-                fold(stream: recorded.stream, event)
+                fold(Aggregate(stream: recorded.stream), event)
                 versions[recorded.stream] = recorded.version
             }
             position = last.position + 1
@@ -109,109 +107,93 @@ public final class OrderServices {
         }
     }
 
-    /// Applies an event to the write side's aggregate of `stream`.
-    private func fold(stream: String, _ event: ServiceEvent) {
-        let (kind, id) = Self.split(stream)
-        switch kind {
-        case "account": accounts[id, default: Account(id: id)].apply(event)
-        case "stock":
-            let parts = id.split(separator: "@", maxSplits: 1).map(String.init)
-            stocks[id, default: Stock(item: parts[0], location: parts.count > 1 ? parts[1] : "")].apply(event)
-        case "item": items[id, default: CatalogItem(id: id)].apply(event)
-        case "order":
-            var order = orders[id] ?? Order(id: id)
-            OrderBoard.apply(event, to: &order)
-            orders[id] = order
-        case "saga":
-            var saga = sagas[id] ?? Saga(id: id, order: id)
-            saga.apply(event)
-            sagas[id] = saga
+    /// Applies an event to the write side's aggregate (in place: no copy of the aggregate's state).
+    private func fold(_ aggregate: Aggregate, _ event: ServiceEvent) {
+        switch aggregate {
+        case .account(let id): accounts[id, default: Account(id: id)].apply(event)
+        case .stock(let key): stocks[key, default: Stock(key: key)].apply(event)
+        case .item(let id): items[id, default: CatalogItem(id: id)].apply(event)
+        case .order(let id): OrderBoard.apply(event, to: &orders[id, default: Order(id: id)])
+        case .saga(let id):
+            let saga = Saga.applying(event, to: &sagas[id, default: Saga(id: id, order: id)])
             OrderBoard.apply(sagaState: saga, to: &orders[id, default: Order(id: id)])
-        default: break
+        case .other: break
         }
-    }
-
-    /// `account-7` → ("account", "7").
-    static func split(_ stream: String) -> (String, String) {
-        guard let dash = stream.firstIndex(of: "-") else { return (stream, "") }
-        return (String(stream[..<dash]), String(stream[stream.index(after: dash)...]))
     }
 
     // MARK: - Staging and committing
 
-    /// Stages events for one stream at its current version, folding them into the write side at once.
-    private func stage(_ stream: String, _ events: [(id: String, event: ServiceEvent)]) throws {
+    /// Stages events for one aggregate's stream at its current version, folding them into the write side at once.
+    private func stage(_ aggregate: Aggregate, _ events: [(id: String, event: ServiceEvent)]) throws {
         if let broken { throw broken }
-        let version = versions[stream]
-        var data: [EventStreams.EventData] = []
-        for (id, event) in events {
-            data.append(EventStreams.EventData(id: id, type: event.type, data: try event.encoded()))
-            fold(stream: stream, event)
-        }
-        staged.append(
-            EventStreams.StreamWrite(stream: stream, events: data, expecting: version.map { .exactly($0) } ?? .noStream)
-        )
-        versions[stream] = (version ?? -1) + Int64(events.count)
-        // Every saga transition ends with its write to the saga's stream: a commit may split there.
-        if stream.hasPrefix("saga-") { endTransition() }
+        let stream = aggregate.stream
+        let version = Self.advance(&versions[stream, default: -1], by: events.count)
+        for (_, event) in events { fold(aggregate, event) }
+        staged.writes.append(
+            .init(stream: stream, events: events, expected: version < 0 ? .noStream : .exactly(version)))
         // A checkpoint keeps the fold of a long-lived aggregate short.
-        let (kind, id) = Self.split(stream)
-        guard kind == "account" || kind == "stock" else { return }
-        sinceCheckpoint[stream, default: 0] += events.count
-        if sinceCheckpoint[stream]! >= configuration.checkpointEvery {
-            sinceCheckpoint[stream] = 0
-            let checkpoint: ServiceEvent =
-                kind == "account" ? .accountCheckpoint(accounts[id]!) : .stockCheckpoint(stocks[id]!)
-            let v = versions[stream]!
-            staged.append(
-                EventStreams.StreamWrite(
-                    stream: stream,
-                    events: [
-                        EventStreams.EventData(
-                            id: "\(stream)/checkpoint/\(v + 1)", type: checkpoint.type,
-                            data: try checkpoint.encoded())
-                    ], expecting: .exactly(v)))
-            versions[stream] = v + 1
+        let checkpoint: ServiceEvent
+        switch aggregate {
+        case .saga:  // every saga transition ends with its write to the saga's stream: a commit may split there
+            endTransition()
+            return
+        case .account(let id):
+            guard
+                Self.advance(&sinceCheckpoint[stream, default: 0], by: events.count) + events.count
+                    >= configuration.checkpointEvery
+            else { return }
+            checkpoint = .accountCheckpoint(accounts[id]!)
+        case .stock(let key):
+            guard
+                Self.advance(&sinceCheckpoint[stream, default: 0], by: events.count) + events.count
+                    >= configuration.checkpointEvery
+            else { return }
+            checkpoint = .stockCheckpoint(stocks[key]!)
+        case .item, .order, .other:
+            return
         }
+        sinceCheckpoint[stream] = 0
+        let v = Self.advance(&versions[stream, default: -1], by: 1)
+        staged.writes.append(
+            .init(stream: stream, events: [("\(stream)/checkpoint/\(v + 1)", checkpoint)], expected: .exactly(v)))
+    }
+
+    /// Adds `count` to `value` in place (one dictionary lookup through `subscript(_:default:)`); returns the
+    /// value before.
+    private static func advance<N: BinaryInteger>(_ value: inout N, by count: Int) -> N {
+        defer { value += N(count) }
+        return value
     }
 
     /// Marks the end of a transition: the writes staged since the last mark must reach the log together.
-    private func endTransition() { boundaries.append(staged.count) }
+    private func endTransition() { staged.boundaries.append(staged.writes.count) }
 
-    /// Appends everything staged, in as few batches as fit the topic's record size: each batch atomic, split
-    /// only between transitions, in order — so after a crash the log holds a prefix of whole transitions.
-    /// After a failure the instance refuses further work.
+    /// Appends everything staged (``StagedEvents/append(to:)``). After a failure the instance refuses further
+    /// work.
     public func commit() throws {
-        if let broken { throw broken }
-        guard !staged.isEmpty else { return }
-        if boundaries.last != staged.count { endTransition() }
+        let pending = try takeStaged()
         do {
-            var start = 0, end = 0, bytes = 0
-            for boundary in boundaries {
-                let size = staged[end..<boundary].reduce(0) { total, write in
-                    write.events.reduce(total) { $0 + $1.data.count + $1.id.utf8.count + write.stream.utf8.count + 48 }
-                }
-                if bytes + size > Self.batchBytes && end > start {
-                    _ = try streams.append(Array(staged[start..<end]))
-                    (start, bytes) = (end, 0)
-                }
-                bytes += size
-                end = boundary
-            }
-            if start < staged.count { _ = try streams.append(Array(staged[start...])) }
-            staged.removeAll(keepingCapacity: true)
-            boundaries.removeAll(keepingCapacity: true)
+            try pending.append(to: streams)
         } catch {
             broken = error
             throw error
         }
     }
 
-    /// Below the topic's default record size limit (1 MiB), with room for headers.
-    static let batchBytes = 512 << 10
+    /// Takes everything staged, whole transitions, for the caller to append — ``ServicesEngine`` appends on
+    /// another thread while it stages the next requests. The caller appends what it takes, in the order
+    /// taken; until it has, a command's request id staged in it is neither in the log nor staged, so the
+    /// caller runs no command with a request id meanwhile (a retry could be applied twice). If that append
+    /// fails, this instance is ahead of the log and must not be used again.
+    public func takeStaged() throws -> StagedEvents {
+        if let broken { throw broken }
+        if staged.boundaries.last != staged.writes.count { endTransition() }
+        defer { staged = StagedEvents() }
+        return staged
+    }
 
-    /// Events staged and not yet committed.
-    public var stagedCount: Int { staged.count }
+    /// Writes staged and not yet committed.
+    public var stagedCount: Int { staged.writes.count }
 
     // MARK: - Account, catalog and inventory commands (outside sagas)
 
@@ -220,13 +202,13 @@ public final class OrderServices {
     private func alreadyApplied(_ requestId: String?) throws -> Bool {
         guard let requestId else { return false }
         return try streams.locate(eventID: requestId) != nil
-            || staged.contains { $0.events.contains { $0.id == requestId } }
+            || staged.writes.contains { $0.events.contains { $0.id == requestId } }
     }
 
     public func openAccount(_ id: String, balance: Int64) throws {
         guard accounts[id] == nil else { throw ServiceError("account \(id) already exists") }
         guard balance >= 0 else { throw ServiceError("an opening balance cannot be negative: \(balance)") }
-        try stage("account-\(id)", [("account-\(id)/opened", .accountOpened(balance: balance))])
+        try stage(.account(id), [("account-\(id)/opened", .accountOpened(balance: balance))])
         endTransition()
     }
 
@@ -234,7 +216,7 @@ public final class OrderServices {
         if try alreadyApplied(requestId) { return }
         guard accounts[id] != nil else { throw ServiceError("no account \(id)") }
         guard amount > 0 else { throw ServiceError("a deposit must be positive: \(amount)") }
-        try stage("account-\(id)", [(requestId ?? UUID().uuidString, .deposited(amount: amount))])
+        try stage(.account(id), [(requestId ?? UUID().uuidString, .deposited(amount: amount))])
         endTransition()
     }
 
@@ -245,7 +227,7 @@ public final class OrderServices {
         guard account.balance >= amount else {
             throw ServiceError("account \(id) has \(account.balance), cannot withdraw \(amount)")
         }
-        try stage("account-\(id)", [(requestId ?? UUID().uuidString, .withdrawn(amount: amount))])
+        try stage(.account(id), [(requestId ?? UUID().uuidString, .withdrawn(amount: amount))])
         endTransition()
     }
 
@@ -259,15 +241,15 @@ public final class OrderServices {
             throw ServiceError("account \(from) has \(source.balance), cannot transfer \(amount)")
         }
         let request = requestId ?? UUID().uuidString
-        try stage("account-\(from)", [(request + "/out", .withdrawn(amount: amount))])
-        try stage("account-\(to)", [(request + "/in", .deposited(amount: amount))])
+        try stage(.account(from), [(request + "/out", .withdrawn(amount: amount))])
+        try stage(.account(to), [(request + "/in", .deposited(amount: amount))])
         endTransition()
     }
 
     public func addItem(_ id: String, name: String, price: Int64) throws {
         guard items[id] == nil else { throw ServiceError("item \(id) already exists") }
         guard price > 0 else { throw ServiceError("a price must be positive: \(price)") }
-        try stage("item-\(id)", [("item-\(id)/added", .itemAdded(name: name, price: price))])
+        try stage(.item(id), [("item-\(id)/added", .itemAdded(name: name, price: price))])
         endTransition()
     }
 
@@ -285,7 +267,7 @@ public final class OrderServices {
         if let sourceLSN, item.sourceLSN > 0, sourceLSN <= item.sourceLSN { return false }
         guard item.price != price else { return false }
         try stage(
-            "item-\(id)",
+            .item(id),
             [(requestId ?? UUID().uuidString, .priceChanged(price: price, by: by, sourceLSN: sourceLSN))])
         endTransition()
         return true
@@ -294,7 +276,7 @@ public final class OrderServices {
     public func addStock(item: String, location: String, quantity: Int, requestId: String? = nil) throws {
         if try alreadyApplied(requestId) { return }
         guard quantity > 0 else { throw ServiceError("stock added must be positive: \(quantity)") }
-        try stage("stock-\(item)@\(location)", [(requestId ?? UUID().uuidString, .stockAdded(quantity: quantity))])
+        try stage(.stock("\(item)@\(location)"), [(requestId ?? UUID().uuidString, .stockAdded(quantity: quantity))])
         endTransition()
     }
 
@@ -311,7 +293,7 @@ public final class OrderServices {
         guard orders[orderId] == nil else { throw ServiceError("order \(orderId) already exists") }
         let context = SagaContext(sagaId: orderId, correlationId: orderId, stepNumber: 0, isCompensating: false)
         try stage(
-            "order-\(orderId)",
+            .order(orderId),
             [
                 (
                     "order-\(orderId)/created",
@@ -319,7 +301,7 @@ public final class OrderServices {
                 )
             ])
         try stage(
-            "saga-\(orderId)",
+            .saga(orderId),
             [
                 (
                     "saga-\(orderId)/started",
@@ -346,7 +328,7 @@ public final class OrderServices {
             }
             let waiting = saga.inFlight.sorted().map(\.name).joined(separator: ", ")
             try stage(
-                "saga-\(id)",
+                .saga(id),
                 [
                     (
                         "saga-\(id)/timed-out",
@@ -373,7 +355,7 @@ public final class OrderServices {
             guard !saga.inFlight.isEmpty else {
                 if !saga.failed.isEmpty {
                     try stage(
-                        "saga-\(id)",
+                        .saga(id),
                         [
                             (
                                 "saga-\(id)/compensating",
@@ -400,59 +382,60 @@ public final class OrderServices {
         guard let order = orders[id] else { throw ServiceError("saga \(id) has no order") }
         let c = context(id, step: step, compensating: false)
         let doID = "\(id)/\(step.rawValue)/do"
-        func answered(_ stream: String, _ event: ServiceEvent, _ ok: Bool, _ reason: String?) throws {
-            try stage(stream, [(doID, event)])
+        func answered(_ participant: Aggregate, _ event: ServiceEvent, _ ok: Bool, _ reason: String?) throws {
+            try stage(participant, [(doID, event)])
             try stage(
-                "saga-\(id)",
+                .saga(id),
                 [("\(id)/\(step.rawValue)/answer", .stepAnswered(step: step, succeeded: ok, reason: reason, saga: c))])
         }
         switch step {
         case .priceLookup:
             if let item = items[order.item] {
                 let total = item.price * Int64(order.quantity)
-                try answered("order-\(id)", .orderPriced(unitPrice: item.price, total: total, saga: c), true, nil)
+                try answered(.order(id), .orderPriced(unitPrice: item.price, total: total, saga: c), true, nil)
             } else {
                 try answered(
-                    "order-\(id)", .orderRejected(reason: "unknown item \(order.item)", saga: c), false,
+                    .order(id), .orderRejected(reason: "unknown item \(order.item)", saga: c), false,
                     "unknown item \(order.item)")
             }
         case .creditAuthorize:
             guard let account = accounts[order.account] else {
                 try answered(
-                    "order-\(id)", .orderRejected(reason: "unknown account \(order.account)", saga: c), false,
+                    .order(id), .orderRejected(reason: "unknown account \(order.account)", saga: c), false,
                     "unknown account \(order.account)")
                 return true
             }
             let event = account.authorize(orders[id]!.total ?? 0, c)
             if case .authorized = event {
-                try answered("account-\(order.account)", event, true, nil)
+                try answered(.account(order.account), event, true, nil)
             } else {
-                try answered("account-\(order.account)", event, false, "credit declined")
+                try answered(.account(order.account), event, false, "credit declined")
             }
         case .inventoryReserve:
             let key = "\(order.item)@\(order.location)"
             let stock = stocks[key] ?? Stock(item: order.item, location: order.location)
             let event = stock.reserve(order.quantity, c)
             if case .reserved = event {
-                try answered("stock-\(key)", event, true, nil)
+                try answered(.stock(key), event, true, nil)
             } else {
-                try answered("stock-\(key)", event, false, "out of stock")
+                try answered(.stock(key), event, false, "out of stock")
             }
         case .collectPayment:
             let amount = orders[id]!.total ?? 0
             if configuration.faults.hits(configuration.faults.paymentFailureRate, id, salt: 1) {
                 try answered(
-                    "account-\(order.account)",
+                    .account(order.account),
                     .paymentFailed(amount: amount, reason: "the payment provider refused", saga: c), false,
                     "payment refused")
             } else {
-                try answered("account-\(order.account)", .paymentCollected(amount: amount, saga: c), true, nil)
+                try answered(.account(order.account), .paymentCollected(amount: amount, saga: c), true, nil)
             }
         case .pullInventory:
-            try answered("stock-\(order.item)@\(order.location)", .pulled(quantity: order.quantity, saga: c), true, nil)
+            try answered(
+                .stock("\(order.item)@\(order.location)"), .pulled(quantity: order.quantity, saga: c), true, nil)
         case .ship:
             if configuration.faults.hits(configuration.faults.shipNoAnswerRate, id, salt: 2) { return false }
-            try answered("order-\(id)", .orderShipped(saga: c), true, nil)
+            try answered(.order(id), .orderShipped(saga: c), true, nil)
         }
         return true
     }
@@ -466,19 +449,21 @@ public final class OrderServices {
             let total = order.total ?? 0
             switch step {
             case .creditAuthorize:
-                try stage("account-\(order.account)", [(undoID, .authorizationReleased(amount: total, saga: c))])
+                try stage(.account(order.account), [(undoID, .authorizationReleased(amount: total, saga: c))])
             case .inventoryReserve:
                 try stage(
-                    "stock-\(order.item)@\(order.location)", [(undoID, .unreserved(quantity: order.quantity, saga: c))])
+                    .stock("\(order.item)@\(order.location)"),
+                    [(undoID, .unreserved(quantity: order.quantity, saga: c))])
             case .collectPayment:
-                try stage("account-\(order.account)", [(undoID, .refunded(amount: total, saga: c))])
+                try stage(.account(order.account), [(undoID, .refunded(amount: total, saga: c))])
             case .pullInventory:
                 try stage(
-                    "stock-\(order.item)@\(order.location)", [(undoID, .restocked(quantity: order.quantity, saga: c))])
+                    .stock("\(order.item)@\(order.location)"), [(undoID, .restocked(quantity: order.quantity, saga: c))]
+                )
             case .priceLookup, .ship:
                 continue
             }
-            try stage("saga-\(id)", [("\(id)/\(step.rawValue)/undone", .stepCompensated(step: step, saga: c))])
+            try stage(.saga(id), [("\(id)/\(step.rawValue)/undone", .stepCompensated(step: step, saga: c))])
         }
         try finish(id, .compensated, reason: sagas[id]?.reason)
     }
@@ -486,8 +471,8 @@ public final class OrderServices {
     private func finish(_ id: String, _ status: SagaStatus, reason: String?) throws {
         let c = context(id, step: .ship, compensating: status != .completed)
         // The order first: a saga write ends a transition (see `stage`), and these two are one.
-        try stage("order-\(id)", [("\(id)/closed", .orderClosed(status: status, reason: reason))])
-        try stage("saga-\(id)", [("\(id)/end", .sagaEnded(status: status, saga: c))])
+        try stage(.order(id), [("\(id)/closed", .orderClosed(status: status, reason: reason))])
+        try stage(.saga(id), [("\(id)/end", .sagaEnded(status: status, saga: c))])
         active.remove(id)
     }
 
@@ -534,6 +519,62 @@ public final class OrderServices {
             return Array(tail[index...])
         }
         return try streams.read(stream)
+    }
+}
+
+/// Service events staged and not yet in the log: whole transitions, in order. They are encoded when appended,
+/// on whichever thread appends them (the engine's committer), not while they are staged.
+public struct StagedEvents: Sendable {
+    struct Write: Sendable {
+        var stream: String
+        var events: [(id: String, event: ServiceEvent)]
+        var expected: EventStreams.ExpectedVersion
+    }
+    var writes: [Write] = []
+    /// Indexes into `writes` where a transition ends; the last one is `writes.count`.
+    var boundaries: [Int] = []
+
+    public var isEmpty: Bool { writes.isEmpty }
+
+    /// Appends `other`'s transitions after these (rounds taken one after another, appended as one).
+    public mutating func append(_ other: StagedEvents) {
+        let base = writes.count
+        writes += other.writes
+        boundaries += other.boundaries.map { $0 + base }
+    }
+
+    /// Below the topic's default record size limit (1 MiB), with room for headers.
+    static let batchBytes = 512 << 10
+
+    /// Encodes the events and appends them in as few batches as fit the topic's record size: each batch
+    /// atomic, split only between transitions, in order — so after a crash the log holds a prefix of whole
+    /// transitions.
+    public func append(to streams: EventStreams) throws {
+        var batch: [EventStreams.StreamWrite] = []
+        var bytes = 0, start = 0
+        for boundary in boundaries {
+            var transition: [EventStreams.StreamWrite] = []
+            var size = 0
+            for write in writes[start..<boundary] {
+                var events: [EventStreams.EventData] = []
+                events.reserveCapacity(write.events.count)
+                for (id, event) in write.events {
+                    let data = try event.encoded()
+                    size += data.count + id.utf8.count + write.stream.utf8.count + 48
+                    events.append(EventStreams.EventData(id: id, type: event.type, data: data))
+                }
+                transition.append(
+                    EventStreams.StreamWrite(stream: write.stream, events: events, expecting: write.expected))
+            }
+            start = boundary
+            if bytes + size > Self.batchBytes && !batch.isEmpty {
+                _ = try streams.append(batch)
+                (batch, bytes) = ([], 0)
+            }
+            batch += transition
+            bytes += size
+        }
+        if !batch.isEmpty { _ = try streams.append(batch) }
     }
 }
 

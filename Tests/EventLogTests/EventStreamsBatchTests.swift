@@ -91,4 +91,77 @@ struct EventStreamsBatchTests {
         #expect(try streams.version(of: "b") == nil)
         try log.close()
     }
+
+    @Test("the event-id table against a brute-force model: shared hashes, hash 0, growth through many doublings")
+    func idTableAgainstModel() {
+        let seed = testSeed("event-id-table")
+        var random = SplitMix64(seed: seed)
+        var table = EventIDTable()
+        var model: [UInt64: [Int64]] = [:]
+        for position in Int64(0)..<6_000 {
+            // Few distinct hashes (many shared), 0 among them, and some large ones.
+            let hash = random.next() % 4 == 0 ? random.next() : random.next() % 97
+            table.insert(hash, position)
+            model[hash == 0 ? 1 : hash, default: []].append(position)
+            if position % 250 == 0 || position > 5_990 {
+                for probe in UInt64(0)..<100 {
+                    let expected = (model[probe == 0 ? 1 : probe] ?? []).sorted()
+                    #expect(table.candidates(of: probe).sorted() == expected, "hash \(probe), seed \(seed)")
+                    #expect(table.contains(probe) == !expected.isEmpty, "hash \(probe), seed \(seed)")
+                }
+            }
+        }
+        #expect(table.count == 6_000)
+        for (hash, positions) in model { #expect(table.candidates(of: hash).sorted() == positions.sorted()) }
+    }
+
+    @Test("ids sharing a hash are told apart by the log: each appended once, duplicates found, also after a reopen")
+    func collidingIDs() throws {
+        // A hash with three values (0 among them): almost every id shares its hash with many others.
+        let weak: @Sendable (String) -> UInt64 = { UInt64($0.utf8.count % 3) }
+        let dir = TemporaryDirectory()
+        var model: [String: (stream: String, version: Int64)] = [:]
+        do {
+            let log = try Log(directory: dir.path)
+            let streams = try EventStreams(log: log, topic: "es", hashingIDsWith: weak)
+            for n in 0..<100 {
+                let stream = "s\(n % 7)"
+                let ids = ["e\(n)", "e\(n)-x"]
+                let outcome = try streams.append(to: stream, events: ids.map { Self.event($0) })
+                #expect(!outcome.wasDuplicate)
+                for (k, id) in ids.enumerated() { model[id] = (stream, outcome.version - 1 + Int64(k)) }
+            }
+            // A retry is a duplicate with the original positions; a new id with a known hash is not.
+            let retry = try streams.append(to: "s3", events: [Self.event("e10"), Self.event("e10-x")])
+            #expect(retry.wasDuplicate && retry.version == model["e10-x"]!.version)
+            #expect(throws: EventLogError.self) {
+                try streams.append(to: "s3", events: [Self.event("e11"), Self.event("new")])  // half known
+            }
+            #expect(throws: EventLogError.self) {
+                try streams.append([
+                    .init(stream: "s1", events: [Self.event("q1"), Self.event("q2"), Self.event("q1")])
+                ])
+            }
+            // Same hash, different ids, one append: both written.
+            let pair = try streams.append([.init(stream: "s1", events: [Self.event("q1"), Self.event("q4")])])
+            model["q1"] = ("s1", pair[0].version - 1)
+            model["q4"] = ("s1", pair[0].version)
+            for (id, where_) in model {
+                let found = try streams.locate(eventID: id)
+                #expect(found?.stream == where_.stream && found?.version == where_.version, "\(id)")
+            }
+            #expect(try streams.locate(eventID: "absent") == nil)
+            try log.close()
+        }
+        // The index rebuilt from the topic tells the same ids apart.
+        let log = try Log(directory: dir.path)
+        let streams = try EventStreams(log: log, topic: "es", hashingIDsWith: weak)
+        for (id, where_) in model {
+            let found = try streams.locate(eventID: id)
+            #expect(found?.stream == where_.stream && found?.version == where_.version, "\(id) after the reopen")
+        }
+        #expect(try streams.append(to: "s0", events: [Self.event("e0"), Self.event("e0-x")]).wasDuplicate)
+        #expect(try log.offsets(topic: "es", partition: 0).end == Int64(model.count))
+        try log.close()
+    }
 }

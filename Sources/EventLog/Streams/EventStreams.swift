@@ -86,7 +86,7 @@ public final class EventStreams: Sendable {
 
     struct Index {
         var streams: [String: [Int64]] = [:]
-        var eventIDs: [String: (stream: String, version: Int64)] = [:]
+        var eventIDs = EventIDTable()
         var indexedUpTo: Int64 = 0
     }
 
@@ -100,9 +100,19 @@ public final class EventStreams: Sendable {
     /// Opens the streams of `topic`, creating it (one partition, no retention) in a writable log.
     ///
     /// - Throws: `.invalidConfiguration` if the topic exists with more than one partition.
-    public init(log: Log, topic: String) throws {
+    public convenience init(log: Log, topic: String) throws {
+        try self.init(log: log, topic: topic, hashingIDsWith: EventIDTable.hash)
+    }
+
+    /// The hash of event ids the index files them under.
+    private let hashID: @Sendable (String) -> UInt64
+
+    /// Opens the streams with another hash of event ids: tests give one with many collisions, to exercise what
+    /// SipHash almost never does.
+    init(log: Log, topic: String, hashingIDsWith hashID: @escaping @Sendable (String) -> UInt64) throws {
         self.log = log
         self.topic = topic
+        self.hashID = hashID
         if log.isWritable {
             var config = TopicConfiguration(partitions: 1)
             config.retentionMilliseconds = nil
@@ -132,13 +142,19 @@ public final class EventStreams: Sendable {
         index.withLock { index in
             guard index.indexedUpTo == from else { return }  // someone else caught up meanwhile
             for (stream, id, offset) in additions {
-                var offsets = index.streams[stream] ?? []
-                offsets.append(offset)
-                if let id { index.eventIDs[id] = (stream, Int64(offsets.count - 1)) }
-                index.streams[stream] = offsets
+                Self.add(offset..<offset + 1, to: &index.streams[stream, default: []])
+                if let id { index.eventIDs.insert(hashID(id), offset) }
             }
             index.indexedUpTo = max(index.indexedUpTo, end)
         }
+    }
+
+    /// Appends `positions` to a stream's offsets, in place (the caller passes the dictionary's storage, so the
+    /// array is not copied); returns the stream's version after them.
+    @discardableResult
+    private static func add(_ positions: Range<Int64>, to offsets: inout [Int64]) -> Int64 {
+        offsets.append(contentsOf: positions)
+        return Int64(offsets.count - 1)
     }
 
     /// The index of `offset` in a stream's sorted offsets (binary search), or -1.
@@ -228,51 +244,63 @@ public final class EventStreams: Sendable {
             // Decide every write against the index plus the writes before it; write nothing until all pass.
             var outcomes: [AppendOutcome?] = Array(repeating: nil, count: writes.count)
             var pending: [String: Int64] = [:]  // stream → events this batch adds
-            var newIDs: Set<String> = []
             var toWrite: [Int] = []
-            try index.withLock { index in
-                for (w, write) in writes.enumerated() {
-                    let known = write.events.map { index.eventIDs[$0.id] }
-                    let existing = index.streams[write.stream].map { Int64($0.count) } ?? 0
-                    if known.allSatisfy({ $0 != nil }) {
-                        guard known.allSatisfy({ $0!.stream == write.stream }) else {
-                            throw EventLogError(
-                                .invalidConfiguration, "event ids already belong to another stream", topic: topic)
-                        }
-                        let offsets = index.streams[write.stream]!
-                        outcomes[w] = AppendOutcome(
-                            version: known.last!!.version, positions: known.map { offsets[Int($0!.version)] },
-                            wasDuplicate: true)
-                        continue
-                    }
-                    if known.contains(where: { $0 != nil }) {
+            // Each id's hash, computed once (looked up now, filed after the write).
+            let hashes = writes.map { $0.events.map { hashID($0.id) } }
+            var batchHashes = Set<UInt64>(minimumCapacity: hashes.reduce(0) { $0 + $1.count })
+            // One look at the index: each write's stream length, and whether any of its ids' hashes is known.
+            let (lengths, maybeKnown) = index.withLock { index in
+                (
+                    writes.map { index.streams[$0.stream].map { Int64($0.count) } ?? 0 },
+                    hashes.map { $0.contains { index.eventIDs.contains($0) } }
+                )
+            }
+            for (w, write) in writes.enumerated() {
+                let existing = lengths[w]
+                // No id known (the common case), else each one confirmed against the log.
+                let known = try write.events.indices.map { e in
+                    maybeKnown[w] ? try located(write.events[e].id, hash: hashes[w][e]) : nil
+                }
+                if known.allSatisfy({ $0 != nil }) {  // a duplicate (the rare path)
+                    guard known.allSatisfy({ $0!.stream == write.stream }) else {
                         throw EventLogError(
-                            .invalidConfiguration,
-                            "some of these event ids are already in stream '\(write.stream)' and some are not",
-                            topic: topic)
+                            .invalidConfiguration, "event ids already belong to another stream", topic: topic)
                     }
-                    for event in write.events where !newIDs.insert(event.id).inserted {
+                    outcomes[w] = AppendOutcome(
+                        version: known.last!!.version, positions: known.map { $0!.position }, wasDuplicate: true)
+                    continue
+                }
+                if known.contains(where: { $0 != nil }) {
+                    throw EventLogError(
+                        .invalidConfiguration,
+                        "some of these event ids are already in stream '\(write.stream)' and some are not",
+                        topic: topic)
+                }
+                for (e, event) in write.events.enumerated() where !batchHashes.insert(hashes[w][e]).inserted {
+                    // The same hash earlier in this append: the same id, or (very rarely) another with its hash.
+                    let earlier = writes[..<w].flatMap(\.events) + write.events[..<e]
+                    if earlier.contains(where: { $0.id == event.id }) {
                         throw EventLogError(
                             .invalidConfiguration, "event id '\(event.id)' is given twice in one append", topic: topic)
                     }
-                    let count = existing + pending[write.stream, default: 0]
-                    let current: Int64? = count == 0 ? nil : count - 1
-                    let ok: Bool
-                    switch write.expected {
-                    case .any: ok = true
-                    case .noStream: ok = current == nil
-                    case .streamExists: ok = current != nil
-                    case .exactly(let v): ok = current == v
-                    }
-                    guard ok else {
-                        throw EventLogError(
-                            .wrongExpectedVersion,
-                            "wrong expected version for stream '\(write.stream)': expected \(write.expected), actual \(current.map(String.init) ?? "no stream")",
-                            topic: topic)
-                    }
-                    pending[write.stream, default: 0] += Int64(write.events.count)
-                    toWrite.append(w)
                 }
+                let count = existing + pending[write.stream, default: 0]
+                let current: Int64? = count == 0 ? nil : count - 1
+                let ok: Bool
+                switch write.expected {
+                case .any: ok = true
+                case .noStream: ok = current == nil
+                case .streamExists: ok = current != nil
+                case .exactly(let v): ok = current == v
+                }
+                guard ok else {
+                    throw EventLogError(
+                        .wrongExpectedVersion,
+                        "wrong expected version for stream '\(write.stream)': expected \(write.expected), actual \(current.map(String.init) ?? "no stream")",
+                        topic: topic)
+                }
+                pending[write.stream, default: 0] += Int64(write.events.count)
+                toWrite.append(w)
             }
             guard !toWrite.isEmpty else { return outcomes.map { $0! } }
             let builder = RecordBatchBuilder()
@@ -293,40 +321,64 @@ public final class EventStreams: Sendable {
                 guard index.indexedUpTo == result.baseOffset else { return false }
                 var offset = result.baseOffset
                 for w in toWrite {
-                    var offsets = index.streams[writes[w].stream] ?? []
-                    for event in writes[w].events {
-                        offsets.append(offset)
-                        index.eventIDs[event.id] = (writes[w].stream, Int64(offsets.count - 1))
-                        offset += 1
-                    }
-                    index.streams[writes[w].stream] = offsets
+                    let write = writes[w]
+                    let count = Int64(write.events.count)
+                    let last = Self.add(offset..<offset + count, to: &index.streams[write.stream, default: []])
+                    for n in write.events.indices { index.eventIDs.insert(hashes[w][n], offset + Int64(n)) }
+                    outcomes[w] = AppendOutcome(
+                        version: last, positions: Array(offset..<offset + count), wasDuplicate: false)
+                    offset += count
                 }
                 index.indexedUpTo = offset
                 return true
             }
-            if !indexed { try catchUp() }
-            return try index.withLock { index in
-                var offset = result.baseOffset
-                for w in toWrite {
-                    let count = writes[w].events.count
-                    let positions = Array(offset..<offset + Int64(count))
-                    offset += Int64(count)
-                    guard let last = writes[w].events.last.flatMap({ index.eventIDs[$0.id] }) else {
-                        throw EventLogError(
-                            .corruptData, "an event just appended to '\(writes[w].stream)' is not in the index",
-                            topic: topic)
-                    }
-                    outcomes[w] = AppendOutcome(version: last.version, positions: positions, wasDuplicate: false)
+            if indexed { return outcomes.map { $0! } }
+            try catchUp()
+            var offset = result.baseOffset
+            for w in toWrite {
+                let count = writes[w].events.count
+                let positions = Array(offset..<offset + Int64(count))
+                offset += Int64(count)
+                let last = writes[w].events.last!
+                guard let located = try located(last.id, hash: hashID(last.id)) else {
+                    throw EventLogError(
+                        .corruptData, "an event just appended to '\(writes[w].stream)' is not in the index",
+                        topic: topic)
                 }
-                return outcomes.map { $0! }
+                outcomes[w] = AppendOutcome(version: located.version, positions: positions, wasDuplicate: false)
             }
+            return outcomes.map { $0! }
         }
     }
 
     /// The stream and version of the event with id `id`, if any stream holds it.
     public func locate(eventID id: String) throws -> (stream: String, version: Int64)? {
         try catchUp()
-        return index.withLock { $0.eventIDs[id] }
+        return try located(id, hash: hashID(id)).map { ($0.stream, $0.version) }
+    }
+
+    /// Where the index files the event with id `id`: the table's candidates for its hash, confirmed against
+    /// the events in the log (a read only when the hash is known — a duplicate, or a rare shared hash).
+    private func located(_ id: String, hash: UInt64) throws -> (stream: String, version: Int64, position: Int64)? {
+        let candidates = index.withLock { $0.eventIDs.contains(hash) ? $0.eventIDs.candidates(of: hash) : [] }
+        for position in candidates {
+            let reader = try log.reader(topic: topic, partition: 0, from: .offset(position))
+            var found: (id: String?, stream: String)?
+            while found == nil,
+                try reader.read(
+                    maxBytes: 4096,
+                    { record in
+                        guard found == nil, record.offset == position, let key = record.key else { return }
+                        found = (Self.header("eventId", record), String(decoding: key, as: UTF8.self))
+                    }) > 0
+            {}
+            guard let found, found.id == id else { continue }
+            let version = index.withLock { index in
+                index.streams[found.stream].map { Self.search($0, position) } ?? -1
+            }
+            return (found.stream, Int64(version), position)
+        }
+        return nil
     }
 
     /// Reads `stream` forward from `version`, at most `maxCount` events, without scanning other streams.
