@@ -143,14 +143,18 @@ struct EventJSONWriter {
         first = true
     }
 
-    mutating func close() { bytes.append(contentsOf: [UInt8(ascii: "}"), UInt8(ascii: "}")]) }
+    mutating func close() {
+        bytes.append(UInt8(ascii: "}"))
+        bytes.append(UInt8(ascii: "}"))
+    }
 
     private mutating func key(_ name: StaticString) {
         if !first { bytes.append(UInt8(ascii: ",")) }
         first = false
         bytes.append(UInt8(ascii: "\""))
         name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
     }
 
     mutating func int(_ name: StaticString, _ value: Int64) {
@@ -166,6 +170,12 @@ struct EventJSONWriter {
     mutating func string(_ name: StaticString, _ value: String) {
         key(name)
         bytes.append(UInt8(ascii: "\""))
+        // Ids and names rarely need escaping: then the bytes go in at once.
+        if !value.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"):

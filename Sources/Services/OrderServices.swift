@@ -127,10 +127,13 @@ public final class OrderServices {
     private func stage(_ aggregate: Aggregate, _ events: [(id: String, event: ServiceEvent)]) throws {
         if let broken { throw broken }
         let stream = aggregate.stream
+        let data = try events.map {
+            EventStreams.EventData(id: $0.id, type: $0.event.type, data: try $0.event.encoded())
+        }
         let version = Self.advance(&versions[stream, default: -1], by: events.count)
         for (_, event) in events { fold(aggregate, event) }
         staged.writes.append(
-            .init(stream: stream, events: events, expected: version < 0 ? .noStream : .exactly(version)))
+            .init(stream: stream, events: data, expecting: version < 0 ? .noStream : .exactly(version)))
         // A checkpoint keeps the fold of a long-lived aggregate short.
         let checkpoint: ServiceEvent
         switch aggregate {
@@ -154,8 +157,9 @@ public final class OrderServices {
         }
         sinceCheckpoint[stream] = 0
         let v = Self.advance(&versions[stream, default: -1], by: 1)
-        staged.writes.append(
-            .init(stream: stream, events: [("\(stream)/checkpoint/\(v + 1)", checkpoint)], expected: .exactly(v)))
+        let event = EventStreams.EventData(
+            id: "\(stream)/checkpoint/\(v + 1)", type: checkpoint.type, data: try checkpoint.encoded())
+        staged.writes.append(.init(stream: stream, events: [event], expecting: .exactly(v)))
     }
 
     /// Adds `count` to `value` in place (one dictionary lookup through `subscript(_:default:)`); returns the
@@ -322,10 +326,15 @@ public final class OrderServices {
     /// Times out every unfinished saga past its deadline and compensates it.
     public func checkTimeouts() throws {
         let now = clock.milliseconds()
-        for id in active.sorted() {
-            guard let saga = sagas[id], !saga.timedOut, saga.status != .compensating, now >= saga.deadline else {
-                continue
+        // Usually none is due: only those are sorted (the log gets them in a stable order).
+        var due: [String] = []
+        for id in active {
+            if let saga = sagas[id], !saga.timedOut, saga.status != .compensating, now >= saga.deadline {
+                due.append(id)
             }
+        }
+        for id in due.sorted() {
+            let saga = sagas[id]!
             let waiting = saga.inFlight.sorted().map(\.name).joined(separator: ", ")
             try stage(
                 .saga(id),
@@ -522,15 +531,9 @@ public final class OrderServices {
     }
 }
 
-/// Service events staged and not yet in the log: whole transitions, in order. They are encoded when appended,
-/// on whichever thread appends them (the engine's committer), not while they are staged.
+/// Service events staged and not yet in the log, encoded: whole transitions, in order.
 public struct StagedEvents: Sendable {
-    struct Write: Sendable {
-        var stream: String
-        var events: [(id: String, event: ServiceEvent)]
-        var expected: EventStreams.ExpectedVersion
-    }
-    var writes: [Write] = []
+    var writes: [EventStreams.StreamWrite] = []
     /// Indexes into `writes` where a transition ends; the last one is `writes.count`.
     var boundaries: [Int] = []
 
@@ -546,35 +549,24 @@ public struct StagedEvents: Sendable {
     /// Below the topic's default record size limit (1 MiB), with room for headers.
     static let batchBytes = 512 << 10
 
-    /// Encodes the events and appends them in as few batches as fit the topic's record size: each batch
-    /// atomic, split only between transitions, in order — so after a crash the log holds a prefix of whole
-    /// transitions.
+    /// Appends the events in as few batches as fit the topic's record size: each batch atomic, split only
+    /// between transitions, in order — so after a crash the log holds a prefix of whole transitions.
     public func append(to streams: EventStreams) throws {
-        var batch: [EventStreams.StreamWrite] = []
-        var bytes = 0, start = 0
+        var start = 0, end = 0, bytes = 0
         for boundary in boundaries {
-            var transition: [EventStreams.StreamWrite] = []
-            var size = 0
-            for write in writes[start..<boundary] {
-                var events: [EventStreams.EventData] = []
-                events.reserveCapacity(write.events.count)
-                for (id, event) in write.events {
-                    let data = try event.encoded()
-                    size += data.count + id.utf8.count + write.stream.utf8.count + 48
-                    events.append(EventStreams.EventData(id: id, type: event.type, data: data))
-                }
-                transition.append(
-                    EventStreams.StreamWrite(stream: write.stream, events: events, expecting: write.expected))
+            let size = writes[end..<boundary].reduce(0) { total, write in
+                write.events.reduce(total) { $0 + $1.data.count + $1.id.utf8.count + write.stream.utf8.count + 48 }
             }
-            start = boundary
-            if bytes + size > Self.batchBytes && !batch.isEmpty {
-                _ = try streams.append(batch)
-                (batch, bytes) = ([], 0)
+            if bytes + size > Self.batchBytes && end > start {
+                _ = try streams.append(Array(writes[start..<end]))
+                (start, bytes) = (end, 0)
             }
-            batch += transition
             bytes += size
+            end = boundary
         }
-        if !batch.isEmpty { _ = try streams.append(batch) }
+        if start < writes.count {
+            _ = try streams.append(start == 0 ? writes : Array(writes[start...]))
+        }
     }
 }
 

@@ -110,6 +110,34 @@ struct FormatTests {
         #expect(Array(try builder.seal()) == Golden.b)
     }
 
+    @Test("records with two string headers encode exactly as with Header values (the event streams' path)")
+    func stringHeadersEqualHeaderValues() throws {
+        let cases: [(key: String, value: String, id: String, type: String)] = [
+            ("order-1", #"{"a":1}"#, "e-1", "Created"), ("", "", "", ""),
+            ("stock-i1@l2", String(repeating: "v", count: 300), String(repeating: "é", count: 90), "reserved"),
+        ]
+        let viaHeaders = RecordBatchBuilder()
+        let viaStrings = RecordBatchBuilder()
+        for (n, c) in cases.enumerated() {
+            let timestamp = Golden.timestamp + Int64(n * 70)
+            viaHeaders.append(
+                key: c.key, value: c.value, timestamp: timestamp,
+                headers: [Header(key: "eventId", string: c.id), Header(key: "eventType", string: c.type)])
+            var key = c.key, value = c.value
+            key.withUTF8 { k in
+                value.withUTF8 { v in
+                    viaStrings.append(
+                        key: UnsafeRawBufferPointer(k), value: UnsafeRawBufferPointer(v), timestamp: timestamp,
+                        headers: ("eventId", c.id), ("eventType", c.type))
+                }
+            }
+        }
+        let expected = Array(try viaHeaders.seal())
+        #expect(Array(try viaStrings.seal()) == expected)
+        #expect(
+            try decode(expected).map { $0.headers.map(\.key) } == Array(repeating: ["eventId", "eventType"], count: 3))
+    }
+
     @Test(
         "golden lz4 (C) and zstd (D) batches decode and re-encode bit for bit",
         arguments: [

@@ -245,41 +245,52 @@ public final class EventStreams: Sendable {
             var outcomes: [AppendOutcome?] = Array(repeating: nil, count: writes.count)
             var pending: [String: Int64] = [:]  // stream → events this batch adds
             var toWrite: [Int] = []
-            // Each id's hash, computed once (looked up now, filed after the write).
-            let hashes = writes.map { $0.events.map { hashID($0.id) } }
-            var batchHashes = Set<UInt64>(minimumCapacity: hashes.reduce(0) { $0 + $1.count })
+            // Each id's hash, computed once (looked up now, filed after the write); write w's start at first[w].
+            var hashes: [UInt64] = []
+            var first: [Int] = []
+            first.reserveCapacity(writes.count)
+            for write in writes {
+                first.append(hashes.count)
+                for event in write.events { hashes.append(hashID(event.id)) }
+            }
+            // An id given twice repeats a hash: only when some hash repeats are the ids themselves compared.
+            let sorted = hashes.sorted()
+            let someHashRepeats = zip(sorted, sorted.dropFirst()).contains { $0 == $1 }
+            var newIDs: Set<String> = []
             // One look at the index: each write's stream length, and whether any of its ids' hashes is known.
             let (lengths, maybeKnown) = index.withLock { index in
                 (
                     writes.map { index.streams[$0.stream].map { Int64($0.count) } ?? 0 },
-                    hashes.map { $0.contains { index.eventIDs.contains($0) } }
+                    writes.indices.map { w in
+                        hashes[first[w]..<first[w] + writes[w].events.count].contains { index.eventIDs.contains($0) }
+                    }
                 )
             }
             for (w, write) in writes.enumerated() {
                 let existing = lengths[w]
                 // No id known (the common case), else each one confirmed against the log.
-                let known = try write.events.indices.map { e in
-                    maybeKnown[w] ? try located(write.events[e].id, hash: hashes[w][e]) : nil
-                }
-                if known.allSatisfy({ $0 != nil }) {  // a duplicate (the rare path)
-                    guard known.allSatisfy({ $0!.stream == write.stream }) else {
-                        throw EventLogError(
-                            .invalidConfiguration, "event ids already belong to another stream", topic: topic)
+                if maybeKnown[w] {
+                    let known = try write.events.indices.map { e in
+                        try located(write.events[e].id, hash: hashes[first[w] + e])
                     }
-                    outcomes[w] = AppendOutcome(
-                        version: known.last!!.version, positions: known.map { $0!.position }, wasDuplicate: true)
-                    continue
+                    if known.allSatisfy({ $0 != nil }) {  // a duplicate
+                        guard known.allSatisfy({ $0!.stream == write.stream }) else {
+                            throw EventLogError(
+                                .invalidConfiguration, "event ids already belong to another stream", topic: topic)
+                        }
+                        outcomes[w] = AppendOutcome(
+                            version: known.last!!.version, positions: known.map { $0!.position }, wasDuplicate: true)
+                        continue
+                    }
+                    if known.contains(where: { $0 != nil }) {
+                        throw EventLogError(
+                            .invalidConfiguration,
+                            "some of these event ids are already in stream '\(write.stream)' and some are not",
+                            topic: topic)
+                    }
                 }
-                if known.contains(where: { $0 != nil }) {
-                    throw EventLogError(
-                        .invalidConfiguration,
-                        "some of these event ids are already in stream '\(write.stream)' and some are not",
-                        topic: topic)
-                }
-                for (e, event) in write.events.enumerated() where !batchHashes.insert(hashes[w][e]).inserted {
-                    // The same hash earlier in this append: the same id, or (very rarely) another with its hash.
-                    let earlier = writes[..<w].flatMap(\.events) + write.events[..<e]
-                    if earlier.contains(where: { $0.id == event.id }) {
+                if someHashRepeats {
+                    for event in write.events where !newIDs.insert(event.id).inserted {
                         throw EventLogError(
                             .invalidConfiguration, "event id '\(event.id)' is given twice in one append", topic: topic)
                     }
@@ -306,13 +317,15 @@ public final class EventStreams: Sendable {
             let builder = RecordBatchBuilder()
             let now = log.configuration.clock.milliseconds()
             for w in toWrite {
-                let key = Array(writes[w].stream.utf8)
-                for event in writes[w].events {
-                    builder.append(
-                        key: key, value: event.data, timestamp: now,
-                        headers: [
-                            Header(key: "eventId", string: event.id), Header(key: "eventType", string: event.type),
-                        ])
+                var stream = writes[w].stream
+                stream.withUTF8 { key in
+                    for event in writes[w].events {
+                        event.data.withUnsafeBytes { value in
+                            builder.append(
+                                key: UnsafeRawBufferPointer(key), value: value, timestamp: now,
+                                headers: ("eventId", event.id), ("eventType", event.type))
+                        }
+                    }
                 }
             }
             let result = try log.append(builder, to: topic, partition: 0)
@@ -324,7 +337,7 @@ public final class EventStreams: Sendable {
                     let write = writes[w]
                     let count = Int64(write.events.count)
                     let last = Self.add(offset..<offset + count, to: &index.streams[write.stream, default: []])
-                    for n in write.events.indices { index.eventIDs.insert(hashes[w][n], offset + Int64(n)) }
+                    for n in write.events.indices { index.eventIDs.insert(hashes[first[w] + n], offset + Int64(n)) }
                     outcomes[w] = AppendOutcome(
                         version: last, positions: Array(offset..<offset + count), wasDuplicate: false)
                     offset += count
