@@ -8,7 +8,9 @@ public import EventLog
 /// - stock: per item and location, onHand, reserved and availableToPromise = onHand − reserved never go
 ///   negative; units pulled net of restocks equal the quantities of the completed orders;
 /// - every saga ended COMPLETED (all six steps answered yes, nothing compensated) or COMPENSATED (every step
-///   that succeeded compensated, last first, once); no participant event of a step appears twice.
+///   that succeeded compensated, last first, once); no participant event of a step appears twice;
+/// - every account and stock checkpoint equals the sum of its stream's events before it (a checkpoint folded
+///   from a wrong in-memory state would otherwise carry the error forward unseen).
 public enum ServiceInvariants {
     public struct Report: Sendable {
         public var violations: [String] = []
@@ -72,6 +74,11 @@ public enum ServiceInvariants {
                     case .refunded(let a, _):
                         m.paid -= a
                         m.held += a
+                    case .accountCheckpoint(let a)
+                    where (a.netDeposits, a.balance, a.held, a.paid) != (m.net, m.balance, m.held, m.paid):
+                        violation(
+                            "account \(id)'s checkpoint at position \(recorded.position) says balance \(a.balance), held \(a.held), paid \(a.paid), net \(a.netDeposits); its events sum to \(m)"
+                        )
                     default: break
                     }
                     if m.balance < 0 || m.held < 0 || m.paid < 0 {
@@ -92,6 +99,11 @@ public enum ServiceInvariants {
                         s.onHand += q
                         s.reserved += q
                         s.pulled -= q
+                    case .stockCheckpoint(let c)
+                    where (c.onHand, c.reserved, c.pulled) != (s.onHand, s.reserved, s.pulled):
+                        violation(
+                            "stock \(id)'s checkpoint at position \(recorded.position) says onHand \(c.onHand), reserved \(c.reserved), pulled \(c.pulled); its events sum to \(s)"
+                        )
                     default: break
                     }
                     if s.onHand < 0 || s.reserved < 0 || s.onHand - s.reserved < 0 {

@@ -87,7 +87,7 @@ public struct LoadReport: Sendable, Codable {
 /// random accounts, items, locations and quantities from `seed`.
 public struct LoadDriver: Sendable {
     public var orders = 10_000
-    public var concurrency = 512
+    public var concurrency = 256
     public var seed: UInt64 = 2
     public var data = ServiceDataSet()
 

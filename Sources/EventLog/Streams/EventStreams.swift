@@ -96,6 +96,9 @@ public final class EventStreams: Sendable {
     public let topic: String
     private let index = Locked(Index())
     private let appendLock = ConditionLock()
+    /// The batch being built, reused by every append (under `appendLock`): a new builder grew a fresh buffer
+    /// each time — for large batches fresh pages from the kernel, faulted in and zeroed on every append.
+    private let builder = Locked(RecordBatchBuilder())
 
     /// Opens the streams of `topic`, creating it (one partition, no retention) in a writable log.
     ///
@@ -314,21 +317,23 @@ public final class EventStreams: Sendable {
                 toWrite.append(w)
             }
             guard !toWrite.isEmpty else { return outcomes.map { $0! } }
-            let builder = RecordBatchBuilder()
-            let now = log.configuration.clock.milliseconds()
-            for w in toWrite {
-                var stream = writes[w].stream
-                stream.withUTF8 { key in
-                    for event in writes[w].events {
-                        event.data.withUnsafeBytes { value in
-                            builder.append(
-                                key: UnsafeRawBufferPointer(key), value: value, timestamp: now,
-                                headers: ("eventId", event.id), ("eventType", event.type))
+            let result = try builder.withLock { builder in
+                builder.reset()
+                let now = log.configuration.clock.milliseconds()
+                for w in toWrite {
+                    var stream = writes[w].stream
+                    stream.withUTF8 { key in
+                        for event in writes[w].events {
+                            event.data.withUnsafeBytes { value in
+                                builder.append(
+                                    key: UnsafeRawBufferPointer(key), value: value, timestamp: now,
+                                    headers: ("eventId", event.id), ("eventType", event.type))
+                            }
                         }
                     }
                 }
+                return try log.append(builder, to: topic, partition: 0)
             }
-            let result = try log.append(builder, to: topic, partition: 0)
             // Index what was just written without reading it back — unless someone else appended meanwhile.
             let indexed = index.withLock { index -> Bool in
                 guard index.indexedUpTo == result.baseOffset else { return false }

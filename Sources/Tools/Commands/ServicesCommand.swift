@@ -23,7 +23,7 @@ struct ServicesLoad: ParsableCommand {
 
     @OptionGroup var options: GlobalOptions
     @Option(help: "Orders to place.") var orders = 10_000
-    @Option(help: "Sagas in flight at once (a closed loop).") var concurrency = 512
+    @Option(help: "Sagas in flight at once (a closed loop).") var concurrency = 256
     @Option(help: "Accounts to load.") var accounts = 1_000
     @Option(help: "Items to load.") var items = 1_000
     @Option(help: "Locations per item.") var locations = 100
