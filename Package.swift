@@ -134,7 +134,8 @@ let package = Package(
         .executableTarget(
             name: "Tools",
             dependencies: [
-                "CommandLineInput", "EventLog", "StreamJet", "KafkaClient", "WebServer", "LiveViews", "Simulator", "KafkaServer", "ChangeCapture", "Services",
+                "CommandLineInput", "EventLog", "StreamJet", "KafkaClient", "WebServer", "LiveViews", "Simulator",
+                "KafkaServer", "ChangeCapture", "Services",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -147,7 +148,7 @@ let package = Package(
         .systemLibrary(
             name: "CSQLite", path: "Tests/CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         // Helpers shared by the test targets: temporary directories, seeded generators, printed seeds.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["EventLogFoundation"], path: "Tests/TestSupport"),
         .testTarget(
             name: "FoundationTests", dependencies: ["EventLogFoundation", "TestSupport"], swiftSettings: upcoming),
         .testTarget(
@@ -192,7 +193,8 @@ let package = Package(
         .testTarget(
             name: "SimulatorTests",
             dependencies: [
-                "Simulator", "EventLog", "EventLogFoundation", "TestSupport", .product(name: "HeapModule", package: "swift-collections"),
+                "Simulator", "EventLog", "EventLogFoundation", "TestSupport",
+                .product(name: "HeapModule", package: "swift-collections"),
             ],
             swiftSettings: upcoming),
     ]

@@ -25,6 +25,14 @@ enum Aggregate: Hashable, Sendable {
         }
     }
 
+    /// Long-lived aggregates, whose streams get checkpoints.
+    var isCheckpointed: Bool {
+        switch self {
+        case .account, .stock: true
+        case .item, .order, .saga, .other: false
+        }
+    }
+
     init(stream: String) {
         let (kind, id) = Self.split(stream)
         switch kind {

@@ -134,32 +134,28 @@ public final class OrderServices {
         for (_, event) in events { fold(aggregate, event) }
         staged.writes.append(
             .init(stream: stream, events: data, expecting: version < 0 ? .noStream : .exactly(version)))
+        // Every saga transition ends with its write to the saga's stream: a commit may split there.
+        if case .saga = aggregate { endTransition() }
         // A checkpoint keeps the fold of a long-lived aggregate short.
-        let checkpoint: ServiceEvent
-        switch aggregate {
-        case .saga:  // every saga transition ends with its write to the saga's stream: a commit may split there
-            endTransition()
-            return
-        case .account(let id):
-            guard
-                Self.advance(&sinceCheckpoint[stream, default: 0], by: events.count) + events.count
-                    >= configuration.checkpointEvery
-            else { return }
-            checkpoint = .accountCheckpoint(accounts[id]!)
-        case .stock(let key):
-            guard
-                Self.advance(&sinceCheckpoint[stream, default: 0], by: events.count) + events.count
-                    >= configuration.checkpointEvery
-            else { return }
-            checkpoint = .stockCheckpoint(stocks[key]!)
-        case .item, .order, .other:
-            return
-        }
+        guard aggregate.isCheckpointed,
+            Self.advance(&sinceCheckpoint[stream, default: 0], by: events.count) + events.count
+                >= configuration.checkpointEvery,
+            let checkpoint = checkpoint(of: aggregate)
+        else { return }
         sinceCheckpoint[stream] = 0
         let v = Self.advance(&versions[stream, default: -1], by: 1)
         let event = EventStreams.EventData(
             id: "\(stream)/checkpoint/\(v + 1)", type: checkpoint.type, data: try checkpoint.encoded())
         staged.writes.append(.init(stream: stream, events: [event], expecting: .exactly(v)))
+    }
+
+    /// An account's or a stock's state as a checkpoint event (nil for other aggregates).
+    private func checkpoint(of aggregate: Aggregate) -> ServiceEvent? {
+        switch aggregate {
+        case .account(let id): accounts[id].map { .accountCheckpoint($0) }
+        case .stock(let key): stocks[key].map { .stockCheckpoint($0) }
+        case .item, .order, .saga, .other: nil
+        }
     }
 
     /// Adds `count` to `value` in place (one dictionary lookup through `subscript(_:default:)`); returns the

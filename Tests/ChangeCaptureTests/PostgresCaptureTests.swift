@@ -1,5 +1,6 @@
 import ChangeCapture
 import EventLog
+import EventLogFoundation
 import Foundation
 import Logging
 import Synchronization

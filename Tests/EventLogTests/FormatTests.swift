@@ -1,4 +1,5 @@
 import CEventLogSupport
+import EventLogFoundation
 import Foundation
 import Testing
 

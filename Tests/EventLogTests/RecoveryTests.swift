@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Foundation
 import Testing
 

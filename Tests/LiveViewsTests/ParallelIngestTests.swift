@@ -1,4 +1,5 @@
 import EventLog
+import EventLogFoundation
 import Testing
 
 @testable import LiveViews

@@ -1,4 +1,5 @@
 import CSQLite
+import EventLogFoundation
 import Foundation
 import Testing
 

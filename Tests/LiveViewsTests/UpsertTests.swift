@@ -1,3 +1,4 @@
+import EventLogFoundation
 import Testing
 
 @testable import LiveViews

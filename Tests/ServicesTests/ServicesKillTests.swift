@@ -1,4 +1,5 @@
 import EventLog
+import EventLogFoundation
 import Foundation
 import Services
 import TestSupport

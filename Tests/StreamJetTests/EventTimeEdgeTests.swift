@@ -1,4 +1,5 @@
 import EventLog
+import EventLogFoundation
 import Foundation
 import StreamJet
 import Testing

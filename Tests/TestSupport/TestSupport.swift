@@ -1,3 +1,4 @@
+public import EventLogFoundation
 import Foundation
 
 /// A fresh temporary directory per test, removed afterwards.
@@ -11,18 +12,8 @@ public struct TemporaryDirectory: ~Copyable {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// A seeded generator (SplitMix64) so randomized tests can print and replay their seed.
-public struct SeededGenerator: RandomNumberGenerator {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// A seeded generator so randomized tests can print and replay their seed: the project's SplitMix64.
+public typealias SeededGenerator = SplitMix64
 
 /// A random seed for a randomized test, printed with how to rerun it (`EVENTLOG_TEST_SEED` fixes it).
 public func testSeed(_ name: String) -> UInt64 {

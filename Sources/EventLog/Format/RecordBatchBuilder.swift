@@ -72,31 +72,15 @@ public final class RecordBatchBuilder {
         key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, timestamp: Int64, headers: [Header],
         offsetDelta: Int64
     ) {
-        if count == 0 { firstTimestamp = timestamp }
-        if timestamp > maxTimestamp { maxTimestamp = timestamp }
-        if key == nil { hasKeylessRecord = true }
-        let timestampDelta = timestamp &- firstTimestamp
-        let keyLength = key.map { Int64($0.count) } ?? -1
-        let valueLength = value.map { Int64($0.count) } ?? -1
-        var bodySize = 1 + Varint.size(timestampDelta) + Varint.size(offsetDelta)
-        bodySize += Varint.size(keyLength) + Int(max(keyLength, 0))
-        bodySize += Varint.size(valueLength) + Int(max(valueLength, 0))
-        bodySize += Varint.size(Int64(headers.count))
+        var headerBytes = 0
         for header in headers {
             let keyBytes = header.key.utf8.count
-            bodySize += Varint.size(Int64(keyBytes)) + keyBytes
-            bodySize += Varint.size(Int64(header.value?.count ?? -1)) + (header.value?.count ?? 0)
+            headerBytes += Varint.size(Int64(keyBytes)) + keyBytes
+            headerBytes += Varint.size(Int64(header.value?.count ?? -1)) + (header.value?.count ?? 0)
         }
-        records.reserve(bodySize + 10)
-        records.appendVarint(Int64(bodySize))
-        records.appendByte(0)
-        records.appendVarint(timestampDelta)
-        records.appendVarint(offsetDelta)
-        records.appendVarint(keyLength)
-        if let key { records.append(key) }
-        records.appendVarint(valueLength)
-        if let value { records.append(value) }
-        records.appendVarint(Int64(headers.count))
+        beginRecord(
+            key: key, value: value, timestamp: timestamp, offsetDelta: offsetDelta, headerCount: headers.count,
+            headerBytes: headerBytes)
         for header in headers {
             var name = header.key
             records.appendVarint(Int64(name.utf8.count))
@@ -108,7 +92,6 @@ public final class RecordBatchBuilder {
                 records.appendVarint(-1)
             }
         }
-        count += 1
     }
 
     /// Appends a record with two headers whose values are strings, without building ``Header``s (an array
@@ -119,27 +102,13 @@ public final class RecordBatchBuilder {
         key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, timestamp: Int64,
         headers first: (name: StaticString, value: String), _ second: (name: StaticString, value: String)
     ) {
-        let offsetDelta = Int64(count)
-        if count == 0 { firstTimestamp = timestamp }
-        if timestamp > maxTimestamp { maxTimestamp = timestamp }
-        let timestampDelta = timestamp &- firstTimestamp
         func size(_ header: (name: StaticString, value: String)) -> Int {
             let name = header.name.utf8CodeUnitCount, value = header.value.utf8.count
             return Varint.size(Int64(name)) + name + Varint.size(Int64(value)) + value
         }
-        var bodySize = 1 + Varint.size(timestampDelta) + Varint.size(offsetDelta)
-        bodySize += Varint.size(Int64(key.count)) + key.count + Varint.size(Int64(value.count)) + value.count
-        bodySize += Varint.size(2) + size(first) + size(second)
-        records.reserve(bodySize + 10)
-        records.appendVarint(Int64(bodySize))
-        records.appendByte(0)
-        records.appendVarint(timestampDelta)
-        records.appendVarint(offsetDelta)
-        records.appendVarint(Int64(key.count))
-        records.append(key)
-        records.appendVarint(Int64(value.count))
-        records.append(value)
-        records.appendVarint(2)
+        beginRecord(
+            key: key, value: value, timestamp: timestamp, offsetDelta: Int64(count), headerCount: 2,
+            headerBytes: size(first) + size(second))
         func write(_ header: (name: StaticString, value: String)) {
             records.appendVarint(Int64(header.name.utf8CodeUnitCount))
             header.name.withUTF8Buffer { records.append(UnsafeRawBufferPointer($0)) }
@@ -149,6 +118,34 @@ public final class RecordBatchBuilder {
         }
         write(first)
         write(second)
+    }
+
+    /// Starts a record and counts it: the batch's timestamps, then the record's length, attributes, deltas, key,
+    /// value and header count. The caller writes the `headerCount` headers, `headerBytes` long in all, next.
+    private func beginRecord(
+        key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer?, timestamp: Int64, offsetDelta: Int64,
+        headerCount: Int, headerBytes: Int
+    ) {
+        if count == 0 { firstTimestamp = timestamp }
+        if timestamp > maxTimestamp { maxTimestamp = timestamp }
+        if key == nil { hasKeylessRecord = true }
+        let timestampDelta = timestamp &- firstTimestamp
+        let keyLength = key.map { Int64($0.count) } ?? -1
+        let valueLength = value.map { Int64($0.count) } ?? -1
+        var bodySize = 1 + Varint.size(timestampDelta) + Varint.size(offsetDelta)
+        bodySize += Varint.size(keyLength) + Int(max(keyLength, 0))
+        bodySize += Varint.size(valueLength) + Int(max(valueLength, 0))
+        bodySize += Varint.size(Int64(headerCount)) + headerBytes
+        records.reserve(bodySize + 10)
+        records.appendVarint(Int64(bodySize))
+        records.appendByte(0)
+        records.appendVarint(timestampDelta)
+        records.appendVarint(offsetDelta)
+        records.appendVarint(keyLength)
+        if let key { records.append(key) }
+        records.appendVarint(valueLength)
+        if let value { records.append(value) }
+        records.appendVarint(Int64(headerCount))
         count += 1
     }
 

@@ -175,6 +175,30 @@ public final class EventStreams: Sendable {
         return record.headers.first { $0.key == name }?.value.map { String(decoding: $0, as: UTF8.self) }
     }
 
+    /// The event a record holds.
+    private static func event(_ record: RecordView, stream: String, version: Int64) -> RecordedEvent {
+        RecordedEvent(
+            stream: stream, version: version, position: record.offset, id: header("eventId", record) ?? "",
+            type: header("eventType", record) ?? "", data: record.value.map { Array($0) } ?? [],
+            timestamp: record.timestamp)
+    }
+
+    /// What `body` makes of the record at `offset`, read through `reader` (which seeks there if it is elsewhere);
+    /// nil when the partition has no record at that offset.
+    private static func record<T>(at offset: Int64, _ reader: PartitionReader, _ body: (RecordView) -> T) throws -> T? {
+        if reader.nextOffset != offset { reader.seek(to: offset) }
+        var found: T?
+        while found == nil,
+            try reader.read(
+                maxBytes: 4096,
+                { record in
+                    guard found == nil, record.offset == offset else { return }
+                    found = body(record)
+                }) > 0
+        {}
+        return found
+    }
+
     /// The version of `stream`'s last event as the index knows it, without reading the log (a caller that must
     /// not block, such as an event loop, can ask): nil when the stream is unknown, or when the index may be
     /// behind — the topic has records not yet indexed, or the log is read-only (it learns of the writer's
@@ -357,8 +381,7 @@ public final class EventStreams: Sendable {
                 let count = writes[w].events.count
                 let positions = Array(offset..<offset + Int64(count))
                 offset += Int64(count)
-                let last = writes[w].events.last!
-                guard let located = try located(last.id, hash: hashID(last.id)) else {
+                guard let located = try located(writes[w].events.last!.id, hash: hashes[first[w] + count - 1]) else {
                     throw EventLogError(
                         .corruptData, "an event just appended to '\(writes[w].stream)' is not in the index",
                         topic: topic)
@@ -378,23 +401,14 @@ public final class EventStreams: Sendable {
     /// Where the index files the event with id `id`: the table's candidates for its hash, confirmed against
     /// the events in the log (a read only when the hash is known — a duplicate, or a rare shared hash).
     private func located(_ id: String, hash: UInt64) throws -> (stream: String, version: Int64, position: Int64)? {
-        let candidates = index.withLock { $0.eventIDs.contains(hash) ? $0.eventIDs.candidates(of: hash) : [] }
-        for position in candidates {
+        for position in index.withLock({ $0.eventIDs.candidates(of: hash) }) {
             let reader = try log.reader(topic: topic, partition: 0, from: .offset(position))
-            var found: (id: String?, stream: String)?
-            while found == nil,
-                try reader.read(
-                    maxBytes: 4096,
-                    { record in
-                        guard found == nil, record.offset == position, let key = record.key else { return }
-                        found = (Self.header("eventId", record), String(decoding: key, as: UTF8.self))
-                    }) > 0
-            {}
-            guard let found, found.id == id else { continue }
-            let version = index.withLock { index in
-                index.streams[found.stream].map { Self.search($0, position) } ?? -1
+            let found = try Self.record(at: position, reader) { record in
+                (id: Self.header("eventId", record), stream: record.key.map { String(decoding: $0, as: UTF8.self) })
             }
-            return (found.stream, Int64(version), position)
+            guard let found, found.id == id, let stream = found.stream else { continue }
+            let version = index.withLock { index in index.streams[stream].map { Self.search($0, position) } ?? -1 }
+            return (stream, Int64(version), position)
         }
         return nil
     }
@@ -407,29 +421,15 @@ public final class EventStreams: Sendable {
         let wanted = offsets[Int(version)..<min(offsets.count, Int(version) + max(0, min(maxCount, offsets.count)))]
         let reader = try log.reader(topic: topic, partition: 0, from: .offset(wanted.first!))
         var events: [RecordedEvent] = []
-        var next = Int(version)
+        var next = version
         for offset in wanted {
-            if reader.nextOffset != offset { reader.seek(to: offset) }
-            var found: RecordedEvent? = nil
-            while found == nil,
-                try reader.read(
-                    maxBytes: 4096,
-                    { record in
-                        guard found == nil, record.offset == offset else { return }
-                        found = RecordedEvent(
-                            stream: stream, version: Int64(next), position: offset,
-                            id: Self.header("eventId", record) ?? "",
-                            type: Self.header("eventType", record) ?? "", data: record.value.map { Array($0) } ?? [],
-                            timestamp: record.timestamp)
-                    }) > 0
-            {}
-            guard let event = found else {
+            guard let event = try Self.record(at: offset, reader, { Self.event($0, stream: stream, version: next) })
+            else {
                 throw EventLogError(
                     .corruptData, "event \(next) of stream '\(stream)' is missing at offset \(offset)",
                     topic: topic, partition: 0, offset: offset)
             }
             events.append(event)
-            reader.seek(to: offset + 1)
             next += 1
         }
         return events
@@ -446,12 +446,7 @@ public final class EventStreams: Sendable {
                 let stream = String(decoding: key, as: UTF8.self)
                 let version =
                     index.withLock { index in index.streams[stream].map { Self.search($0, record.offset) } } ?? -1
-                events.append(
-                    RecordedEvent(
-                        stream: stream, version: Int64(version), position: record.offset,
-                        id: Self.header("eventId", record) ?? "",
-                        type: Self.header("eventType", record) ?? "", data: record.value.map { Array($0) } ?? [],
-                        timestamp: record.timestamp))
+                events.append(Self.event(record, stream: stream, version: Int64(version)))
             }) > 0
         {}
         return events
