@@ -25,14 +25,6 @@ enum Aggregate: Hashable, Sendable {
         }
     }
 
-    /// Long-lived aggregates, whose streams get checkpoints.
-    var isCheckpointed: Bool {
-        switch self {
-        case .account, .stock: true
-        case .item, .order, .saga, .other: false
-        }
-    }
-
     init(stream: String) {
         let (kind, id) = Self.split(stream)
         switch kind {
@@ -196,11 +188,18 @@ public struct Order: Codable, Sendable, Hashable {
     public var unitPrice: Int64?
     public var total: Int64?
     public var status: SagaStatus = .started
-    public var waitingOn: Set<String> = []
+    /// The steps its saga waits on (``waitingOn`` by name).
+    public var waitingSteps: SagaSteps = []
     public var reason: String?
     public var shipped = false
 
     public init(id: String) { self.id = id }
+
+    /// The names of the steps its saga waits on (``SagaStep/name``).
+    public var waitingOn: Set<String> {
+        get { Set(waitingSteps.map(\.name)) }
+        set { waitingSteps = SagaSteps(SagaStep.allCases.filter { newValue.contains($0.name) }) }
+    }
 }
 
 /// The orchestrator's state of one order saga: the fold of its `saga-…` stream.
@@ -216,11 +215,11 @@ public struct Saga: Codable, Sendable, Hashable {
     public var order: String
     public var status: SagaStatus = .started
     /// Steps started and not answered.
-    public var inFlight: Set<SagaStep> = []
+    public var inFlight: SagaSteps = []
     /// Steps that succeeded, and those compensated since.
-    public var succeeded: Set<SagaStep> = []
-    public var compensated: Set<SagaStep> = []
-    public var failed: Set<SagaStep> = []
+    public var succeeded: SagaSteps = []
+    public var compensated: SagaSteps = []
+    public var failed: SagaSteps = []
     public var timedOut = false
     public var reason: String?
     /// When the saga times out (milliseconds, the engine's clock).
@@ -243,7 +242,7 @@ public struct Saga: Codable, Sendable, Hashable {
                 if status == .started { status = .inProgress }
                 // The next phase starts when this one is complete and nothing failed.
                 if status == .inProgress, inFlight.isEmpty, failed.isEmpty, let next = Self.next(after: step) {
-                    inFlight = Set(next.phase)
+                    inFlight = next.phase
                 }
             } else {
                 failed.insert(step)
@@ -280,6 +279,6 @@ public struct Saga: Codable, Sendable, Hashable {
 
     /// The steps still to compensate, last first.
     var toCompensate: [SagaStep] {
-        succeeded.subtracting(compensated).subtracting([.priceLookup, .ship]).sorted(by: >)
+        succeeded.subtracting(compensated).subtracting([.priceLookup, .ship]).reversed()
     }
 }

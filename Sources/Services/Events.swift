@@ -110,6 +110,14 @@ public enum ServiceEvent: Codable, Sendable, Hashable {
         }
     }
 
+    /// Whether it is an aggregate's checkpoint.
+    var isCheckpoint: Bool {
+        switch self {
+        case .accountCheckpoint, .stockCheckpoint: true
+        default: false
+        }
+    }
+
     /// The saga step this event belongs to, if any.
     public var saga: SagaContext? {
         switch self {
@@ -138,13 +146,20 @@ public enum SagaStep: Int, Codable, Sendable, Hashable, CaseIterable, Comparable
     public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
 
     /// The steps that run together with this one (a phase).
-    var phase: [SagaStep] {
+    var phase: SagaSteps {
         switch self {
         case .priceLookup: [.priceLookup]
         case .creditAuthorize, .inventoryReserve: [.creditAuthorize, .inventoryReserve]
         case .collectPayment, .pullInventory: [.collectPayment, .pullInventory]
         case .ship: [.ship]
         }
+    }
+
+    /// The endings of its event ids (`<saga>/<step>/do`, …), made once instead of interpolated per event.
+    var suffixes: (do: String, answer: String, undo: String, undone: String) { Self.suffixTable[rawValue - 1] }
+
+    private static let suffixTable = allCases.map { step in
+        ("/\(step.rawValue)/do", "/\(step.rawValue)/answer", "/\(step.rawValue)/undo", "/\(step.rawValue)/undone")
     }
 
     /// The name an order view shows in its "waiting on" set.
@@ -158,6 +173,37 @@ public enum SagaStep: Int, Codable, Sendable, Hashable, CaseIterable, Comparable
         case .ship: "ship"
         }
     }
+}
+
+/// A set of saga steps, a bit per step: the saga's bookkeeping (in flight, succeeded, …) changes with every
+/// event of every order, and a `Set<SagaStep>` hashed and allocated each time. Iterates in step order.
+public struct SagaSteps: Sequence, ExpressibleByArrayLiteral, Codable, Sendable, Hashable {
+    private var bits: UInt8 = 0
+
+    public init() {}
+    public init(arrayLiteral steps: SagaStep...) { self.init(steps) }
+    public init(_ steps: some Sequence<SagaStep>) { for step in steps { insert(step) } }
+
+    private static func bit(_ step: SagaStep) -> UInt8 { 1 << UInt8(step.rawValue) }
+
+    public var isEmpty: Bool { bits == 0 }
+    public func contains(_ step: SagaStep) -> Bool { bits & Self.bit(step) != 0 }
+    public mutating func insert(_ step: SagaStep) { bits |= Self.bit(step) }
+    public mutating func remove(_ step: SagaStep) { bits &= ~Self.bit(step) }
+    public func subtracting(_ other: SagaSteps) -> SagaSteps {
+        var result = self
+        result.bits &= ~other.bits
+        return result
+    }
+
+    public func makeIterator() -> some IteratorProtocol<SagaStep> {
+        let bits = bits
+        return SagaStep.allCases.lazy.filter { bits & Self.bit($0) != 0 }.makeIterator()
+    }
+
+    /// Encoded as the list of steps.
+    public init(from decoder: any Decoder) throws { self.init(try [SagaStep](from: decoder)) }
+    public func encode(to encoder: any Encoder) throws { try Array(self).encode(to: encoder) }
 }
 
 /// A saga's status (domain.md §2).

@@ -31,12 +31,12 @@ public struct ServiceDataSet: Sendable {
             for n in 0..<data.accounts {
                 let poor = random.nextDouble() < data.poorAccounts
                 let balance = poor ? Int64(random.below(2_000)) : 50_000 + Int64(random.below(5_000_000))
-                if services.accounts[data.accountId(n)] == nil {
+                if services.account(data.accountId(n)) == nil {
                     try services.openAccount(data.accountId(n), balance: balance)
                     loaded.withLock { $0 = true }
                 }
             }
-            for n in 0..<data.items where services.items[data.itemId(n)] == nil {
+            for n in 0..<data.items where services.item(data.itemId(n)) == nil {
                 try services.addItem(data.itemId(n), name: "item \(n)", price: 100 + Int64(random.below(9_900)))
                 loaded.withLock { $0 = true }
             }
@@ -48,11 +48,10 @@ public struct ServiceDataSet: Sendable {
                 let scarce = random.nextDouble() < data.scarceItems
                 for l in 0..<data.locations {
                     let quantity = scarce ? Int(random.below(3)) : 20 + Int(random.below(200))
-                    let key = "\(data.itemId(n))@\(data.locationId(l))"
-                    if quantity > 0 && services.stocks[key] == nil {
+                    let (item, location) = (data.itemId(n), data.locationId(l))
+                    if quantity > 0 && services.stock(item: item, at: location) == nil {
                         try services.addStock(
-                            item: data.itemId(n), location: data.locationId(l), quantity: quantity,
-                            requestId: "load/\(key)")
+                            item: item, location: location, quantity: quantity, requestId: "load/\(item)@\(location)")
                         loaded.withLock { $0 = true }
                     }
                 }

@@ -65,7 +65,7 @@ public final class OrderBoard {
             order.shipped = true
         case .orderClosed(let status, let reason):
             order.status = status
-            order.waitingOn = []
+            order.waitingSteps = []
             if order.reason == nil { order.reason = reason }
         default:
             break
@@ -75,7 +75,7 @@ public final class OrderBoard {
     /// The saga's progress shown on its order: status and the steps in flight.
     static func apply(sagaState saga: Saga, to order: inout Order) {
         order.status = saga.status
-        order.waitingOn = Set(saga.inFlight.map(\.name))
+        order.waitingSteps = saga.inFlight
         if order.reason == nil { order.reason = saga.reason }
     }
 }

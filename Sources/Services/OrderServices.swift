@@ -61,16 +61,16 @@ public final class OrderServices {
     public let configuration: Configuration
     private let clock: any WallClock
 
-    // The write side: every aggregate's current state and its stream's version.
-    public private(set) var accounts: [String: Account] = [:]
-    public private(set) var stocks: [String: Stock] = [:]
-    public private(set) var items: [String: CatalogItem] = [:]
-    public private(set) var orders: [String: Order] = [:]
-    public private(set) var sagas: [String: Saga] = [:]
-    private var versions: [String: Int64] = [:]
-    private var sinceCheckpoint: [String: Int] = [:]
-    /// Sagas not finished, by id.
-    public private(set) var active: Set<String> = []
+    // The write side: every aggregate's current state and its stream's version, each aggregate looked up once
+    // per command (then reached through its entry).
+    private var accountEntries: [String: Entry<Account>] = [:]
+    /// By `<item>@<location>`.
+    private var stockEntries: [String: Entry<Stock>] = [:]
+    private var itemEntries: [String: Entry<CatalogItem>] = [:]
+    /// By order id (a saga's id is its order's).
+    private var sagaEntries: [String: SagaEntry] = [:]
+    /// Sagas not finished.
+    private var running: [String: SagaEntry] = [:]
     private var staged = StagedEvents()
     private var broken: (any Error)?
     private var nextOrder = 0
@@ -86,13 +86,31 @@ public final class OrderServices {
             guard let last = events.last else { break }
             for recorded in events {
                 let event = try Self.decode(recorded)
-                fold(Aggregate(stream: recorded.stream), event)
-                versions[recorded.stream] = recorded.version
+                switch Aggregate(stream: recorded.stream) {
+                case .account(let id): Self.fold(event, recorded.version, into: entry(account: id))
+                case .stock(let key): Self.fold(event, recorded.version, into: entry(stock: key))
+                case .item(let id): Self.fold(event, recorded.version, into: entry(item: id))
+                case .order(let id): Self.fold(event, recorded.version, into: entry(saga: id).order)
+                case .saga(let id):
+                    let entry = entry(saga: id)
+                    Self.fold(event, recorded.version, into: entry.saga)
+                    OrderBoard.apply(sagaState: entry.saga.state, to: &entry.order.state)
+                case .other: break
+                }
             }
             position = last.position + 1
         }
-        active = Set(sagas.values.filter { !$0.status.isFinal }.map(\.id))
-        nextOrder = orders.count
+        for (id, entry) in sagaEntries where entry.saga.version >= 0 && !entry.saga.state.status.isFinal {
+            running[id] = entry
+        }
+        nextOrder = sagaEntries.count
+    }
+
+    /// Folds an event read back from the log into its aggregate's entry.
+    private static func fold<State: ServiceState>(_ event: ServiceEvent, _ version: Int64, into entry: Entry<State>) {
+        entry.state.apply(event)
+        entry.version = version
+        entry.sinceCheckpoint = event.isCheckpoint ? 0 : entry.sinceCheckpoint + 1
     }
 
     /// An event read back from the log; a clear error names the stream and version when it is not a service event.
@@ -107,62 +125,85 @@ public final class OrderServices {
         }
     }
 
-    /// Applies an event to the write side's aggregate (in place: no copy of the aggregate's state).
-    private func fold(_ aggregate: Aggregate, _ event: ServiceEvent) {
-        switch aggregate {
-        case .account(let id): accounts[id, default: Account(id: id)].apply(event)
-        case .stock(let key): stocks[key, default: Stock(key: key)].apply(event)
-        case .item(let id): items[id, default: CatalogItem(id: id)].apply(event)
-        case .order(let id): OrderBoard.apply(event, to: &orders[id, default: Order(id: id)])
-        case .saga(let id):
-            let saga = Saga.applying(event, to: &sagas[id, default: Saga(id: id, order: id)])
-            OrderBoard.apply(sagaState: saga, to: &orders[id, default: Order(id: id)])
-        case .other: break
-        }
+    // MARK: - The write side's state
+
+    /// Every account (a copy: for tests and tools; ``account(_:)`` looks one up).
+    public var accounts: [String: Account] { accountEntries.mapValues(\.state) }
+    /// Every stock, by `<item>@<location>`.
+    public var stocks: [String: Stock] { stockEntries.mapValues(\.state) }
+    public var items: [String: CatalogItem] { itemEntries.mapValues(\.state) }
+    public var orders: [String: Order] { sagaEntries.mapValues(\.order.state) }
+    public var sagas: [String: Saga] { sagaEntries.compactMapValues { $0.saga.version < 0 ? nil : $0.saga.state } }
+    /// Sagas not finished, by id.
+    public var active: Set<String> { Set(running.keys) }
+    public var activeCount: Int { running.count }
+
+    public func account(_ id: String) -> Account? { accountEntries[id]?.state }
+    public func stock(item: String, at location: String) -> Stock? { stockEntries["\(item)@\(location)"]?.state }
+    public func item(_ id: String) -> CatalogItem? { itemEntries[id]?.state }
+    public func order(_ id: String) -> Order? { sagaEntries[id]?.order.state }
+
+    private func entry(account id: String) -> Entry<Account> {
+        if let entry = accountEntries[id] { return entry }
+        let entry = Entry(stream: Aggregate.account(id).stream, state: Account(id: id))
+        accountEntries[id] = entry
+        return entry
+    }
+
+    private func entry(stock key: String) -> Entry<Stock> {
+        if let entry = stockEntries[key] { return entry }
+        let entry = Entry(stream: Aggregate.stock(key).stream, state: Stock(key: key))
+        stockEntries[key] = entry
+        return entry
+    }
+
+    private func entry(item id: String) -> Entry<CatalogItem> {
+        if let entry = itemEntries[id] { return entry }
+        let entry = Entry(stream: Aggregate.item(id).stream, state: CatalogItem(id: id))
+        itemEntries[id] = entry
+        return entry
+    }
+
+    private func entry(saga id: String) -> SagaEntry {
+        if let entry = sagaEntries[id] { return entry }
+        let entry = SagaEntry(id: id)
+        sagaEntries[id] = entry
+        return entry
     }
 
     // MARK: - Staging and committing
 
-    /// Stages events for one aggregate's stream at its current version, folding them into the write side at once.
-    private func stage(_ aggregate: Aggregate, _ events: [(id: String, event: ServiceEvent)]) throws {
-        if let broken { throw broken }
-        let stream = aggregate.stream
-        let data = try events.map {
-            EventStreams.EventData(id: $0.id, type: $0.event.type, data: try $0.event.encoded())
-        }
-        let version = Self.advance(&versions[stream, default: -1], by: events.count)
-        for (_, event) in events { fold(aggregate, event) }
-        staged.writes.append(
-            .init(stream: stream, events: data, expecting: version < 0 ? .noStream : .exactly(version)))
-        // Every saga transition ends with its write to the saga's stream: a commit may split there.
-        if case .saga = aggregate { endTransition() }
+    /// Stages `event` for `entry`'s stream at its current version and folds it into the write side at once; a
+    /// checkpoint follows when the stream is due one.
+    private func stage<State: ServiceState>(_ entry: Entry<State>, _ id: String, _ event: ServiceEvent) throws {
+        try write(entry, id, event)
+        entry.state.apply(event)
         // A checkpoint keeps the fold of a long-lived aggregate short.
-        guard aggregate.isCheckpointed,
-            Self.advance(&sinceCheckpoint[stream, default: 0], by: events.count) + events.count
-                >= configuration.checkpointEvery,
-            let checkpoint = checkpoint(of: aggregate)
-        else { return }
-        sinceCheckpoint[stream] = 0
-        let v = Self.advance(&versions[stream, default: -1], by: 1)
-        let event = EventStreams.EventData(
-            id: "\(stream)/checkpoint/\(v + 1)", type: checkpoint.type, data: try checkpoint.encoded())
-        staged.writes.append(.init(stream: stream, events: [event], expecting: .exactly(v)))
-    }
-
-    /// An account's or a stock's state as a checkpoint event (nil for other aggregates).
-    private func checkpoint(of aggregate: Aggregate) -> ServiceEvent? {
-        switch aggregate {
-        case .account(let id): accounts[id].map { .accountCheckpoint($0) }
-        case .stock(let key): stocks[key].map { .stockCheckpoint($0) }
-        case .item, .order, .saga, .other: nil
+        entry.sinceCheckpoint += 1
+        guard entry.sinceCheckpoint >= configuration.checkpointEvery, let checkpoint = entry.state.checkpoint else {
+            return
         }
+        entry.sinceCheckpoint = 0
+        try write(entry, "\(entry.stream)/checkpoint/\(entry.version + 1)", checkpoint)
     }
 
-    /// Adds `count` to `value` in place (one dictionary lookup through `subscript(_:default:)`); returns the
-    /// value before.
-    private static func advance<N: BinaryInteger>(_ value: inout N, by count: Int) -> N {
-        defer { value += N(count) }
-        return value
+    /// Stages a saga event, folds it, and shows the saga's progress on its order. Every saga transition ends
+    /// with its write to the saga's stream: a commit may split there.
+    private func stage(_ saga: SagaEntry, _ id: String, _ event: ServiceEvent) throws {
+        try write(saga.saga, id, event)
+        saga.saga.state.apply(event)
+        OrderBoard.apply(sagaState: saga.saga.state, to: &saga.order.state)
+        endTransition()
+    }
+
+    /// Encodes `event` and stages it for `entry`'s stream, expecting the stream's current version.
+    private func write<State>(_ entry: Entry<State>, _ id: String, _ event: ServiceEvent) throws {
+        if let broken { throw broken }
+        let data = EventStreams.EventData(id: id, type: event.type, data: try event.encoded())
+        let version = entry.version
+        entry.version += 1
+        staged.writes.append(
+            .init(stream: entry.stream, events: [data], expecting: version < 0 ? .noStream : .exactly(version)))
     }
 
     /// Marks the end of a transition: the writes staged since the last mark must reach the log together.
@@ -206,50 +247,50 @@ public final class OrderServices {
     }
 
     public func openAccount(_ id: String, balance: Int64) throws {
-        guard accounts[id] == nil else { throw ServiceError("account \(id) already exists") }
+        guard accountEntries[id] == nil else { throw ServiceError("account \(id) already exists") }
         guard balance >= 0 else { throw ServiceError("an opening balance cannot be negative: \(balance)") }
-        try stage(.account(id), [("account-\(id)/opened", .accountOpened(balance: balance))])
+        try stage(entry(account: id), "account-\(id)/opened", .accountOpened(balance: balance))
         endTransition()
     }
 
     public func deposit(_ id: String, _ amount: Int64, requestId: String? = nil) throws {
         if try alreadyApplied(requestId) { return }
-        guard accounts[id] != nil else { throw ServiceError("no account \(id)") }
+        guard let account = accountEntries[id] else { throw ServiceError("no account \(id)") }
         guard amount > 0 else { throw ServiceError("a deposit must be positive: \(amount)") }
-        try stage(.account(id), [(requestId ?? UUID().uuidString, .deposited(amount: amount))])
+        try stage(account, requestId ?? UUID().uuidString, .deposited(amount: amount))
         endTransition()
     }
 
     public func withdraw(_ id: String, _ amount: Int64, requestId: String? = nil) throws {
         if try alreadyApplied(requestId) { return }
-        guard let account = accounts[id] else { throw ServiceError("no account \(id)") }
+        guard let account = accountEntries[id] else { throw ServiceError("no account \(id)") }
         guard amount > 0 else { throw ServiceError("a withdrawal must be positive: \(amount)") }
-        guard account.balance >= amount else {
-            throw ServiceError("account \(id) has \(account.balance), cannot withdraw \(amount)")
+        guard account.state.balance >= amount else {
+            throw ServiceError("account \(id) has \(account.state.balance), cannot withdraw \(amount)")
         }
-        try stage(.account(id), [(requestId ?? UUID().uuidString, .withdrawn(amount: amount))])
+        try stage(account, requestId ?? UUID().uuidString, .withdrawn(amount: amount))
         endTransition()
     }
 
     /// Moves money between accounts (a withdrawal and a deposit in one atomic append).
     public func transfer(from: String, to: String, _ amount: Int64, requestId: String? = nil) throws {
         if try alreadyApplied(requestId.map { $0 + "/out" }) { return }
-        guard accounts[to] != nil else { throw ServiceError("no account \(to)") }
-        guard let source = accounts[from] else { throw ServiceError("no account \(from)") }
+        guard let target = accountEntries[to] else { throw ServiceError("no account \(to)") }
+        guard let source = accountEntries[from] else { throw ServiceError("no account \(from)") }
         guard amount > 0 else { throw ServiceError("a transfer must be positive: \(amount)") }
-        guard source.balance >= amount else {
-            throw ServiceError("account \(from) has \(source.balance), cannot transfer \(amount)")
+        guard source.state.balance >= amount else {
+            throw ServiceError("account \(from) has \(source.state.balance), cannot transfer \(amount)")
         }
         let request = requestId ?? UUID().uuidString
-        try stage(.account(from), [(request + "/out", .withdrawn(amount: amount))])
-        try stage(.account(to), [(request + "/in", .deposited(amount: amount))])
+        try stage(source, request + "/out", .withdrawn(amount: amount))
+        try stage(target, request + "/in", .deposited(amount: amount))
         endTransition()
     }
 
     public func addItem(_ id: String, name: String, price: Int64) throws {
-        guard items[id] == nil else { throw ServiceError("item \(id) already exists") }
+        guard itemEntries[id] == nil else { throw ServiceError("item \(id) already exists") }
         guard price > 0 else { throw ServiceError("a price must be positive: \(price)") }
-        try stage(.item(id), [("item-\(id)/added", .itemAdded(name: name, price: price))])
+        try stage(entry(item: id), "item-\(id)/added", .itemAdded(name: name, price: price))
         endTransition()
     }
 
@@ -261,14 +302,12 @@ public final class OrderServices {
         _ id: String, price: Int64, by: String, requestId: String? = nil, sourceLSN: Int64? = nil
     ) throws -> Bool {
         if try alreadyApplied(requestId) { return false }
-        guard let item = items[id] else { throw ServiceError("no item \(id)") }
+        guard let item = itemEntries[id] else { throw ServiceError("no item \(id)") }
         guard price > 0 else { throw ServiceError("a price must be positive: \(price)") }
         // A captured change (a snapshot row: 0) no newer than the last captured one applied is old news.
-        if let sourceLSN, item.sourceLSN > 0, sourceLSN <= item.sourceLSN { return false }
-        guard item.price != price else { return false }
-        try stage(
-            .item(id),
-            [(requestId ?? UUID().uuidString, .priceChanged(price: price, by: by, sourceLSN: sourceLSN))])
+        if let sourceLSN, item.state.sourceLSN > 0, sourceLSN <= item.state.sourceLSN { return false }
+        guard item.state.price != price else { return false }
+        try stage(item, requestId ?? UUID().uuidString, .priceChanged(price: price, by: by, sourceLSN: sourceLSN))
         endTransition()
         return true
     }
@@ -276,7 +315,7 @@ public final class OrderServices {
     public func addStock(item: String, location: String, quantity: Int, requestId: String? = nil) throws {
         if try alreadyApplied(requestId) { return }
         guard quantity > 0 else { throw ServiceError("stock added must be positive: \(quantity)") }
-        try stage(.stock("\(item)@\(location)"), [(requestId ?? UUID().uuidString, .stockAdded(quantity: quantity))])
+        try stage(entry(stock: "\(item)@\(location)"), requestId ?? UUID().uuidString, .stockAdded(quantity: quantity))
         endTransition()
     }
 
@@ -290,32 +329,23 @@ public final class OrderServices {
         guard quantity > 0 else { throw ServiceError("an order needs a positive quantity: \(quantity)") }
         let orderId = id ?? "\(nextOrder)"
         nextOrder += 1
-        guard orders[orderId] == nil else { throw ServiceError("order \(orderId) already exists") }
+        guard sagaEntries[orderId] == nil else { throw ServiceError("order \(orderId) already exists") }
+        let saga = entry(saga: orderId)
         let context = SagaContext(sagaId: orderId, correlationId: orderId, stepNumber: 0, isCompensating: false)
         try stage(
-            .order(orderId),
-            [
-                (
-                    "order-\(orderId)/created",
-                    .orderCreated(account: account, item: item, location: location, quantity: quantity)
-                )
-            ])
+            saga.order, "order-\(orderId)/created",
+            .orderCreated(account: account, item: item, location: location, quantity: quantity))
         try stage(
-            .saga(orderId),
-            [
-                (
-                    "saga-\(orderId)/started",
-                    .sagaStarted(saga: context, deadline: clock.milliseconds() + configuration.sagaTimeoutMilliseconds)
-                )
-            ])
-        active.insert(orderId)
-        try drive(orderId)
+            saga, "saga-\(orderId)/started",
+            .sagaStarted(saga: context, deadline: clock.milliseconds() + configuration.sagaTimeoutMilliseconds))
+        running[orderId] = saga
+        try drive(saga)
         return orderId
     }
 
     /// Drives every unfinished saga (after a restart) and times out those past their deadline.
     public func resume() throws {
-        for id in active.sorted() { try drive(id) }
+        for id in running.keys.sorted() { try drive(running[id]!) }
         try checkTimeouts()
     }
 
@@ -323,26 +353,20 @@ public final class OrderServices {
     public func checkTimeouts() throws {
         let now = clock.milliseconds()
         // Usually none is due: only those are sorted (the log gets them in a stable order).
-        var due: [String] = []
-        for id in active {
-            if let saga = sagas[id], !saga.timedOut, saga.status != .compensating, now >= saga.deadline {
-                due.append(id)
-            }
+        var due: [SagaEntry] = []
+        for entry in running.values {
+            let saga = entry.saga.state
+            if !saga.timedOut, saga.status != .compensating, now >= saga.deadline { due.append(entry) }
         }
-        for id in due.sorted() {
-            let saga = sagas[id]!
-            let waiting = saga.inFlight.sorted().map(\.name).joined(separator: ", ")
+        for entry in due.sorted(by: { $0.id < $1.id }) {
+            let saga = entry.saga.state
+            let waiting = saga.inFlight.map(\.name).joined(separator: ", ")
             try stage(
-                .saga(id),
-                [
-                    (
-                        "saga-\(id)/timed-out",
-                        .compensationStarted(
-                            reason: "timed out waiting for \(waiting)", timedOut: true,
-                            saga: context(id, step: saga.inFlight.min() ?? .ship, compensating: true))
-                    )
-                ])
-            try compensate(id)
+                entry, "saga-\(entry.id)/timed-out",
+                .compensationStarted(
+                    reason: "timed out waiting for \(waiting)", timedOut: true,
+                    saga: context(entry.id, step: saga.inFlight.min() ?? .ship, compensating: true)))
+            try compensate(entry)
         }
     }
 
@@ -351,134 +375,145 @@ public final class OrderServices {
     }
 
     /// Answers every step in flight that its participant answers now; compensates or finishes when due.
-    private func drive(_ id: String) throws {
-        while let saga = sagas[id], !saga.status.isFinal {
+    private func drive(_ entry: SagaEntry) throws {
+        while !entry.saga.state.status.isFinal {
+            let saga = entry.saga.state
             if saga.status == .compensating || saga.timedOut {
-                try compensate(id)
+                try compensate(entry)
                 return
             }
             guard !saga.inFlight.isEmpty else {
-                if !saga.failed.isEmpty {
+                if let failed = saga.failed.min() {
                     try stage(
-                        .saga(id),
-                        [
-                            (
-                                "saga-\(id)/compensating",
-                                .compensationStarted(
-                                    reason: saga.reason ?? "a step failed", timedOut: false,
-                                    saga: context(id, step: saga.failed.min()!, compensating: true))
-                            )
-                        ])
-                    try compensate(id)
+                        entry, "saga-\(entry.id)/compensating",
+                        .compensationStarted(
+                            reason: saga.reason ?? "a step failed", timedOut: false,
+                            saga: context(entry.id, step: failed, compensating: true)))
+                    try compensate(entry)
                 } else if saga.succeeded.contains(.ship) {
-                    try finish(id, .completed, reason: nil)
+                    try finish(entry, .completed, reason: nil)
                 }
                 return
             }
             var answeredAny = false
-            for step in saga.inFlight.sorted() where try answer(id, step) { answeredAny = true }
+            for step in saga.inFlight where try answer(entry, step) { answeredAny = true }
             if !answeredAny { return }  // waiting: a participant has not answered
         }
     }
 
+    /// The entry of the order's account (nil when there is no such account), kept on the saga's entry.
+    private func account(of entry: SagaEntry) -> Entry<Account>? {
+        if entry.account == nil { entry.account = accountEntries[entry.order.state.account] }
+        return entry.account
+    }
+
+    /// The entry of the order's stock (created by the first event, a rejected reservation if need be).
+    private func stock(of entry: SagaEntry) -> Entry<Stock> {
+        if let stock = entry.stock { return stock }
+        let order = entry.order.state
+        let stock = self.entry(stock: "\(order.item)@\(order.location)")
+        entry.stock = stock
+        return stock
+    }
+
     /// Runs one step against its participant; stages the participant's event with the saga's answer. False when
     /// the participant does not answer (the saga waits, and may time out).
-    private func answer(_ id: String, _ step: SagaStep) throws -> Bool {
-        guard let order = orders[id] else { throw ServiceError("saga \(id) has no order") }
+    private func answer(_ entry: SagaEntry, _ step: SagaStep) throws -> Bool {
+        let id = entry.id
+        let order = entry.order.state
         let c = context(id, step: step, compensating: false)
-        let doID = "\(id)/\(step.rawValue)/do"
-        func answered(_ participant: Aggregate, _ event: ServiceEvent, _ ok: Bool, _ reason: String?) throws {
-            try stage(participant, [(doID, event)])
+        let doID = id + step.suffixes.do
+        func answered<State: ServiceState>(
+            _ participant: Entry<State>, _ event: ServiceEvent, _ ok: Bool, _ reason: String?
+        ) throws {
+            try stage(participant, doID, event)
             try stage(
-                .saga(id),
-                [("\(id)/\(step.rawValue)/answer", .stepAnswered(step: step, succeeded: ok, reason: reason, saga: c))])
+                entry, id + step.suffixes.answer, .stepAnswered(step: step, succeeded: ok, reason: reason, saga: c))
         }
         switch step {
         case .priceLookup:
-            if let item = items[order.item] {
+            if let item = itemEntries[order.item]?.state {
                 let total = item.price * Int64(order.quantity)
-                try answered(.order(id), .orderPriced(unitPrice: item.price, total: total, saga: c), true, nil)
+                try answered(entry.order, .orderPriced(unitPrice: item.price, total: total, saga: c), true, nil)
             } else {
                 try answered(
-                    .order(id), .orderRejected(reason: "unknown item \(order.item)", saga: c), false,
+                    entry.order, .orderRejected(reason: "unknown item \(order.item)", saga: c), false,
                     "unknown item \(order.item)")
             }
         case .creditAuthorize:
-            guard let account = accounts[order.account] else {
+            guard let account = account(of: entry) else {
                 try answered(
-                    .order(id), .orderRejected(reason: "unknown account \(order.account)", saga: c), false,
+                    entry.order, .orderRejected(reason: "unknown account \(order.account)", saga: c), false,
                     "unknown account \(order.account)")
                 return true
             }
-            let event = account.authorize(orders[id]!.total ?? 0, c)
+            let event = account.state.authorize(order.total ?? 0, c)
             if case .authorized = event {
-                try answered(.account(order.account), event, true, nil)
+                try answered(account, event, true, nil)
             } else {
-                try answered(.account(order.account), event, false, "credit declined")
+                try answered(account, event, false, "credit declined")
             }
         case .inventoryReserve:
-            let key = "\(order.item)@\(order.location)"
-            let stock = stocks[key] ?? Stock(item: order.item, location: order.location)
-            let event = stock.reserve(order.quantity, c)
+            let stock = stock(of: entry)
+            let event = stock.state.reserve(order.quantity, c)
             if case .reserved = event {
-                try answered(.stock(key), event, true, nil)
+                try answered(stock, event, true, nil)
             } else {
-                try answered(.stock(key), event, false, "out of stock")
+                try answered(stock, event, false, "out of stock")
             }
         case .collectPayment:
-            let amount = orders[id]!.total ?? 0
+            guard let account = account(of: entry) else { throw ServiceError("saga \(id) has no account") }
+            let amount = order.total ?? 0
             if configuration.faults.hits(configuration.faults.paymentFailureRate, id, salt: 1) {
                 try answered(
-                    .account(order.account),
-                    .paymentFailed(amount: amount, reason: "the payment provider refused", saga: c), false,
+                    account, .paymentFailed(amount: amount, reason: "the payment provider refused", saga: c), false,
                     "payment refused")
             } else {
-                try answered(.account(order.account), .paymentCollected(amount: amount, saga: c), true, nil)
+                try answered(account, .paymentCollected(amount: amount, saga: c), true, nil)
             }
         case .pullInventory:
-            try answered(
-                .stock("\(order.item)@\(order.location)"), .pulled(quantity: order.quantity, saga: c), true, nil)
+            try answered(stock(of: entry), .pulled(quantity: order.quantity, saga: c), true, nil)
         case .ship:
             if configuration.faults.hits(configuration.faults.shipNoAnswerRate, id, salt: 2) { return false }
-            try answered(.order(id), .orderShipped(saga: c), true, nil)
+            try answered(entry.order, .orderShipped(saga: c), true, nil)
         }
         return true
     }
 
     /// Compensates, last first, every step that succeeded and is not compensated yet; then ends the saga.
-    private func compensate(_ id: String) throws {
-        guard let saga = sagas[id], let order = orders[id] else { return }
-        for step in saga.toCompensate {
+    private func compensate(_ entry: SagaEntry) throws {
+        let id = entry.id
+        let order = entry.order.state
+        for step in entry.saga.state.toCompensate {
             let c = context(id, step: step, compensating: true)
-            let undoID = "\(id)/\(step.rawValue)/undo"
+            let undoID = id + step.suffixes.undo
             let total = order.total ?? 0
             switch step {
-            case .creditAuthorize:
-                try stage(.account(order.account), [(undoID, .authorizationReleased(amount: total, saga: c))])
+            case .creditAuthorize, .collectPayment:
+                guard let account = account(of: entry) else { throw ServiceError("saga \(id) has no account") }
+                try stage(
+                    account, undoID,
+                    step == .creditAuthorize
+                        ? .authorizationReleased(amount: total, saga: c) : .refunded(amount: total, saga: c))
             case .inventoryReserve:
-                try stage(
-                    .stock("\(order.item)@\(order.location)"),
-                    [(undoID, .unreserved(quantity: order.quantity, saga: c))])
-            case .collectPayment:
-                try stage(.account(order.account), [(undoID, .refunded(amount: total, saga: c))])
+                try stage(stock(of: entry), undoID, .unreserved(quantity: order.quantity, saga: c))
             case .pullInventory:
-                try stage(
-                    .stock("\(order.item)@\(order.location)"), [(undoID, .restocked(quantity: order.quantity, saga: c))]
-                )
+                try stage(stock(of: entry), undoID, .restocked(quantity: order.quantity, saga: c))
             case .priceLookup, .ship:
                 continue
             }
-            try stage(.saga(id), [("\(id)/\(step.rawValue)/undone", .stepCompensated(step: step, saga: c))])
+            try stage(entry, id + step.suffixes.undone, .stepCompensated(step: step, saga: c))
         }
-        try finish(id, .compensated, reason: sagas[id]?.reason)
+        try finish(entry, .compensated, reason: entry.saga.state.reason)
     }
 
-    private func finish(_ id: String, _ status: SagaStatus, reason: String?) throws {
-        let c = context(id, step: .ship, compensating: status != .completed)
+    private func finish(_ entry: SagaEntry, _ status: SagaStatus, reason: String?) throws {
+        let c = context(entry.id, step: .ship, compensating: status != .completed)
         // The order first: a saga write ends a transition (see `stage`), and these two are one.
-        try stage(.order(id), [("\(id)/closed", .orderClosed(status: status, reason: reason))])
-        try stage(.saga(id), [("\(id)/end", .sagaEnded(status: status, saga: c))])
-        active.remove(id)
+        try stage(entry.order, entry.id + "/closed", .orderClosed(status: status, reason: reason))
+        try stage(entry, entry.id + "/end", .sagaEnded(status: status, saga: c))
+        running[entry.id] = nil
+        staged.ended.append(entry.id)
     }
 
     /// The aggregate of `stream` folded from the log, starting at its last checkpoint: what a service that
@@ -532,6 +567,8 @@ public struct StagedEvents: Sendable {
     var writes: [EventStreams.StreamWrite] = []
     /// Indexes into `writes` where a transition ends; the last one is `writes.count`.
     var boundaries: [Int] = []
+    /// The sagas these events end.
+    public internal(set) var ended: [String] = []
 
     public var isEmpty: Bool { writes.isEmpty }
 
@@ -540,6 +577,7 @@ public struct StagedEvents: Sendable {
         let base = writes.count
         writes += other.writes
         boundaries += other.boundaries.map { $0 + base }
+        ended += other.ended
     }
 
     /// Below the topic's default record size limit (1 MiB), with room for headers.
@@ -563,6 +601,65 @@ public struct StagedEvents: Sendable {
         if start < writes.count {
             _ = try streams.append(start == 0 ? writes : Array(writes[start...]))
         }
+    }
+}
+
+/// A write-side aggregate: its state and how events change it.
+protocol ServiceState {
+    mutating func apply(_ event: ServiceEvent)
+    /// The state as a checkpoint event, for the long-lived aggregates whose streams get them.
+    var checkpoint: ServiceEvent? { get }
+}
+
+extension ServiceState {
+    var checkpoint: ServiceEvent? { nil }
+}
+
+extension Account: ServiceState {
+    var checkpoint: ServiceEvent? { .accountCheckpoint(self) }
+}
+
+extension Stock: ServiceState {
+    var checkpoint: ServiceEvent? { .stockCheckpoint(self) }
+}
+
+extension CatalogItem: ServiceState {}
+
+extension Order: ServiceState {
+    mutating func apply(_ event: ServiceEvent) { OrderBoard.apply(event, to: &self) }
+}
+
+extension Saga: ServiceState {}
+
+/// One aggregate of the write side: its state (the fold of its stream, staged events included), its stream and
+/// the stream's version.
+final class Entry<State: ServiceState> {
+    let stream: String
+    var state: State
+    /// The version of the stream's last event, staged or in the log (-1: no event yet).
+    var version: Int64 = -1
+    /// Events since the stream's last checkpoint.
+    var sinceCheckpoint = 0
+
+    init(stream: String, state: State) {
+        self.stream = stream
+        self.state = state
+    }
+}
+
+/// One order saga's entries: its order's and its own stream, and — once a step reached them — its
+/// participants', so driving a saga looks nothing up twice.
+final class SagaEntry {
+    let id: String
+    let order: Entry<Order>
+    let saga: Entry<Saga>
+    var account: Entry<Account>?
+    var stock: Entry<Stock>?
+
+    init(id: String) {
+        self.id = id
+        order = Entry(stream: Aggregate.order(id).stream, state: Order(id: id))
+        saga = Entry(stream: Aggregate.saga(id).stream, state: Saga(id: id, order: id))
     }
 }
 

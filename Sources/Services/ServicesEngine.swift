@@ -150,7 +150,7 @@ public final class ServicesEngine: @unchecked Sendable {
         do {
             try services.resume()
             try services.commit()
-            let active = services.active.count
+            let active = services.activeCount
             lock.withLock { activeCount = active }
         } catch {
             lock.withLock { failure = error }
@@ -204,11 +204,12 @@ public final class ServicesEngine: @unchecked Sendable {
                 for finished in round.commands { finished(error) }
                 break
             }
-            for (id, entry) in waiting where !services.active.contains(id) {
-                waiting[id] = nil
-                if let order = services.orders[id] { round.orders.append((entry.callback, order, entry.submitted)) }
+            for id in round.staged.ended {
+                if let entry = waiting.removeValue(forKey: id), let order = services.order(id) {
+                    round.orders.append((entry.callback, order, entry.submitted))
+                }
             }
-            let active = services.active.count
+            let active = services.activeCount
             let refused = lock.withLock { () -> (any Error)? in
                 while rounds.count >= Self.maxRounds && failure == nil { lock.wait() }
                 if let failure { return failure }
