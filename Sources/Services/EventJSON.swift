@@ -6,7 +6,24 @@ extension ServiceEvent {
     /// saga engine's time (about twelve events per order). Checkpoints, rare and nested, still go through it.
     /// `EventJSONTests` decodes every case with `JSONDecoder` and compares.
     func encoded() throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        try encode(into: &bytes)
+        return bytes
+    }
+
+    /// Appends the event's JSON (``encoded()``) to `bytes`.
+    func encode(into bytes: inout [UInt8]) throws {
+        if case .accountCheckpoint = self {
+            bytes += try JSONEncoder().encode(self)
+            return
+        }
+        if case .stockCheckpoint = self {
+            bytes += try JSONEncoder().encode(self)
+            return
+        }
         var w = EventJSONWriter()
+        swap(&w.bytes, &bytes)  // the writer appends to the caller's buffer, without copying it
+        defer { swap(&w.bytes, &bytes) }
         switch self {
         case .accountOpened(let balance):
             w.open("accountOpened")
@@ -122,10 +139,9 @@ extension ServiceEvent {
             w.string("status", status.rawValue)
             w.saga(saga)
         case .accountCheckpoint, .stockCheckpoint:
-            return Array(try JSONEncoder().encode(self))
+            return  // encoded above
         }
         w.close()
-        return w.bytes
     }
 }
 
@@ -133,8 +149,6 @@ extension ServiceEvent {
 struct EventJSONWriter {
     var bytes: [UInt8] = []
     private var first = true
-
-    init() { bytes.reserveCapacity(160) }
 
     mutating func open(_ name: StaticString) {
         bytes.append(UInt8(ascii: "{"))
@@ -159,7 +173,18 @@ struct EventJSONWriter {
 
     mutating func int(_ name: StaticString, _ value: Int64) {
         key(name)
-        bytes.append(contentsOf: String(value).utf8)
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        // The digits, last first, into a small buffer on the stack; then in order.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var n = 20
+            repeat {
+                n -= 1
+                digits[n] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[n...]))
+        }
     }
 
     mutating func bool(_ name: StaticString, _ value: Bool) {

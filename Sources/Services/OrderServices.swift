@@ -199,15 +199,15 @@ public final class OrderServices {
     /// Encodes `event` and stages it for `entry`'s stream, expecting the stream's current version.
     private func write<State>(_ entry: Entry<State>, _ id: String, _ event: ServiceEvent) throws {
         if let broken { throw broken }
-        let data = EventStreams.EventData(id: id, type: event.type, data: try event.encoded())
         let version = entry.version
+        try staged.batch.addWrite(
+            to: entry.stream, expecting: version < 0 ? .noStream : .exactly(version), id: id, type: event.type
+        ) { try event.encode(into: &$0) }
         entry.version += 1
-        staged.writes.append(
-            .init(stream: entry.stream, events: [data], expecting: version < 0 ? .noStream : .exactly(version)))
     }
 
     /// Marks the end of a transition: the writes staged since the last mark must reach the log together.
-    private func endTransition() { staged.boundaries.append(staged.writes.count) }
+    private func endTransition() { staged.boundaries.append(staged.batch.writeCount) }
 
     /// Appends everything staged (``StagedEvents/append(to:)``). After a failure the instance refuses further
     /// work.
@@ -228,13 +228,13 @@ public final class OrderServices {
     /// fails, this instance is ahead of the log and must not be used again.
     public func takeStaged() throws -> StagedEvents {
         if let broken { throw broken }
-        if staged.boundaries.last != staged.writes.count { endTransition() }
+        if staged.boundaries.last != staged.batch.writeCount { endTransition() }
         defer { staged = StagedEvents() }
         return staged
     }
 
     /// Writes staged and not yet committed.
-    public var stagedCount: Int { staged.writes.count }
+    public var stagedCount: Int { staged.batch.writeCount }
 
     // MARK: - Account, catalog and inventory commands (outside sagas)
 
@@ -243,7 +243,7 @@ public final class OrderServices {
     private func alreadyApplied(_ requestId: String?) throws -> Bool {
         guard let requestId else { return false }
         return try streams.locate(eventID: requestId) != nil
-            || staged.writes.contains { $0.events.contains { $0.id == requestId } }
+            || staged.batch.contains(eventID: requestId)
     }
 
     public func openAccount(_ id: String, balance: Int64) throws {
@@ -564,18 +564,18 @@ public final class OrderServices {
 
 /// Service events staged and not yet in the log, encoded: whole transitions, in order.
 public struct StagedEvents: Sendable {
-    var writes: [EventStreams.StreamWrite] = []
-    /// Indexes into `writes` where a transition ends; the last one is `writes.count`.
+    var batch = EventStreams.Batch()
+    /// Indexes of `batch`'s writes where a transition ends; the last one is its write count.
     var boundaries: [Int] = []
     /// The sagas these events end.
     public internal(set) var ended: [String] = []
 
-    public var isEmpty: Bool { writes.isEmpty }
+    public var isEmpty: Bool { batch.isEmpty }
 
     /// Appends `other`'s transitions after these (rounds taken one after another, appended as one).
     public mutating func append(_ other: StagedEvents) {
-        let base = writes.count
-        writes += other.writes
+        let base = batch.writeCount
+        batch.append(other.batch)
         boundaries += other.boundaries.map { $0 + base }
         ended += other.ended
     }
@@ -583,24 +583,20 @@ public struct StagedEvents: Sendable {
     /// Below the topic's default record size limit (1 MiB), with room for headers.
     static let batchBytes = 512 << 10
 
-    /// Appends the events in as few batches as fit the topic's record size: each batch atomic, split only
-    /// between transitions, in order — so after a crash the log holds a prefix of whole transitions.
+    /// Appends the events in as few record batches as fit the topic's record size: each batch atomic, split
+    /// only between transitions, in order — so after a crash the log holds a prefix of whole transitions.
     public func append(to streams: EventStreams) throws {
         var start = 0, end = 0, bytes = 0
         for boundary in boundaries {
-            let size = writes[end..<boundary].reduce(0) { total, write in
-                write.events.reduce(total) { $0 + $1.data.count + $1.id.utf8.count + write.stream.utf8.count + 48 }
-            }
+            let size = batch.size(ofWrites: end..<boundary)
             if bytes + size > Self.batchBytes && end > start {
-                _ = try streams.append(Array(writes[start..<end]))
+                try streams.append(batch, writes: start..<end)
                 (start, bytes) = (end, 0)
             }
             bytes += size
             end = boundary
         }
-        if start < writes.count {
-            _ = try streams.append(start == 0 ? writes : Array(writes[start...]))
-        }
+        if start < batch.writeCount { try streams.append(batch, writes: start..<batch.writeCount) }
     }
 }
 

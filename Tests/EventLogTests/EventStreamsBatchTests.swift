@@ -118,7 +118,7 @@ struct EventStreamsBatchTests {
     @Test("ids sharing a hash are told apart by the log: each appended once, duplicates found, also after a reopen")
     func collidingIDs() throws {
         // A hash with three values (0 among them): almost every id shares its hash with many others.
-        let weak: @Sendable (String) -> UInt64 = { UInt64($0.utf8.count % 3) }
+        let weak: @Sendable (UnsafeRawBufferPointer) -> UInt64 = { UInt64($0.count % 3) }
         let dir = TemporaryDirectory()
         var model: [String: (stream: String, version: Int64)] = [:]
         do {
@@ -163,5 +163,67 @@ struct EventStreamsBatchTests {
         #expect(try streams.append(to: "s0", events: [Self.event("e0"), Self.event("e0-x")]).wasDuplicate)
         #expect(try log.offsets(topic: "es", partition: 0).end == Int64(model.count))
         try log.close()
+    }
+
+    @Test("a Batch built in pieces and appended by ranges writes what the same StreamWrites write")
+    func batchMatchesStreamWrites() throws {
+        struct Refused: Error {}
+        let writes: [EventStreams.StreamWrite] = [
+            .init(stream: "a", events: [Self.event("a1"), Self.event("a2")], expecting: .noStream),
+            .init(stream: "b", events: [Self.event("b1", "Other")], expecting: .noStream),
+            .init(stream: "a", events: [Self.event("a3")], expecting: .exactly(1)),
+            .init(stream: "c", events: [Self.event("c1")]),
+        ]
+        // Two batches joined; a write whose payload throws leaves no trace.
+        var first = EventStreams.Batch(Array(writes[..<2]))
+        var second = EventStreams.Batch()
+        #expect(throws: Refused.self) {
+            try second.addWrite(to: "z", id: "z1", type: "E") { bytes in
+                bytes += [1, 2, 3]
+                throw Refused()
+            }
+        }
+        for write in writes[2...] {
+            second.startWrite(to: write.stream, expecting: write.expected)
+            for event in write.events { try second.addEvent(id: event.id, type: event.type) { $0 += event.data } }
+        }
+        first.append(second)
+        #expect(first.writeCount == 4 && first.eventCount == 5)
+        #expect(first.contains(eventID: "c1") && !first.contains(eventID: "z1") && !first.contains(eventID: "a"))
+
+        let dir = TemporaryDirectory()
+        let log = try Log(directory: dir.path)
+        let viaBatch = try EventStreams(log: log, topic: "batch")
+        let head = try viaBatch.append(first, writes: 0..<3)
+        let tail = try viaBatch.append(first, writes: 3..<4)
+        #expect(head.map(\.version) == [1, 0, 2] && head.map(\.positions) == [[0, 1], [2], [3]])
+        #expect(tail[0].version == 0 && tail[0].positions == [4])
+        let viaWrites = try EventStreams(log: log, topic: "writes")
+        _ = try viaWrites.append(writes)
+        let fields = { (e: EventStreams.RecordedEvent) in
+            [e.stream, e.id, e.type, String(decoding: e.data, as: UTF8.self)]
+        }
+        #expect(try viaBatch.readAll().map(fields) == viaWrites.readAll().map(fields))
+        // Appending the batch again: every write a duplicate, nothing written.
+        let again = try viaBatch.append(first, writes: 0..<4)
+        #expect(again.allSatisfy(\.wasDuplicate) && again[1].positions == [2])
+        #expect(try log.offsets(topic: "batch", partition: 0).end == 5)
+        try log.close()
+    }
+
+    @Test("the repeated-hash check against a sort (hash 0, many sizes)")
+    func someRepeat() {
+        let seed = testSeed("some-repeat")
+        var random = SplitMix64(seed: seed)
+        for size in [0, 1, 2, 3, 17, 100, 1_000] {
+            for _ in 0..<20 {
+                let values = (0..<size).map { _ in
+                    random.next() % 3 == 0 ? random.next() % UInt64(size * 4 + 1) : random.next()
+                }
+                let sorted = values.sorted()
+                let expected = zip(sorted, sorted.dropFirst()).contains { $0 == $1 }
+                #expect(EventStreams.someRepeat(values) == expected, "size \(size), seed \(seed)")
+            }
+        }
     }
 }

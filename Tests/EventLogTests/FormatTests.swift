@@ -124,12 +124,15 @@ struct FormatTests {
             viaHeaders.append(
                 key: c.key, value: c.value, timestamp: timestamp,
                 headers: [Header(key: "eventId", string: c.id), Header(key: "eventType", string: c.type)])
-            var key = c.key, value = c.value
-            key.withUTF8 { k in
-                value.withUTF8 { v in
-                    viaStrings.append(
-                        key: UnsafeRawBufferPointer(k), value: UnsafeRawBufferPointer(v), timestamp: timestamp,
-                        headers: ("eventId", c.id), ("eventType", c.type))
+            let (key, value, id, type) = (Array(c.key.utf8), Array(c.value.utf8), Array(c.id.utf8), Array(c.type.utf8))
+            key.withUnsafeBytes { k in
+                value.withUnsafeBytes { v in
+                    id.withUnsafeBytes { i in
+                        type.withUnsafeBytes { t in
+                            viaStrings.append(
+                                key: k, value: v, timestamp: timestamp, headers: ("eventId", i), ("eventType", t))
+                        }
+                    }
                 }
             }
         }

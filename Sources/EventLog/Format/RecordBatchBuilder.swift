@@ -94,27 +94,27 @@ public final class RecordBatchBuilder {
         }
     }
 
-    /// Appends a record with two headers whose values are strings, without building ``Header``s (an array
-    /// each): ``EventStreams`` writes an id and a type on every event, and at hundreds of thousands of events a
-    /// second those allocations showed in its profile. The bytes are those ``append(key:value:timestamp:headers:)``
+    /// Appends a record with two headers given as bytes, without building ``Header``s (an array each):
+    /// ``EventStreams`` writes an id and a type on every event, and at hundreds of thousands of events a second
+    /// those allocations showed in its profile. The bytes are those ``append(key:value:timestamp:headers:)``
     /// writes for the same headers.
     func append(
         key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, timestamp: Int64,
-        headers first: (name: StaticString, value: String), _ second: (name: StaticString, value: String)
+        headers first: (name: StaticString, value: UnsafeRawBufferPointer),
+        _ second: (name: StaticString, value: UnsafeRawBufferPointer)
     ) {
-        func size(_ header: (name: StaticString, value: String)) -> Int {
-            let name = header.name.utf8CodeUnitCount, value = header.value.utf8.count
+        func size(_ header: (name: StaticString, value: UnsafeRawBufferPointer)) -> Int {
+            let name = header.name.utf8CodeUnitCount, value = header.value.count
             return Varint.size(Int64(name)) + name + Varint.size(Int64(value)) + value
         }
         beginRecord(
             key: key, value: value, timestamp: timestamp, offsetDelta: Int64(count), headerCount: 2,
             headerBytes: size(first) + size(second))
-        func write(_ header: (name: StaticString, value: String)) {
+        func write(_ header: (name: StaticString, value: UnsafeRawBufferPointer)) {
             records.appendVarint(Int64(header.name.utf8CodeUnitCount))
             header.name.withUTF8Buffer { records.append(UnsafeRawBufferPointer($0)) }
-            var value = header.value
-            records.appendVarint(Int64(value.utf8.count))
-            value.withUTF8 { records.append(UnsafeRawBufferPointer($0)) }
+            records.appendVarint(Int64(header.value.count))
+            records.append(header.value)
         }
         write(first)
         write(second)

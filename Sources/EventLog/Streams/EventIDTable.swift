@@ -22,11 +22,10 @@ struct EventIDTable: Sendable {
     private var slots = [Slot](repeating: Slot(), count: 1024)
     private(set) var count = 0
 
-    /// The hash the table files `id` under.
-    static func hash(_ id: String) -> UInt64 {
+    /// The hash the table files an id (its UTF-8 bytes) under.
+    @Sendable static func hash(_ id: UnsafeRawBufferPointer) -> UInt64 {
         var hasher = Hasher()
-        var id = id
-        id.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        hasher.combine(bytes: id)
         return UInt64(bitPattern: Int64(hasher.finalize()))
     }
 

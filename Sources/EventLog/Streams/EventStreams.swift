@@ -107,15 +107,22 @@ public final class EventStreams: Sendable {
         try self.init(log: log, topic: topic, hashingIDsWith: EventIDTable.hash)
     }
 
-    /// The hash of event ids the index files them under.
-    private let hashID: @Sendable (String) -> UInt64
+    /// The hash of event ids (their UTF-8 bytes) the index files them under.
+    private let hashIDBytes: @Sendable (UnsafeRawBufferPointer) -> UInt64
+
+    private func hashID(_ id: String) -> UInt64 {
+        var id = id
+        return id.withUTF8 { hashIDBytes(UnsafeRawBufferPointer($0)) }
+    }
 
     /// Opens the streams with another hash of event ids: tests give one with many collisions, to exercise what
     /// SipHash almost never does.
-    init(log: Log, topic: String, hashingIDsWith hashID: @escaping @Sendable (String) -> UInt64) throws {
+    init(
+        log: Log, topic: String, hashingIDsWith hashID: @escaping @Sendable (UnsafeRawBufferPointer) -> UInt64
+    ) throws {
         self.log = log
         self.topic = topic
-        self.hashID = hashID
+        self.hashIDBytes = hashID
         if log.isWritable {
             var config = TopicConfiguration(partitions: 1)
             config.retentionMilliseconds = nil
@@ -247,6 +254,130 @@ public final class EventStreams: Sendable {
         }
     }
 
+    /// Writes to several streams, appended in one go by ``append(_:writes:)``: every event's id and payload back
+    /// to back in one byte buffer, so a batch of thousands of events costs a few allocations instead of a few
+    /// per event (a caller that builds batches on one thread and appends them on another paid for those twice:
+    /// the allocator's slow path on one side, scattered frees on the other).
+    public struct Batch: Sendable {
+        struct Write: Sendable {
+            var stream: String
+            var expected: ExpectedVersion
+            /// Indexes into `events`.
+            var events: Range<Int>
+        }
+
+        struct Event: Sendable {
+            /// Ranges of `bytes`.
+            var id: Range<Int>
+            var type: String
+            var data: Range<Int>
+        }
+
+        var bytes: [UInt8] = []
+        var writes: [Write] = []
+        var events: [Event] = []
+
+        public init() {}
+
+        /// A batch of `writes`.
+        public init(_ writes: [StreamWrite]) {
+            for write in writes {
+                startWrite(to: write.stream, expecting: write.expected)
+                for event in write.events { addEvent(event) }
+            }
+        }
+
+        public var isEmpty: Bool { writes.isEmpty }
+        /// The number of writes.
+        public var writeCount: Int { writes.count }
+        /// The number of events.
+        public var eventCount: Int { events.count }
+
+        /// About how many bytes the writes in `range` take in a record batch (ids, payloads, keys, headers).
+        public func size(ofWrites range: Range<Int>) -> Int {
+            guard !range.isEmpty else { return 0 }
+            let events = writes[range.lowerBound].events.lowerBound..<writes[range.upperBound - 1].events.upperBound
+            guard !events.isEmpty else { return 0 }
+            var size = self.events[events.upperBound - 1].data.upperBound - self.events[events.lowerBound].id.lowerBound
+            for w in range { size += writes[w].events.count * (writes[w].stream.utf8.count + 48) }
+            return size
+        }
+
+        /// Starts a write to `stream`, checked against `expected` (as if the writes before it were applied); the
+        /// events added next are its.
+        public mutating func startWrite(to stream: String, expecting expected: ExpectedVersion = .any) {
+            writes.append(Write(stream: stream, expected: expected, events: events.count..<events.count))
+        }
+
+        /// Adds an event to the write started last; `payload` appends the event's data to the bytes it is
+        /// given (and nothing else). When it throws, the event is not added.
+        public mutating func addEvent(id: String, type: String, payload: (inout [UInt8]) throws -> Void) throws {
+            precondition(!writes.isEmpty, "an event needs a write: startWrite(to:expecting:) first")
+            let start = bytes.count
+            bytes.append(contentsOf: id.utf8)
+            let dataStart = bytes.count
+            do {
+                try payload(&bytes)
+            } catch {
+                bytes.removeSubrange(start...)
+                throw error
+            }
+            events.append(Event(id: start..<dataStart, type: type, data: dataStart..<bytes.count))
+            writes[writes.count - 1].events = writes[writes.count - 1].events.lowerBound..<events.count
+        }
+
+        /// Adds a write of one event to `stream` — nothing when `payload` throws.
+        public mutating func addWrite(
+            to stream: String, expecting expected: ExpectedVersion = .any, id: String, type: String,
+            payload: (inout [UInt8]) throws -> Void
+        ) throws {
+            startWrite(to: stream, expecting: expected)
+            do {
+                try addEvent(id: id, type: type, payload: payload)
+            } catch {
+                writes.removeLast()
+                throw error
+            }
+        }
+
+        /// Whether an event with id `id` is in the batch.
+        public func contains(eventID id: String) -> Bool {
+            let id = Array(id.utf8)
+            return events.contains { bytes[$0.id].elementsEqual(id) }
+        }
+
+        /// Adds `event` to the write started last.
+        public mutating func addEvent(_ event: EventData) {
+            precondition(!writes.isEmpty, "an event needs a write: startWrite(to:expecting:) first")
+            let start = bytes.count
+            bytes.append(contentsOf: event.id.utf8)
+            let dataStart = bytes.count
+            bytes.append(contentsOf: event.data)
+            events.append(Event(id: start..<dataStart, type: event.type, data: dataStart..<bytes.count))
+            writes[writes.count - 1].events = writes[writes.count - 1].events.lowerBound..<events.count
+        }
+
+        /// Appends `other`'s writes after these.
+        public mutating func append(_ other: Batch) {
+            let (byteBase, eventBase) = (bytes.count, events.count)
+            bytes += other.bytes
+            for event in other.events {
+                events.append(
+                    Event(
+                        id: event.id.lowerBound + byteBase..<event.id.upperBound + byteBase, type: event.type,
+                        data: event.data.lowerBound + byteBase..<event.data.upperBound + byteBase))
+            }
+            for write in other.writes {
+                var write = write
+                write.events = write.events.lowerBound + eventBase..<write.events.upperBound + eventBase
+                writes.append(write)
+            }
+        }
+
+        /// Event `e`'s id.
+        func id(_ e: Int) -> String { String(decoding: bytes[events[e].id], as: UTF8.self) }
+    }
+
     /// Appends to several streams at once, atomically: every write's events go into one record batch, so after
     /// a crash either all of them are in the log or none is. Each write is checked as if the writes before it
     /// in `writes` had been applied (a stream may appear more than once). A write whose event ids are all
@@ -257,56 +388,80 @@ public final class EventStreams: Sendable {
     ///   then nothing is written; `.invalidConfiguration` for an empty write, an empty stream id, an event id
     ///   given twice, or a write only some of whose ids are known.
     public func append(_ writes: [StreamWrite]) throws -> [AppendOutcome] {
-        guard !writes.isEmpty else { return [] }
-        for write in writes {
-            guard !write.events.isEmpty else {
+        let batch = Batch(writes)
+        let outcomes = try append(batch, writes: 0..<batch.writeCount)
+        return outcomes.indices.map { outcomes[$0] }
+    }
+
+    /// The outcomes of a batch's writes, in order (positions made only when asked for).
+    public struct BatchOutcome: Sendable, RandomAccessCollection {
+        struct Written: Sendable {
+            var version: Int64
+            var first: Int64
+            var count: Int
+            /// The original positions, for a duplicate.
+            var known: [Int64]?
+        }
+        var written: [Written] = []
+
+        public var startIndex: Int { 0 }
+        public var endIndex: Int { written.count }
+        public subscript(w: Int) -> AppendOutcome {
+            let o = written[w]
+            return AppendOutcome(
+                version: o.version, positions: o.known ?? Array(o.first..<o.first + Int64(o.count)),
+                wasDuplicate: o.known != nil)
+        }
+    }
+
+    /// Appends the writes `range` of `batch`, atomically, as ``append(_:)-([StreamWrite])`` does.
+    @discardableResult
+    public func append(_ batch: Batch, writes range: Range<Int>) throws -> BatchOutcome {
+        guard !range.isEmpty else { return BatchOutcome() }
+        for w in range {
+            guard !batch.writes[w].events.isEmpty else {
                 throw EventLogError(.invalidConfiguration, "no events to append", topic: topic)
             }
-            guard !write.stream.isEmpty else {
+            guard !batch.writes[w].stream.isEmpty else {
                 throw EventLogError(.invalidConfiguration, "a stream id cannot be empty", topic: topic)
             }
         }
+        let writes = batch.writes[range]
+        let events = writes.first!.events.lowerBound..<writes.last!.events.upperBound
         return try appendLock.withLock {
             try catchUp()
             // Decide every write against the index plus the writes before it; write nothing until all pass.
-            var outcomes: [AppendOutcome?] = Array(repeating: nil, count: writes.count)
+            var outcomes = BatchOutcome()
+            outcomes.written = Array(repeating: .init(version: 0, first: 0, count: 0), count: writes.count)
             var pending: [String: Int64] = [:]  // stream → events this batch adds
             var toWrite: [Int] = []
-            // Each id's hash, computed once (looked up now, filed after the write); write w's start at first[w].
-            var hashes: [UInt64] = []
-            var first: [Int] = []
-            first.reserveCapacity(writes.count)
-            for write in writes {
-                first.append(hashes.count)
-                for event in write.events { hashes.append(hashID(event.id)) }
+            // Each id's hash, computed once (looked up now, filed after the write), by event index - events.lowerBound.
+            let hashes = batch.bytes.withUnsafeBytes { bytes in
+                batch.events[events].map { hashIDBytes(UnsafeRawBufferPointer(rebasing: bytes[$0.id])) }
             }
+            func hash(_ e: Int) -> UInt64 { hashes[e - events.lowerBound] }
             // An id given twice repeats a hash: only when some hash repeats are the ids themselves compared.
-            let sorted = hashes.sorted()
-            let someHashRepeats = zip(sorted, sorted.dropFirst()).contains { $0 == $1 }
+            let someHashRepeats = Self.someRepeat(hashes)
             var newIDs: Set<String> = []
             // One look at the index: each write's stream length, and whether any of its ids' hashes is known.
             let (lengths, maybeKnown) = index.withLock { index in
                 (
                     writes.map { index.streams[$0.stream].map { Int64($0.count) } ?? 0 },
-                    writes.indices.map { w in
-                        hashes[first[w]..<first[w] + writes[w].events.count].contains { index.eventIDs.contains($0) }
-                    }
+                    writes.map { write in write.events.contains { index.eventIDs.contains(hash($0)) } }
                 )
             }
-            for (w, write) in writes.enumerated() {
-                let existing = lengths[w]
+            for (n, write) in writes.enumerated() {
+                let existing = lengths[n]
                 // No id known (the common case), else each one confirmed against the log.
-                if maybeKnown[w] {
-                    let known = try write.events.indices.map { e in
-                        try located(write.events[e].id, hash: hashes[first[w] + e])
-                    }
+                if maybeKnown[n] {
+                    let known = try write.events.map { e in try located(batch.id(e), hash: hash(e)) }
                     if known.allSatisfy({ $0 != nil }) {  // a duplicate
                         guard known.allSatisfy({ $0!.stream == write.stream }) else {
                             throw EventLogError(
                                 .invalidConfiguration, "event ids already belong to another stream", topic: topic)
                         }
-                        outcomes[w] = AppendOutcome(
-                            version: known.last!!.version, positions: known.map { $0!.position }, wasDuplicate: true)
+                        outcomes.written[n] = .init(
+                            version: known.last!!.version, first: 0, count: 0, known: known.map { $0!.position })
                         continue
                     }
                     if known.contains(where: { $0 != nil }) {
@@ -317,9 +472,10 @@ public final class EventStreams: Sendable {
                     }
                 }
                 if someHashRepeats {
-                    for event in write.events where !newIDs.insert(event.id).inserted {
+                    for e in write.events where !newIDs.insert(batch.id(e)).inserted {
                         throw EventLogError(
-                            .invalidConfiguration, "event id '\(event.id)' is given twice in one append", topic: topic)
+                            .invalidConfiguration, "event id '\(batch.id(e))' is given twice in one append",
+                            topic: topic)
                     }
                 }
                 let count = existing + pending[write.stream, default: 0]
@@ -338,20 +494,26 @@ public final class EventStreams: Sendable {
                         topic: topic)
                 }
                 pending[write.stream, default: 0] += Int64(write.events.count)
-                toWrite.append(w)
+                toWrite.append(n)
             }
-            guard !toWrite.isEmpty else { return outcomes.map { $0! } }
+            guard !toWrite.isEmpty else { return outcomes }
             let result = try builder.withLock { builder in
                 builder.reset()
                 let now = log.configuration.clock.milliseconds()
-                for w in toWrite {
-                    var stream = writes[w].stream
-                    stream.withUTF8 { key in
-                        for event in writes[w].events {
-                            event.data.withUnsafeBytes { value in
-                                builder.append(
-                                    key: UnsafeRawBufferPointer(key), value: value, timestamp: now,
-                                    headers: ("eventId", event.id), ("eventType", event.type))
+                batch.bytes.withUnsafeBytes { bytes in
+                    for n in toWrite {
+                        var stream = writes[writes.startIndex + n].stream
+                        stream.withUTF8 { key in
+                            for e in writes[writes.startIndex + n].events {
+                                let event = batch.events[e]
+                                var type = event.type
+                                type.withUTF8 { type in
+                                    builder.append(
+                                        key: UnsafeRawBufferPointer(key),
+                                        value: UnsafeRawBufferPointer(rebasing: bytes[event.data]), timestamp: now,
+                                        headers: ("eventId", UnsafeRawBufferPointer(rebasing: bytes[event.id])),
+                                        ("eventType", UnsafeRawBufferPointer(type)))
+                                }
                             }
                         }
                     }
@@ -362,34 +524,59 @@ public final class EventStreams: Sendable {
             let indexed = index.withLock { index -> Bool in
                 guard index.indexedUpTo == result.baseOffset else { return false }
                 var offset = result.baseOffset
-                for w in toWrite {
-                    let write = writes[w]
-                    let count = Int64(write.events.count)
-                    let last = Self.add(offset..<offset + count, to: &index.streams[write.stream, default: []])
-                    for n in write.events.indices { index.eventIDs.insert(hashes[first[w] + n], offset + Int64(n)) }
-                    outcomes[w] = AppendOutcome(
-                        version: last, positions: Array(offset..<offset + count), wasDuplicate: false)
-                    offset += count
+                for n in toWrite {
+                    let write = writes[writes.startIndex + n]
+                    let count = write.events.count
+                    let last = Self.add(offset..<offset + Int64(count), to: &index.streams[write.stream, default: []])
+                    for e in write.events {
+                        index.eventIDs.insert(hash(e), offset + Int64(e - write.events.lowerBound))
+                    }
+                    outcomes.written[n] = .init(version: last, first: offset, count: count)
+                    offset += Int64(count)
                 }
                 index.indexedUpTo = offset
                 return true
             }
-            if indexed { return outcomes.map { $0! } }
+            if indexed { return outcomes }
             try catchUp()
             var offset = result.baseOffset
-            for w in toWrite {
-                let count = writes[w].events.count
-                let positions = Array(offset..<offset + Int64(count))
-                offset += Int64(count)
-                guard let located = try located(writes[w].events.last!.id, hash: hashes[first[w] + count - 1]) else {
+            for n in toWrite {
+                let write = writes[writes.startIndex + n]
+                let count = write.events.count
+                let last = write.events.upperBound - 1
+                guard let located = try located(batch.id(last), hash: hash(last)) else {
                     throw EventLogError(
-                        .corruptData, "an event just appended to '\(writes[w].stream)' is not in the index",
+                        .corruptData, "an event just appended to '\(write.stream)' is not in the index",
                         topic: topic)
                 }
-                outcomes[w] = AppendOutcome(version: located.version, positions: positions, wasDuplicate: false)
+                outcomes.written[n] = .init(version: located.version, first: offset, count: count)
+                offset += Int64(count)
             }
-            return outcomes.map { $0! }
+            return outcomes
         }
+    }
+
+    /// Whether some value occurs twice (an open-addressing set of the values, sized for them: no sort).
+    static func someRepeat(_ values: [UInt64]) -> Bool {
+        var capacity = 16
+        while capacity < values.count * 2 { capacity *= 2 }
+        var slots = [UInt64](repeating: 0, count: capacity)
+        var zeroSeen = false
+        let mask = capacity - 1
+        for value in values {
+            if value == 0 {
+                if zeroSeen { return true }
+                zeroSeen = true
+                continue
+            }
+            var slot = Int(truncatingIfNeeded: value ^ (value >> 29)) & mask
+            while slots[slot] != 0 {
+                if slots[slot] == value { return true }
+                slot = (slot + 1) & mask
+            }
+            slots[slot] = value
+        }
+        return false
     }
 
     /// The stream and version of the event with id `id`, if any stream holds it.
