@@ -13,11 +13,7 @@ extension ServiceEvent {
 
     /// Appends the event's JSON (``encoded()``) to `bytes`.
     func encode(into bytes: inout [UInt8]) throws {
-        if case .accountCheckpoint = self {
-            bytes += try JSONEncoder().encode(self)
-            return
-        }
-        if case .stockCheckpoint = self {
+        if isCheckpoint {
             bytes += try JSONEncoder().encode(self)
             return
         }

@@ -144,30 +144,26 @@ public final class OrderServices {
     public func order(_ id: String) -> Order? { sagaEntries[id]?.order.state }
 
     private func entry(account id: String) -> Entry<Account> {
-        if let entry = accountEntries[id] { return entry }
-        let entry = Entry(stream: Aggregate.account(id).stream, state: Account(id: id))
-        accountEntries[id] = entry
-        return entry
+        Self.entry(id, in: &accountEntries) { Entry(stream: Aggregate.account(id).stream, state: Account(id: id)) }
     }
 
     private func entry(stock key: String) -> Entry<Stock> {
-        if let entry = stockEntries[key] { return entry }
-        let entry = Entry(stream: Aggregate.stock(key).stream, state: Stock(key: key))
-        stockEntries[key] = entry
-        return entry
+        Self.entry(key, in: &stockEntries) { Entry(stream: Aggregate.stock(key).stream, state: Stock(key: key)) }
     }
 
     private func entry(item id: String) -> Entry<CatalogItem> {
-        if let entry = itemEntries[id] { return entry }
-        let entry = Entry(stream: Aggregate.item(id).stream, state: CatalogItem(id: id))
-        itemEntries[id] = entry
-        return entry
+        Self.entry(id, in: &itemEntries) { Entry(stream: Aggregate.item(id).stream, state: CatalogItem(id: id)) }
     }
 
     private func entry(saga id: String) -> SagaEntry {
-        if let entry = sagaEntries[id] { return entry }
-        let entry = SagaEntry(id: id)
-        sagaEntries[id] = entry
+        Self.entry(id, in: &sagaEntries) { SagaEntry(id: id) }
+    }
+
+    /// The entry under `key`, made and filed by `make` when there is none.
+    private static func entry<Value>(_ key: String, in entries: inout [String: Value], _ make: () -> Value) -> Value {
+        if let entry = entries[key] { return entry }
+        let entry = make()
+        entries[key] = entry
         return entry
     }
 

@@ -322,6 +322,7 @@ public final class EventStreams: Sendable {
                 bytes.removeSubrange(start...)
                 throw error
             }
+            precondition(bytes.count >= dataStart, "an event's payload may only append to the batch's bytes")
             events.append(Event(id: start..<dataStart, type: type, data: dataStart..<bytes.count))
             writes[writes.count - 1].events = writes[writes.count - 1].events.lowerBound..<events.count
         }
@@ -348,13 +349,8 @@ public final class EventStreams: Sendable {
 
         /// Adds `event` to the write started last.
         public mutating func addEvent(_ event: EventData) {
-            precondition(!writes.isEmpty, "an event needs a write: startWrite(to:expecting:) first")
-            let start = bytes.count
-            bytes.append(contentsOf: event.id.utf8)
-            let dataStart = bytes.count
-            bytes.append(contentsOf: event.data)
-            events.append(Event(id: start..<dataStart, type: event.type, data: dataStart..<bytes.count))
-            writes[writes.count - 1].events = writes[writes.count - 1].events.lowerBound..<events.count
+            // The payload cannot throw.
+            try? addEvent(id: event.id, type: event.type) { $0 += event.data }
         }
 
         /// Appends `other`'s writes after these.
@@ -389,8 +385,7 @@ public final class EventStreams: Sendable {
     ///   given twice, or a write only some of whose ids are known.
     public func append(_ writes: [StreamWrite]) throws -> [AppendOutcome] {
         let batch = Batch(writes)
-        let outcomes = try append(batch, writes: 0..<batch.writeCount)
-        return outcomes.indices.map { outcomes[$0] }
+        return Array(try append(batch, writes: 0..<batch.writeCount))
     }
 
     /// The outcomes of a batch's writes, in order (positions made only when asked for).
