@@ -294,6 +294,11 @@ public final class PostgresCapture: Sendable {
         lastAnswer.withLock { $0 = now }
     }
 
+    /// This connector is busy with what PostgreSQL sent, not waiting for it: the watchdog stands by.
+    private func disarm() {
+        lastAnswer.withLock { $0 = .max / 2 }
+    }
+
     func connect() async throws(CaptureError) -> PostgresConnection {
         let connection: PostgresConnection
         do {
@@ -770,8 +775,14 @@ public final class PostgresCapture: Sendable {
         }
     }
 
+    /// At most this many replication messages are decoded, appended and confirmed at a time: a backlog is caught
+    /// up in steps, each confirmed, and a cancelled session stops within one step (closing its connection, so
+    /// the walsender lets go of the slot).
+    static let messagesPerAppend = 8192
+
     /// Streams through the replication protocol: the walsender pushes each message as its transaction commits;
-    /// whatever arrived together is appended together, then confirmed with a standby status update. The same
+    /// whatever arrived together (up to ``messagesPerAppend`` messages) is appended together, then confirmed with
+    /// a standby status update. The same
     /// invariants as polling: a transaction is confirmed only after its records are in the log; when nothing is
     /// pending, the walsender's keepalive position (everything before it was sent) is confirmed, so WAL does not
     /// pile up while other tables change.
@@ -787,11 +798,12 @@ public final class PostgresCapture: Sendable {
         } catch {
             throw CaptureError(.connectionLost, "START_REPLICATION failed: \(error)")
         }
-        arm()
-        // Ask for a keepalive every few seconds: the stall watchdog hears from an idle server too.
+        // Ask for a keepalive every few seconds (a quarter of the stall limit at most): the stall watchdog hears
+        // from an idle server too.
+        let interval = Int(min(2000, configuration.stallSeconds * 250))
         let heartbeat = Task { [counters] in
             while !Task.isCancelled {
-                do { try await Task.sleep(for: .seconds(2)) } catch { return }
+                do { try await Task.sleep(for: .milliseconds(max(interval, 1))) } catch { return }
                 replication.confirm(counters.withLock { $0.confirmedLSN }, replyRequested: true)
             }
         }
@@ -799,14 +811,19 @@ public final class PostgresCapture: Sendable {
         var assembler = TransactionAssembler(primaryKeys: primaryKeys)
         while !Task.isCancelled {
             let events: [ReplicationConnection.Event]
+            // The watchdog counts only the wait for PostgreSQL, never this connector's own work: decoding and
+            // appending a backlog can take longer than the stall limit (under ThreadSanitizer, say), and a
+            // session cut for being busy would be followed by one redoing the same work — a livelock that
+            // also kept the slot busy until the abandoned session finished its batch.
+            arm()
             do {
-                events = try await replication.events()
+                events = try await replication.events(limit: Self.messagesPerAppend)
             } catch let error as CaptureError {
                 throw error
             } catch {
                 throw CaptureError(.connectionLost, "the replication stream failed: \(error)")
             }
-            answered()
+            disarm()
             var batch = DecodedBatch()
             var keepalive: UInt64 = 0
             var replyRequested = false

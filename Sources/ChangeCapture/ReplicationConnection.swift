@@ -90,9 +90,9 @@ final class ReplicationConnection: @unchecked Sendable {
     }
 
     /// The next backend message, waiting for one.
-    private var pending: [Message] = []
+    private var pending: ArraySlice<Message> = []
     private func next() async throws -> Message {
-        if pending.isEmpty { pending = try await inbox.take() }
+        if pending.isEmpty { pending = try await inbox.take()[...] }
         return pending.removeFirst()
     }
 
@@ -178,11 +178,13 @@ final class ReplicationConnection: @unchecked Sendable {
         }
     }
 
-    /// Every event received since the last call, waiting until there is at least one.
-    func events() async throws -> [Event] {
+    /// The events received since the last call, at most `limit` messages' worth (the rest wait for the next
+    /// call), waiting until there is at least one.
+    func events(limit: Int) async throws -> [Event] {
         var out: [Event] = []
-        let messages = pending.isEmpty ? try await inbox.take() : pending
-        pending = []
+        if pending.isEmpty { pending = try await inbox.take()[...] }
+        let messages = pending.prefix(max(limit, 1))
+        pending = pending.dropFirst(messages.count)
         for var message in messages {
             switch message.type {
             case UInt8(ascii: "d"):

@@ -15,7 +15,7 @@ import Testing
 @Suite(
     .serialized,
     .disabled(
-        if: ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil,
+        if: underThreadSanitizer,
         "four simulations and a relay, all ThreadSanitizer builds, take over ten minutes; the plain run has it"))
 struct OutboxEndToEndTests {
     static let relay = [

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The dashboard in a real browser: headless Chromium from Debian, driven by selenium
@@ -9,7 +10,7 @@ import Testing
 @Suite(
     "Dashboard in headless Chromium", .serialized,
     .disabled(
-        if: ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil,
+        if: underThreadSanitizer,
         "a browser against a ThreadSanitizer server for a minute; the plain run has it"))
 struct DashboardBrowserTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

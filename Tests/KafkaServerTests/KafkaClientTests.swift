@@ -12,7 +12,7 @@ import Testing
 @Suite(
     "Kafka client, StreamJet over Kafka, mirror", .serialized,
     .disabled(
-        if: ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil,
+        if: underThreadSanitizer,
         "librdkafka is not built with ThreadSanitizer: a TSan test process that runs it crashes (SIGSEGV) at once; the plain run has these tests"
     ))
 struct KafkaClientTests {

@@ -14,7 +14,7 @@ import Testing
 @Suite(
     "Kafka server under kill -9", .serialized,
     .disabled(
-        if: ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil,
+        if: underThreadSanitizer,
         "40,000 messages through restarts of a ThreadSanitizer server take too long; the plain run has it"))
 struct KafkaKillTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

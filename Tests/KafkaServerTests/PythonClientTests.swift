@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import TestSupport
 import Testing
 
 /// Python's Kafka clients against the server: confluent-kafka (librdkafka 2.16, bundled in its wheel) and
@@ -9,7 +10,7 @@ import Testing
 @Suite(
     "Kafka protocol with Python clients", .serialized,
     .disabled(
-        if: ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil,
+        if: underThreadSanitizer,
         "minutes of client traffic against a ThreadSanitizer server; kcat and the wire tests cover it there"))
 struct PythonClientTests {
     static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -89,7 +89,7 @@ struct ServicesHTTPTests {
     @Test(
         "the order board in headless Chromium: a form order completes, an oversized one compensates, the inspector shows it",
         .disabled(
-            if: ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil,
+            if: underThreadSanitizer,
             "a browser against a ThreadSanitizer server; the plain run has it"))
     func board() async throws {
         let server = try await KafkaHarness(arguments: Self.arguments)
@@ -151,7 +151,7 @@ struct ServicesPriceChangeTests {
             ]).stdout)
         #expect(order["unitPrice"] as? Int == 4321, "\(order)")
 
-        if ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] == nil {
+        if !underThreadSanitizer {
             let screenshots = DashboardBrowserTests.root.appendingPathComponent(".build/screenshots").path
             let result = try await runTool(
                 "python3",
@@ -171,7 +171,11 @@ struct ServicesPriceChangeTests {
 /// (some by the receiving service itself) and clients place orders: after the restarts every catalog-authored
 /// price reached the services exactly once and in commit order, no own change did, and the saga invariants
 /// hold on the log.
-@Suite("Services and price changes under kill -9", .serialized)
+@Suite(
+    "Services and price changes under kill -9", .serialized,
+    .disabled(
+        if: underThreadSanitizer,
+        "kill -9 checks durability, which the plain run does; the code it kills is race-checked in process"))
 struct ServicesKillPriceTests {
     @Test func killedServerAppliesEveryPriceOnceAndKeepsTheInvariants() async throws {
         let seed = testSeed("services-price-kill")

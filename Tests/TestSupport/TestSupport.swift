@@ -24,6 +24,12 @@ public func testSeed(_ name: String) -> UInt64 {
     return seed
 }
 
+/// Whether the suite runs under ThreadSanitizer (`scripts/tsan.sh` sets `EVENTLOG_TSAN`). The `kill -9` suites
+/// are disabled there: they check durability, which the plain run does, while the code they kill is race-checked
+/// in process by the other suites, and their child processes, several times slower under TSan, made that pass
+/// the longest part of CI.
+public let underThreadSanitizer = ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil
+
 /// The `eventlog` binary built next to the test bundle (`swift build --build-tests` builds it).
 public let eventlogBinary: String? = {
     let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
