@@ -280,8 +280,9 @@ public final class PostgresCapture: Sendable {
 
     // MARK: - Connection
 
-    /// When the connection last answered (a row, a finished statement), in the clock's milliseconds.
-    /// `.max / 2` while unarmed (see ``supervised(_:)``): ``answered()`` moves it only once streaming armed it.
+    /// When the connection last answered (a row, a finished statement), or when the stream began waiting, in the
+    /// clock's milliseconds. `.max / 2` while unarmed (see ``supervised(_:)``) and while the stream processes what
+    /// arrived (``disarm()``): ``answered()`` moves it only when armed.
     private let lastAnswer = Locked<Int64>(0)
 
     private func answered() {
@@ -782,10 +783,9 @@ public final class PostgresCapture: Sendable {
 
     /// Streams through the replication protocol: the walsender pushes each message as its transaction commits;
     /// whatever arrived together (up to ``messagesPerAppend`` messages) is appended together, then confirmed with
-    /// a standby status update. The same
-    /// invariants as polling: a transaction is confirmed only after its records are in the log; when nothing is
-    /// pending, the walsender's keepalive position (everything before it was sent) is confirmed, so WAL does not
-    /// pile up while other tables change.
+    /// a standby status update. The same invariants as polling: a transaction is confirmed only after its records
+    /// are in the log; when nothing is pending, the walsender's keepalive position (everything before it was
+    /// sent) is confirmed, so WAL does not pile up while other tables change.
     func stream(_ replication: ReplicationConnection, writer: CaptureWriter, session: Int) async throws(CaptureError) {
         let state = try readState() ?? State(phase: .streaming)
         let maker = recordMaker()
