@@ -389,6 +389,11 @@ public final class PostgresCapture: Sendable {
         if text.contains("wal_level") || text.contains("replication slots") && text.contains("all") {
             return CaptureError(.serverNotReady, text)
         }
+        // 55006 (object in use): another backend holds the slot — an abandoned session's, which lets go when its
+        // statement ends, or another client's. Worth another try with back-off, as START_REPLICATION's refusal.
+        if (error as? PSQLError)?.serverInfo?[.sqlState] == "55006" {
+            return CaptureError(.connectionLost, "\(text) (in: \(statement))")
+        }
         return CaptureError(Self.isConnectionLoss(error) ? .connectionLost : .database, "\(text) (in: \(statement))")
     }
 
@@ -756,12 +761,18 @@ public final class PostgresCapture: Sendable {
                             PgOutputMessage.decode(Array(buffer: data)), lsn: UInt64(lsn))
                     else { continue }
                     lastEnd = transaction.endLSN
+                    // The watchdog counts only waiting (see the replication stream): a large transaction's
+                    // records take this connector a while, and the append after the poll too.
+                    disarm()
                     batch.add(transaction, state: state, maker: maker)
+                    arm()
                 }
             } catch {
                 throw classify(error, doing: peek)
             }
+            disarm()
             try append(batch, writer: writer, session: session)
+            arm()
             // Complete (fewer rows than the limit): everything flushed before the poll was decoded.
             let target = rowCount < configuration.maxChangesPerPoll ? max(lastEnd, flushedLSN) : lastEnd
             if target > statistics.confirmedLSN {

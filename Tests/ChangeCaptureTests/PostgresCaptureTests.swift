@@ -85,12 +85,15 @@ import Testing
     /// was cut mid-backlog and held the slot until its batch ended, and the next one started over from the same
     /// confirmed position. (On that code this test was cut twice in the plain run and got through only because a
     /// cut session happened to finish within the back-off; under ThreadSanitizer, where the step takes longer
-    /// than the limit and the longest back-off (5 s) together, it cannot get through.)
-    @Test func backlogLongerToDecodeThanTheStallLimitIsCaughtUp() async throws {
+    /// than the limit and the longest back-off (5 s) together, it cannot get through.) Both ways of reading the
+    /// slot: the replication protocol, and polling (an MD5 user, which the replication client does not speak).
+    @Test(arguments: [false, true])
+    func backlogLongerToDecodeThanTheStallLimitIsCaughtUp(polling: Bool) async throws {
         let harness = try CaptureHarness()
         try harness.server.psql("CREATE TABLE items (id int PRIMARY KEY, pad text)")
         var configuration = try harness.configuration(tables: ["public.items"])
         configuration.stallSeconds = 2
+        if polling { configuration.url = try Self.md5User(harness) }
         try await harness.start(configuration)
         await harness.stop()
         // While no connector runs: one large transaction (decoded into records at its commit, in one step far
@@ -110,7 +113,60 @@ import Testing
         try await harness.catchUp(timeout: 120)
         await harness.stop()
         let ids = try harness.records("cdc.public.items").compactMap { Envelope($0)?.after?["id"] as? Int }
+        #expect(harness.capture?.statistics.polling == polling)
         #expect(ids == Array(1...large + 5000), "\(ids.count) rows in the log, ids \(ids.prefix(3))…")
+    }
+
+    /// A slot another backend holds (here PostgreSQL's own `pg_recvlogical`; in practice an abandoned session's
+    /// backend still running its statement) is waited for with back-off, streaming or polling — never an error
+    /// that stops capture; once it is free the connector catches up. (Polling stopped with "replication slot is
+    /// active" as a database error.)
+    @Test(arguments: [false, true])
+    func aSlotHeldElsewhereIsWaitedFor(polling: Bool) async throws {
+        let harness = try CaptureHarness()
+        try harness.server.psql("CREATE TABLE items (id int PRIMARY KEY)")
+        var configuration = try harness.configuration(tables: ["public.items"])
+        if polling { configuration.url = try Self.md5User(harness) }
+        try await harness.start(configuration)
+        await harness.stop()
+        let holder = try BackgroundTool(
+            harness.server.binDirectory + "/pg_recvlogical",
+            [
+                "-h", "127.0.0.1", "-p", "\(harness.server.port)", "-U", harness.server.user, "-d", "postgres", "-S",
+                "eventlog",
+                "--start", "-o", "proto_version=1", "-o", "publication_names=eventlog", "-f", "/dev/null",
+            ])
+        defer { kill(holder.pid, SIGKILL) }
+        while try harness.server.psql("SELECT active FROM pg_replication_slots WHERE slot_name = 'eventlog'") != "t" {
+            try #require(holder.isRunning, "pg_recvlogical: \(holder.stderr)")
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await harness.start(configuration)
+        // Until the connector has met the held slot at least once (or stopped).
+        while harness.capture?.statistics.reconnects == 0 && harness.stoppedWith.withLock({ $0 }) == nil {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(harness.stoppedWith.withLock { $0 } == nil, "capture stopped on a held slot")
+        kill(holder.pid, SIGKILL)
+        try harness.server.psql("INSERT INTO items SELECT g FROM generate_series(1, 100) g")
+        try await harness.catchUp()
+        await harness.stop()
+        let ids = try harness.records("cdc.public.items").compactMap { Envelope($0)?.after?["id"] as? Int }
+        #expect(harness.capture?.statistics.polling == polling)
+        #expect(ids == Array(1...100))
+    }
+
+    /// A superuser that authenticates with MD5, which the replication client does not speak: capture polls.
+    static func md5User(_ harness: CaptureHarness) throws -> PostgresURL {
+        let hba = harness.server.directory + "/data/pg_hba.conf"
+        let rules = try String(contentsOfFile: hba, encoding: .utf8)
+        try ("host all md5user 127.0.0.1/32 md5\n" + rules).write(toFile: hba, atomically: false, encoding: .utf8)
+        try harness.server.psql(
+            """
+            SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN SUPERUSER PASSWORD 'pw5';
+            SELECT pg_reload_conf();
+            """)
+        return try PostgresURL("postgres://md5user:pw5@127.0.0.1:\(harness.server.port)/postgres", environment: [:])
     }
 
     @Test func snapshotThenStreamHasNoGapAndNoDuplicate() async throws {
