@@ -17,9 +17,10 @@ public final class PostgresServer: @unchecked Sendable {
     private let bin: String
     private var stopped = false
 
-    /// `postgres://eventlog@127.0.0.1:PORT/DATABASE`.
     /// The directory of PostgreSQL's programs (psql, pg_recvlogical, …).
     public var binDirectory: String { bin }
+
+    /// `postgres://eventlog@127.0.0.1:PORT/DATABASE`.
     public func url(database: String = "postgres") -> String { "postgres://\(user)@127.0.0.1:\(port)/\(database)" }
 
     /// The directory holding `initdb`, `pg_ctl` and `psql`, if PostgreSQL is installed.
