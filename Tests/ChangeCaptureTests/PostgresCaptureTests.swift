@@ -144,6 +144,7 @@ import Testing
         try await harness.start(configuration)
         // Until the connector has met the held slot at least once (or stopped).
         while harness.capture?.statistics.reconnects == 0 && harness.stoppedWith.withLock({ $0 }) == nil {
+            try #require(holder.isRunning, "pg_recvlogical: \(holder.stderr)")
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(harness.stoppedWith.withLock { $0 } == nil, "capture stopped on a held slot")
