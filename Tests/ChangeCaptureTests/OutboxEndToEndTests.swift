@@ -66,6 +66,11 @@ struct OutboxEndToEndTests {
         kill(connector.pid, SIGKILL)
         await connector.waitForExit()
         connector = try BackgroundTool(binary, relayArguments)
+        // Streaming before the slot is looked at: when the writer had finished before the kill, the first run may
+        // have confirmed everything, and a SIGTERM during start-up (before the handlers) ended the second by signal.
+        try #require(
+            await connector.waitFor(timeout: 120) { _ in connector.stdout.contains("streaming from slot") },
+            "the relay did not start again: \(connector.stderr)")
         await writer.waitForExit(timeout: 300)
         #expect(writer.exitStatus == 0, "the second simulation: \(writer.stderr)")
         try #require(try await CaptureHarness.waitForSlot(server, connector: connector), "seed \(seed)")

@@ -41,11 +41,7 @@ struct ServicesKillTests {
             let before = Self.written(directory.path)
             let child = try BackgroundTool(binary, common + ["--orders", "5000", "--seed", "\(round + 1)"])
             let wanted = before + Int64.random(in: 1...4_000, using: &random)
-            while child.isRunning && Self.written(directory.path) < wanted {
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            if child.isRunning {
-                kill(child.pid, SIGKILL)
+            if await killWhen(child, { [path = directory.path] in Self.written(path) >= wanted }) {
                 kills += 1
             } else {
                 #expect(child.exitStatus == 0, "round \(round) failed on its own: \(child.stderr)")

@@ -122,6 +122,25 @@ public func findExecutable(_ name: String) -> String? {
     return nil
 }
 
+/// Kills `child` with SIGKILL as soon as `condition` holds, watched from a thread of its own: a watcher on Swift
+/// concurrency's pool can be starved for seconds by tests blocking its threads, and a child that ends within that
+/// time was never killed. Returns whether it killed the child (false: the child ended first).
+public func killWhen(_ child: BackgroundTool, _ condition: @escaping @Sendable () -> Bool) async -> Bool {
+    await withCheckedContinuation { continuation in
+        Thread {
+            while child.isRunning {
+                if condition() {
+                    kill(child.pid, SIGKILL)
+                    continuation.resume(returning: true)
+                    return
+                }
+                usleep(2_000)
+            }
+            continuation.resume(returning: false)
+        }.start()
+    }
+}
+
 /// Repeats `body` on a thread of its own (not Swift concurrency's pool, which blocking work would starve) until
 /// ``stop()``, which returns how many rounds ran.
 public final class BackgroundLoop: @unchecked Sendable {
