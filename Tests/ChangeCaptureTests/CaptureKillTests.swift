@@ -14,9 +14,7 @@ import Testing
 /// change must be in the log once, in commit order per key, and every transaction whole.
 @Suite(
     .serialized,
-    .disabled(
-        if: underThreadSanitizer,
-        "kill -9 checks durability, which the plain run does; the code it kills is race-checked in process"))
+    .killSuite)
 struct CaptureKillTests {
     @Test func killedConnectorLosesAndRepeatsNothing() async throws {
         let binary = try #require(eventlogBinary, "build the eventlog binary first: swift build --build-tests")

@@ -159,15 +159,23 @@ import Testing
 
     /// A superuser that authenticates with MD5, which the replication client does not speak: capture polls.
     static func md5User(_ harness: CaptureHarness) throws -> PostgresURL {
+        try passwordUser(harness, name: "md5user", password: "pw5", method: "md5")
+    }
+
+    /// A superuser `name` that must authenticate with `method` (`md5`, `scram-sha-256`); its URL.
+    static func passwordUser(_ harness: CaptureHarness, name: String, password: String, method: String) throws
+        -> PostgresURL
+    {
         let hba = harness.server.directory + "/data/pg_hba.conf"
         let rules = try String(contentsOfFile: hba, encoding: .utf8)
-        try ("host all md5user 127.0.0.1/32 md5\n" + rules).write(toFile: hba, atomically: false, encoding: .utf8)
+        try ("host all \(name) 127.0.0.1/32 \(method)\n" + rules).write(toFile: hba, atomically: false, encoding: .utf8)
         try harness.server.psql(
             """
-            SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN SUPERUSER PASSWORD 'pw5';
+            SET password_encryption = '\(method)'; CREATE ROLE \(name) LOGIN SUPERUSER PASSWORD '\(password)';
             SELECT pg_reload_conf();
             """)
-        return try PostgresURL("postgres://md5user:pw5@127.0.0.1:\(harness.server.port)/postgres", environment: [:])
+        return try PostgresURL(
+            "postgres://\(name):\(password)@127.0.0.1:\(harness.server.port)/postgres", environment: [:])
     }
 
     @Test func snapshotThenStreamHasNoGapAndNoDuplicate() async throws {
@@ -397,19 +405,10 @@ import Testing
         let harness = try CaptureHarness()
         try harness.server.psql("CREATE TABLE items (id int PRIMARY KEY, name text)")
         // Users who must authenticate with SCRAM (the replication client speaks it) and with MD5 (it does not).
-        let hba = harness.server.directory + "/data/pg_hba.conf"
-        let rules = try String(contentsOfFile: hba, encoding: .utf8)
-        try ("host all scram 127.0.0.1/32 scram-sha-256\nhost all md5user 127.0.0.1/32 md5\n" + rules).write(
-            toFile: hba, atomically: false, encoding: .utf8)
-        try harness.server.psql(
-            """
-            SET password_encryption = 'scram-sha-256'; CREATE ROLE scram LOGIN SUPERUSER PASSWORD 'pw';
-            SET password_encryption = 'md5'; CREATE ROLE md5user LOGIN SUPERUSER PASSWORD 'pw5';
-            SELECT pg_reload_conf();
-            """)
+        let scram = try Self.passwordUser(harness, name: "scram", password: "pw", method: "scram-sha-256")
+        let md5 = try Self.md5User(harness)
         var configuration = try harness.configuration(tables: ["public.items"])
-        configuration.url = try PostgresURL(
-            "postgres://scram:pw@127.0.0.1:\(harness.server.port)/postgres", environment: [:])
+        configuration.url = scram
         try await harness.start(configuration)
         try harness.server.psql("INSERT INTO items VALUES (1, 'streamed')")
         try await harness.catchUp()
@@ -417,8 +416,7 @@ import Testing
         await harness.stop()
         // MD5: the connector polls the slot instead (postgres-nio's connection speaks it), losing nothing.
         try harness.server.psql("INSERT INTO items VALUES (2, 'while stopped')")
-        configuration.url = try PostgresURL(
-            "postgres://md5user:pw5@127.0.0.1:\(harness.server.port)/postgres", environment: [:])
+        configuration.url = md5
         try await harness.start(configuration)
         try harness.server.psql("INSERT INTO items VALUES (3, 'polled'); UPDATE items SET name = 'again' WHERE id = 1")
         try await harness.catchUp()

@@ -185,9 +185,7 @@ enum CrashScenario: String, Codable, CaseIterable, CustomTestStringConvertible {
 
 @Suite(
     "Crash matrix: kill -9 at every system call of multi-step disk operations", .serialized,
-    .disabled(
-        if: underThreadSanitizer,
-        "kill -9 checks durability, which the plain run does; the code it kills is race-checked in process"))
+    .killSuite)
 struct CrashMatrixTests {
     @Test(arguments: CrashScenario.allCases)
     func crashMatrix(_ scenario: CrashScenario) async throws {

@@ -12,9 +12,7 @@ func crashValue(_ offset: Int64) -> String { "record-\(offset)-" + String(repeat
 /// each reopen that no acknowledged record is missing, none is invented, and offsets stay dense.
 @Suite(
     "kill -9 while appending", .serialized,
-    .disabled(
-        if: underThreadSanitizer,
-        "kill -9 checks durability, which the plain run does; the code it kills is race-checked in process"))
+    .killSuite)
 struct CrashTests {
     @Test(
         "acknowledged appends survive SIGKILL under every durability policy",

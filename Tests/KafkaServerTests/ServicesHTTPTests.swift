@@ -173,9 +173,7 @@ struct ServicesPriceChangeTests {
 /// hold on the log.
 @Suite(
     "Services and price changes under kill -9", .serialized,
-    .disabled(
-        if: underThreadSanitizer,
-        "kill -9 checks durability, which the plain run does; the code it kills is race-checked in process"))
+    .killSuite)
 struct ServicesKillPriceTests {
     @Test func killedServerAppliesEveryPriceOnceAndKeepsTheInvariants() async throws {
         let seed = testSeed("services-price-kill")

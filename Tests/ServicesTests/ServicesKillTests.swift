@@ -15,9 +15,7 @@ import Testing
 /// negative and no step was applied twice — checked by the command itself and again here, on the log alone.
 @Suite(
     .serialized,
-    .disabled(
-        if: underThreadSanitizer,
-        "kill -9 checks durability, which the plain run does; the code it kills is race-checked in process"))
+    .killSuite)
 struct ServicesKillTests {
     /// Events in the services topic so far (0 before it exists).
     static func written(_ directory: String) -> Int64 {

@@ -134,7 +134,7 @@ public func killWhen(_ child: BackgroundTool, _ condition: @escaping @Sendable (
                     continuation.resume(returning: true)
                     return
                 }
-                usleep(2_000)
+                usleep(5_000)  // each look may open a log, which competes with the child
             }
             continuation.resume(returning: false)
         }.start()

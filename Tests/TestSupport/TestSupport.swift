@@ -1,5 +1,6 @@
 public import EventLogFoundation
 import Foundation
+public import Testing
 
 /// A fresh temporary directory per test, removed afterwards.
 public struct TemporaryDirectory: ~Copyable {
@@ -29,6 +30,15 @@ public func testSeed(_ name: String) -> UInt64 {
 /// in process by the other suites, and their child processes, several times slower under TSan, made that pass
 /// the longest part of CI.
 public let underThreadSanitizer = ProcessInfo.processInfo.environment["EVENTLOG_TSAN"] != nil
+
+extension Trait where Self == ConditionTrait {
+    /// A `kill -9` suite: disabled under ThreadSanitizer (see ``underThreadSanitizer``).
+    public static var killSuite: Self {
+        .disabled(
+            if: underThreadSanitizer,
+            "kill -9 checks durability, which the plain run does; the code it kills is race-checked in process")
+    }
+}
 
 /// The `eventlog` binary built next to the test bundle (`swift build --build-tests` builds it).
 public let eventlogBinary: String? = {
